@@ -1,0 +1,56 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing
+# (scripts/install-deps.sh), configure with CMake presets and build with Ninja.
+#
+#   make demo        build release and run `mmsb demo`
+#   make test        build release and run every test; with CI=true also the asan-ubsan build
+#   make bench       build release and run the benchmarks (BENCH_FILTER=regex to narrow)
+#   make asan|tsan   build and test under ASan+UBSan or TSan
+#   make format      clang-format every source file
+
+ifeq ($(CI),true)
+export MMSB_WERROR := ON
+else
+export MMSB_WERROR ?= OFF
+endif
+
+RELEASE_DIR := build/release
+BENCH_FILTER ?= .
+
+.PHONY: all deps build demo test bench asan tsan format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+
+demo: build
+	@$(RELEASE_DIR)/tools/mmsb/mmsb demo
+
+test: build
+	@ctest --preset release
+ifeq ($(CI),true)
+	@$(MAKE) --no-print-directory asan
+endif
+
+bench: build
+	@$(RELEASE_DIR)/bench/mmsb_bench --benchmark_filter='$(BENCH_FILTER)'
+
+asan: deps
+	@cmake --preset asan-ubsan >/dev/null
+	@cmake --build --preset asan-ubsan
+	@ctest --preset asan-ubsan
+
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan
+	@ctest --preset tsan
+
+format:
+	@clang-format -i $$(git ls-files '*.hpp' '*.cpp')
+
+clean:
+	@rm -rf build

@@ -1,0 +1,38 @@
+// Page payload storage. Every page's bytes come from a PayloadAllocator: 64-byte aligned
+// blocks, so deltas can be compared and applied with wide loads, and so a shared-memory or
+// device arena can later replace the default without touching the state module.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mmsb {
+
+inline constexpr std::size_t kPayloadAlignment = 64;
+
+struct AllocatorStats {
+  std::uint64_t allocations = 0;    // calls to allocate() that returned storage
+  std::uint64_t deallocations = 0;  // calls to deallocate()
+  std::uint64_t system_allocations = 0;  // of those allocations, how many reached the system
+};
+
+// Thread-safety: allocate and deallocate may be called from any thread; a block may be
+// freed on a thread other than the one that allocated it.
+class PayloadAllocator {
+ public:
+  virtual ~PayloadAllocator() = default;
+
+  // Returns kPayloadAlignment-aligned storage of at least size_bytes (> 0), or nullptr when
+  // the allocator is exhausted. The contents are unspecified.
+  virtual std::byte* allocate(std::size_t size_bytes) = 0;
+  // Returns a block; size_bytes must be the value passed to allocate().
+  virtual void deallocate(std::byte* block, std::size_t size_bytes) noexcept = 0;
+  virtual AllocatorStats stats() const = 0;
+};
+
+// The process-wide default: power-of-two size classes from 64 B to 256 KiB, each with a
+// bounded per-thread cache of free blocks (so the steady state of create/free reaches no
+// lock and no system call); larger blocks go straight to the system.
+PayloadAllocator& default_payload_allocator();
+
+}  // namespace mmsb

@@ -1,0 +1,13 @@
+// The whole public API of mmsb.
+#pragma once
+
+#include "mmsb/allocator.hpp"
+#include "mmsb/assert.hpp"
+#include "mmsb/delta.hpp"
+#include "mmsb/fork.hpp"
+#include "mmsb/hash.hpp"
+#include "mmsb/ids.hpp"
+#include "mmsb/merge.hpp"
+#include "mmsb/page.hpp"
+#include "mmsb/state.hpp"
+#include "mmsb/status.hpp"

@@ -1,0 +1,71 @@
+// Intrusive reference counting for immutable shared structure (trie nodes, page records,
+// State versions). Internal to mmsb; the public API never exposes Ref.
+//
+// Thread-safety: counts are atomic, so a Ref may be copied and dropped on any thread; the
+// object itself must be immutable while shared (mmsb mutates only objects its owner token
+// proves unshared; see src/state/radix_map.hpp).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include "mmsb/assert.hpp"
+
+namespace mmsb {
+
+class RefCounted {
+ public:
+  RefCounted() = default;
+  RefCounted(const RefCounted&) : count_(0) {}  // a copy is a new object with no owners
+  RefCounted& operator=(const RefCounted&) = delete;
+  virtual ~RefCounted() = default;
+
+  void ref() const { count_.fetch_add(1, std::memory_order_relaxed); }
+  void unref() const {
+    if (count_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  std::uint32_t ref_count() const { return count_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::atomic<std::uint32_t> count_{0};
+};
+
+template <typename T>
+class Ref {
+ public:
+  Ref() = default;
+  Ref(std::nullptr_t) {}  // NOLINT
+  explicit Ref(T* object) : object_(object) {
+    if (object_ != nullptr) object_->ref();
+  }
+  Ref(const Ref& other) : object_(other.object_) {
+    if (object_ != nullptr) object_->ref();
+  }
+  Ref(Ref&& other) noexcept : object_(std::exchange(other.object_, nullptr)) {}
+  template <typename U>
+  Ref(const Ref<U>& other) : Ref(other.get()) {}  // NOLINT: upcast
+  Ref& operator=(Ref other) noexcept {
+    std::swap(object_, other.object_);
+    return *this;
+  }
+  ~Ref() {
+    if (object_ != nullptr) object_->unref();
+  }
+
+  T* get() const { return object_; }
+  T* operator->() const { return object_; }
+  T& operator*() const { return *object_; }
+  explicit operator bool() const { return object_ != nullptr; }
+  friend bool operator==(const Ref& a, const Ref& b) { return a.object_ == b.object_; }
+
+ private:
+  T* object_ = nullptr;
+};
+
+template <typename T, typename... Args>
+Ref<T> make_ref(Args&&... args) {
+  return Ref<T>(new T(std::forward<Args>(args)...));
+}
+
+}  // namespace mmsb

@@ -1,0 +1,17 @@
+// The run finder behind diff(), shared with merge (which needs exact runs, gap 0).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mmsb/delta.hpp"
+
+namespace mmsb::state {
+
+// Sets `out` to the runs where old_bytes and new_bytes differ (equal sizes), merging runs
+// whose unchanged gap is at most merge_gap_bytes.
+void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
+                  std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out);
+
+}  // namespace mmsb::state

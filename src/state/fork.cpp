@@ -1,0 +1,278 @@
+#include <atomic>
+#include <cstring>
+
+#include "state/tables.hpp"
+
+namespace mmsb {
+namespace state {
+namespace {
+
+// Owner tokens only need to be unique; they never influence state or its hashes.
+std::uint64_t next_token() {
+  static std::atomic<std::uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string range_text(std::uint64_t offset, std::uint64_t length) {
+  return "[" + std::to_string(offset) + "," + std::to_string(offset + length) + ")";
+}
+
+}  // namespace
+
+ForkCore::ForkCore(const State& base)
+    : base_(base),
+      head_(base),
+      options_(StateAccessors::data(base).options),
+      tables_(StateAccessors::data(base).tables),
+      token_(next_token()) {}
+
+void ForkCore::renew_token() { token_ = next_token(); }
+
+Result<PageId> ForkCore::create_page(const PageSpec& spec) {
+  if (spec.size_bytes == 0 || spec.size_bytes > options_.page_size_max_bytes) {
+    return invalid_argument("new page: size " + std::to_string(spec.size_bytes) +
+                            " bytes is outside [1, " +
+                            std::to_string(options_.page_size_max_bytes) + "]");
+  }
+  if (!spec.initial.empty() && spec.initial.size() != spec.size_bytes) {
+    return invalid_argument("new page: initial content of " + std::to_string(spec.initial.size()) +
+                            " bytes for a page of " + std::to_string(spec.size_bytes) + " bytes");
+  }
+  PageId id(tables_.next_page_id);
+  Ref<PageRecord> record = PageRecord::make(id, spec.type, spec.size_bytes, Epoch(0), spec.initial,
+                                            options_.allocator, token_);
+  if (!record) {
+    return resource_exhausted("new page: allocator refused " + std::to_string(spec.size_bytes) +
+                              " bytes");
+  }
+  tables_.pages.set(id.value(), std::move(record), token_);
+  ++tables_.next_page_id;
+  written_.push_back(id);
+  changed_ = true;
+  return id;
+}
+
+Result<PageRecord*> ForkCore::own_page(PageId page) {
+  const PageRecord* record = tables_.find_page(page);
+  if (record == nullptr) return not_found(page_not_found(page));
+  changed_ = true;
+  if (record->owner == token_) return const_cast<PageRecord*>(record);
+  Ref<PageRecord> copy = record->copy(token_, page);
+  if (!copy) {
+    return resource_exhausted("page " + std::to_string(page.value()) + ": allocator refused " +
+                              std::to_string(record->size_bytes) + " bytes for a copy");
+  }
+  PageRecord* owned = copy.get();
+  tables_.pages.set(page.value(), std::move(copy), token_);
+  written_.push_back(page);
+  return owned;
+}
+
+Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
+  const PageRecord* record = tables_.find_page(page);
+  if (record == nullptr) return not_found(page_not_found(page));
+  if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
+    return invalid_argument("page " + std::to_string(page.value()) + ": write " +
+                            range_text(offset, bytes.size()) + " exceeds page size " +
+                            std::to_string(record->size_bytes));
+  }
+  if (bytes.empty()) return Status::ok();
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(page));
+  std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  return Status::ok();
+}
+
+Status ForkCore::apply(const Delta& delta) {
+  const PageRecord* record = tables_.find_page(delta.page());
+  if (record == nullptr) return not_found(page_not_found(delta.page()));
+  if (delta.base_epoch() != record->epoch) {
+    return conflict("page " + std::to_string(delta.page().value()) +
+                    ": delta computed against epoch " + std::to_string(delta.base_epoch().value()) +
+                    " but the page is at epoch " + std::to_string(record->epoch.value()));
+  }
+  MMSB_RETURN_IF_ERROR(delta.validate(record->size_bytes));
+  if (delta.is_identity()) return Status::ok();
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(delta.page()));
+  Status applied = apply_delta(delta, owned->mutable_bytes());
+  MMSB_ASSERT(applied.is_ok());  // validated above
+  return Status::ok();
+}
+
+Status ForkCore::delete_page(PageId page) {
+  if (tables_.find_page(page) == nullptr) return not_found(page_not_found(page));
+  if (const EdgeList* list = tables_.adjacency.find(page.value())) {
+    std::vector<EdgeId> incident = list->ids;
+    for (EdgeId id : incident) MMSB_RETURN_IF_ERROR(remove_edge(id));
+  }
+  bool erased = tables_.pages.erase(page.value(), token_);
+  MMSB_ASSERT(erased);
+  changed_ = true;
+  return Status::ok();
+}
+
+Result<EdgeId> ForkCore::add_edge(EdgeKind kind, PageId from, PageId to) {
+  for (PageId end : {from, to}) {
+    if (tables_.find_page(end) == nullptr) {
+      return not_found("new edge " + std::to_string(from.value()) + " -> " +
+                       std::to_string(to.value()) + ": " + page_not_found(end));
+    }
+  }
+  Edge edge{EdgeId(tables_.next_edge_id), kind, from, to};
+  install_edge(edge);
+  return edge.id;
+}
+
+void ForkCore::install_edge(const Edge& edge) {
+  MMSB_ASSERT(tables_.edges.find(edge.id.value()) == nullptr);
+  tables_.edges.set(edge.id.value(), make_ref<EdgeRecord>(edge), token_);
+  link_edge(edge.id, edge.from);
+  if (edge.to != edge.from) link_edge(edge.id, edge.to);
+  if (edge.id.value() >= tables_.next_edge_id) tables_.next_edge_id = edge.id.value() + 1;
+  changed_ = true;
+}
+
+Status ForkCore::remove_edge(EdgeId edge) {
+  const EdgeRecord* record = tables_.edges.find(edge.value());
+  if (record == nullptr) return not_found("edge " + std::to_string(edge.value()) + " does not exist");
+  Edge removed = record->edge;
+  unlink_edge(edge, removed.from);
+  if (removed.to != removed.from) unlink_edge(edge, removed.to);
+  tables_.edges.erase(edge.value(), token_);
+  changed_ = true;
+  return Status::ok();
+}
+
+void ForkCore::link_edge(EdgeId edge, PageId page) {
+  const EdgeList* list = tables_.adjacency.find(page.value());
+  EdgeList* owned;
+  if (list == nullptr || list->owner != token_) {
+    Ref<EdgeList> copy = list == nullptr ? make_ref<EdgeList>(token_)
+                                         : make_ref<EdgeList>(*list, token_);
+    owned = copy.get();
+    tables_.adjacency.set(page.value(), std::move(copy), token_);
+  } else {
+    owned = const_cast<EdgeList*>(list);
+  }
+  auto at = std::lower_bound(owned->ids.begin(), owned->ids.end(), edge);
+  owned->ids.insert(at, edge);
+}
+
+void ForkCore::unlink_edge(EdgeId edge, PageId page) {
+  const EdgeList* list = tables_.adjacency.find(page.value());
+  MMSB_ASSERT(list != nullptr);
+  if (list->ids.size() == 1) {
+    MMSB_ASSERT(list->ids.front() == edge);
+    tables_.adjacency.erase(page.value(), token_);
+    return;
+  }
+  EdgeList* owned = const_cast<EdgeList*>(list);
+  if (list->owner != token_) {
+    Ref<EdgeList> copy = make_ref<EdgeList>(*list, token_);
+    owned = copy.get();
+    tables_.adjacency.set(page.value(), std::move(copy), token_);
+  }
+  auto at = std::lower_bound(owned->ids.begin(), owned->ids.end(), edge);
+  MMSB_ASSERT(at != owned->ids.end() && *at == edge);
+  owned->ids.erase(at);
+}
+
+void ForkCore::install_page(Ref<PageRecord> record) {
+  MMSB_ASSERT(record);
+  MMSB_ASSERT(record->owner != token_);  // installed records are never epoch-bumped
+  PageId id = record->id;
+  tables_.pages.set(id.value(), std::move(record), token_);
+  if (id.value() >= tables_.next_page_id) tables_.next_page_id = id.value() + 1;
+  changed_ = true;
+}
+
+void ForkCore::set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_id) {
+  MMSB_ASSERT(next_page_id >= tables_.next_page_id);
+  MMSB_ASSERT(next_edge_id >= tables_.next_edge_id);
+  tables_.next_page_id = next_page_id;
+  tables_.next_edge_id = next_edge_id;
+}
+
+State ForkCore::commit() { return commit_as(TickId(head_.tick().value() + 1)); }
+
+State ForkCore::commit_as(TickId tick) {
+  const Tables& before = StateAccessors::data(head_).tables;
+  for (PageId id : written_) {
+    const PageRecord* record = tables_.find_page(id);
+    if (record == nullptr || record->owner != token_) continue;  // deleted or replaced
+    const PageRecord* previous = before.find_page(id);
+    if (previous == nullptr) continue;  // created in this tick: epoch 0
+    auto* owned = const_cast<PageRecord*>(record);
+    if (std::memcmp(previous->data, owned->data, owned->size_bytes) == 0) {
+      // Written back to what it was: keep sharing the old record, no epoch bump.
+      tables_.pages.set(id.value(), Ref<PageRecord>(const_cast<PageRecord*>(previous)), token_);
+    } else {
+      owned->epoch = Epoch(previous->epoch.value() + 1);
+    }
+  }
+  auto data = make_ref<StateData>();
+  data->root = compute_root(tables_, tick);
+  data->tables = tables_;
+  data->tick = tick;
+  data->options = options_;
+  head_ = StateAccessors::adopt(std::move(data));
+  renew_token();
+  written_.clear();
+  changed_ = false;
+  return head_;
+}
+
+}  // namespace state
+
+Fork::Fork(const State& base) : core_(std::make_unique<state::ForkCore>(base)) {}
+Fork::Fork(Fork&&) noexcept = default;
+Fork& Fork::operator=(Fork&&) noexcept = default;
+Fork::~Fork() = default;
+
+const State& Fork::base() const { return core_->base(); }
+const State& Fork::head() const { return core_->head(); }
+bool Fork::has_uncommitted_changes() const { return core_->has_uncommitted_changes(); }
+bool Fork::contains(PageId page) const { return core_->tables().find_page(page) != nullptr; }
+Result<PageView> Fork::page(PageId page) const { return core_->tables().page(page); }
+
+Result<std::span<const std::byte>> Fork::read(PageId page) const {
+  const state::PageRecord* record = core_->tables().find_page(page);
+  if (record == nullptr) return not_found(state::page_not_found(page));
+  return record->bytes();
+}
+
+Result<Edge> Fork::edge(EdgeId edge) const { return core_->tables().edge(edge); }
+std::vector<Edge> Fork::edges_of(PageId page) const { return core_->tables().edges_of(page); }
+std::size_t Fork::page_count() const { return core_->tables().pages.size(); }
+std::size_t Fork::edge_count() const { return core_->tables().edges.size(); }
+Result<PageId> Fork::create_page(const PageSpec& spec) { return core_->create_page(spec); }
+
+Status Fork::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
+  return core_->write(page, offset, bytes);
+}
+
+Status Fork::put(PageId page, std::span<const std::byte> bytes) {
+  const state::PageRecord* record = core_->tables().find_page(page);
+  if (record == nullptr) return not_found(state::page_not_found(page));
+  if (bytes.size() != record->size_bytes) {
+    return invalid_argument("page " + std::to_string(page.value()) + ": put of " +
+                            std::to_string(bytes.size()) + " bytes into a page of " +
+                            std::to_string(record->size_bytes) + " bytes");
+  }
+  return core_->write(page, 0, bytes);
+}
+
+Status Fork::apply(const Delta& delta) { return core_->apply(delta); }
+
+Result<std::span<std::byte>> Fork::mutable_bytes(PageId page) {
+  MMSB_ASSIGN_OR_RETURN(state::PageRecord * owned, core_->own_page(page));
+  return owned->mutable_bytes();
+}
+
+Status Fork::delete_page(PageId page) { return core_->delete_page(page); }
+Result<EdgeId> Fork::add_edge(EdgeKind kind, PageId from, PageId to) {
+  return core_->add_edge(kind, from, to);
+}
+Status Fork::remove_edge(EdgeId edge) { return core_->remove_edge(edge); }
+State Fork::commit() { return core_->commit(); }
+
+}  // namespace mmsb

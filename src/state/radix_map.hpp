@@ -1,0 +1,264 @@
+// RadixMap<T>: a persistent map from u64 keys to Ref<T>, the page, edge and adjacency tables
+// of a State.
+//
+// Shape: a 64-way radix trie over the key, 6 bits a level, level 0 holding values. mmsb ids
+// are dense counters, so nodes fill up and the trie stays shallow: 1M pages need 4 levels.
+// Iteration is in key order, which gives deterministic traversal for free.
+//
+// Persistence: nodes are shared between versions and never changed once shared. A writer
+// holds an owner token; nodes it created carry that token and may be changed in place,
+// every other node on a path it writes is copied first (path copying). Giving up the token
+// (Fork::commit takes a new one) freezes everything it owned.
+//
+// Hashing: each node caches a Merkle hash of its subtree, computed after a writer is done
+// (hash()) and only for nodes it changed, so hashing costs O(changed x depth). An inner
+// node whose only child is slot 0 hashes as that child, so the hash does not depend on how
+// many levels the trie happens to have: equal key sets give equal hashes.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "core/ref.hpp"
+#include "mmsb/assert.hpp"
+#include "mmsb/hash.hpp"
+
+namespace mmsb::state {
+
+inline constexpr int kRadixBits = 6;
+inline constexpr int kRadixFanout = 1 << kRadixBits;
+inline constexpr int kRadixMaxLevel = 10;  // 6 x 11 levels >= 64 key bits
+
+struct RadixNode final : RefCounted {
+  RadixNode(std::uint8_t level_in, std::uint64_t owner_in) : owner(owner_in), level(level_in) {}
+  RadixNode(const RadixNode& other, std::uint64_t owner_in)
+      : RefCounted(other), owner(owner_in), bitmap(other.bitmap), level(other.level) {
+    for (int i = 0; i < kRadixFanout; ++i) slots[i] = other.slots[i];
+  }
+
+  std::uint64_t owner;       // token allowed to change this node in place; 0: frozen
+  std::uint64_t bitmap = 0;  // bit i set <=> slots[i] non-null
+  std::uint8_t level;        // 0: slots hold values; otherwise child nodes of level - 1
+  bool hash_valid = false;
+  Hash128 hash;
+  Ref<RefCounted> slots[kRadixFanout];
+};
+
+inline int radix_index(std::uint64_t key, int level) {
+  return static_cast<int>((key >> (kRadixBits * level)) & (kRadixFanout - 1));
+}
+
+// Level of the smallest trie whose root can hold `key`.
+inline int radix_level_for(std::uint64_t key) {
+  int level = 0;
+  while (level < kRadixMaxLevel && (key >> (kRadixBits * (level + 1))) != 0) ++level;
+  return level;
+}
+
+template <typename T>
+class RadixMap {
+ public:
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  bool same_as(const RadixMap& other) const { return root_ == other.root_; }
+
+  const T* find(std::uint64_t key) const {
+    const RadixNode* node = root_.get();
+    if (node == nullptr || radix_level_for(key) > node->level) return nullptr;
+    while (node->level > 0) {
+      node = static_cast<const RadixNode*>(node->slots[radix_index(key, node->level)].get());
+      if (node == nullptr) return nullptr;
+    }
+    return static_cast<const T*>(node->slots[radix_index(key, 0)].get());
+  }
+
+  Ref<T> find_ref(std::uint64_t key) const { return Ref<T>(const_cast<T*>(find(key))); }
+
+  // Inserts or replaces. Nodes not owned by `token` are copied on the way down.
+  void set(std::uint64_t key, Ref<T> value, std::uint64_t token) {
+    MMSB_ASSERT(value);
+    MMSB_ASSERT(token != 0);
+    grow_to(radix_level_for(key), token);
+    RadixNode* node = own(root_, token);
+    while (node->level > 0) {
+      int index = radix_index(key, node->level);
+      if (!node->slots[index]) {
+        node->slots[index] = Ref<RefCounted>(new RadixNode(node->level - 1, token));
+        node->bitmap |= std::uint64_t{1} << index;
+      }
+      node = own_child(node, index, token);
+    }
+    int index = radix_index(key, 0);
+    if (!node->slots[index]) ++size_;
+    node->slots[index] = Ref<RefCounted>(std::move(value));
+    node->bitmap |= std::uint64_t{1} << index;
+  }
+
+  // Removes `key`; returns whether it was present. Emptied nodes are unlinked.
+  bool erase(std::uint64_t key, std::uint64_t token) {
+    MMSB_ASSERT(token != 0);
+    if (find(key) == nullptr) return false;
+    own(root_, token);
+    erase_below(root_.get(), key, token);
+    if (root_->bitmap == 0) root_ = nullptr;
+    --size_;
+    return true;
+  }
+
+  // Calls fn(key, const T&) for every entry, in ascending key order.
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    if (root_) for_each_below(root_.get(), 0, fn);
+  }
+
+  // Merkle hash of the map; leaf_hash(const T&) -> Hash128 gives each value's hash. Caches
+  // results in the nodes, so it must run before the nodes are shared between threads
+  // (Fork::commit does this), after which it only reads the caches.
+  template <typename LeafHash>
+  Hash128 hash(LeafHash&& leaf_hash) const {
+    if (!root_) return empty_hash();
+    return node_hash(root_.get(), leaf_hash);
+  }
+
+  static Hash128 empty_hash() {
+    Hasher128 hasher;
+    hasher.update_string("mmsb:radix:empty");
+    return hasher.digest();
+  }
+
+  // Calls fn(key, const T* in_a, const T* in_b) for every key whose value differs by
+  // identity between a and b (nullptr where absent), in ascending key order. Subtrees the
+  // two maps share are skipped, so the cost is O(differences x depth).
+  template <typename Fn>
+  static void diff(const RadixMap& a, const RadixMap& b, Fn&& fn) {
+    diff_nodes(a.root_.get(), b.root_.get(), 0, fn);
+  }
+
+ private:
+  static RadixNode* own(Ref<RadixNode>& slot, std::uint64_t token) {
+    if (slot->owner != token) slot = Ref<RadixNode>(new RadixNode(*slot, token));
+    slot->hash_valid = false;
+    return slot.get();
+  }
+
+  static RadixNode* own_child(RadixNode* parent, int index, std::uint64_t token) {
+    auto* child = static_cast<RadixNode*>(parent->slots[index].get());
+    if (child->owner != token) {
+      child = new RadixNode(*child, token);
+      parent->slots[index] = Ref<RefCounted>(child);
+    }
+    child->hash_valid = false;
+    return child;
+  }
+
+  void grow_to(int level, std::uint64_t token) {
+    if (!root_) {
+      root_ = Ref<RadixNode>(new RadixNode(static_cast<std::uint8_t>(level), token));
+      return;
+    }
+    while (root_->level < level) {
+      auto* parent = new RadixNode(static_cast<std::uint8_t>(root_->level + 1), token);
+      parent->slots[0] = Ref<RefCounted>(root_);
+      parent->bitmap = 1;
+      root_ = Ref<RadixNode>(parent);
+    }
+  }
+
+  static void erase_below(RadixNode* node, std::uint64_t key, std::uint64_t token) {
+    int index = radix_index(key, node->level);
+    if (node->level > 0) {
+      RadixNode* child = own_child(node, index, token);
+      erase_below(child, key, token);
+      if (child->bitmap != 0) return;
+    }
+    node->slots[index] = nullptr;
+    node->bitmap &= ~(std::uint64_t{1} << index);
+  }
+
+  template <typename Fn>
+  static void for_each_below(const RadixNode* node, std::uint64_t prefix, Fn& fn) {
+    for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
+      int index = __builtin_ctzll(bits);
+      std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * node->level));
+      if (node->level == 0) {
+        fn(key, *static_cast<const T*>(node->slots[index].get()));
+      } else {
+        for_each_below(static_cast<const RadixNode*>(node->slots[index].get()), key, fn);
+      }
+    }
+  }
+
+  template <typename LeafHash>
+  static Hash128 node_hash(RadixNode* node, LeafHash& leaf_hash) {
+    if (node->hash_valid) return node->hash;
+    Hash128 result;
+    if (node->level > 0 && node->bitmap == 1) {
+      result = node_hash(static_cast<RadixNode*>(node->slots[0].get()), leaf_hash);
+    } else {
+      Hasher128 hasher;
+      hasher.update_u8(node->level);
+      hasher.update_u64(node->bitmap);
+      for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
+        int index = __builtin_ctzll(bits);
+        if (node->level == 0) {
+          hasher.update_hash(leaf_hash(*static_cast<const T*>(node->slots[index].get())));
+        } else {
+          hasher.update_hash(node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash));
+        }
+      }
+      result = hasher.digest();
+    }
+    node->hash = result;
+    node->hash_valid = true;
+    return result;
+  }
+
+  static const RadixNode* child(const RadixNode* node, int index) {
+    return static_cast<const RadixNode*>(node->slots[index].get());
+  }
+
+  template <typename Fn>
+  static void diff_nodes(const RadixNode* a, const RadixNode* b, std::uint64_t prefix, Fn& fn) {
+    if (a == b) return;
+    if (a == nullptr || b == nullptr) {
+      const RadixNode* present = a != nullptr ? a : b;
+      auto report = [&](std::uint64_t key, const T& value) {
+        if (a != nullptr) fn(key, &value, static_cast<const T*>(nullptr));
+        else fn(key, static_cast<const T*>(nullptr), &value);
+      };
+      for_each_below(present, prefix, report);
+      return;
+    }
+    if (a->level != b->level) {
+      // The taller side's slot 0 lines up with the other root and holds the smaller keys;
+      // its other slots exist on that side only.
+      bool a_taller = a->level > b->level;
+      const RadixNode* tall = a_taller ? a : b;
+      if (a_taller) diff_nodes(child(a, 0), b, prefix, fn);
+      else diff_nodes(a, child(b, 0), prefix, fn);
+      for (std::uint64_t bits = tall->bitmap & ~std::uint64_t{1}; bits != 0; bits &= bits - 1) {
+        int index = __builtin_ctzll(bits);
+        std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * tall->level));
+        if (a_taller) diff_nodes(child(tall, index), nullptr, key, fn);
+        else diff_nodes(nullptr, child(tall, index), key, fn);
+      }
+      return;
+    }
+    for (std::uint64_t bits = a->bitmap | b->bitmap; bits != 0; bits &= bits - 1) {
+      int index = __builtin_ctzll(bits);
+      std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * a->level));
+      if (a->level == 0) {
+        const auto* in_a = static_cast<const T*>(a->slots[index].get());
+        const auto* in_b = static_cast<const T*>(b->slots[index].get());
+        if (in_a != in_b) fn(key, in_a, in_b);
+      } else {
+        diff_nodes(child(a, index), child(b, index), key, fn);
+      }
+    }
+  }
+
+  Ref<RadixNode> root_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace mmsb::state

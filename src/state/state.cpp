@@ -1,0 +1,204 @@
+#include <cstring>
+
+#include "state/tables.hpp"
+
+namespace mmsb {
+namespace state {
+
+Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
+                                 std::span<const std::byte> initial, PayloadAllocator* allocator,
+                                 std::uint64_t owner) {
+  MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
+  std::byte* data = allocator->allocate(size_bytes);
+  if (data == nullptr) return nullptr;
+  if (initial.empty()) {
+    std::memset(data, 0, size_bytes);
+  } else {
+    std::memcpy(data, initial.data(), size_bytes);
+  }
+  auto* record = new PageRecord();
+  record->id = id;
+  record->type = type;
+  record->size_bytes = size_bytes;
+  record->epoch = epoch;
+  record->owner = owner;
+  record->data = data;
+  record->allocator = allocator;
+  return Ref<PageRecord>(record);
+}
+
+Ref<PageRecord> PageRecord::copy(std::uint64_t new_owner, PageId new_id) const {
+  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, bytes(), allocator, new_owner);
+  if (record) record->location = location;
+  return record;
+}
+
+Hash128 PageRecord::leaf_hash() const {
+  if (!hash_valid_) {
+    Hasher128 hasher;
+    hasher.update_u64(id.value());
+    hasher.update_u32(type);
+    hasher.update_u8(static_cast<std::uint8_t>(location));
+    hasher.update_u64(size_bytes);
+    hasher.update_u64(epoch.value());
+    hasher.update_hash(xxh3_128(bytes()));
+    leaf_hash_ = hasher.digest();
+    hash_valid_ = true;
+  }
+  return leaf_hash_;
+}
+
+Hash128 EdgeRecord::leaf_hash() const {
+  Hasher128 hasher;
+  hasher.update_u64(edge.id.value());
+  hasher.update_u32(edge.kind);
+  hasher.update_u64(edge.from.value());
+  hasher.update_u64(edge.to.value());
+  return hasher.digest();
+}
+
+std::string page_not_found(PageId page) {
+  return "page " + std::to_string(page.value()) + " does not exist";
+}
+
+Result<PageView> Tables::page(PageId page) const {
+  const PageRecord* record = find_page(page);
+  if (record == nullptr) return not_found(page_not_found(page));
+  return record->view();
+}
+
+Result<Edge> Tables::edge(EdgeId edge) const {
+  const EdgeRecord* record = edges.find(edge.value());
+  if (record == nullptr) {
+    return not_found("edge " + std::to_string(edge.value()) + " does not exist");
+  }
+  return record->edge;
+}
+
+std::vector<Edge> Tables::edges_of(PageId page) const {
+  std::vector<Edge> out;
+  if (const EdgeList* list = adjacency.find(page.value())) {
+    out.reserve(list->ids.size());
+    for (EdgeId id : list->ids) out.push_back(edges.find(id.value())->edge);
+  }
+  return out;
+}
+
+bool Tables::same_as(const Tables& other) const {
+  return pages.same_as(other.pages) && edges.same_as(other.edges) &&
+         next_page_id == other.next_page_id && next_edge_id == other.next_edge_id;
+}
+
+Hash128 compute_root(const Tables& tables, TickId tick) {
+  Hasher128 hasher;
+  hasher.update_string("mmsb:state-root:v1");
+  hasher.update_u64(tick.value());
+  hasher.update_u64(tables.next_page_id);
+  hasher.update_u64(tables.next_edge_id);
+  hasher.update_u64(tables.pages.size());
+  hasher.update_u64(tables.edges.size());
+  hasher.update_hash(tables.pages.hash([](const PageRecord& page) { return page.leaf_hash(); }));
+  hasher.update_hash(tables.edges.hash([](const EdgeRecord& edge) { return edge.leaf_hash(); }));
+  return hasher.digest();
+}
+
+const StateData& StateAccessors::data(const State& state) { return *state.data_; }
+
+State StateAccessors::adopt(Ref<StateData> data) {
+  data->ref();  // the reference State's constructor adopts
+  return State(data.get());
+}
+
+namespace {
+
+Ref<StateData> make_empty(const StateOptions& options) {
+  auto data = make_ref<StateData>();
+  data->options = options;
+  if (data->options.allocator == nullptr) data->options.allocator = &default_payload_allocator();
+  data->root = compute_root(data->tables, data->tick);
+  return data;
+}
+
+const StateData* shared_empty() {
+  // Never freed: handles to it may outlive static destruction.
+  static const StateData* empty = [] {
+    Ref<StateData> data = make_empty(StateOptions{});
+    data->ref();
+    return data.get();
+  }();
+  return empty;
+}
+
+}  // namespace
+}  // namespace state
+
+State::State() : data_(state::shared_empty()) { data_->ref(); }
+
+State::State(const state::StateData* data) : data_(data) {}
+
+Result<State> State::empty(const StateOptions& options) {
+  if (options.page_size_max_bytes == 0 || options.page_size_max_bytes > kPageSizeHardMaxBytes) {
+    return invalid_argument("state options: page_size_max_bytes " +
+                            std::to_string(options.page_size_max_bytes) + " is outside [1, " +
+                            std::to_string(kPageSizeHardMaxBytes) + "]");
+  }
+  return state::StateAccessors::adopt(state::make_empty(options));
+}
+
+State::State(const State& other) : data_(other.data_) { data_->ref(); }
+State::State(State&& other) noexcept : data_(other.data_) { other.data_ = nullptr; }
+State& State::operator=(const State& other) {
+  if (this != &other) {
+    other.data_->ref();
+    if (data_ != nullptr) data_->unref();
+    data_ = other.data_;
+  }
+  return *this;
+}
+State& State::operator=(State&& other) noexcept {
+  std::swap(data_, other.data_);
+  return *this;
+}
+State::~State() {
+  if (data_ != nullptr) data_->unref();
+}
+
+TickId State::tick() const { return data_->tick; }
+PageId State::next_page_id() const { return PageId(data_->tables.next_page_id); }
+EdgeId State::next_edge_id() const { return EdgeId(data_->tables.next_edge_id); }
+std::size_t State::page_count() const { return data_->tables.pages.size(); }
+std::size_t State::edge_count() const { return data_->tables.edges.size(); }
+const StateOptions& State::options() const { return data_->options; }
+bool State::contains(PageId page) const { return data_->tables.find_page(page) != nullptr; }
+Result<PageView> State::page(PageId page) const { return data_->tables.page(page); }
+
+Result<std::span<const std::byte>> State::read(PageId page) const {
+  const state::PageRecord* record = data_->tables.find_page(page);
+  if (record == nullptr) return not_found(state::page_not_found(page));
+  return record->bytes();
+}
+
+Result<Edge> State::edge(EdgeId edge) const { return data_->tables.edge(edge); }
+std::vector<Edge> State::edges_of(PageId page) const { return data_->tables.edges_of(page); }
+
+void State::for_each_page(const std::function<void(const PageView&)>& visit) const {
+  data_->tables.pages.for_each(
+      [&](std::uint64_t, const state::PageRecord& record) { visit(record.view()); });
+}
+
+void State::for_each_edge(const std::function<void(const Edge&)>& visit) const {
+  data_->tables.edges.for_each(
+      [&](std::uint64_t, const state::EdgeRecord& record) { visit(record.edge); });
+}
+
+Hash128 State::root() const { return data_->root; }
+
+Result<State> State::apply(const Delta& delta) const {
+  Fork fork(*this);
+  MMSB_RETURN_IF_ERROR(fork.apply(delta));
+  return fork.commit();
+}
+
+Fork State::fork() const { return Fork(*this); }
+
+}  // namespace mmsb

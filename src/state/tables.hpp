@@ -1,0 +1,144 @@
+// Internal representation shared by State, Fork and merge: the records stored in the
+// persistent maps, the Tables that make up one version, and StateData (a frozen version).
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/ref.hpp"
+#include "mmsb/fork.hpp"
+#include "mmsb/state.hpp"
+#include "state/radix_map.hpp"
+
+namespace mmsb::state {
+
+// One page: metadata plus its bytes, which it owns exclusively. Immutable once frozen; a
+// record whose owner matches a Fork's token was made by that Fork in the current tick.
+struct PageRecord final : RefCounted {
+  PageRecord(const PageRecord&) = delete;
+  ~PageRecord() override { allocator->deallocate(data, size_bytes); }
+
+  // A zero-filled or `initial`-filled record; nullptr if the allocator is exhausted.
+  static Ref<PageRecord> make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
+                              std::span<const std::byte> initial, PayloadAllocator* allocator,
+                              std::uint64_t owner);
+  // A copy with a new owner (and optionally a new id); nullptr if the allocator is exhausted.
+  Ref<PageRecord> copy(std::uint64_t new_owner, PageId new_id) const;
+
+  std::span<const std::byte> bytes() const { return {data, size_bytes}; }
+  std::span<std::byte> mutable_bytes() { return {data, size_bytes}; }
+  PageView view() const { return PageView{id, type, size_bytes, epoch, location, bytes()}; }
+  // Hash of (id, type, location, size, epoch, content hash); docs/FORMAT.md. Cached.
+  Hash128 leaf_hash() const;
+  void invalidate_hash() { hash_valid_ = false; }
+
+  PageId id;
+  PageType type = 0;
+  Location location = Location::kHost;
+  std::uint64_t size_bytes = 0;
+  Epoch epoch;
+  std::uint64_t owner = 0;
+  std::byte* data = nullptr;
+  PayloadAllocator* allocator = nullptr;
+
+ private:
+  PageRecord() = default;
+  mutable bool hash_valid_ = false;
+  mutable Hash128 leaf_hash_;
+};
+
+struct EdgeRecord final : RefCounted {
+  explicit EdgeRecord(const Edge& edge_in) : edge(edge_in) {}
+  Hash128 leaf_hash() const;
+  Edge edge;
+};
+
+// The edges touching one page, sorted by id (the adjacency index; not part of the root).
+struct EdgeList final : RefCounted {
+  explicit EdgeList(std::uint64_t owner_in) : owner(owner_in) {}
+  EdgeList(const EdgeList& other, std::uint64_t owner_in) : RefCounted(other), owner(owner_in),
+      ids(other.ids) {}
+  std::uint64_t owner;
+  std::vector<EdgeId> ids;
+};
+
+struct Tables {
+  RadixMap<PageRecord> pages;
+  RadixMap<EdgeRecord> edges;
+  RadixMap<EdgeList> adjacency;
+  std::uint64_t next_page_id = 1;
+  std::uint64_t next_edge_id = 1;
+
+  const PageRecord* find_page(PageId page) const { return pages.find(page.value()); }
+  Result<PageView> page(PageId page) const;
+  Result<Edge> edge(EdgeId edge) const;
+  std::vector<Edge> edges_of(PageId page) const;
+  // True if every map and counter is the same object or value: the same content.
+  bool same_as(const Tables& other) const;
+};
+
+// A frozen version. Every node and record reachable from it has its hash cached.
+struct StateData final : RefCounted {
+  Tables tables;
+  TickId tick;
+  Hash128 root;
+  StateOptions options;
+};
+
+// The state root over frozen (or fully hashable) tables.
+Hash128 compute_root(const Tables& tables, TickId tick);
+
+std::string page_not_found(PageId page);
+
+// State <-> StateData, for the state module's own code.
+struct StateAccessors {
+  static const StateData& data(const State& state);
+  static State adopt(Ref<StateData> data);
+};
+
+// The writable tables behind a Fork, also used directly by merge().
+class ForkCore {
+ public:
+  explicit ForkCore(const State& base);
+
+  const State& base() const { return base_; }
+  const State& head() const { return head_; }
+  const Tables& tables() const { return tables_; }
+  const StateOptions& options() const { return options_; }
+  bool has_uncommitted_changes() const { return changed_; }
+
+  Result<PageId> create_page(const PageSpec& spec);
+  Result<PageRecord*> own_page(PageId page);  // copies on first write in this tick
+  Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes);
+  Status apply(const Delta& delta);
+  Status delete_page(PageId page);
+  Result<EdgeId> add_edge(EdgeKind kind, PageId from, PageId to);
+  Status remove_edge(EdgeId edge);
+
+  // For merge: install a finished record (epoch already decided) or an edge with its id,
+  // and set the counters. Installed records are not epoch-bumped by commit().
+  void install_page(Ref<PageRecord> record);
+  void install_edge(const Edge& edge);
+  void set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_id);
+  std::uint64_t token() const { return token_; }
+
+  // Seals the tick as `tick` (head().tick() + 1 by default).
+  State commit();
+  State commit_as(TickId tick);
+
+ private:
+  void link_edge(EdgeId edge, PageId page);
+  void unlink_edge(EdgeId edge, PageId page);
+  void renew_token();
+
+  State base_;
+  State head_;
+  StateOptions options_;
+  Tables tables_;
+  std::uint64_t token_ = 0;
+  bool changed_ = false;
+  std::vector<PageId> written_;  // pages copied or created in this tick, for epoch bumps
+};
+
+}  // namespace mmsb::state

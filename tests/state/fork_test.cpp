@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+
+#include "mmsb/mmsb.hpp"
+#include "support/bytes.hpp"
+
+namespace mmsb {
+namespace {
+
+using test::bytes_of;
+using test::filled;
+
+class ForkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Fork builder{State{}};
+    for (int i = 0; i < 10; ++i) {
+      pages_.push_back(builder.create_page({.type = 2, .size_bytes = 16}).value());
+    }
+    base_ = builder.commit();
+  }
+
+  State base_;
+  std::vector<PageId> pages_;
+};
+
+TEST_F(ForkTest, CreatePageAssignsIdsInOrderAndValidates) {
+  Fork fork(base_);
+  EXPECT_EQ(fork.create_page({.size_bytes = 4}).value(), PageId(11));
+  EXPECT_EQ(fork.create_page({.size_bytes = 4}).value(), PageId(12));
+  auto zero = fork.create_page({.size_bytes = 0});
+  EXPECT_EQ(zero.status().message(), "new page: size 0 bytes is outside [1, 67108864]");
+  auto too_big = fork.create_page({.size_bytes = kPageSizeMaxDefaultBytes + 1});
+  EXPECT_EQ(too_big.status().code(), StatusCode::kInvalidArgument);
+  auto wrong_initial = fork.create_page({.size_bytes = 4, .initial = bytes_of("abc")});
+  EXPECT_EQ(wrong_initial.status().message(),
+            "new page: initial content of 3 bytes for a page of 4 bytes");
+  EXPECT_EQ(fork.create_page({.size_bytes = 4}).value(), PageId(13));  // failures used no id
+}
+
+TEST_F(ForkTest, WriteAndPutValidateRanges) {
+  Fork fork(base_);
+  PageId page = pages_[0];
+  EXPECT_EQ(fork.write(page, 14, bytes_of("abc")).message(), "page 1: write [14,17) exceeds page size 16");
+  EXPECT_EQ(fork.write(page, ~std::uint64_t{0}, bytes_of("a")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fork.write(PageId(99), 0, bytes_of("a")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(fork.put(page, bytes_of("short")).message(), "page 1: put of 5 bytes into a page of 16 bytes");
+  EXPECT_EQ(fork.put(PageId(99), filled(16, 1)).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fork.has_uncommitted_changes());  // failures changed nothing
+  EXPECT_TRUE(fork.write(page, 13, bytes_of("abc")).is_ok());
+  EXPECT_TRUE(fork.put(pages_[1], filled(16, 7)).is_ok());
+  EXPECT_TRUE(fork.has_uncommitted_changes());
+  EXPECT_EQ(test::to_vector(*fork.read(pages_[1])), filled(16, 7));
+}
+
+TEST_F(ForkTest, FirstWriteCopiesThatPageOnly) {
+  Fork fork(base_);
+  ASSERT_TRUE(fork.write(pages_[3], 0, bytes_of("x")).is_ok());
+  EXPECT_NE(fork.read(pages_[3])->data(), base_.read(pages_[3])->data());
+  for (PageId other : pages_) {
+    if (other == pages_[3]) continue;
+    EXPECT_EQ(fork.read(other)->data(), base_.read(other)->data()) << other;
+  }
+  const std::byte* copy = fork.read(pages_[3])->data();
+  ASSERT_TRUE(fork.write(pages_[3], 1, bytes_of("y")).is_ok());
+  EXPECT_EQ(fork.read(pages_[3])->data(), copy);  // second write in the tick: in place
+  EXPECT_EQ(test::to_vector(*base_.read(pages_[3])), filled(16, 0));
+}
+
+TEST_F(ForkTest, EpochBumpsOncePerTickWithChangedBytes) {
+  Fork fork(base_);
+  ASSERT_TRUE(fork.write(pages_[0], 0, bytes_of("a")).is_ok());
+  ASSERT_TRUE(fork.write(pages_[0], 1, bytes_of("b")).is_ok());
+  State t1 = fork.commit();
+  EXPECT_EQ(t1.page(pages_[0])->epoch, Epoch(1));
+  EXPECT_EQ(t1.page(pages_[1])->epoch, Epoch(0));
+  EXPECT_EQ(t1.tick(), TickId(base_.tick().value() + 1));
+  // Writing the bytes it already has is not a change: no bump, the record stays shared.
+  ASSERT_TRUE(fork.write(pages_[0], 0, bytes_of("ab")).is_ok());
+  State t2 = fork.commit();
+  EXPECT_EQ(t2.page(pages_[0])->epoch, Epoch(1));
+  EXPECT_EQ(t2.read(pages_[0])->data(), t1.read(pages_[0])->data());
+  ASSERT_TRUE(fork.write(pages_[0], 0, bytes_of("c")).is_ok());
+  State t3 = fork.commit();
+  EXPECT_EQ(t3.page(pages_[0])->epoch, Epoch(2));
+  EXPECT_EQ(t2.tick().value() + 1, t3.tick().value());
+}
+
+TEST_F(ForkTest, ApplyChecksEpochAndRange) {
+  Fork fork(base_);
+  Delta delta = Delta::from_runs(pages_[0], Epoch(0), {{0, 2}}, bytes_of("hi"));
+  ASSERT_TRUE(fork.apply(delta).is_ok());
+  ASSERT_TRUE(fork.apply(delta).is_ok());  // same tick: still against epoch 0
+  State t1 = fork.commit();
+  EXPECT_EQ(fork.apply(delta).code(), StatusCode::kConflict);  // page is now at epoch 1
+  Delta bad = Delta::from_runs(pages_[0], Epoch(1), {{15, 2}}, bytes_of("hi"));
+  EXPECT_EQ(fork.apply(bad).message(), "page 1: delta run 0 [15,17) exceeds page size 16");
+  EXPECT_EQ(fork.apply(Delta::from_runs(PageId(99), Epoch(0), {}, {})).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fork.has_uncommitted_changes());
+  EXPECT_EQ(test::to_vector(*fork.read(pages_[0])).at(0), std::byte{'h'});
+  (void)t1;
+}
+
+TEST_F(ForkTest, MutableBytesCopiesOnFirstUse) {
+  Fork fork(base_);
+  std::span<std::byte> bytes = fork.mutable_bytes(pages_[2]).value();
+  bytes[0] = std::byte{9};
+  EXPECT_EQ(base_.read(pages_[2]).value()[0], std::byte{0});
+  EXPECT_EQ(fork.commit().read(pages_[2]).value()[0], std::byte{9});
+  EXPECT_EQ(fork.mutable_bytes(PageId(99)).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ForkTest, EdgesNeedExistingPagesAndDieWithThem) {
+  Fork fork(base_);
+  EXPECT_EQ(fork.add_edge(kEdgeKindUserFirst, pages_[0], PageId(99)).status().message(),
+            "new edge 1 -> 99: page 99 does not exist");
+  EdgeId a = fork.add_edge(kEdgeKindUserFirst, pages_[0], pages_[1]).value();
+  EdgeId b = fork.add_edge(kEdgeKindUserFirst, pages_[1], pages_[2]).value();
+  EdgeId self = fork.add_edge(kEdgeKindUserFirst, pages_[1], pages_[1]).value();
+  EXPECT_EQ(fork.edges_of(pages_[1]).size(), 3u);
+  EXPECT_EQ(fork.remove_edge(EdgeId(99)).message(), "edge 99 does not exist");
+  ASSERT_TRUE(fork.remove_edge(self).is_ok());
+  ASSERT_TRUE(fork.delete_page(pages_[1]).is_ok());
+  EXPECT_EQ(fork.edge_count(), 0u);
+  EXPECT_EQ(fork.edge(a).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(fork.edge(b).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(fork.edges_of(pages_[0]).empty());
+  EXPECT_TRUE(fork.edges_of(pages_[2]).empty());
+  EXPECT_EQ(fork.delete_page(pages_[1]).code(), StatusCode::kNotFound);
+  State after = fork.commit();
+  EXPECT_EQ(after.page_count(), 9u);
+  EXPECT_EQ(after.next_edge_id(), EdgeId(4));  // ids are never reused
+}
+
+TEST_F(ForkTest, WritesNeverLeakIntoTheBaseOrEarlierCommits) {
+  Hash128 base_root = base_.root();
+  Snapshot snapshot = base_.snapshot();
+  Fork fork(base_);
+  ASSERT_TRUE(fork.put(pages_[0], filled(16, 1)).is_ok());
+  State t1 = fork.commit();
+  ASSERT_TRUE(fork.put(pages_[0], filled(16, 2)).is_ok());
+  ASSERT_TRUE(fork.delete_page(pages_[5]).is_ok());
+  (void)fork.create_page({.size_bytes = 3}).value();
+  State t2 = fork.commit();
+  EXPECT_EQ(base_.root(), base_root);
+  EXPECT_EQ(snapshot.root(), base_root);
+  EXPECT_EQ(test::to_vector(*base_.read(pages_[0])), filled(16, 0));
+  EXPECT_EQ(test::to_vector(*t1.read(pages_[0])), filled(16, 1));
+  EXPECT_TRUE(t1.contains(pages_[5]));
+  EXPECT_EQ(test::to_vector(*t2.read(pages_[0])), filled(16, 2));
+  EXPECT_EQ(fork.base().root(), base_root);
+  EXPECT_TRUE(fork.head().same_version(t2));
+}
+
+TEST_F(ForkTest, CommitWithoutChangesStillAdvancesTheTick) {
+  Fork fork(base_);
+  State next = fork.commit();
+  EXPECT_EQ(next.tick().value(), base_.tick().value() + 1);
+  EXPECT_NE(next.root(), base_.root());  // the tick is part of the root
+  EXPECT_EQ(next.page_count(), base_.page_count());
+}
+
+}  // namespace
+}  // namespace mmsb

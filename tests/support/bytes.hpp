@@ -1,0 +1,24 @@
+// Small helpers for tests that build byte arrays.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+namespace mmsb::test {
+
+inline std::vector<std::byte> bytes_of(std::string_view text) {
+  std::vector<std::byte> out(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) out[i] = static_cast<std::byte>(text[i]);
+  return out;
+}
+
+inline std::vector<std::byte> filled(std::size_t size, unsigned char value) {
+  return std::vector<std::byte>(size, static_cast<std::byte>(value));
+}
+
+inline std::vector<std::byte> to_vector(std::span<const std::byte> bytes) {
+  return std::vector<std::byte>(bytes.begin(), bytes.end());
+}
+
+}  // namespace mmsb::test
