@@ -41,7 +41,7 @@ std::vector<std::byte> random_bytes(std::size_t size, std::uint64_t seed) {
 void BM_page_create(benchmark::State& state) {
   const auto size = static_cast<std::uint64_t>(state.range(0));
   // Bounded memory: start a new fork every batch (outside the timed region).
-  const std::uint64_t batch = std::max<std::uint64_t>(16, (64ull << 20) / size);
+  const std::uint64_t batch = std::max<std::uint64_t>(16, (4ull << 20) / size);
   auto fork = std::make_unique<Fork>(State{});
   std::uint64_t in_batch = 0;
   for (auto _ : state) {

@@ -1,6 +1,7 @@
 // Fork: a private, writable branch of a State.
 //
-// Creating a Fork is O(1): it shares the State's page table and pages. The first write to a
+// Creating a Fork is O(1): it holds a handle on the State and nothing else until its first
+// write, which sets up the working tables (still sharing every page). The first write to a
 // page copies that page only (make-owned); later writes in the same tick change the copy in
 // place. commit() seals the writes made since the last commit into a new State one tick
 // later, bumps the epoch of every page whose bytes changed, computes the new root from the
@@ -18,6 +19,7 @@ namespace mmsb {
 
 namespace state {
 class ForkCore;
+struct Tables;
 }  // namespace state
 
 class Fork {
@@ -66,6 +68,10 @@ class Fork {
   State commit();
 
  private:
+  const state::Tables& tables() const;
+  state::ForkCore& core();  // created on first use
+
+  State base_;
   std::unique_ptr<state::ForkCore> core_;
 };
 

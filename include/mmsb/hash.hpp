@@ -22,6 +22,8 @@ struct Hash128 {
   // 16 bytes: high then low, each big-endian, so the hex form reads as one 128-bit number
   // (the canonical XXH3-128 form).
   std::array<std::uint8_t, 16> to_bytes() const;
+  // Writes to_bytes() to out[0..16).
+  void write_bytes(std::byte* out) const;
   // 32 lowercase hex digits of to_bytes().
   std::string to_hex() const;
 };

@@ -223,56 +223,65 @@ State ForkCore::commit_as(TickId tick) {
 
 }  // namespace state
 
-Fork::Fork(const State& base) : core_(std::make_unique<state::ForkCore>(base)) {}
+Fork::Fork(const State& base) : base_(base) {}
 Fork::Fork(Fork&&) noexcept = default;
 Fork& Fork::operator=(Fork&&) noexcept = default;
 Fork::~Fork() = default;
 
-const State& Fork::base() const { return core_->base(); }
-const State& Fork::head() const { return core_->head(); }
-bool Fork::has_uncommitted_changes() const { return core_->has_uncommitted_changes(); }
-bool Fork::contains(PageId page) const { return core_->tables().find_page(page) != nullptr; }
-Result<PageView> Fork::page(PageId page) const { return core_->tables().page(page); }
+const state::Tables& Fork::tables() const {
+  return core_ ? core_->tables() : state::StateAccessors::data(base_).tables;
+}
+
+state::ForkCore& Fork::core() {
+  if (!core_) core_ = std::make_unique<state::ForkCore>(base_);
+  return *core_;
+}
+
+const State& Fork::base() const { return base_; }
+const State& Fork::head() const { return core_ ? core_->head() : base_; }
+bool Fork::has_uncommitted_changes() const { return core_ && core_->has_uncommitted_changes(); }
+bool Fork::contains(PageId page) const { return tables().find_page(page) != nullptr; }
+Result<PageView> Fork::page(PageId page) const { return tables().page(page); }
 
 Result<std::span<const std::byte>> Fork::read(PageId page) const {
-  const state::PageRecord* record = core_->tables().find_page(page);
+  const state::PageRecord* record = tables().find_page(page);
   if (record == nullptr) return not_found(state::page_not_found(page));
   return record->bytes();
 }
 
-Result<Edge> Fork::edge(EdgeId edge) const { return core_->tables().edge(edge); }
-std::vector<Edge> Fork::edges_of(PageId page) const { return core_->tables().edges_of(page); }
-std::size_t Fork::page_count() const { return core_->tables().pages.size(); }
-std::size_t Fork::edge_count() const { return core_->tables().edges.size(); }
-Result<PageId> Fork::create_page(const PageSpec& spec) { return core_->create_page(spec); }
+Result<Edge> Fork::edge(EdgeId edge) const { return tables().edge(edge); }
+std::vector<Edge> Fork::edges_of(PageId page) const { return tables().edges_of(page); }
+std::size_t Fork::page_count() const { return tables().pages.size(); }
+std::size_t Fork::edge_count() const { return tables().edges.size(); }
+Result<PageId> Fork::create_page(const PageSpec& spec) { return core().create_page(spec); }
 
 Status Fork::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
-  return core_->write(page, offset, bytes);
+  return core().write(page, offset, bytes);
 }
 
 Status Fork::put(PageId page, std::span<const std::byte> bytes) {
-  const state::PageRecord* record = core_->tables().find_page(page);
+  const state::PageRecord* record = tables().find_page(page);
   if (record == nullptr) return not_found(state::page_not_found(page));
   if (bytes.size() != record->size_bytes) {
     return invalid_argument("page " + std::to_string(page.value()) + ": put of " +
                             std::to_string(bytes.size()) + " bytes into a page of " +
                             std::to_string(record->size_bytes) + " bytes");
   }
-  return core_->write(page, 0, bytes);
+  return core().write(page, 0, bytes);
 }
 
-Status Fork::apply(const Delta& delta) { return core_->apply(delta); }
+Status Fork::apply(const Delta& delta) { return core().apply(delta); }
 
 Result<std::span<std::byte>> Fork::mutable_bytes(PageId page) {
-  MMSB_ASSIGN_OR_RETURN(state::PageRecord * owned, core_->own_page(page));
+  MMSB_ASSIGN_OR_RETURN(state::PageRecord * owned, core().own_page(page));
   return owned->mutable_bytes();
 }
 
-Status Fork::delete_page(PageId page) { return core_->delete_page(page); }
+Status Fork::delete_page(PageId page) { return core().delete_page(page); }
 Result<EdgeId> Fork::add_edge(EdgeKind kind, PageId from, PageId to) {
-  return core_->add_edge(kind, from, to);
+  return core().add_edge(kind, from, to);
 }
-Status Fork::remove_edge(EdgeId edge) { return core_->remove_edge(edge); }
-State Fork::commit() { return core_->commit(); }
+Status Fork::remove_edge(EdgeId edge) { return core().remove_edge(edge); }
+State Fork::commit() { return core().commit(); }
 
 }  // namespace mmsb

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "core/endian.hpp"
 #include "core/ref.hpp"
 #include "mmsb/assert.hpp"
 #include "mmsb/hash.hpp"
@@ -195,18 +196,20 @@ class RadixMap {
     if (node->level > 0 && node->bitmap == 1) {
       result = node_hash(static_cast<RadixNode*>(node->slots[0].get()), leaf_hash);
     } else {
-      Hasher128 hasher;
-      hasher.update_u8(node->level);
-      hasher.update_u64(node->bitmap);
+      // level (1), bitmap (8), child hashes (16 each): docs/FORMAT.md, "State root".
+      std::byte input[1 + 8 + 16 * kRadixFanout];
+      input[0] = static_cast<std::byte>(node->level);
+      put_le<std::uint64_t>(input + 1, node->bitmap);
+      std::byte* at = input + 9;
       for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
         int index = __builtin_ctzll(bits);
-        if (node->level == 0) {
-          hasher.update_hash(leaf_hash(*static_cast<const T*>(node->slots[index].get())));
-        } else {
-          hasher.update_hash(node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash));
-        }
+        Hash128 child = node->level == 0
+            ? leaf_hash(*static_cast<const T*>(node->slots[index].get()))
+            : node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash);
+        child.write_bytes(at);
+        at += 16;
       }
-      result = hasher.digest();
+      result = xxh3_128(std::span<const std::byte>(input, static_cast<std::size_t>(at - input)));
     }
     node->hash = result;
     node->hash_valid = true;

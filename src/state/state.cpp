@@ -1,5 +1,7 @@
 #include <cstring>
 
+#include "core/endian.hpp"
+
 #include "state/tables.hpp"
 
 namespace mmsb {
@@ -35,26 +37,28 @@ Ref<PageRecord> PageRecord::copy(std::uint64_t new_owner, PageId new_id) const {
 
 Hash128 PageRecord::leaf_hash() const {
   if (!hash_valid_) {
-    Hasher128 hasher;
-    hasher.update_u64(id.value());
-    hasher.update_u32(type);
-    hasher.update_u8(static_cast<std::uint8_t>(location));
-    hasher.update_u64(size_bytes);
-    hasher.update_u64(epoch.value());
-    hasher.update_hash(xxh3_128(bytes()));
-    leaf_hash_ = hasher.digest();
+    // id (8), type (4), location (1), size (8), epoch (8), content hash (16): FORMAT.md.
+    std::byte input[45];
+    put_le<std::uint64_t>(input, id.value());
+    put_le<std::uint32_t>(input + 8, type);
+    put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
+    put_le<std::uint64_t>(input + 13, size_bytes);
+    put_le<std::uint64_t>(input + 21, epoch.value());
+    xxh3_128(bytes()).write_bytes(input + 29);
+    leaf_hash_ = xxh3_128(input);
     hash_valid_ = true;
   }
   return leaf_hash_;
 }
 
 Hash128 EdgeRecord::leaf_hash() const {
-  Hasher128 hasher;
-  hasher.update_u64(edge.id.value());
-  hasher.update_u32(edge.kind);
-  hasher.update_u64(edge.from.value());
-  hasher.update_u64(edge.to.value());
-  return hasher.digest();
+  // id (8), kind (4), from (8), to (8): FORMAT.md.
+  std::byte input[28];
+  put_le<std::uint64_t>(input, edge.id.value());
+  put_le<std::uint32_t>(input + 8, edge.kind);
+  put_le<std::uint64_t>(input + 12, edge.from.value());
+  put_le<std::uint64_t>(input + 20, edge.to.value());
+  return xxh3_128(input);
 }
 
 std::string page_not_found(PageId page) {
