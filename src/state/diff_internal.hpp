@@ -10,8 +10,14 @@
 namespace mmsb::state {
 
 // Sets `out` to the runs where old_bytes and new_bytes differ (equal sizes), merging runs
-// whose unchanged gap is at most merge_gap_bytes.
+// whose unchanged gap is at most merge_gap_bytes. Uses AVX2 when the CPU has it.
 void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
                   std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out);
+
+#if defined(__x86_64__)
+// diff_avx2.cpp; call only on a CPU with AVX2.
+void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
+                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out);
+#endif
 
 }  // namespace mmsb::state
