@@ -1,10 +1,33 @@
+// The default PayloadAllocator: a size-class arena.
+//
+// Blocks of 64 B .. 256 KiB are carved from slabs and recycled through free lists: a bounded
+// per-thread cache (no lock) in front of one shared pool per class (one mutex, taken once
+// per batch of blocks). Slabs are kept for the life of the process, so the arena holds on to
+// its high-water mark per class and a steady state of creating and dropping pages reaches
+// neither the system allocator nor fresh (page-faulting) memory. Larger blocks go straight
+// to the system.
+//
+// Under AddressSanitizer every block goes to the system, so use-after-free of page bytes
+// is still caught.
 #include "mmsb/allocator.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
+#include <mutex>
 #include <new>
+#include <vector>
 
+#include "core/arena.hpp"
 #include "mmsb/assert.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MMSB_ALLOCATOR_PASSTHROUGH 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MMSB_ALLOCATOR_PASSTHROUGH 1
+#endif
+#endif
 
 namespace mmsb {
 namespace {
@@ -12,15 +35,21 @@ namespace {
 constexpr std::size_t kMinClassBytes = 64;
 constexpr std::size_t kMaxClassBytes = 256 * 1024;
 constexpr int kClassCount = std::countr_zero(kMaxClassBytes) - std::countr_zero(kMinClassBytes) + 1;
-// Per thread and class, at most this many bytes of free blocks are kept for reuse.
-constexpr std::size_t kCacheBytesPerClass = 1024 * 1024;
+// Per thread and class, at most this many bytes of free blocks; the excess moves to the pool.
+constexpr std::size_t kThreadCacheBytesPerClass = 1024 * 1024;
+// Slabs hold at least this many bytes (and at least 8 blocks).
+constexpr std::size_t kSlabBytesMin = 1024 * 1024;
 
 int size_class(std::size_t size_bytes) {
   std::size_t rounded = std::bit_ceil(size_bytes < kMinClassBytes ? kMinClassBytes : size_bytes);
   return std::countr_zero(rounded) - std::countr_zero(kMinClassBytes);
 }
 
-std::size_t class_bytes(int size_class_index) { return kMinClassBytes << size_class_index; }
+constexpr std::size_t class_bytes(int index) { return kMinClassBytes << index; }
+
+constexpr std::size_t thread_cache_limit(int index) {
+  return std::max<std::size_t>(4, kThreadCacheBytesPerClass / class_bytes(index));
+}
 
 std::byte* system_allocate(std::size_t size_bytes) {
   return static_cast<std::byte*>(
@@ -35,89 +64,241 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+// A singly linked list of free blocks with its length.
 struct FreeList {
   FreeBlock* head = nullptr;
   std::size_t count = 0;
-};
 
-struct ThreadCache;
-thread_local bool t_cache_destroyed = false;  // trivially destructible: valid after exit
-
-struct ThreadCache {
-  FreeList lists[kClassCount];
-  ~ThreadCache() {
-    for (FreeList& list : lists) {
-      while (list.head != nullptr) {
-        FreeBlock* block = list.head;
-        list.head = block->next;
-        system_deallocate(reinterpret_cast<std::byte*>(block));
-      }
-    }
-    t_cache_destroyed = true;
+  void push(std::byte* block) {
+    auto* free_block = reinterpret_cast<FreeBlock*>(block);
+    free_block->next = head;
+    head = free_block;
+    ++count;
+  }
+  std::byte* pop() {
+    FreeBlock* block = head;
+    head = block->next;
+    --count;
+    return reinterpret_cast<std::byte*>(block);
+  }
+  // Moves `n` blocks from the front of this list to `to`.
+  void move_to(FreeList& to, std::size_t n) {
+    for (std::size_t i = 0; i < n && head != nullptr; ++i) to.push(pop());
   }
 };
 
+// The shared side of one class: recycled blocks and the slab the class is carving.
+struct ClassPool {
+  std::mutex mutex;
+  FreeList free;
+  std::vector<std::byte*> slabs;  // kept for the life of the process
+};
+
+class Arena;
+Arena& arena();
+
+struct ThreadCache {
+  FreeList lists[kClassCount];
+  ~ThreadCache();
+};
+
+thread_local bool t_cache_gone = false;  // trivially destructible, readable after exit
 thread_local ThreadCache t_cache;
 
-class SizeClassAllocator final : public PayloadAllocator {
+std::atomic<std::uint64_t> g_system_allocations{0};
+
+// Size-class blocks: thread caches in front of per-class pools.
+class Arena {
+ public:
+  std::byte* allocate(std::size_t size_bytes) {
+    MMSB_DEBUG_ASSERT(size_bytes > 0);
+#ifdef MMSB_ALLOCATOR_PASSTHROUGH
+    g_system_allocations.fetch_add(1, std::memory_order_relaxed);
+    return system_allocate(size_bytes);
+#else
+    if (size_bytes > kMaxClassBytes) {
+      g_system_allocations.fetch_add(1, std::memory_order_relaxed);
+      return system_allocate(size_bytes);
+    }
+    const int index = size_class(size_bytes);
+    if (t_cache_gone) return take_from_pool(index);
+    FreeList& list = t_cache.lists[index];
+    if (list.head == nullptr && !refill(index, list)) return nullptr;
+    return list.pop();
+#endif
+  }
+
+  void deallocate(std::byte* block, std::size_t size_bytes) noexcept {
+#ifdef MMSB_ALLOCATOR_PASSTHROUGH
+    (void)size_bytes;
+    system_deallocate(block);
+#else
+    if (size_bytes > kMaxClassBytes) {
+      system_deallocate(block);
+      return;
+    }
+    const int index = size_class(size_bytes);
+    if (t_cache_gone) {
+      return_to_pool(index, block);
+      return;
+    }
+    FreeList& list = t_cache.lists[index];
+    list.push(block);
+    if (list.count > thread_cache_limit(index)) flush(index, list, list.count / 2);
+#endif
+  }
+
+  // Moves `n` blocks of `list` to the pool.
+  void flush(int index, FreeList& list, std::size_t n) {
+    std::lock_guard<std::mutex> lock(pools_[index].mutex);
+    list.move_to(pools_[index].free, n);
+  }
+
+ private:
+  // Fills an empty thread list with up to half its limit, from the pool or a new slab.
+  bool refill(int index, FreeList& list) {
+    ClassPool& pool = pools_[index];
+    const std::size_t want = std::max<std::size_t>(1, thread_cache_limit(index) / 2);
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.free.head == nullptr && !carve_slab(index, pool)) return false;
+    pool.free.move_to(list, want);
+    return true;
+  }
+
+  std::byte* take_from_pool(int index) {
+    ClassPool& pool = pools_[index];
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.free.head == nullptr && !carve_slab(index, pool)) return nullptr;
+    return pool.free.pop();
+  }
+
+  void return_to_pool(int index, std::byte* block) {
+    std::lock_guard<std::mutex> lock(pools_[index].mutex);
+    pools_[index].free.push(block);
+  }
+
+  // Called with the pool's mutex held.
+  static bool carve_slab(int index, ClassPool& pool) {
+    const std::size_t block_bytes = class_bytes(index);
+    const std::size_t slab_bytes = std::max(kSlabBytesMin, 8 * block_bytes);
+    std::byte* slab = system_allocate(slab_bytes);
+    if (slab == nullptr) return false;
+    g_system_allocations.fetch_add(1, std::memory_order_relaxed);
+    pool.slabs.push_back(slab);
+    // Pushed in reverse so blocks come out in address order.
+    for (std::size_t offset = slab_bytes; offset >= block_bytes; offset -= block_bytes) {
+      pool.free.push(slab + offset - block_bytes);
+    }
+    return true;
+  }
+
+  ClassPool pools_[kClassCount];
+};
+
+Arena& arena() {
+  // Never destroyed: pages held by static objects may be freed during exit.
+  static auto* instance = new Arena();
+  return *instance;
+}
+
+ThreadCache::~ThreadCache() {
+  for (int index = 0; index < kClassCount; ++index) {
+    if (lists[index].count > 0) arena().flush(index, lists[index], lists[index].count);
+  }
+  t_cache_gone = true;
+}
+
+// Per-thread counters: written only by their thread (a plain load and store, no locked
+// instruction), summed by stats(). A thread's counts move to `retired` when it exits.
+struct ThreadCounters {
+  std::atomic<std::uint64_t> allocations{0};
+  std::atomic<std::uint64_t> deallocations{0};
+};
+
+struct CounterRegistry {
+  std::mutex mutex;
+  std::vector<ThreadCounters*> live;
+  std::uint64_t retired_allocations = 0;
+  std::uint64_t retired_deallocations = 0;
+};
+
+CounterRegistry& registry() {
+  static auto* instance = new CounterRegistry();  // never destroyed, like the arena
+  return *instance;
+}
+
+struct ThreadCountersOwner {
+  ThreadCounters counters;
+  ThreadCountersOwner() {
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    registry().live.push_back(&counters);
+  }
+  ~ThreadCountersOwner() {
+    CounterRegistry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.retired_allocations += counters.allocations.load(std::memory_order_relaxed);
+    r.retired_deallocations += counters.deallocations.load(std::memory_order_relaxed);
+    r.live.erase(std::find(r.live.begin(), r.live.end(), &counters));
+    t_counters_gone = true;
+  }
+  static thread_local bool t_counters_gone;
+};
+thread_local bool ThreadCountersOwner::t_counters_gone = false;
+thread_local ThreadCountersOwner t_counters;
+
+void bump(std::atomic<std::uint64_t> ThreadCounters::*counter) {
+  if (ThreadCountersOwner::t_counters_gone) {
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    ++(counter == &ThreadCounters::allocations ? registry().retired_allocations
+                                                : registry().retired_deallocations);
+    return;
+  }
+  auto& value = t_counters.counters.*counter;
+  value.store(value.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+class PayloadArena final : public PayloadAllocator {
  public:
   std::byte* allocate(std::size_t size_bytes) override {
-    MMSB_DEBUG_ASSERT(size_bytes > 0);
-    allocations_.fetch_add(1, std::memory_order_relaxed);
-    if (size_bytes <= kMaxClassBytes && !t_cache_destroyed) {
-      int index = size_class(size_bytes);
-      FreeList& list = t_cache.lists[index];
-      if (list.head != nullptr) {
-        FreeBlock* block = list.head;
-        list.head = block->next;
-        --list.count;
-        return reinterpret_cast<std::byte*>(block);
-      }
-      size_bytes = class_bytes(index);
-    } else if (size_bytes <= kMaxClassBytes) {
-      size_bytes = class_bytes(size_class(size_bytes));
-    }
-    system_allocations_.fetch_add(1, std::memory_order_relaxed);
-    std::byte* block = system_allocate(size_bytes);
-    if (block == nullptr) allocations_.fetch_sub(1, std::memory_order_relaxed);
+    std::byte* block = arena().allocate(size_bytes);
+    if (block != nullptr) bump(&ThreadCounters::allocations);
     return block;
   }
 
   void deallocate(std::byte* block, std::size_t size_bytes) noexcept override {
     if (block == nullptr) return;
-    deallocations_.fetch_add(1, std::memory_order_relaxed);
-    if (size_bytes <= kMaxClassBytes && !t_cache_destroyed) {
-      int index = size_class(size_bytes);
-      FreeList& list = t_cache.lists[index];
-      if (list.count * class_bytes(index) < kCacheBytesPerClass) {
-        auto* free_block = reinterpret_cast<FreeBlock*>(block);
-        free_block->next = list.head;
-        list.head = free_block;
-        ++list.count;
-        return;
-      }
-    }
-    system_deallocate(block);
+    bump(&ThreadCounters::deallocations);
+    arena().deallocate(block, size_bytes);
   }
 
   AllocatorStats stats() const override {
-    return AllocatorStats{allocations_.load(std::memory_order_relaxed),
-                          deallocations_.load(std::memory_order_relaxed),
-                          system_allocations_.load(std::memory_order_relaxed)};
+    CounterRegistry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    AllocatorStats stats{r.retired_allocations, r.retired_deallocations, 0};
+    for (const ThreadCounters* counters : r.live) {
+      stats.allocations += counters->allocations.load(std::memory_order_relaxed);
+      stats.deallocations += counters->deallocations.load(std::memory_order_relaxed);
+    }
+    stats.system_allocations = g_system_allocations.load(std::memory_order_relaxed);
+    return stats;
   }
-
- private:
-  std::atomic<std::uint64_t> allocations_{0};
-  std::atomic<std::uint64_t> deallocations_{0};
-  std::atomic<std::uint64_t> system_allocations_{0};
 };
 
 }  // namespace
 
 PayloadAllocator& default_payload_allocator() {
-  // Never destroyed: pages held by static objects may be freed during exit.
-  static auto* allocator = new SizeClassAllocator();
+  static auto* allocator = new PayloadArena();  // never destroyed, like the arena
   return *allocator;
 }
+
+namespace core {
+
+std::byte* arena_allocate(std::size_t size_bytes) { return arena().allocate(size_bytes); }
+
+void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept {
+  arena().deallocate(block, size_bytes);
+}
+
+}  // namespace core
 
 }  // namespace mmsb

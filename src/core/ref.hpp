@@ -45,6 +45,8 @@ class Ref {
   Ref(Ref&& other) noexcept : object_(std::exchange(other.object_, nullptr)) {}
   template <typename U>
   Ref(const Ref<U>& other) : Ref(other.get()) {}  // NOLINT: upcast
+  template <typename U>
+  Ref(Ref<U>&& other) noexcept : object_(other.release()) {}  // NOLINT: upcast, no count change
   Ref& operator=(Ref other) noexcept {
     std::swap(object_, other.object_);
     return *this;
@@ -54,6 +56,8 @@ class Ref {
   }
 
   T* get() const { return object_; }
+  // Gives up ownership without changing the count; the caller now holds the reference.
+  T* release() { return std::exchange(object_, nullptr); }
   T* operator->() const { return object_; }
   T& operator*() const { return *object_; }
   explicit operator bool() const { return object_ != nullptr; }

@@ -37,7 +37,7 @@ std::uint64_t diff_mask_portable(const std::byte* a, const std::byte* b) {
 bool cpu_has_avx2() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi");
 #else
   return false;
 #endif

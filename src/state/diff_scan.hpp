@@ -1,14 +1,19 @@
 // The block scan behind diff(): finds the runs of differing bytes between two arrays.
 //
-// Included by diff.cpp (baseline x86-64 / portable) and diff_avx2.cpp (compiled with -mavx2),
-// each with its own mask function, so the whole loop is compiled for each instruction set
-// with the mask inlined. Everything here has internal linkage, so the two copies never mix.
+// Included by diff.cpp (baseline x86-64 / portable) and diff_avx2.cpp (compiled with
+// -mavx2 -mbmi), each with its own mask function, so the whole loop is compiled for each
+// instruction set with the mask inlined. Everything here has internal linkage, so the two
+// copies never mix.
 //
-// Blocks of 64 bytes become a 64-bit mask of differing bytes. A block with no change inside
-// a gap, or no equality inside a run, costs one branch. Run boundaries are the set bits of
-// mask ^ (mask << 1 | carry), found with count-trailing-zeros: no branch per byte.
+// Each 64-byte block becomes a 64-bit mask of differing bytes. Run boundaries are the set
+// bits of mask ^ (mask << 1 | carry); they alternate start, end, start, ... across the whole
+// array. They are written out with count-trailing-zeros in a loop whose trip count is almost
+// always the same (so it predicts well), and groups of four blocks that are all unchanged
+// (or all changed inside one run) are skipped with one branch. No branch depends on a
+// single byte.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -19,48 +24,112 @@ namespace mmsb::state {
 namespace {  // NOLINT(google-build-namespaces): one copy per instruction set, by design
 
 constexpr std::uint64_t kScanBlockBytes = 64;
+constexpr std::uint64_t kScanGroupBlocks = 4;
+constexpr std::uint64_t kScanChunkBytes = 4096;  // boundaries are paired once per chunk
+
+// Appends the positions of the set bits of `bits` (plus `base`) to `out`; returns the new end.
+// Writes up to 8 entries past the end unconditionally: `out` needs that much slack.
+inline std::uint32_t* write_boundaries(std::uint32_t* out, std::uint64_t bits, std::uint32_t base) {
+  const int count = std::popcount(bits);
+  for (int i = 0; i < 4; ++i) {
+    out[i] = base + static_cast<std::uint32_t>(std::countr_zero(bits));
+    bits &= bits - 1;
+  }
+  if (count > 4) [[unlikely]] {
+    for (int i = 4; i < count; ++i) {
+      out[i] = base + static_cast<std::uint32_t>(std::countr_zero(bits));
+      bits &= bits - 1;
+    }
+  }
+  return out + count;
+}
+
+class RunSink {
+ public:
+  RunSink(std::vector<DeltaRun>& out, std::uint32_t merge_gap_bytes)
+      : out_(out), merge_gap_bytes_(merge_gap_bytes) {}
+
+  void add(std::uint32_t begin, std::uint32_t end) {
+    if (!out_.empty() && begin - out_.back().end() <= merge_gap_bytes_) {
+      out_.back().length = end - out_.back().offset;
+    } else {
+      out_.push_back(DeltaRun{begin, end - begin});
+    }
+  }
+
+  // Pairs boundaries into runs; `open`/`run_begin` carry a run across calls.
+  void pair(const std::uint32_t* boundaries, const std::uint32_t* end) {
+    const std::uint32_t* at = boundaries;
+    if (open_ && at != end) {
+      add(run_begin_, *at++);
+      open_ = false;
+    }
+    for (; end - at >= 2; at += 2) add(at[0], at[1]);
+    if (at != end) {
+      run_begin_ = *at;
+      open_ = true;
+    }
+  }
+
+  bool open() const { return open_; }
+  void finish(std::uint32_t size) {
+    if (open_) add(run_begin_, size);
+    open_ = false;
+  }
+
+ private:
+  std::vector<DeltaRun>& out_;
+  std::uint32_t merge_gap_bytes_;
+  bool open_ = false;
+  std::uint32_t run_begin_ = 0;
+};
 
 template <typename MaskFn>
 inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size,
                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out, MaskFn mask_of) {
   out.clear();
-  bool open = false;
-  std::uint64_t run_begin = 0;
-  auto add = [&](std::uint64_t begin, std::uint64_t end) {
-    if (!out.empty() && begin - out.back().end() <= merge_gap_bytes) {
-      out.back().length = static_cast<std::uint32_t>(end - out.back().offset);
-    } else {
-      out.push_back(DeltaRun{static_cast<std::uint32_t>(begin),
-                             static_cast<std::uint32_t>(end - begin)});
-    }
-  };
-  auto scan_mask = [&](std::uint64_t mask, std::uint64_t base) {
-    std::uint64_t transitions = mask ^ ((mask << 1) | (open ? 1u : 0u));
-    while (transitions != 0) {
-      std::uint64_t at = base + static_cast<std::uint64_t>(__builtin_ctzll(transitions));
-      if (open) {
-        add(run_begin, at);
-      } else {
-        run_begin = at;
+  RunSink sink(out, merge_gap_bytes);
+  // A 4 KiB chunk has at most 4096 boundaries; 8 more for write_boundaries' slack.
+  std::uint32_t boundaries[kScanChunkBytes + 8];
+  std::uint64_t carry = 0;  // 1 if the byte before the current block differs
+  const std::uint64_t whole_groups_end = size - size % (kScanBlockBytes * kScanGroupBlocks);
+  std::uint64_t at = 0;
+  while (at < whole_groups_end) {
+    const std::uint64_t chunk_end = std::min(whole_groups_end, at + kScanChunkBytes);
+    std::uint32_t* write = boundaries;
+    for (; at < chunk_end; at += kScanBlockBytes * kScanGroupBlocks) {
+      std::uint64_t masks[kScanGroupBlocks];
+      std::uint64_t any = 0;
+      std::uint64_t all = ~std::uint64_t{0};
+      for (std::uint64_t i = 0; i < kScanGroupBlocks; ++i) {
+        masks[i] = mask_of(a + at + i * kScanBlockBytes, b + at + i * kScanBlockBytes);
+        any |= masks[i];
+        all &= masks[i];
       }
-      open = !open;
-      transitions &= transitions - 1;
+      if ((carry == 0 && any == 0) || (carry == 1 && all == ~std::uint64_t{0})) continue;
+      for (std::uint64_t i = 0; i < kScanGroupBlocks; ++i) {
+        const std::uint64_t transitions = masks[i] ^ ((masks[i] << 1) | carry);
+        write = write_boundaries(write, transitions,
+                                 static_cast<std::uint32_t>(at + i * kScanBlockBytes));
+        carry = masks[i] >> 63;
+      }
     }
-  };
-  const std::uint64_t whole_blocks_end = size - size % kScanBlockBytes;
-  for (std::uint64_t at = 0; at < whole_blocks_end; at += kScanBlockBytes) {
-    std::uint64_t mask = mask_of(a + at, b + at);
-    if (mask == (open ? ~std::uint64_t{0} : 0)) continue;
-    scan_mask(mask, at);
+    sink.pair(boundaries, write);
   }
-  if (whole_blocks_end < size) {
+  // The tail: fewer than 256 bytes, compared through zero-padded copies.
+  for (; at < size; at += kScanBlockBytes) {
     std::byte tail_a[kScanBlockBytes] = {};
     std::byte tail_b[kScanBlockBytes] = {};
-    std::memcpy(tail_a, a + whole_blocks_end, size - whole_blocks_end);
-    std::memcpy(tail_b, b + whole_blocks_end, size - whole_blocks_end);
-    scan_mask(mask_of(tail_a, tail_b), whole_blocks_end);
+    const std::uint64_t length = std::min(kScanBlockBytes, size - at);
+    std::memcpy(tail_a, a + at, length);
+    std::memcpy(tail_b, b + at, length);
+    const std::uint64_t mask = mask_of(tail_a, tail_b);
+    const std::uint64_t transitions = mask ^ ((mask << 1) | carry);
+    std::uint32_t* write = write_boundaries(boundaries, transitions, static_cast<std::uint32_t>(at));
+    sink.pair(boundaries, write);
+    carry = mask >> 63;
   }
-  if (open) add(run_begin, size);
+  sink.finish(static_cast<std::uint32_t>(size));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include <cstring>
+#include <new>
 
 #include "core/endian.hpp"
 
@@ -18,7 +19,12 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
   } else {
     std::memcpy(data, initial.data(), size_bytes);
   }
-  auto* record = new PageRecord();
+  void* storage = core::arena_allocate(sizeof(PageRecord));
+  if (storage == nullptr) {
+    allocator->deallocate(data, size_bytes);
+    return nullptr;
+  }
+  auto* record = new (storage) PageRecord();
   record->id = id;
   record->type = type;
   record->size_bytes = size_bytes;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/arena.hpp"
 #include "core/ref.hpp"
 #include "mmsb/fork.hpp"
 #include "mmsb/state.hpp"
@@ -18,6 +19,10 @@ namespace mmsb::state {
 struct PageRecord final : RefCounted {
   PageRecord(const PageRecord&) = delete;
   ~PageRecord() override { allocator->deallocate(data, size_bytes); }
+  // Records live in the arena (see make()); `delete this` in RefCounted returns them there.
+  static void operator delete(void* record, std::size_t size_bytes) noexcept {
+    core::arena_deallocate(static_cast<std::byte*>(record), size_bytes);
+  }
 
   // A zero-filled or `initial`-filled record; nullptr if the allocator is exhausted.
   static Ref<PageRecord> make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,

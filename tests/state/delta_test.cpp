@@ -186,3 +186,32 @@ TEST(DeltaDecodeTest, RejectsMalformedInput) {
 
 }  // namespace
 }  // namespace mmsb
+
+namespace mmsb {
+namespace {
+
+TEST(DeltaTest, SettersAndClear) {
+  Delta delta = Delta::from_dense(PageId(1), Epoch(2), test::bytes_of("ab"));
+  EXPECT_EQ(delta.encoded_size_bytes(), kDeltaHeaderBytes + 2);
+  EXPECT_FALSE(delta.is_identity());
+  delta.set_page(PageId(5));
+  delta.set_base_epoch(Epoch(6));
+  EXPECT_EQ(delta.page(), PageId(5));
+  EXPECT_EQ(delta.base_epoch(), Epoch(6));
+  delta.clear();
+  EXPECT_TRUE(delta.is_identity());
+  EXPECT_EQ(delta, Delta());
+  EXPECT_TRUE(delta.validate(1).is_ok());
+}
+
+TEST(IdsTest, StrongIdsCompareAndHash) {
+  EXPECT_FALSE(PageId().is_valid());
+  EXPECT_TRUE(PageId(1).is_valid());
+  EXPECT_LT(PageId(1), PageId(2));
+  EXPECT_EQ(std::hash<EdgeId>{}(EdgeId(9)), std::hash<std::uint64_t>{}(9));
+  static_assert(!std::is_convertible_v<PageId, EdgeId>, "ids must not mix");
+  static_assert(!std::is_convertible_v<std::uint64_t, PageId>, "ids are explicit");
+}
+
+}  // namespace
+}  // namespace mmsb

@@ -161,3 +161,60 @@ TEST_F(ForkTest, CommitWithoutChangesStillAdvancesTheTick) {
 
 }  // namespace
 }  // namespace mmsb
+
+namespace mmsb {
+namespace {
+
+// An allocator that refuses once its budget of blocks is spent.
+class BudgetAllocator final : public PayloadAllocator {
+ public:
+  explicit BudgetAllocator(int blocks) : blocks_left_(blocks) {}
+  std::byte* allocate(std::size_t size_bytes) override {
+    if (blocks_left_ == 0) return nullptr;
+    --blocks_left_;
+    ++stats_.allocations;
+    return default_payload_allocator().allocate(size_bytes);
+  }
+  void deallocate(std::byte* block, std::size_t size_bytes) noexcept override {
+    ++stats_.deallocations;
+    default_payload_allocator().deallocate(block, size_bytes);
+  }
+  AllocatorStats stats() const override { return stats_; }
+  void grant(int blocks) { blocks_left_ += blocks; }
+
+ private:
+  int blocks_left_;
+  AllocatorStats stats_;
+};
+
+TEST(ForkAllocatorTest, ExhaustedAllocatorFailsCleanly) {
+  BudgetAllocator allocator(2);
+  {
+    State empty = State::empty({.allocator = &allocator}).value();
+    Fork fork(empty);
+    PageId a = fork.create_page({.size_bytes = 100}).value();
+    State v1 = fork.commit();
+    PageId b = fork.create_page({.size_bytes = 100}).value();
+    auto refused = fork.create_page({.size_bytes = 100});
+    EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_EQ(refused.status().message(), "new page: allocator refused 100 bytes");
+    State v2 = fork.commit();
+    // Page a is shared with v1, so writing it needs a copy, which the allocator refuses.
+    Status write = fork.write(a, 0, test::bytes_of("x"));
+    EXPECT_EQ(write.code(), StatusCode::kResourceExhausted);
+    EXPECT_EQ(write.message(), "page 1: allocator refused 100 bytes for a copy");
+    EXPECT_EQ(fork.read(a).value()[0], std::byte{0});
+    EXPECT_EQ(v2.page_count(), 2u);
+    EXPECT_EQ(v2.next_page_id(), PageId(3));  // the refused create used no id
+    allocator.grant(1);
+    EXPECT_TRUE(fork.write(a, 0, test::bytes_of("x")).is_ok());
+    EXPECT_EQ(v1.read(a).value()[0], std::byte{0});
+    (void)b;
+  }
+  AllocatorStats stats = allocator.stats();
+  EXPECT_EQ(stats.allocations, 3u);
+  EXPECT_EQ(stats.deallocations, 3u);  // every page's bytes went back
+}
+
+}  // namespace
+}  // namespace mmsb
