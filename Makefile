@@ -2,9 +2,11 @@
 # (scripts/install-deps.sh), configure with CMake presets and build with Ninja.
 #
 #   make demo        build release and run `mmsb demo`
-#   make test        build release and run every test; with CI=true also the asan-ubsan build
+#   make test        build release and run every test; with CI=true also the asan-ubsan and
+#                    tsan builds
 #   make bench       build release and run the benchmarks (BENCH_FILTER=regex to narrow)
 #   make asan|tsan   build and test under ASan+UBSan or TSan
+#   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make format      clang-format every source file
 
 ifeq ($(CI),true)
@@ -15,8 +17,9 @@ endif
 
 RELEASE_DIR := build/release
 BENCH_FILTER ?= .
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build demo test bench asan tsan format clean
+.PHONY: all deps build demo test bench asan tsan fuzz format clean
 
 all: build
 
@@ -34,6 +37,8 @@ test: build
 	@ctest --preset release
 ifeq ($(CI),true)
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory tsan
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 endif
 
 bench: build
@@ -48,6 +53,15 @@ tsan: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan
 	@ctest --preset tsan
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+	@mkdir -p build/fuzz/corpus/delta_decode
+	@build/fuzz/tests/fuzz/fuzz_delta_decode -max_total_time=$(FUZZ_SECONDS) \
+		build/fuzz/corpus/delta_decode > build/fuzz/delta_decode.log 2>&1 \
+		|| (tail -40 build/fuzz/delta_decode.log; exit 1)
+	@grep -E "^Done [0-9]+ runs" build/fuzz/delta_decode.log
 
 format:
 	@clang-format -i $$(git ls-files '*.hpp' '*.cpp')

@@ -138,8 +138,8 @@ void BM_fork_first_write(benchmark::State& state) {
 BENCHMARK(BM_fork_first_write)->Arg(1024);
 
 // Changes `count` pages starting at `first` (every `stride`-th page) and commits.
-State change_pages(const State& from, std::uint64_t first, std::uint64_t stride, std::uint64_t count,
-                   std::uint64_t stamp) {
+State change_pages(const State& from, std::uint64_t first, std::uint64_t stride,
+                   std::uint64_t count, std::uint64_t stamp) {
   Fork fork(from);
   for (std::uint64_t i = 0; i < count; ++i) {
     (void)fork.write(PageId(first + i * stride), 8, std::as_bytes(std::span(&stamp, 1)));
@@ -185,7 +185,9 @@ void BM_state_root_incremental(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * changed));
 }
 BENCHMARK(BM_state_root_incremental)
-    ->Args({1000, 1})->Args({1000, 100})
-    ->Args({1000000, 1})->Args({1000000, 100});
+    ->Args({1000, 1})
+    ->Args({1000, 100})
+    ->Args({1000000, 1})
+    ->Args({1000000, 100});
 
 }  // namespace

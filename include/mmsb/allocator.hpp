@@ -11,8 +11,8 @@ namespace mmsb {
 inline constexpr std::size_t kPayloadAlignment = 64;
 
 struct AllocatorStats {
-  std::uint64_t allocations = 0;    // calls to allocate() that returned storage
-  std::uint64_t deallocations = 0;  // calls to deallocate()
+  std::uint64_t allocations = 0;         // calls to allocate() that returned storage
+  std::uint64_t deallocations = 0;       // calls to deallocate()
   std::uint64_t system_allocations = 0;  // blocks or slabs requested from the system
 };
 

@@ -10,10 +10,10 @@ namespace mmsb::detail {
                                 const char* message);
 }  // namespace mmsb::detail
 
-#define MMSB_ASSERT(condition)                                                  \
-  do {                                                                          \
-    if (!(condition)) [[unlikely]]                                              \
-      ::mmsb::detail::assert_failed(#condition, __FILE__, __LINE__, nullptr);   \
+#define MMSB_ASSERT(condition)                                                \
+  do {                                                                        \
+    if (!(condition)) [[unlikely]]                                            \
+      ::mmsb::detail::assert_failed(#condition, __FILE__, __LINE__, nullptr); \
   } while (false)
 
 #define MMSB_ASSERT_MSG(condition, message)                                     \

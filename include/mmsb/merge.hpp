@@ -4,11 +4,11 @@
 //   merge(base, ours, theirs) -> a State one tick after `ours` holding both sides' changes.
 //
 // The result is always one tick after `ours`. Fast paths, O(1): `theirs` unchanged since
-// `base` -> `ours`' content; `ours` unchanged since `base` -> `theirs`' content. Otherwise pages changed on one side
-// take that side; pages changed on both merge their byte ranges when the ranges are
-// disjoint; overlapping ranges and delete/modify clashes follow the MergePolicy. Edges merge
-// as a union. Pages and edges `theirs` created get fresh ids after `ours`' (the remap is
-// returned), so ids never collide. The result is a pure function of the three States.
+// `base` -> `ours`' content; `ours` unchanged since `base` -> `theirs`' content. Otherwise pages
+// changed on one side take that side; pages changed on both merge their byte ranges when the ranges
+// are disjoint; overlapping ranges and delete/modify clashes follow the MergePolicy. Edges merge as
+// a union. Pages and edges `theirs` created get fresh ids after `ours`' (the remap is returned), so
+// ids never collide. The result is a pure function of the three States.
 #pragma once
 
 #include <cstdint>

@@ -83,9 +83,9 @@ class [[nodiscard]] Result {
   static_assert(!std::is_same_v<std::remove_cv_t<T>, Status>, "use Status directly");
 
  public:
-  Result(const T& value) : has_value_(true) { new (&value_) T(value); }  // NOLINT
+  Result(const T& value) : has_value_(true) { new (&value_) T(value); }        // NOLINT
   Result(T&& value) : has_value_(true) { new (&value_) T(std::move(value)); }  // NOLINT
-  Result(Status status) : status_(std::move(status)) {  // NOLINT
+  Result(Status status) : status_(std::move(status)) {                         // NOLINT
     MMSB_ASSERT_MSG(!status_.is_ok(), "Result built from an OK status without a value");
   }
   Result(const Result& other) : status_(other.status_), has_value_(other.has_value_) {
@@ -145,10 +145,10 @@ class [[nodiscard]] Result {
 #define MMSB_CONCAT(a, b) MMSB_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define MMSB_RETURN_IF_ERROR(expr)                     \
-  do {                                                 \
-    ::mmsb::Status mmsb_status_ = (expr);              \
-    if (!mmsb_status_.is_ok()) return mmsb_status_;    \
+#define MMSB_RETURN_IF_ERROR(expr)                  \
+  do {                                              \
+    ::mmsb::Status mmsb_status_ = (expr);           \
+    if (!mmsb_status_.is_ok()) return mmsb_status_; \
   } while (false)
 
 #define MMSB_ASSIGN_OR_RETURN_IMPL(result, lhs, expr) \

@@ -53,11 +53,11 @@ constexpr std::size_t thread_cache_limit(int index) {
 
 std::byte* system_allocate(std::size_t size_bytes) {
   return static_cast<std::byte*>(
-      ::operator new(size_bytes, std::align_val_t{kPayloadAlignment}, std::nothrow));
+      ::operator new (size_bytes, std::align_val_t{kPayloadAlignment}, std::nothrow));
 }
 
 void system_deallocate(std::byte* block) {
-  ::operator delete(block, std::align_val_t{kPayloadAlignment});
+  ::operator delete (block, std::align_val_t{kPayloadAlignment});
 }
 
 struct FreeBlock {
@@ -250,7 +250,7 @@ void bump(std::atomic<std::uint64_t> ThreadCounters::*counter) {
   if (ThreadCountersOwner::t_counters_gone) {
     std::lock_guard<std::mutex> lock(registry().mutex);
     ++(counter == &ThreadCounters::allocations ? registry().retired_allocations
-                                                : registry().retired_deallocations);
+                                               : registry().retired_deallocations);
     return;
   }
   auto& value = t_counters.counters.*counter;

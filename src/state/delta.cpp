@@ -1,9 +1,10 @@
+#include "mmsb/delta.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "core/endian.hpp"
-#include "mmsb/delta.hpp"
 #include "mmsb/page.hpp"
 
 namespace mmsb {
@@ -23,7 +24,8 @@ Status validate_runs_structure(PageId page, std::span<const DeltaRun> runs,
   std::uint64_t previous_end = 0;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const DeltaRun& run = runs[i];
-    if (run.length == 0) return invalid_argument(page_prefix(page) + run_text(i, run) + " is empty");
+    if (run.length == 0)
+      return invalid_argument(page_prefix(page) + run_text(i, run) + " is empty");
     if (run.end() > kPageSizeHardMaxBytes) {
       return invalid_argument(page_prefix(page) + run_text(i, run) + " exceeds the largest page (" +
                               std::to_string(kPageSizeHardMaxBytes) + " bytes)");

@@ -71,7 +71,8 @@ Status diff_into(PageId page, Epoch base_epoch, std::span<const std::byte> old_b
   }
   if (new_bytes.size() > kPageSizeHardMaxBytes) {
     return invalid_argument("page " + std::to_string(page.value()) + ": diff of " +
-                            std::to_string(new_bytes.size()) + " bytes exceeds the page size limit");
+                            std::to_string(new_bytes.size()) +
+                            " bytes exceeds the page size limit");
   }
   out.clear();
   out.page_ = page;

@@ -125,7 +125,8 @@ inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size
     std::memcpy(tail_b, b + at, length);
     const std::uint64_t mask = mask_of(tail_a, tail_b);
     const std::uint64_t transitions = mask ^ ((mask << 1) | carry);
-    std::uint32_t* write = write_boundaries(boundaries, transitions, static_cast<std::uint32_t>(at));
+    std::uint32_t* write =
+        write_boundaries(boundaries, transitions, static_cast<std::uint32_t>(at));
     sink.pair(boundaries, write);
     carry = mask >> 63;
   }

@@ -133,7 +133,8 @@ void ForkCore::install_edge(const Edge& edge) {
 
 Status ForkCore::remove_edge(EdgeId edge) {
   const EdgeRecord* record = tables_.edges.find(edge.value());
-  if (record == nullptr) return not_found("edge " + std::to_string(edge.value()) + " does not exist");
+  if (record == nullptr)
+    return not_found("edge " + std::to_string(edge.value()) + " does not exist");
   Edge removed = record->edge;
   unlink_edge(edge, removed.from);
   if (removed.to != removed.from) unlink_edge(edge, removed.to);
@@ -146,8 +147,8 @@ void ForkCore::link_edge(EdgeId edge, PageId page) {
   const EdgeList* list = tables_.adjacency.find(page.value());
   EdgeList* owned;
   if (list == nullptr || list->owner != token_) {
-    Ref<EdgeList> copy = list == nullptr ? make_ref<EdgeList>(token_)
-                                         : make_ref<EdgeList>(*list, token_);
+    Ref<EdgeList> copy =
+        list == nullptr ? make_ref<EdgeList>(token_) : make_ref<EdgeList>(*list, token_);
     owned = copy.get();
     tables_.adjacency.set(page.value(), std::move(copy), token_);
   } else {

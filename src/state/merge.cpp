@@ -46,14 +46,18 @@ std::vector<ByteRange> overlaps(const std::vector<DeltaRun>& a, const std::vecto
     std::uint64_t begin = std::max<std::uint64_t>(a[i].offset, b[j].offset);
     std::uint64_t end = std::min(a[i].end(), b[j].end());
     if (begin < end) out.push_back(ByteRange{begin, end - begin});
-    if (a[i].end() < b[j].end()) ++i; else ++j;
+    if (a[i].end() < b[j].end())
+      ++i;
+    else
+      ++j;
   }
   return out;
 }
 
 void copy_runs(std::span<std::byte> into, std::span<const std::byte> from,
                const std::vector<DeltaRun>& runs) {
-  for (const DeltaRun& run : runs) std::memcpy(into.data() + run.offset, from.data() + run.offset, run.length);
+  for (const DeltaRun& run : runs)
+    std::memcpy(into.data() + run.offset, from.data() + run.offset, run.length);
 }
 
 class ThreeWayMerge {
@@ -99,10 +103,16 @@ class ThreeWayMerge {
   // A delete/modify clash: returns true if theirs' side should win.
   Result<bool> structural_clash(std::string what) {
     switch (options_.policy) {
-      case MergePolicy::kPreferOurs: ++result_.clashes_resolved; return false;
-      case MergePolicy::kPreferTheirs: ++result_.clashes_resolved; return true;
+      case MergePolicy::kPreferOurs:
+        ++result_.clashes_resolved;
+        return false;
+      case MergePolicy::kPreferTheirs:
+        ++result_.clashes_resolved;
+        return true;
       case MergePolicy::kFail:
-      case MergePolicy::kCustom: clashes_.push_back(std::move(what)); return false;
+      case MergePolicy::kCustom:
+        clashes_.push_back(std::move(what));
+        return false;
     }
     return false;
   }
@@ -132,7 +142,8 @@ class ThreeWayMerge {
       } else if (ours == nullptr) {
         MMSB_ASSIGN_OR_RETURN(bool take_theirs,
                               structural_clash(name + " deleted in ours, changed in theirs"));
-        if (take_theirs) fork_.install_page(Ref<PageRecord>(const_cast<PageRecord*>(change.theirs)));
+        if (take_theirs)
+          fork_.install_page(Ref<PageRecord>(const_cast<PageRecord*>(change.theirs)));
       } else {
         MMSB_RETURN_IF_ERROR(merge_bytes(*change.base, *ours, *change.theirs));
       }
@@ -145,8 +156,9 @@ class ThreeWayMerge {
     Ref<PageRecord> record(const_cast<PageRecord*>(&theirs));
     if (id != theirs.id.value()) {
       record = theirs.copy(0, PageId(id));
-      if (!record) return resource_exhausted("merge: allocator refused a copy of page " +
-                                             std::to_string(theirs.id.value()));
+      if (!record)
+        return resource_exhausted("merge: allocator refused a copy of page " +
+                                  std::to_string(theirs.id.value()));
       result_.page_remap.push_back(IdRemap{theirs.id.value(), id});
     }
     fork_.install_page(std::move(record));
@@ -177,18 +189,18 @@ class ThreeWayMerge {
                                 std::to_string(ours.size_bytes) + " bytes");
       }
     } else {
-      clashes_.push_back("page " + std::to_string(ours.id.value()) + " bytes " +
-                         ranges_text(both) + " changed on both sides");
+      clashes_.push_back("page " + std::to_string(ours.id.value()) + " bytes " + ranges_text(both) +
+                         " changed on both sides");
       return Status::ok();
     }
     if (!both.empty()) ++result_.clashes_resolved;
     ++result_.pages_merged;
     if (std::memcmp(merged.data(), ours.data, ours.size_bytes) == 0) return Status::ok();
     Epoch epoch(std::max(ours.epoch.value(), theirs.epoch.value()) + 1);
-    Ref<PageRecord> record = PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged,
-                                              ours.allocator, 0);
-    if (!record) return resource_exhausted("merge: allocator refused page " +
-                                           std::to_string(ours.id.value()));
+    Ref<PageRecord> record =
+        PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged, ours.allocator, 0);
+    if (!record)
+      return resource_exhausted("merge: allocator refused page " + std::to_string(ours.id.value()));
     record->location = ours.location;
     fork_.install_page(std::move(record));
     return Status::ok();
@@ -197,13 +209,13 @@ class ThreeWayMerge {
   Status merge_edges() {
     // Edges ours created, to collapse identical edges created on both sides.
     std::map<std::tuple<EdgeKind, std::uint64_t, std::uint64_t>, EdgeId> ours_created;
-    RadixMap<EdgeRecord>::diff(base_.edges, ours_.edges,
-                               [&](std::uint64_t, const EdgeRecord* b, const EdgeRecord* o) {
-                                 if (b == nullptr && o != nullptr) {
-                                   const Edge& e = o->edge;
-                                   ours_created.emplace(std::make_tuple(e.kind, e.from.value(), e.to.value()), e.id);
-                                 }
-                               });
+    RadixMap<EdgeRecord>::diff(
+        base_.edges, ours_.edges, [&](std::uint64_t, const EdgeRecord* b, const EdgeRecord* o) {
+          if (b == nullptr && o != nullptr) {
+            const Edge& e = o->edge;
+            ours_created.emplace(std::make_tuple(e.kind, e.from.value(), e.to.value()), e.id);
+          }
+        });
     std::vector<EdgeChange> changes;
     RadixMap<EdgeRecord>::diff(base_.edges, theirs_.edges,
                                [&](std::uint64_t id, const EdgeRecord* b, const EdgeRecord* t) {
@@ -226,11 +238,13 @@ class ThreeWayMerge {
         result_.edge_remap.push_back(IdRemap{change.id, same->second.value()});
         continue;
       }
-      bool ends_exist = merged.find_page(edge.from) != nullptr && merged.find_page(edge.to) != nullptr;
+      bool ends_exist =
+          merged.find_page(edge.from) != nullptr && merged.find_page(edge.to) != nullptr;
       if (!ends_exist) {
         std::string what = "edge " + std::to_string(change.id) + " (" +
                            std::to_string(theirs.from.value()) + " -> " +
-                           std::to_string(theirs.to.value()) + ") added in theirs to a page deleted in ours";
+                           std::to_string(theirs.to.value()) +
+                           ") added in theirs to a page deleted in ours";
         if (options_.policy == MergePolicy::kFail || options_.policy == MergePolicy::kCustom) {
           clashes_.push_back(std::move(what));
         } else {
@@ -238,7 +252,8 @@ class ThreeWayMerge {
         }
         continue;
       }
-      if (edge.id.value() != change.id) result_.edge_remap.push_back(IdRemap{change.id, edge.id.value()});
+      if (edge.id.value() != change.id)
+        result_.edge_remap.push_back(IdRemap{change.id, edge.id.value()});
       fork_.install_edge(edge);
     }
     return Status::ok();

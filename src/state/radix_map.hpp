@@ -203,9 +203,10 @@ class RadixMap {
       std::byte* at = input + 9;
       for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
         int index = __builtin_ctzll(bits);
-        Hash128 child = node->level == 0
-            ? leaf_hash(*static_cast<const T*>(node->slots[index].get()))
-            : node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash);
+        Hash128 child =
+            node->level == 0
+                ? leaf_hash(*static_cast<const T*>(node->slots[index].get()))
+                : node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash);
         child.write_bytes(at);
         at += 16;
       }
@@ -226,8 +227,10 @@ class RadixMap {
     if (a == nullptr || b == nullptr) {
       const RadixNode* present = a != nullptr ? a : b;
       auto report = [&](std::uint64_t key, const T& value) {
-        if (a != nullptr) fn(key, &value, static_cast<const T*>(nullptr));
-        else fn(key, static_cast<const T*>(nullptr), &value);
+        if (a != nullptr)
+          fn(key, &value, static_cast<const T*>(nullptr));
+        else
+          fn(key, static_cast<const T*>(nullptr), &value);
       };
       for_each_below(present, prefix, report);
       return;
@@ -237,13 +240,17 @@ class RadixMap {
       // its other slots exist on that side only.
       bool a_taller = a->level > b->level;
       const RadixNode* tall = a_taller ? a : b;
-      if (a_taller) diff_nodes(child(a, 0), b, prefix, fn);
-      else diff_nodes(a, child(b, 0), prefix, fn);
+      if (a_taller)
+        diff_nodes(child(a, 0), b, prefix, fn);
+      else
+        diff_nodes(a, child(b, 0), prefix, fn);
       for (std::uint64_t bits = tall->bitmap & ~std::uint64_t{1}; bits != 0; bits &= bits - 1) {
         int index = __builtin_ctzll(bits);
         std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * tall->level));
-        if (a_taller) diff_nodes(child(tall, index), nullptr, key, fn);
-        else diff_nodes(nullptr, child(tall, index), key, fn);
+        if (a_taller)
+          diff_nodes(child(tall, index), nullptr, key, fn);
+        else
+          diff_nodes(nullptr, child(tall, index), key, fn);
       }
       return;
     }

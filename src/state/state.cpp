@@ -2,7 +2,6 @@
 #include <new>
 
 #include "core/endian.hpp"
-
 #include "state/tables.hpp"
 
 namespace mmsb {

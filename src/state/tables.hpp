@@ -62,8 +62,8 @@ struct EdgeRecord final : RefCounted {
 // The edges touching one page, sorted by id (the adjacency index; not part of the root).
 struct EdgeList final : RefCounted {
   explicit EdgeList(std::uint64_t owner_in) : owner(owner_in) {}
-  EdgeList(const EdgeList& other, std::uint64_t owner_in) : RefCounted(other), owner(owner_in),
-      ids(other.ids) {}
+  EdgeList(const EdgeList& other, std::uint64_t owner_in)
+      : RefCounted(other), owner(owner_in), ids(other.ids) {}
   std::uint64_t owner;
   std::vector<EdgeId> ids;
 };

@@ -1,3 +1,5 @@
+#include "mmsb/allocator.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -5,16 +7,14 @@
 #include <thread>
 #include <vector>
 
-#include "mmsb/allocator.hpp"
-
 namespace mmsb {
 namespace {
 
 TEST(AllocatorTest, BlocksAreAlignedAndWritable) {
   PayloadAllocator& allocator = default_payload_allocator();
-  for (std::size_t size : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{1000},
-                           std::size_t{256 * 1024}, std::size_t{256 * 1024 + 1},
-                           std::size_t{3 << 20}}) {
+  for (std::size_t size :
+       {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{1000},
+        std::size_t{256 * 1024}, std::size_t{256 * 1024 + 1}, std::size_t{3 << 20}}) {
     std::byte* block = allocator.allocate(size);
     ASSERT_NE(block, nullptr);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % kPayloadAlignment, 0u) << size;

@@ -1,8 +1,8 @@
+#include "mmsb/hash.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "mmsb/hash.hpp"
 
 namespace mmsb {
 namespace {

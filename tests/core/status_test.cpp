@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "mmsb/status.hpp"
+
+#include <gtest/gtest.h>
 
 namespace mmsb {
 namespace {

@@ -1,10 +1,9 @@
 // The laws of Delta, as RapidCheck properties. A failure prints a seed; rerun with
 // RC_PARAMS="seed=<n>" to replay it.
-#include "support/rapidcheck_gtest.hpp"
-
 #include "mmsb/delta.hpp"
 #include "mmsb/page.hpp"
 #include "support/generators.hpp"
+#include "support/rapidcheck_gtest.hpp"
 
 namespace mmsb {
 namespace {
@@ -34,7 +33,8 @@ RC_GTEST_PROP(DeltaProperty, ApplyOfDiffGivesTheNewPage, ()) {
 
 // A byte-at-a-time oracle for diff: runs of changed bytes merged across gaps of at most
 // kDeltaMergeGapBytes, dense when that is no larger.
-std::vector<DeltaRun> oracle_runs(const std::vector<std::byte>& a, const std::vector<std::byte>& b) {
+std::vector<DeltaRun> oracle_runs(const std::vector<std::byte>& a,
+                                  const std::vector<std::byte>& b) {
   std::vector<DeltaRun> runs;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (a[i] == b[i]) continue;
@@ -86,7 +86,8 @@ RC_GTEST_PROP(DeltaProperty, EmptyDeltaIsTheIdentityOfCompose, ()) {
   std::vector<std::byte> page = *gen_bytes(size);
   std::vector<std::byte> expected = page;
   RC_ASSERT(apply_delta(delta, expected).is_ok());
-  for (const Delta& composed : {compose(identity, delta).value(), compose(delta, identity).value()}) {
+  for (const Delta& composed :
+       {compose(identity, delta).value(), compose(delta, identity).value()}) {
     std::vector<std::byte> got = page;
     RC_ASSERT(apply_delta(composed, got).is_ok());
     RC_ASSERT(got == expected);

@@ -1,6 +1,7 @@
+#include "mmsb/delta.hpp"
+
 #include <gtest/gtest.h>
 
-#include "mmsb/delta.hpp"
 #include "support/bytes.hpp"
 
 namespace mmsb {
@@ -75,14 +76,16 @@ TEST(DeltaApplyTest, WritesRunsAndDense) {
   auto page = filled(8, '.');
   ASSERT_TRUE(apply_delta(runs_delta({{1, 2}, {5, 1}}, "abc"), page).is_ok());
   EXPECT_EQ(page, bytes_of(".ab..c.."));
-  ASSERT_TRUE(apply_delta(Delta::from_dense(PageId(7), Epoch(0), bytes_of("12345678")), page).is_ok());
+  ASSERT_TRUE(
+      apply_delta(Delta::from_dense(PageId(7), Epoch(0), bytes_of("12345678")), page).is_ok());
   EXPECT_EQ(page, bytes_of("12345678"));
 }
 
 TEST(DeltaApplyTest, OutOfRangeRunIsRejectedAndPageUntouched) {
   auto page = filled(1024, '.');
   auto before = page;
-  Status status = apply_delta(runs_delta({{0, 1}, {1000, 100}}, std::string(101, 'x'), PageId(42)), page);
+  Status status =
+      apply_delta(runs_delta({{0, 1}, {1000, 100}}, std::string(101, 'x'), PageId(42)), page);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(), "page 42: delta run 1 [1000,1100) exceeds page size 1024");
   EXPECT_EQ(page, before);

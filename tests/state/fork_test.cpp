@@ -40,10 +40,13 @@ TEST_F(ForkTest, CreatePageAssignsIdsInOrderAndValidates) {
 TEST_F(ForkTest, WriteAndPutValidateRanges) {
   Fork fork(base_);
   PageId page = pages_[0];
-  EXPECT_EQ(fork.write(page, 14, bytes_of("abc")).message(), "page 1: write [14,17) exceeds page size 16");
-  EXPECT_EQ(fork.write(page, ~std::uint64_t{0}, bytes_of("a")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fork.write(page, 14, bytes_of("abc")).message(),
+            "page 1: write [14,17) exceeds page size 16");
+  EXPECT_EQ(fork.write(page, ~std::uint64_t{0}, bytes_of("a")).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(fork.write(PageId(99), 0, bytes_of("a")).code(), StatusCode::kNotFound);
-  EXPECT_EQ(fork.put(page, bytes_of("short")).message(), "page 1: put of 5 bytes into a page of 16 bytes");
+  EXPECT_EQ(fork.put(page, bytes_of("short")).message(),
+            "page 1: put of 5 bytes into a page of 16 bytes");
   EXPECT_EQ(fork.put(PageId(99), filled(16, 1)).code(), StatusCode::kNotFound);
   EXPECT_FALSE(fork.has_uncommitted_changes());  // failures changed nothing
   EXPECT_TRUE(fork.write(page, 13, bytes_of("abc")).is_ok());
@@ -94,7 +97,8 @@ TEST_F(ForkTest, ApplyChecksEpochAndRange) {
   EXPECT_EQ(fork.apply(delta).code(), StatusCode::kConflict);  // page is now at epoch 1
   Delta bad = Delta::from_runs(pages_[0], Epoch(1), {{15, 2}}, bytes_of("hi"));
   EXPECT_EQ(fork.apply(bad).message(), "page 1: delta run 0 [15,17) exceeds page size 16");
-  EXPECT_EQ(fork.apply(Delta::from_runs(PageId(99), Epoch(0), {}, {})).code(), StatusCode::kNotFound);
+  EXPECT_EQ(fork.apply(Delta::from_runs(PageId(99), Epoch(0), {}, {})).code(),
+            StatusCode::kNotFound);
   EXPECT_FALSE(fork.has_uncommitted_changes());
   EXPECT_EQ(test::to_vector(*fork.read(pages_[0])).at(0), std::byte{'h'});
   (void)t1;

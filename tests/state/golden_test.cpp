@@ -19,16 +19,16 @@ TEST(GoldenTest, DeltaEncoding) {
   Delta runs = Delta::from_runs(PageId(0x0102030405060708), Epoch(9), {{1, 2}, {0x10000, 1}},
                                 bytes_of("abc"));
   EXPECT_EQ(hex(encode_delta(runs)),
-            "01"                    // version
-            "00"                    // encoding: runs
-            "0000"                  // reserved
-            "02000000"              // run count
-            "0807060504030201"      // page id
-            "0900000000000000"      // base epoch
-            "0300000000000000"      // payload bytes
-            "0100000002000000"      // run 0: offset 1, length 2
-            "0000010001000000"      // run 1: offset 65536, length 1
-            "616263");              // payload
+            "01"                // version
+            "00"                // encoding: runs
+            "0000"              // reserved
+            "02000000"          // run count
+            "0807060504030201"  // page id
+            "0900000000000000"  // base epoch
+            "0300000000000000"  // payload bytes
+            "0100000002000000"  // run 0: offset 1, length 2
+            "0000010001000000"  // run 1: offset 65536, length 1
+            "616263");          // payload
   Delta dense = Delta::from_dense(PageId(1), Epoch(0), bytes_of("xy"));
   EXPECT_EQ(hex(encode_delta(dense)),
             "0101000000000000"
@@ -41,7 +41,8 @@ TEST(GoldenTest, DeltaEncoding) {
 // A fixed little history: three pages, an edge, two ticks.
 State golden_state() {
   Fork fork{State{}};
-  PageId a = fork.create_page({.type = 1, .size_bytes = 8, .initial = bytes_of("mmsb-one")}).value();
+  PageId a =
+      fork.create_page({.type = 1, .size_bytes = 8, .initial = bytes_of("mmsb-one")}).value();
   PageId b = fork.create_page({.type = 2, .size_bytes = 4}).value();
   PageId c = fork.create_page({.type = 1, .size_bytes = 70}).value();
   (void)fork.add_edge(kEdgeKindDependency, a, b).value();

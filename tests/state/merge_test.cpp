@@ -89,12 +89,16 @@ TEST_F(MergeTest, OverlapFailsNamingPageAndRanges) {
 TEST_F(MergeTest, PreferPoliciesSettleOverlapsAndKeepTheRest) {
   State ours = side([](Fork& f) { write(f, 3, 2, "oooo"); });
   State theirs = side([](Fork& f) { write(f, 3, 4, "tttt"); });
-  MergeResult prefer_ours = merge(base_, ours, theirs, {.policy = MergePolicy::kPreferOurs}).value();
-  MergeResult prefer_theirs = merge(base_, ours, theirs, {.policy = MergePolicy::kPreferTheirs}).value();
+  MergeResult prefer_ours =
+      merge(base_, ours, theirs, {.policy = MergePolicy::kPreferOurs}).value();
+  MergeResult prefer_theirs =
+      merge(base_, ours, theirs, {.policy = MergePolicy::kPreferTheirs}).value();
   EXPECT_EQ(to_vector(prefer_ours.state.read(PageId(3))->subspan(0, 10)),
             bytes_of(std::string_view("\0\0oooott\0\0", 10)));
   EXPECT_EQ(to_vector(prefer_theirs.state.read(PageId(3))->subspan(0, 10)),
-            bytes_of(std::string_view("\0\0oott" "tt\0\0", 10)));
+            bytes_of(std::string_view("\0\0oott"
+                                      "tt\0\0",
+                                      10)));
   EXPECT_EQ(prefer_ours.clashes_resolved, 1u);
   EXPECT_EQ(prefer_theirs.clashes_resolved, 1u);
 }
@@ -114,7 +118,9 @@ TEST_F(MergeTest, CustomResolverSeesTheClash) {
   MergeResult result = merge(base_, ours, theirs, options).value();
   EXPECT_EQ(to_vector(*result.state.read(PageId(3))), filled(16, 'c'));
 
-  options.resolve = [](const PageClash&) -> Result<std::vector<std::byte>> { return filled(3, 'c'); };
+  options.resolve = [](const PageClash&) -> Result<std::vector<std::byte>> {
+    return filled(3, 'c');
+  };
   EXPECT_EQ(merge(base_, ours, theirs, options).status().message(),
             "merge: resolver returned 3 bytes for page 3 of 16 bytes");
   options.resolve = [](const PageClash&) -> Result<std::vector<std::byte>> {
@@ -139,13 +145,15 @@ TEST_F(MergeTest, DeleteAgainstModifyFollowsThePolicy) {
   State theirs = side([](Fork& f) { write(f, 5, 0, "t"); });
   EXPECT_EQ(merge(base_, ours, theirs).status().message(),
             "merge: 1 clash: page 5 deleted in ours, changed in theirs");
-  EXPECT_FALSE(merge(base_, ours, theirs, {.policy = MergePolicy::kPreferOurs})->state.contains(PageId(5)));
+  EXPECT_FALSE(
+      merge(base_, ours, theirs, {.policy = MergePolicy::kPreferOurs})->state.contains(PageId(5)));
   State kept = merge(base_, ours, theirs, {.policy = MergePolicy::kPreferTheirs})->state;
   EXPECT_EQ(kept.read(PageId(5)).value()[0], std::byte{'t'});
   // And the other way round.
   EXPECT_EQ(merge(base_, theirs, ours).status().message(),
             "merge: 1 clash: page 5 deleted in theirs, changed in ours");
-  EXPECT_TRUE(merge(base_, theirs, ours, {.policy = MergePolicy::kPreferOurs})->state.contains(PageId(5)));
+  EXPECT_TRUE(
+      merge(base_, theirs, ours, {.policy = MergePolicy::kPreferOurs})->state.contains(PageId(5)));
 }
 
 TEST_F(MergeTest, DeletesOnEitherSideAreKept) {
@@ -181,16 +189,20 @@ TEST_F(MergeTest, TheirNewPagesAndEdgesGetFreshIds) {
   EXPECT_EQ(to_vector(*merged.read(PageId(31))), bytes_of("ours"));
   EXPECT_EQ(to_vector(*merged.read(PageId(32))), bytes_of("aaaa"));
   EXPECT_EQ(to_vector(*merged.read(PageId(33))), bytes_of("bbbb"));
-  EXPECT_EQ(merged.edge(EdgeId(2)).value(), (Edge{EdgeId(2), kEdgeKindUserFirst, PageId(32), PageId(33)}));
-  EXPECT_EQ(merged.edge(EdgeId(3)).value(), (Edge{EdgeId(3), kEdgeKindUserFirst, PageId(2), PageId(3)}));
+  EXPECT_EQ(merged.edge(EdgeId(2)).value(),
+            (Edge{EdgeId(2), kEdgeKindUserFirst, PageId(32), PageId(33)}));
+  EXPECT_EQ(merged.edge(EdgeId(3)).value(),
+            (Edge{EdgeId(3), kEdgeKindUserFirst, PageId(2), PageId(3)}));
   EXPECT_EQ(merged.next_page_id(), PageId(34));
   EXPECT_EQ(merged.next_edge_id(), EdgeId(4));
   EXPECT_EQ(merged.edges_of(PageId(33)).size(), 1u);
 }
 
 TEST_F(MergeTest, IdenticalNewEdgesCollapse) {
-  State ours = side([](Fork& f) { (void)f.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value(); });
-  State theirs = side([](Fork& f) { (void)f.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value(); });
+  State ours =
+      side([](Fork& f) { (void)f.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value(); });
+  State theirs =
+      side([](Fork& f) { (void)f.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value(); });
   MergeResult result = merge(base_, ours, theirs).value();
   EXPECT_EQ(result.state.edge_count(), 1u);
   EXPECT_EQ(result.edge_remap, (std::vector<IdRemap>{{1, 1}}));
@@ -198,7 +210,8 @@ TEST_F(MergeTest, IdenticalNewEdgesCollapse) {
 
 TEST_F(MergeTest, EdgeToAPageDeletedOnTheOtherSide) {
   State ours = side([](Fork& f) { ASSERT_TRUE(f.delete_page(PageId(8)).is_ok()); });
-  State theirs = side([](Fork& f) { (void)f.add_edge(kEdgeKindUserFirst, PageId(1), PageId(8)).value(); });
+  State theirs =
+      side([](Fork& f) { (void)f.add_edge(kEdgeKindUserFirst, PageId(1), PageId(8)).value(); });
   EXPECT_EQ(merge(base_, ours, theirs).status().message(),
             "merge: 1 clash: edge 1 (1 -> 8) added in theirs to a page deleted in ours");
   MergeResult dropped = merge(base_, ours, theirs, {.policy = MergePolicy::kPreferOurs}).value();
@@ -223,7 +236,8 @@ TEST_F(MergeTest, RejectsABaseThatIsNotAForkPoint) {
   State later = side([](Fork& f) { (void)f.create_page({.size_bytes = 1}).value(); });
   auto result = merge(later, base_, base_);
   EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(result.status().message(), "merge: base is not a fork point of ours: its id counters are ahead");
+  EXPECT_EQ(result.status().message(),
+            "merge: base is not a fork point of ours: its id counters are ahead");
 }
 
 TEST_F(MergeTest, LongClashListsAreCapped) {

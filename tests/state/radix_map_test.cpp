@@ -1,9 +1,9 @@
 // RadixMap against a std::map oracle: contents, persistence, hash canonicity and diff.
-#include "support/rapidcheck_gtest.hpp"
+#include "state/radix_map.hpp"
 
 #include <map>
 
-#include "state/radix_map.hpp"
+#include "support/rapidcheck_gtest.hpp"
 
 namespace mmsb::state {
 namespace {
@@ -37,8 +37,7 @@ Oracle contents(const RadixMap<Value>& map) {
 rc::Gen<std::uint64_t> gen_key() {
   // Mostly dense small ids (the common case), sometimes anywhere in the u64 range.
   return rc::gen::weightedOneOf<std::uint64_t>(
-      {{6, rc::gen::inRange<std::uint64_t>(0, 300)},
-       {1, rc::gen::arbitrary<std::uint64_t>()}});
+      {{6, rc::gen::inRange<std::uint64_t>(0, 300)}, {1, rc::gen::arbitrary<std::uint64_t>()}});
 }
 
 // Applies random sets and erases to `map` (under `token`) and `oracle` alike.

@@ -1,12 +1,11 @@
 // Properties of State, Fork, merge and the state root. A failure prints a seed; rerun with
 // RC_PARAMS="seed=<n>" to replay it.
-#include "support/rapidcheck_gtest.hpp"
-
 #include <algorithm>
 #include <map>
 
 #include "mmsb/mmsb.hpp"
 #include "support/generators.hpp"
+#include "support/rapidcheck_gtest.hpp"
 #include "support/reference_root.hpp"
 
 namespace mmsb {
@@ -74,8 +73,12 @@ State random_history(const State& from) {
             RC_ASSERT(fork.write(page, offset, *gen_bytes(length)).is_ok());
           }
           break;
-        case 3: (void)fork.create_page({.size_bytes = *rc::gen::inRange<std::uint64_t>(1, 100)}).value(); break;
-        case 4: if (page.is_valid()) RC_ASSERT(fork.delete_page(page).is_ok()); break;
+        case 3:
+          (void)fork.create_page({.size_bytes = *rc::gen::inRange<std::uint64_t>(1, 100)}).value();
+          break;
+        case 4:
+          if (page.is_valid()) RC_ASSERT(fork.delete_page(page).is_ok());
+          break;
         case 5: {
           PageId other = random_page(fork, limit);
           if (page.is_valid() && other.is_valid()) {
@@ -192,7 +195,8 @@ State build(const std::vector<Write>& writes) {
   Fork fork{State{}};
   for (int i = 0; i < 16; ++i) (void)fork.create_page({.type = 3, .size_bytes = 64}).value();
   (void)fork.commit();
-  for (const Write& write : writes) RC_ASSERT(fork.write(PageId(write.page), write.offset, write.bytes).is_ok());
+  for (const Write& write : writes)
+    RC_ASSERT(fork.write(PageId(write.page), write.offset, write.bytes).is_ok());
   (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value();
   return fork.commit();
 }
@@ -203,7 +207,8 @@ RC_GTEST_PROP(StateProperty, RootIsTheSameForTheSameStateBuiltInAnotherOrder, ()
       writes.size(), rc::gen::arbitrary<std::uint32_t>());
   std::vector<std::size_t> order(writes.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
   std::vector<Write> shuffled;
   for (std::size_t i : order) shuffled.push_back(writes[i]);
   RC_ASSERT(build(writes).root() == build(shuffled).root());

@@ -23,8 +23,7 @@ TEST(StateTest, EmptyStateHasNothing) {
 }
 
 TEST(StateTest, OptionsAreValidated) {
-  EXPECT_EQ(State::empty({.page_size_max_bytes = 0}).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(State::empty({.page_size_max_bytes = 0}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(State::empty({.page_size_max_bytes = kPageSizeHardMaxBytes + 1}).status().code(),
             StatusCode::kInvalidArgument);
   State small = State::empty({.page_size_max_bytes = 128}).value();

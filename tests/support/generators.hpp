@@ -11,12 +11,13 @@
 namespace mmsb::test {
 
 inline rc::Gen<std::vector<std::byte>> gen_bytes(std::size_t size) {
-  return rc::gen::map(rc::gen::container<std::vector<std::uint8_t>>(size, rc::gen::arbitrary<std::uint8_t>()),
-                      [](const std::vector<std::uint8_t>& raw) {
-                        std::vector<std::byte> out(raw.size());
-                        for (std::size_t i = 0; i < raw.size(); ++i) out[i] = std::byte{raw[i]};
-                        return out;
-                      });
+  return rc::gen::map(
+      rc::gen::container<std::vector<std::uint8_t>>(size, rc::gen::arbitrary<std::uint8_t>()),
+      [](const std::vector<std::uint8_t>& raw) {
+        std::vector<std::byte> out(raw.size());
+        for (std::size_t i = 0; i < raw.size(); ++i) out[i] = std::byte{raw[i]};
+        return out;
+      });
 }
 
 // A copy of `page` with a few random edits: single bytes, short runs and long runs.
@@ -41,7 +42,8 @@ inline Delta gen_runs_delta(PageId page, std::size_t size) {
   for (std::size_t i = 0; i < count && at < size; ++i) {
     at += *rc::gen::inRange<std::size_t>(0, std::min<std::size_t>(size - at, 64));
     if (at >= size) break;
-    const auto length = *rc::gen::inRange<std::size_t>(1, std::min<std::size_t>(size - at, 100) + 1);
+    const auto length =
+        *rc::gen::inRange<std::size_t>(1, std::min<std::size_t>(size - at, 100) + 1);
     runs.push_back(DeltaRun{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(length)});
     at += length;
   }
@@ -53,7 +55,8 @@ inline Delta gen_runs_delta(PageId page, std::size_t size) {
 
 inline Delta gen_delta(PageId page, std::size_t size) {
   if (*rc::gen::inRange(0, 4) == 0) {
-    return Delta::from_dense(page, Epoch(*rc::gen::inRange<std::uint64_t>(0, 100)), *gen_bytes(size));
+    return Delta::from_dense(page, Epoch(*rc::gen::inRange<std::uint64_t>(0, 100)),
+                             *gen_bytes(size));
   }
   return gen_runs_delta(page, size);
 }

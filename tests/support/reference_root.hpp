@@ -20,7 +20,8 @@ inline int top_level(std::uint64_t key) {
 
 inline Hash128 reference_node_hash(const LeafHashes& entries, int level) {
   std::map<int, LeafHashes> slots;
-  for (const auto& entry : entries) slots[static_cast<int>((entry.first >> (6 * level)) & 63)].push_back(entry);
+  for (const auto& entry : entries)
+    slots[static_cast<int>((entry.first >> (6 * level)) & 63)].push_back(entry);
   if (level > 0 && slots.size() == 1 && slots.begin()->first == 0) {
     return reference_node_hash(slots.begin()->second, level - 1);
   }

@@ -44,8 +44,8 @@ int run_demo(const DemoOptions& options) {
   std::vector<std::byte> initial(options.page_size_bytes);
   for (std::uint64_t i = 0; i < options.pages; ++i) {
     std::memcpy(initial.data(), &i, sizeof(i));
-    auto created = builder.create_page({.type = 1, .size_bytes = options.page_size_bytes,
-                                        .initial = initial});
+    auto created =
+        builder.create_page({.type = 1, .size_bytes = options.page_size_bytes, .initial = initial});
     if (!created.is_ok()) return fmt::print(stderr, "{}\n", created.status().to_string()), 1;
   }
   State v1 = builder.commit();
@@ -82,7 +82,8 @@ int run_demo(const DemoOptions& options) {
 
   bool snapshot_intact = snapshot.root() == v1.root() && snapshot.page_count() == options.pages;
   fmt::print("  {:<34} {}\n", "step", "result");
-  row("build state (create + commit)", fmt::format("{} pages in {:.1f} ms", v1.page_count(), build_ms));
+  row("build state (create + commit)",
+      fmt::format("{} pages in {:.1f} ms", v1.page_count(), build_ms));
   row("snapshot", fmt::format("{:.0f} ns", snapshot_ns));
   row("fork", fmt::format("{:.0f} ns", fork_ns));
   row("fork: change pages + commit",

@@ -1,6 +1,7 @@
 // mmsb: the command-line program.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
 
 #include "tools/mmsb/demo.hpp"
 
