@@ -63,7 +63,9 @@ TEST(ConcurrencyTest, ReadersSeeWholeVersionsWhileAWriterCommits) {
       }
     });
   }
-  for (std::uint64_t tick = 2; tick < 300; ++tick) {
+  // Commit until both enough ticks and enough reads happened (readers may start late).
+  for (std::uint64_t tick = 2; tick < 300 || reads.load() < 50; ++tick) {
+    ASSERT_LT(tick, 10'000'000u) << "readers never ran";
     std::vector<std::uint64_t> words(kPageBytes / sizeof(std::uint64_t), tick);
     for (int page = 1 + static_cast<int>(tick % 7); page <= kPages; page += 7) {
       ASSERT_TRUE(writer.put(PageId(page), std::as_bytes(std::span(words))).is_ok());
