@@ -40,7 +40,7 @@ constexpr std::size_t kThreadCacheBytesPerClass = 1024 * 1024;
 // Slabs hold at least this many bytes (and at least 8 blocks).
 constexpr std::size_t kSlabBytesMin = 1024 * 1024;
 
-int size_class(std::size_t size_bytes) {
+[[maybe_unused]] int size_class(std::size_t size_bytes) {
   std::size_t rounded = std::bit_ceil(size_bytes < kMinClassBytes ? kMinClassBytes : size_bytes);
   return std::countr_zero(rounded) - std::countr_zero(kMinClassBytes);
 }
