@@ -4,6 +4,8 @@
 #include "mmsb/allocator.hpp"
 #include "mmsb/assert.hpp"
 #include "mmsb/delta.hpp"
+#include "mmsb/engine.hpp"
+#include "mmsb/env.hpp"
 #include "mmsb/fork.hpp"
 #include "mmsb/hash.hpp"
 #include "mmsb/ids.hpp"

@@ -127,6 +127,11 @@ class ForkCore {
   void install_edge(const Edge& edge);
   void set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_id);
   std::uint64_t token() const { return token_; }
+  // True if the page was created or copied for writing in the current tick.
+  bool written_this_tick(PageId page) const {
+    const PageRecord* record = tables_.find_page(page);
+    return record != nullptr && record->owner == token_;
+  }
 
   // Seals the tick as `tick` (head().tick() + 1 by default).
   State commit();

@@ -10,7 +10,8 @@ namespace {
 
 TEST(DeltaFuzzCorpusTest, ValidAndDamagedEncodings) {
   std::vector<std::vector<std::byte>> corpus = {
-      encode_delta(Delta::from_runs(PageId(1), Epoch(2), {{0, 3}, {10, 2}}, test::bytes_of("abcde"))),
+      encode_delta(
+          Delta::from_runs(PageId(1), Epoch(2), {{0, 3}, {10, 2}}, test::bytes_of("abcde"))),
       encode_delta(Delta::from_dense(PageId(9), Epoch(0), test::bytes_of("dense"))),
       encode_delta(Delta()),
   };
@@ -18,9 +19,11 @@ TEST(DeltaFuzzCorpusTest, ValidAndDamagedEncodings) {
   for (const auto& valid : corpus) {
     for (std::size_t cut = 0; cut <= valid.size(); ++cut) {
       for (std::size_t flip = 0; flip < cut; flip += 3) {
-        std::vector<std::byte> input(valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(cut));
+        std::vector<std::byte> input(valid.begin(),
+                                     valid.begin() + static_cast<std::ptrdiff_t>(cut));
         input[flip] ^= std::byte{0x41};
-        fuzz::delta_decode_target(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+        fuzz::delta_decode_target(reinterpret_cast<const std::uint8_t*>(input.data()),
+                                  input.size());
         ++cases;
       }
       fuzz::delta_decode_target(reinterpret_cast<const std::uint8_t*>(valid.data()), cut);

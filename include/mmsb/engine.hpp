@@ -1,0 +1,150 @@
+// Engine: the one place where state changes. Transactions from any number of threads are
+// ordered by one sequencer thread into ticks; each tick is applied to the current State,
+// written to the write-ahead log, made durable as configured, and only then acknowledged
+// and published to readers. Opening a data directory recovers it from the newest checkpoint
+// and the log. Contracts: docs/SEMANTICS.md "Engine"; layouts: docs/FORMAT.md.
+//
+// Thread-safety: every Engine call may be made from any thread. A Transaction belongs to
+// the thread that uses it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mmsb/env.hpp"
+#include "mmsb/fork.hpp"
+#include "mmsb/merge.hpp"
+#include "mmsb/state.hpp"
+
+namespace mmsb {
+
+enum class Durability : std::uint8_t {
+  kNone,   // acknowledged once written to the process's buffers: lost on a process crash
+  kFlush,  // acknowledged once handed to the OS: survives a process crash, not power loss
+  kFsync,  // acknowledged once synced to stable storage (group commit: one fsync, many ticks)
+};
+
+struct EngineOptions {
+  std::string dir = "./mmsb-data";
+  Durability durability = Durability::kFsync;
+  Env* env = nullptr;  // nullptr: Env::posix()
+  StateOptions state;
+  // Most transactions one tick takes (group commit bound).
+  std::size_t tick_transactions_max = 4096;
+  std::uint64_t segment_size_max_bytes = 64ull << 20;
+  // Checkpoints kept after a new one is written (at least 1).
+  std::size_t checkpoints_kept = 2;
+  // Remove log segments whose ticks are all covered by the oldest kept checkpoint.
+  bool remove_covered_segments = false;
+};
+
+// What open() found and did.
+struct OpenReport {
+  bool created = false;                 // the directory held no data
+  std::optional<TickId> checkpoint;     // the checkpoint recovery started from
+  std::uint64_t ticks_replayed = 0;     // log records applied after it
+  TickId tick;                          // the recovered tick
+  Hash128 root;                         // its root (equal to the logged one)
+  std::string torn_segment;             // non-empty if a torn tail was truncated
+  std::uint64_t torn_offset = 0;
+  std::uint64_t torn_bytes_dropped = 0;
+};
+
+struct EngineStats {
+  std::uint64_t ticks = 0;
+  std::uint64_t transactions = 0;        // submitted
+  std::uint64_t transactions_committed = 0;
+  std::uint64_t conflicts = 0;
+  std::uint64_t failed = 0;              // rejected for another reason (bad input, I/O)
+  std::uint64_t deltas = 0;              // writes applied
+  std::uint64_t bytes_logged = 0;
+  std::uint64_t fsyncs = 0;
+  std::uint64_t checkpoints = 0;
+  std::uint64_t commit_latency_ns_p50 = 0;  // submit to acknowledgement
+  std::uint64_t commit_latency_ns_p99 = 0;
+  std::uint64_t commit_latency_ns_p999 = 0;
+};
+
+// What a committed transaction became.
+struct CommitInfo {
+  TickId tick;
+  std::vector<PageId> created_pages;  // in the order create_page was called
+  std::vector<EdgeId> created_edges;  // in the order add_edge was called
+};
+
+class Engine;
+
+// A batch of changes applied atomically: all of it in one tick, or none of it.
+//
+// Pages and edges it creates get their ids at commit; until then create_page and add_edge
+// return provisional ids (top bit set) that the other calls of the same transaction accept.
+// read() returns bytes from the snapshot the transaction started on and records the epoch
+// seen: if the page changes before the transaction's tick, commit() fails with Conflict.
+class Transaction {
+ public:
+  Transaction(Transaction&&) noexcept;
+  Transaction& operator=(Transaction&&) noexcept;
+  ~Transaction();
+
+  PageId create_page(const PageSpec& spec);
+  void write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes);
+  void put(PageId page, std::span<const std::byte> bytes);
+  void delete_page(PageId page);
+  EdgeId add_edge(EdgeKind kind, PageId from, PageId to);
+  void remove_edge(EdgeId edge);
+  Result<std::span<const std::byte>> read(PageId page);
+
+  // Submits the transaction and waits until its tick is durable at the engine's level.
+  // Conflict: a page it read changed first. InvalidArgument / NotFound: an operation was
+  // invalid (named in the message). IOError: the log failed; the engine refuses further
+  // commits until it is reopened. In every failure nothing of the transaction is applied.
+  Result<CommitInfo> commit();
+
+  // The snapshot reads come from.
+  const State& snapshot() const;
+
+ private:
+  friend class Engine;
+  struct Impl;
+  explicit Transaction(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Engine {
+ public:
+  // Opens or creates the data directory and recovers it (see OpenReport). Corruption names
+  // the file and byte offset of anything damaged that is not a torn tail; the engine then
+  // refuses to open rather than lose or invent data.
+  static Result<std::unique_ptr<Engine>> open(const EngineOptions& options,
+                                              OpenReport* report = nullptr);
+  ~Engine();  // close()
+
+  // Finishes the pending commits, waits for a running checkpoint, closes the log.
+  Status close();
+
+  Transaction begin();
+  // O(1); never waits for a commit.
+  State snapshot() const;
+  Fork fork() const;
+  // Merges a fork of this engine (three-way against the fork's base) as one logged tick.
+  Result<MergeResult> merge(const Fork& fork, const MergeOptions& options = {});
+
+  // Writes a checkpoint of the current State in the background and returns its tick once
+  // it is durable. Commits go on meanwhile.
+  Result<TickId> checkpoint();
+
+  EngineStats stats() const;
+  const EngineOptions& options() const;
+
+ private:
+  friend class Transaction;
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mmsb

@@ -1,0 +1,30 @@
+// Applying one transaction to the tick being built: shared by the live engine and replay,
+// so both take exactly the same decisions.
+#pragma once
+
+#include <vector>
+
+#include "log/tick_record.hpp"
+#include "mmsb/engine.hpp"
+#include "state/tables.hpp"
+
+namespace mmsb::engine {
+
+// Validates all of `ops` against `fork` (the tick so far), then applies them in order and
+// records in each op the id it was given (creations) and the epoch it was applied at
+// (writes). On failure returns why and changes nothing: Conflict if a read page was written
+// earlier in this tick or has another epoch than the one seen; InvalidArgument or NotFound
+// for an invalid operation, naming the operation's index. `info` gets the assigned ids.
+//
+// An allocator failure while applying (after validation) returns ResourceExhausted with the
+// fork partly changed: the caller must drop the whole tick.
+Status apply_transaction(state::ForkCore& fork, std::vector<log::Op>& ops, CommitInfo* info,
+                         bool* fork_damaged);
+
+// Applies a merge effect as logged.
+Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect);
+
+// The effect that turns `before` into `after` (for logging a merge).
+log::MergeEffect merge_effect(const State& before, const State& after);
+
+}  // namespace mmsb::engine

@@ -1,0 +1,42 @@
+// Rebuilding a State from a data directory: the newest loadable checkpoint, then every
+// logged tick after it, each checked against its logged root and the record chain.
+// Used by Engine::open (recovery) and by `mmsb replay` / `mmsb verify`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "log/log_file.hpp"
+#include "mmsb/engine.hpp"
+
+namespace mmsb::engine {
+
+struct ReplayOptions {
+  std::optional<TickId> to;  // stop after this tick
+  // Re-execute every logged transaction, failed ones too, and require the same outcomes,
+  // ids and epochs (the determinism oracle), rather than only applying committed ones.
+  bool reexecute = false;
+  // Start from the empty State even if checkpoints exist (needs the whole log).
+  bool ignore_checkpoints = false;
+  // Called every `progress_every` ticks with the tick reached and log bytes read.
+  std::function<void(TickId, std::uint64_t)> progress;
+  std::uint64_t progress_every = 10000;
+};
+
+struct ReplaySummary {
+  std::optional<TickId> checkpoint;
+  std::uint64_t ticks_applied = 0;
+  std::uint64_t bytes_read = 0;
+  std::optional<log::TornTail> torn;
+  Hash128 last_record_hash;  // of the last record read (the chain continues from it)
+};
+
+std::string log_dir_of(const std::string& dir);
+std::string checkpoint_dir_of(const std::string& dir);
+
+Result<State> replay(Env& env, const std::string& dir, const StateOptions& state_options,
+                     const ReplayOptions& options, ReplaySummary* summary);
+
+}  // namespace mmsb::engine

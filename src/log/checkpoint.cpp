@@ -1,0 +1,206 @@
+#include "log/checkpoint.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include "core/byte_reader.hpp"
+#include "state/tables.hpp"
+
+namespace mmsb::log {
+namespace {
+
+constexpr std::size_t kWriteChunkBytes = 1 << 20;
+
+// Streams bytes to a file in chunks while hashing them.
+class HashingWriter {
+ public:
+  explicit HashingWriter(WritableFile& file) : file_(file) {}
+  Status put(std::span<const std::byte> bytes) {
+    hasher_update(bytes);
+    buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+    if (buffer_.size() >= kWriteChunkBytes) return drain();
+    return Status::ok();
+  }
+  template <typename T>
+  Status put_le_value(T value) {
+    std::byte bytes[sizeof(T)];
+    put_le<T>(bytes, value);
+    return put(bytes);
+  }
+  Status drain() {
+    Status status = file_.append(buffer_);
+    buffer_.clear();
+    return status;
+  }
+  std::uint64_t digest() const { return hash_.digest().low; }
+
+ private:
+  void hasher_update(std::span<const std::byte> bytes) { hash_.update(bytes); }
+  WritableFile& file_;
+  std::vector<std::byte> buffer_;
+  Hasher128 hash_;
+};
+
+}  // namespace
+
+std::string checkpoint_file_name(TickId tick) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%020llu.ckpt", static_cast<unsigned long long>(tick.value()));
+  return name;
+}
+
+Result<TickId> parse_checkpoint_file_name(const std::string& name) {
+  if (name.size() != 25 || name.substr(20) != ".ckpt") {
+    return invalid_argument(name + ": not a checkpoint file name");
+  }
+  std::uint64_t tick = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (name[i] < '0' || name[i] > '9') return invalid_argument(name + ": not a checkpoint file name");
+    tick = tick * 10 + static_cast<std::uint64_t>(name[i] - '0');
+  }
+  return TickId(tick);
+}
+
+Status write_checkpoint(Env& env, const std::string& dir, const State& state) {
+  MMSB_RETURN_IF_ERROR(env.create_dir(dir));
+  const std::string path = dir + "/" + checkpoint_file_name(state.tick());
+  const std::string temporary = path + ".tmp";
+  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env.new_writable_file(temporary));
+  HashingWriter out(*file);
+  std::vector<std::byte> header(kCheckpointHeaderBytes);
+  std::memcpy(header.data(), kCheckpointMagic, 8);
+  put_le<std::uint32_t>(header.data() + 8, kCheckpointVersion);
+  put_le<std::uint32_t>(header.data() + 12, 0);
+  put_le<std::uint64_t>(header.data() + 16, state.tick().value());
+  put_le<std::uint64_t>(header.data() + 24, state.next_page_id().value());
+  put_le<std::uint64_t>(header.data() + 32, state.next_edge_id().value());
+  put_le<std::uint64_t>(header.data() + 40, state.page_count());
+  put_le<std::uint64_t>(header.data() + 48, state.edge_count());
+  state.root().write_bytes(header.data() + 56);
+  Status status = out.put(header);
+  state.for_each_page([&](const PageView& page) {
+    if (!status.is_ok()) return;
+    std::byte fixed[40];
+    put_le<std::uint64_t>(fixed, page.id.value());
+    put_le<std::uint32_t>(fixed + 8, page.type);
+    put_le<std::uint8_t>(fixed + 12, static_cast<std::uint8_t>(page.location));
+    put_le<std::uint8_t>(fixed + 13, 0);
+    put_le<std::uint16_t>(fixed + 14, 0);
+    put_le<std::uint64_t>(fixed + 16, page.epoch.value());
+    put_le<std::uint64_t>(fixed + 24, page.size_bytes);
+    put_le<std::uint64_t>(fixed + 32, 0);
+    status = out.put(fixed);
+    if (status.is_ok()) status = out.put(page.bytes);
+  });
+  state.for_each_edge([&](const Edge& edge) {
+    if (!status.is_ok()) return;
+    std::byte fixed[32];
+    put_le<std::uint64_t>(fixed, edge.id.value());
+    put_le<std::uint32_t>(fixed + 8, edge.kind);
+    put_le<std::uint32_t>(fixed + 12, 0);
+    put_le<std::uint64_t>(fixed + 16, edge.from.value());
+    put_le<std::uint64_t>(fixed + 24, edge.to.value());
+    status = out.put(fixed);
+  });
+  MMSB_RETURN_IF_ERROR(status);
+  MMSB_RETURN_IF_ERROR(out.drain());
+  std::byte trailer[8];
+  put_le<std::uint64_t>(trailer, out.digest());
+  MMSB_RETURN_IF_ERROR(file->append(trailer));
+  MMSB_RETURN_IF_ERROR(file->sync());
+  MMSB_RETURN_IF_ERROR(file->close());
+  MMSB_RETURN_IF_ERROR(env.rename_file(temporary, path));
+  return env.sync_dir(dir);
+}
+
+Result<State> load_checkpoint(Env& env, const std::string& path, const StateOptions& options) {
+  MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
+  auto damaged = [&](std::uint64_t offset, const std::string& what) {
+    return corruption(path + " at byte " + std::to_string(offset) + ": " + what);
+  };
+  if (bytes.size() < kCheckpointHeaderBytes + 8) return damaged(bytes.size(), "checkpoint cut short");
+  const std::size_t body = bytes.size() - 8;
+  Hasher128 hasher;
+  hasher.update({bytes.data(), body});
+  if (get_le<std::uint64_t>(bytes.data() + body) != hasher.digest().low) {
+    return damaged(body, "checkpoint checksum mismatch");
+  }
+  const std::byte* header = bytes.data();
+  if (std::memcmp(header, kCheckpointMagic, 8) != 0) return damaged(0, "not an mmsb checkpoint");
+  if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion) return damaged(8, "unsupported version");
+  const TickId tick(get_le<std::uint64_t>(header + 16));
+  const std::uint64_t next_page = get_le<std::uint64_t>(header + 24);
+  const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);
+  const std::uint64_t pages = get_le<std::uint64_t>(header + 40);
+  const std::uint64_t edges = get_le<std::uint64_t>(header + 48);
+  const Hash128 root = read_hash_bytes(header + 56);
+
+  MMSB_ASSIGN_OR_RETURN(State empty, State::empty(options));
+  state::ForkCore fork(empty);
+  ByteReader in(std::span<const std::byte>(bytes.data(), body));
+  in.skip(kCheckpointHeaderBytes, "header");
+  std::uint64_t previous_id = 0;
+  for (std::uint64_t i = 0; i < pages && in.ok(); ++i) {
+    const std::size_t at = in.offset();
+    std::uint64_t id = 0, epoch = 0, size = 0, reserved_wide = 0;
+    std::uint32_t type = 0;
+    std::uint8_t location = 0, reserved_byte = 0;
+    std::uint16_t reserved_short = 0;
+    if (!(in.read(id, "page id") && in.read(type, "page type") && in.read(location, "location") &&
+          in.read(reserved_byte, "reserved") && in.read(reserved_short, "reserved") &&
+          in.read(epoch, "page epoch") && in.read(size, "page size") &&
+          in.read(reserved_wide, "reserved"))) {
+      break;
+    }
+    if (id <= previous_id || id >= next_page || size == 0 || size > options.page_size_max_bytes ||
+        location != 0 || reserved_byte != 0 || reserved_short != 0 || reserved_wide != 0 ||
+        size > in.remaining()) {
+      return damaged(at, "invalid page entry " + std::to_string(i));
+    }
+    previous_id = id;
+    auto record = state::PageRecord::make(PageId(id), type, size, Epoch(epoch),
+                                          std::span(bytes.data() + in.offset(), size),
+                                          fork.options().allocator, 0);
+    if (!record) return resource_exhausted(path + ": allocator refused page " + std::to_string(id));
+    in.skip(size, "page bytes");
+    fork.install_page(std::move(record));
+  }
+  std::uint64_t previous_edge = 0;
+  for (std::uint64_t i = 0; i < edges && in.ok(); ++i) {
+    const std::size_t at = in.offset();
+    std::uint64_t id = 0, from = 0, to = 0;
+    std::uint32_t kind = 0, reserved = 0;
+    if (!(in.read(id, "edge id") && in.read(kind, "edge kind") && in.read(reserved, "reserved") &&
+          in.read(from, "edge from") && in.read(to, "edge to"))) {
+      break;
+    }
+    if (id <= previous_edge || id >= next_edge || reserved != 0 ||
+        fork.tables().find_page(PageId(from)) == nullptr ||
+        fork.tables().find_page(PageId(to)) == nullptr) {
+      return damaged(at, "invalid edge entry " + std::to_string(i));
+    }
+    previous_edge = id;
+    fork.install_edge(Edge{EdgeId(id), kind, PageId(from), PageId(to)});
+  }
+  if (!in.ok()) return damaged(in.offset(), in.error());
+  if (in.remaining() != 0) return damaged(in.offset(), "trailing bytes");
+  fork.set_counters(next_page, next_edge);
+  State state = fork.commit_as(tick);
+  if (state.root() != root) {
+    return damaged(56, "root " + state.root().to_hex() + " does not match the recorded " + root.to_hex());
+  }
+  return state;
+}
+
+Result<std::vector<TickId>> list_checkpoints(Env& env, const std::string& dir) {
+  std::vector<TickId> ticks;
+  if (!env.file_exists(dir)) return ticks;
+  MMSB_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(dir));
+  for (const std::string& name : names) {
+    auto tick = parse_checkpoint_file_name(name);
+    if (tick.is_ok()) ticks.push_back(*tick);
+  }
+  return ticks;
+}
+
+}  // namespace mmsb::log

@@ -1,0 +1,185 @@
+#include "log/fault_env.hpp"
+
+namespace mmsb::log {
+namespace {
+
+class FaultWritableFile final : public WritableFile {
+ public:
+  FaultWritableFile(FaultEnv* env, std::string path, std::unique_ptr<WritableFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Status append(std::span<const std::byte> data) override {
+    Status injected = env_->check("append", path_);
+    if (!injected.is_ok()) {
+      base_->append(data.first(data.size() / 2)).ignore();  // a short write
+      return injected;
+    }
+    return base_->append(data);
+  }
+  Status flush() override {
+    MMSB_RETURN_IF_ERROR(env_->check("flush", path_));
+    return base_->flush();
+  }
+  Status sync() override {
+    MMSB_RETURN_IF_ERROR(env_->check("sync", path_));
+    MMSB_RETURN_IF_ERROR(base_->sync());
+    env_->note_synced(path_, base_->size());
+    return Status::ok();
+  }
+  Status close() override {
+    MMSB_RETURN_IF_ERROR(env_->check("close", path_));
+    return base_->close();
+  }
+  std::uint64_t size() const override { return base_->size(); }
+
+ private:
+  FaultEnv* env_;
+  std::string path_;
+  std::unique_ptr<WritableFile> base_;
+};
+
+class FaultRandomAccessFile final : public RandomAccessFile {
+ public:
+  FaultRandomAccessFile(FaultEnv* env, std::string path, std::unique_ptr<RandomAccessFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Result<std::size_t> read(std::uint64_t offset, std::span<std::byte> buffer) const override {
+    MMSB_RETURN_IF_ERROR(env_->check("read", path_));
+    return base_->read(offset, buffer);
+  }
+  std::uint64_t size() const override { return base_->size(); }
+
+ private:
+  FaultEnv* env_;
+  std::string path_;
+  std::unique_ptr<RandomAccessFile> base_;
+};
+
+}  // namespace
+
+void FaultEnv::fail_call(std::uint64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fail_at_ = n;
+  failed_ = false;
+}
+
+void FaultEnv::set_sticky(bool sticky) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sticky_ = sticky;
+}
+
+std::uint64_t FaultEnv::calls() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return calls_;
+}
+
+std::uint64_t FaultEnv::failures() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failures_;
+}
+
+Status FaultEnv::check(const char* what, const std::string& path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++calls_;
+  if (calls_ == fail_at_ || (sticky_ && failed_)) {
+    failed_ = true;
+    ++failures_;
+    return io_error(path + ": " + what + " failed: injected fault at call " +
+                    std::to_string(calls_));
+  }
+  return Status::ok();
+}
+
+void FaultEnv::note_synced(const std::string& path, std::uint64_t size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  synced_size_[path] = size;
+}
+
+Status FaultEnv::drop_unsynced() {
+  std::map<std::string, std::uint64_t> synced;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    synced = synced_size_;
+  }
+  for (const auto& [path, size] : synced) {
+    if (base_->file_exists(path)) MMSB_RETURN_IF_ERROR(base_->truncate_file(path, size));
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::wrap(const std::string& path,
+                                                     Result<std::unique_ptr<WritableFile>> file) {
+  if (!file.is_ok()) return file.status();
+  std::unique_ptr<WritableFile> base = std::move(file).value();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    synced_size_[path] = base->size();
+  }
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(base)));
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::new_writable_file(const std::string& path) {
+  MMSB_RETURN_IF_ERROR(check("open", path));
+  return wrap(path, base_->new_writable_file(path));
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::new_appendable_file(const std::string& path) {
+  MMSB_RETURN_IF_ERROR(check("open", path));
+  return wrap(path, base_->new_appendable_file(path));
+}
+
+Result<std::unique_ptr<RandomAccessFile>> FaultEnv::new_random_access_file(const std::string& path) {
+  MMSB_RETURN_IF_ERROR(check("open", path));
+  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> base,
+                        base_->new_random_access_file(path));
+  return std::unique_ptr<RandomAccessFile>(new FaultRandomAccessFile(this, path, std::move(base)));
+}
+
+bool FaultEnv::file_exists(const std::string& path) { return base_->file_exists(path); }
+
+Result<std::vector<std::string>> FaultEnv::list_dir(const std::string& dir) {
+  MMSB_RETURN_IF_ERROR(check("list", dir));
+  return base_->list_dir(dir);
+}
+
+Status FaultEnv::create_dir(const std::string& dir) {
+  MMSB_RETURN_IF_ERROR(check("create directory", dir));
+  return base_->create_dir(dir);
+}
+
+Status FaultEnv::remove_file(const std::string& path) {
+  MMSB_RETURN_IF_ERROR(check("remove", path));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    synced_size_.erase(path);
+  }
+  return base_->remove_file(path);
+}
+
+Status FaultEnv::rename_file(const std::string& from, const std::string& to) {
+  MMSB_RETURN_IF_ERROR(check("rename", from));
+  MMSB_RETURN_IF_ERROR(base_->rename_file(from, to));
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = synced_size_.find(from);
+  if (it != synced_size_.end()) {
+    synced_size_[to] = it->second;
+    synced_size_.erase(it);
+  }
+  return Status::ok();
+}
+
+Status FaultEnv::truncate_file(const std::string& path, std::uint64_t size_bytes) {
+  MMSB_RETURN_IF_ERROR(check("truncate", path));
+  MMSB_RETURN_IF_ERROR(base_->truncate_file(path, size_bytes));
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = synced_size_.find(path);
+  if (it != synced_size_.end() && it->second > size_bytes) it->second = size_bytes;
+  return Status::ok();
+}
+
+Status FaultEnv::sync_dir(const std::string& dir) {
+  MMSB_RETURN_IF_ERROR(check("sync directory", dir));
+  return base_->sync_dir(dir);
+}
+
+}  // namespace mmsb::log

@@ -1,0 +1,62 @@
+// FaultEnv: an Env for tests that wraps another and can fail any call, cut appends short
+// and simulate a power loss by dropping everything not yet synced.
+//
+// Calls are numbered from 1 in the order they happen; fail_call(n) makes call n return
+// IOError (an append that fails first writes half its data, a "short write"). A test walks
+// n over every call of a workload, the SQLite way. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "mmsb/env.hpp"
+
+namespace mmsb::log {
+
+class FaultEnv final : public Env {
+ public:
+  explicit FaultEnv(Env* base) : base_(base) {}
+
+  // Makes call number `n` fail (0: none). Counting continues across calls.
+  void fail_call(std::uint64_t n);
+  // Makes every call after the first failure fail too, as a dead disk would.
+  void set_sticky(bool sticky);
+  std::uint64_t calls() const;
+  std::uint64_t failures() const;
+
+  // Power loss: every file written through this Env is cut back to what was last synced
+  // (files opened for appending count their size at open as synced).
+  Status drop_unsynced();
+
+  Result<std::unique_ptr<WritableFile>> new_writable_file(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> new_appendable_file(const std::string& path) override;
+  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(const std::string& path) override;
+  bool file_exists(const std::string& path) override;
+  Result<std::vector<std::string>> list_dir(const std::string& dir) override;
+  Status create_dir(const std::string& dir) override;
+  Status remove_file(const std::string& path) override;
+  Status rename_file(const std::string& from, const std::string& to) override;
+  Status truncate_file(const std::string& path, std::uint64_t size_bytes) override;
+  Status sync_dir(const std::string& dir) override;
+
+  // Internal: called by the file wrappers.
+  Status check(const char* what, const std::string& path);
+  void note_synced(const std::string& path, std::uint64_t size);
+
+ private:
+  Result<std::unique_ptr<WritableFile>> wrap(const std::string& path,
+                                             Result<std::unique_ptr<WritableFile>> file);
+
+  Env* base_;
+  mutable std::mutex mutex_;
+  std::uint64_t calls_ = 0;
+  std::uint64_t fail_at_ = 0;
+  std::uint64_t failures_ = 0;
+  bool sticky_ = false;
+  bool failed_ = false;
+  std::map<std::string, std::uint64_t> synced_size_;  // ordered: drop_unsynced is deterministic
+};
+
+}  // namespace mmsb::log

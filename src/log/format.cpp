@@ -1,0 +1,87 @@
+#include "log/format.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include "core/endian.hpp"
+#include "mmsb/hash.hpp"
+
+namespace mmsb::log {
+
+std::string segment_file_name(TickId first_tick) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(first_tick.value()));
+  return name;
+}
+
+Result<TickId> parse_segment_file_name(const std::string& name) {
+  if (name.size() != 24 || name.substr(20) != ".seg") {
+    return invalid_argument(name + ": not a segment file name");
+  }
+  std::uint64_t tick = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (name[i] < '0' || name[i] > '9') return invalid_argument(name + ": not a segment file name");
+    tick = tick * 10 + static_cast<std::uint64_t>(name[i] - '0');
+  }
+  return TickId(tick);
+}
+
+void encode_segment_header(TickId first_tick, std::vector<std::byte>& out) {
+  std::size_t at = out.size();
+  out.resize(at + kSegmentHeaderBytes);
+  std::byte* header = out.data() + at;
+  std::memcpy(header, kSegmentMagic, sizeof(kSegmentMagic));
+  put_le<std::uint32_t>(header + 8, kSegmentVersion);
+  put_le<std::uint32_t>(header + 12, 0);
+  put_le<std::uint64_t>(header + 16, first_tick.value());
+  put_le<std::uint64_t>(header + 24, xxh3_64({header, 24}));
+}
+
+Result<TickId> decode_segment_header(std::span<const std::byte> bytes, const std::string& path) {
+  if (bytes.size() < kSegmentHeaderBytes) {
+    return corruption(path + ": segment header truncated at byte " + std::to_string(bytes.size()));
+  }
+  const std::byte* header = bytes.data();
+  if (std::memcmp(header, kSegmentMagic, sizeof(kSegmentMagic)) != 0) {
+    return corruption(path + ": not an mmsb log segment (bad magic at byte 0)");
+  }
+  if (get_le<std::uint64_t>(header + 24) != xxh3_64({header, 24})) {
+    return corruption(path + ": segment header checksum mismatch at byte 0");
+  }
+  auto version = get_le<std::uint32_t>(header + 8);
+  if (version != kSegmentVersion) {
+    return corruption(path + ": unsupported segment version " + std::to_string(version));
+  }
+  return TickId(get_le<std::uint64_t>(header + 16));
+}
+
+void append_frame(RecordType type, std::span<const std::byte> payload, std::vector<std::byte>& out) {
+  std::size_t at = out.size();
+  out.resize(at + kFrameHeaderBytes + payload.size());
+  std::byte* header = out.data() + at;
+  put_le<std::uint32_t>(header, static_cast<std::uint32_t>(payload.size()));
+  put_le<std::uint8_t>(header + 4, static_cast<std::uint8_t>(type));
+  put_le<std::uint8_t>(header + 5, 0);
+  put_le<std::uint16_t>(header + 6, 0);
+  put_le<std::uint64_t>(header + 8, xxh3_64(payload));
+  put_le<std::uint64_t>(header + 16, xxh3_64({header, 16}));
+  if (!payload.empty()) std::memcpy(header + kFrameHeaderBytes, payload.data(), payload.size());
+}
+
+bool parse_frame_header(const std::byte* bytes, FrameHeader& header) {
+  if (get_le<std::uint64_t>(bytes + 16) != xxh3_64({bytes, 16})) return false;
+  header.length = get_le<std::uint32_t>(bytes);
+  auto type = get_le<std::uint8_t>(bytes + 4);
+  if (type != static_cast<std::uint8_t>(RecordType::kTick)) return false;
+  if (get_le<std::uint8_t>(bytes + 5) != 0 || get_le<std::uint16_t>(bytes + 6) != 0) return false;
+  if (header.length > kRecordPayloadMaxBytes) return false;
+  header.type = static_cast<RecordType>(type);
+  header.payload_checksum = get_le<std::uint64_t>(bytes + 8);
+  return true;
+}
+
+bool payload_matches(const FrameHeader& header, std::span<const std::byte> payload) {
+  return payload.size() == header.length && xxh3_64(payload) == header.payload_checksum;
+}
+
+}  // namespace mmsb::log

@@ -1,0 +1,230 @@
+#include "log/tick_record.hpp"
+
+#include "core/byte_reader.hpp"
+
+namespace mmsb::log {
+namespace {
+
+// Limits on counts read from outside bytes, so a corrupt count cannot ask for huge memory
+// before the bytes run out (each is also bounded by the bytes that remain).
+constexpr std::uint32_t kOpsPerTransactionMax = 1u << 20;
+
+void encode_op(const Op& op, std::vector<std::byte>& out) {
+  append_le<std::uint8_t>(out, static_cast<std::uint8_t>(op.kind));
+  switch (op.kind) {
+    case OpKind::kRead:
+      append_le<std::uint64_t>(out, op.page);
+      append_le<std::uint64_t>(out, op.epoch);
+      break;
+    case OpKind::kCreatePage:
+      append_le<std::uint32_t>(out, op.type);
+      append_le<std::uint64_t>(out, op.size_bytes);
+      append_le<std::uint64_t>(out, op.assigned);
+      append_le<std::uint64_t>(out, op.bytes.size());
+      append_bytes(out, op.bytes);
+      break;
+    case OpKind::kWrite:
+      append_le<std::uint64_t>(out, op.page);
+      append_le<std::uint64_t>(out, op.epoch);
+      append_le<std::uint64_t>(out, op.offset);
+      append_le<std::uint64_t>(out, op.bytes.size());
+      append_bytes(out, op.bytes);
+      break;
+    case OpKind::kDeletePage:
+      append_le<std::uint64_t>(out, op.page);
+      break;
+    case OpKind::kAddEdge:
+      append_le<std::uint32_t>(out, op.edge_kind);
+      append_le<std::uint64_t>(out, op.from);
+      append_le<std::uint64_t>(out, op.to);
+      append_le<std::uint64_t>(out, op.assigned);
+      break;
+    case OpKind::kRemoveEdge:
+      append_le<std::uint64_t>(out, op.edge);
+      break;
+  }
+}
+
+bool read_length_prefixed(ByteReader& in, std::vector<std::byte>& out, const char* field) {
+  std::uint64_t length = 0;
+  if (!in.read(length, field)) return false;
+  if (length > in.remaining()) return in.fail(std::string(field) + " longer than the record");
+  return in.read_bytes(static_cast<std::size_t>(length), out, field);
+}
+
+bool decode_op(ByteReader& in, Op& op) {
+  std::uint8_t kind = 0;
+  if (!in.read(kind, "op kind")) return false;
+  op.kind = static_cast<OpKind>(kind);
+  switch (op.kind) {
+    case OpKind::kRead:
+      return in.read(op.page, "read page") && in.read(op.epoch, "read epoch");
+    case OpKind::kCreatePage:
+      return in.read(op.type, "create type") && in.read(op.size_bytes, "create size") &&
+             in.read(op.assigned, "create id") &&
+             read_length_prefixed(in, op.bytes, "create initial bytes");
+    case OpKind::kWrite:
+      return in.read(op.page, "write page") && in.read(op.epoch, "write epoch") &&
+             in.read(op.offset, "write offset") && read_length_prefixed(in, op.bytes, "write bytes");
+    case OpKind::kDeletePage:
+      return in.read(op.page, "delete page");
+    case OpKind::kAddEdge:
+      return in.read(op.edge_kind, "edge kind") && in.read(op.from, "edge from") &&
+             in.read(op.to, "edge to") && in.read(op.assigned, "edge id");
+    case OpKind::kRemoveEdge:
+      return in.read(op.edge, "removed edge");
+  }
+  return in.fail("unknown op kind " + std::to_string(kind));
+}
+
+void encode_merge(const MergeEffect& merge, std::vector<std::byte>& out) {
+  append_le<std::uint64_t>(out, merge.next_page_id);
+  append_le<std::uint64_t>(out, merge.next_edge_id);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.pages_set.size()));
+  for (const PageImage& page : merge.pages_set) {
+    append_le<std::uint64_t>(out, page.id.value());
+    append_le<std::uint32_t>(out, page.type);
+    append_le<std::uint64_t>(out, page.epoch.value());
+    append_le<std::uint64_t>(out, page.bytes.size());
+    append_bytes(out, page.bytes);
+  }
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.pages_deleted.size()));
+  for (PageId page : merge.pages_deleted) append_le<std::uint64_t>(out, page.value());
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.edges_added.size()));
+  for (const Edge& edge : merge.edges_added) {
+    append_le<std::uint64_t>(out, edge.id.value());
+    append_le<std::uint32_t>(out, edge.kind);
+    append_le<std::uint64_t>(out, edge.from.value());
+    append_le<std::uint64_t>(out, edge.to.value());
+  }
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.edges_removed.size()));
+  for (EdgeId edge : merge.edges_removed) append_le<std::uint64_t>(out, edge.value());
+}
+
+// Reads a count and checks that at least count * min_item_bytes remain.
+bool read_count(ByteReader& in, std::uint32_t& count, std::size_t min_item_bytes, const char* field) {
+  if (!in.read(count, field)) return false;
+  if (std::uint64_t{count} * min_item_bytes > in.remaining()) {
+    return in.fail(std::string(field) + " " + std::to_string(count) + " exceeds the record");
+  }
+  return true;
+}
+
+bool decode_merge(ByteReader& in, MergeEffect& merge) {
+  std::uint32_t count = 0;
+  if (!in.read(merge.next_page_id, "merge next page id") ||
+      !in.read(merge.next_edge_id, "merge next edge id") ||
+      !read_count(in, count, 28, "merge page count")) {
+    return false;
+  }
+  merge.pages_set.resize(count);
+  for (PageImage& page : merge.pages_set) {
+    std::uint64_t id = 0, epoch = 0;
+    if (!in.read(id, "merge page id") || !in.read(page.type, "merge page type") ||
+        !in.read(epoch, "merge page epoch") ||
+        !read_length_prefixed(in, page.bytes, "merge page bytes")) {
+      return false;
+    }
+    page.id = PageId(id);
+    page.epoch = Epoch(epoch);
+  }
+  if (!read_count(in, count, 8, "merge deleted page count")) return false;
+  merge.pages_deleted.resize(count);
+  for (PageId& page : merge.pages_deleted) {
+    std::uint64_t id = 0;
+    if (!in.read(id, "merge deleted page")) return false;
+    page = PageId(id);
+  }
+  if (!read_count(in, count, 28, "merge added edge count")) return false;
+  merge.edges_added.resize(count);
+  for (Edge& edge : merge.edges_added) {
+    std::uint64_t id = 0, from = 0, to = 0;
+    if (!in.read(id, "merge edge id") || !in.read(edge.kind, "merge edge kind") ||
+        !in.read(from, "merge edge from") || !in.read(to, "merge edge to")) {
+      return false;
+    }
+    edge.id = EdgeId(id);
+    edge.from = PageId(from);
+    edge.to = PageId(to);
+  }
+  if (!read_count(in, count, 8, "merge removed edge count")) return false;
+  merge.edges_removed.resize(count);
+  for (EdgeId& edge : merge.edges_removed) {
+    std::uint64_t id = 0;
+    if (!in.read(id, "merge removed edge")) return false;
+    edge = EdgeId(id);
+  }
+  return true;
+}
+
+}  // namespace
+
+void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
+  append_le<std::uint8_t>(out, kTickRecordVersion);
+  append_le<std::uint8_t>(out, record.has_merge ? 1 : 0);
+  append_le<std::uint16_t>(out, 0);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.transactions.size()));
+  append_le<std::uint64_t>(out, record.tick.value());
+  append_hash(out, record.previous);
+  append_hash(out, record.root);
+  append_le<std::uint64_t>(out, record.wall_time_ns);
+  for (const TransactionInput& transaction : record.transactions) {
+    append_le<std::uint32_t>(out, static_cast<std::uint32_t>(transaction.ops.size()));
+    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(transaction.outcome));
+    for (const Op& op : transaction.ops) encode_op(op, out);
+  }
+  if (record.has_merge) encode_merge(record.merge, out);
+}
+
+Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
+  ByteReader in(payload);
+  TickRecord record;
+  std::uint8_t version = 0, flags = 0;
+  std::uint16_t reserved = 0;
+  std::uint32_t transactions = 0;
+  std::uint64_t tick = 0;
+  if (in.read(version, "version") && version != kTickRecordVersion) {
+    in.fail("unknown tick record version " + std::to_string(version));
+  }
+  if (in.read(flags, "flags") && flags > 1) in.fail("unknown flags " + std::to_string(flags));
+  if (in.read(reserved, "reserved") && reserved != 0) in.fail("reserved bytes are not zero");
+  read_count(in, transactions, 5, "transaction count");
+  in.read(tick, "tick");
+  if (in.ok() && in.remaining() >= 40) {
+    record.previous = read_hash_bytes(payload.data() + in.offset());
+    record.root = read_hash_bytes(payload.data() + in.offset() + 16);
+    std::vector<std::byte> skip;
+    in.read_bytes(32, skip, "hashes");
+  } else if (in.ok()) {
+    in.fail("truncated reading hashes");
+  }
+  in.read(record.wall_time_ns, "wall time");
+  record.tick = TickId(tick);
+  record.has_merge = flags == 1;
+  if (in.ok()) record.transactions.resize(transactions);
+  for (TransactionInput& transaction : record.transactions) {
+    std::uint32_t ops = 0;
+    std::uint8_t outcome = 0;
+    if (!read_count(in, ops, 1, "op count") || !in.read(outcome, "outcome")) break;
+    if (ops > kOpsPerTransactionMax) {
+      in.fail("op count " + std::to_string(ops) + " above the limit");
+      break;
+    }
+    if (outcome > static_cast<std::uint8_t>(StatusCode::kInternal)) {
+      in.fail("unknown outcome " + std::to_string(outcome));
+      break;
+    }
+    transaction.outcome = static_cast<StatusCode>(outcome);
+    transaction.ops.resize(ops);
+    for (Op& op : transaction.ops) {
+      if (!decode_op(in, op)) break;
+    }
+    if (!in.ok()) break;
+  }
+  if (in.ok() && record.has_merge) decode_merge(in, record.merge);
+  if (in.ok() && in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " trailing bytes");
+  if (!in.ok()) return corruption("tick record: " + in.error());
+  return record;
+}
+
+}  // namespace mmsb::log

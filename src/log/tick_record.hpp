@@ -1,0 +1,94 @@
+// TickRecord: everything one tick did, as the log stores it (docs/FORMAT.md "TickRecord").
+//
+// Inputs are the transactions as submitted, in sequence order, each with its outcome and,
+// for those that committed, the ids and epochs it was applied with: that is enough both to
+// apply the tick again (replay) and to re-execute it and compare (the determinism oracle).
+// Changes that do not come from transactions (a merge of a fork) are stored as their effect.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mmsb/hash.hpp"
+#include "mmsb/ids.hpp"
+#include "mmsb/state.hpp"
+#include "mmsb/status.hpp"
+
+namespace mmsb::log {
+
+// Provisional ids name pages and edges a transaction creates before commit: the top bit set,
+// then the creation's index within the transaction.
+inline constexpr std::uint64_t kProvisionalBit = std::uint64_t{1} << 63;
+inline bool is_provisional(std::uint64_t id) { return (id & kProvisionalBit) != 0; }
+
+enum class OpKind : std::uint8_t {
+  kRead = 1,        // page, epoch seen
+  kCreatePage = 2,  // type, size, initial bytes (empty: zero-filled)
+  kWrite = 3,       // page, offset, bytes
+  kDeletePage = 4,  // page
+  kAddEdge = 5,     // kind, from, to
+  kRemoveEdge = 6,  // edge
+};
+
+struct Op {
+  OpKind kind = OpKind::kRead;
+  std::uint64_t page = 0;    // kRead, kWrite, kDeletePage; may be provisional
+  std::uint64_t epoch = 0;   // kRead: seen; kWrite: the page's epoch when applied
+  std::uint64_t offset = 0;  // kWrite
+  PageType type = 0;         // kCreatePage
+  std::uint64_t size_bytes = 0;  // kCreatePage
+  EdgeKind edge_kind = 0;    // kAddEdge
+  std::uint64_t from = 0;    // kAddEdge; may be provisional
+  std::uint64_t to = 0;      // kAddEdge; may be provisional
+  std::uint64_t edge = 0;    // kRemoveEdge; may be provisional
+  std::uint64_t assigned = 0;  // kCreatePage, kAddEdge: the id given at commit (0 if none)
+  std::vector<std::byte> bytes;  // kWrite, kCreatePage
+  friend bool operator==(const Op&, const Op&) = default;
+};
+
+struct TransactionInput {
+  std::vector<Op> ops;
+  StatusCode outcome = StatusCode::kOk;  // kOk: applied; otherwise why not (nothing applied)
+  friend bool operator==(const TransactionInput&, const TransactionInput&) = default;
+};
+
+// A page as a merge left it (whole content, epoch included).
+struct PageImage {
+  PageId id;
+  PageType type = 0;
+  Epoch epoch;
+  std::vector<std::byte> bytes;
+  friend bool operator==(const PageImage&, const PageImage&) = default;
+};
+
+// The effect of a merge tick.
+struct MergeEffect {
+  std::vector<PageImage> pages_set;  // created or changed, by id
+  std::vector<PageId> pages_deleted;
+  std::vector<Edge> edges_added;
+  std::vector<EdgeId> edges_removed;
+  std::uint64_t next_page_id = 0;
+  std::uint64_t next_edge_id = 0;
+  friend bool operator==(const MergeEffect&, const MergeEffect&) = default;
+};
+
+inline constexpr std::uint8_t kTickRecordVersion = 1;
+
+struct TickRecord {
+  TickId tick;
+  Hash128 previous;  // hash of the previous TickRecord's payload (zero for the first)
+  Hash128 root;      // state root after the tick
+  std::uint64_t wall_time_ns = 0;  // metadata only: never enters the state or its root
+  std::vector<TransactionInput> transactions;
+  bool has_merge = false;
+  MergeEffect merge;
+  friend bool operator==(const TickRecord&, const TickRecord&) = default;
+};
+
+// Appends the payload encoding (docs/FORMAT.md) to `out`.
+void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out);
+// Decodes one payload; Corruption naming the field on malformed input.
+Result<TickRecord> decode_tick_record(std::span<const std::byte> payload);
+
+}  // namespace mmsb::log

@@ -1,0 +1,67 @@
+#include <gtest/gtest.h>
+
+#include "log/checkpoint.hpp"
+#include "mmsb/mmsb.hpp"
+#include "support/bytes.hpp"
+#include "support/reference_root.hpp"
+#include "support/temp_dir.hpp"
+
+namespace mmsb::log {
+namespace {
+
+State sample_state() {
+  Fork fork{State{}};
+  for (int i = 0; i < 100; ++i) {
+    (void)fork.create_page({.type = static_cast<PageType>(i % 3), .size_bytes = 40 + static_cast<std::uint64_t>(i)}).value();
+  }
+  (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value();
+  (void)fork.add_edge(kEdgeKindDependency, PageId(3), PageId(2)).value();
+  (void)fork.commit();
+  for (int i = 1; i <= 100; i += 3) EXPECT_TRUE(fork.write(PageId(i), 0, test::bytes_of("changed")).is_ok());
+  EXPECT_TRUE(fork.delete_page(PageId(50)).is_ok());
+  return fork.commit();
+}
+
+TEST(CheckpointTest, RoundTripsAStateExactly) {
+  test::TempDir dir;
+  State state = sample_state();
+  ASSERT_TRUE(write_checkpoint(*Env::posix(), dir.path(), state).is_ok());
+  EXPECT_EQ(list_checkpoints(*Env::posix(), dir.path()).value(), std::vector<TickId>{state.tick()});
+  State loaded = load_checkpoint(*Env::posix(), dir / checkpoint_file_name(state.tick()), {}).value();
+  EXPECT_EQ(loaded.root(), state.root());
+  EXPECT_EQ(loaded.tick(), state.tick());
+  EXPECT_EQ(loaded.next_page_id(), state.next_page_id());
+  EXPECT_EQ(loaded.page(PageId(4))->epoch, Epoch(1));
+  EXPECT_EQ(loaded.root(), test::reference_root(loaded));
+  EXPECT_FALSE(Env::posix()->file_exists(dir / (checkpoint_file_name(state.tick()) + ".tmp")));
+}
+
+TEST(CheckpointTest, EveryFlippedByteIsCorruption) {
+  test::TempDir dir;
+  Fork fork{State{}};
+  (void)fork.create_page({.size_bytes = 8}).value();
+  (void)fork.create_page({.size_bytes = 3}).value();
+  (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value();
+  State state = fork.commit();
+  ASSERT_TRUE(write_checkpoint(*Env::posix(), dir.path(), state).is_ok());
+  const std::string path = dir / checkpoint_file_name(state.tick());
+  const auto full = read_file(*Env::posix(), path).value();
+  for (std::size_t at = 0; at < full.size(); ++at) {
+    auto damaged = full;
+    damaged[at] ^= std::byte{1};
+    auto file = Env::posix()->new_writable_file(path).value();
+    ASSERT_TRUE(file->append(damaged).is_ok());
+    ASSERT_TRUE(file->close().is_ok());
+    auto loaded = load_checkpoint(*Env::posix(), path, {});
+    ASSERT_FALSE(loaded.is_ok()) << "byte " << at;
+    EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(loaded.status().message().find(path + " at byte"), std::string::npos);
+  }
+  for (std::size_t length = 0; length < full.size(); ++length) {
+    ASSERT_TRUE(Env::posix()->truncate_file(path, length).is_ok());
+    EXPECT_EQ(load_checkpoint(*Env::posix(), path, {}).status().code(), StatusCode::kCorruption);
+  }
+}
+
+}  // namespace
+}  // namespace mmsb::log

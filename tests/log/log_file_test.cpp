@@ -1,0 +1,165 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "log/fault_env.hpp"
+#include "log/log_file.hpp"
+#include "support/bytes.hpp"
+#include "support/temp_dir.hpp"
+
+namespace mmsb::log {
+namespace {
+
+struct Read {
+  std::vector<std::vector<std::byte>> payloads;
+  std::optional<TornTail> torn;
+  Status status;
+};
+
+Read read_all(Env& env, const std::string& dir) {
+  Read out;
+  out.status = read_log(
+      env, dir,
+      [&](std::span<const std::byte> payload, const std::string&, std::uint64_t) {
+        out.payloads.emplace_back(payload.begin(), payload.end());
+        return Status::ok();
+      },
+      &out.torn);
+  return out;
+}
+
+std::vector<std::byte> payload_of(int i) {
+  return test::bytes_of("record-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 7), '.'));
+}
+
+void write_records(Env& env, const std::string& dir, int count, std::uint64_t segment_max) {
+  auto writer = LogWriter::open(&env, dir, segment_max).value();
+  for (int i = 1; i <= count; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+  ASSERT_TRUE(writer->sync().is_ok());
+  ASSERT_TRUE(writer->close().is_ok());
+}
+
+TEST(LogFileTest, WritesAndReadsRecordsAcrossSegments) {
+  test::TempDir dir;
+  write_records(*Env::posix(), dir.path(), 50, 200);  // tiny segments: many rolls
+  auto segments = list_segments(*Env::posix(), dir.path()).value();
+  EXPECT_GT(segments.size(), 5u);
+  EXPECT_EQ(segments.front().first_tick, TickId(1));
+  Read read = read_all(*Env::posix(), dir.path());
+  ASSERT_TRUE(read.status.is_ok()) << read.status;
+  EXPECT_FALSE(read.torn.has_value());
+  ASSERT_EQ(read.payloads.size(), 50u);
+  for (int i = 1; i <= 50; ++i) EXPECT_EQ(read.payloads[i - 1], payload_of(i));
+  // Reopening appends to the last segment.
+  auto writer = LogWriter::open(Env::posix(), dir.path(), 200).value();
+  ASSERT_TRUE(writer->append(TickId(51), payload_of(51)).is_ok());
+  ASSERT_TRUE(writer->close().is_ok());
+  EXPECT_EQ(read_all(*Env::posix(), dir.path()).payloads.size(), 51u);
+}
+
+TEST(LogFileTest, SegmentNamesSortByTick) {
+  EXPECT_EQ(segment_file_name(TickId(42)), "00000000000000000042.seg");
+  EXPECT_EQ(parse_segment_file_name("00000000000000000042.seg").value(), TickId(42));
+  EXPECT_FALSE(parse_segment_file_name("0000000000000000004x.seg").is_ok());
+  EXPECT_FALSE(parse_segment_file_name("42.seg").is_ok());
+}
+
+// Cutting the last segment at any length leaves a clean prefix and a reported torn tail.
+TEST(LogFileTest, EveryTruncationOfTheLastSegmentIsATornTail) {
+  test::TempDir dir;
+  write_records(*Env::posix(), dir.path(), 5, 1 << 20);
+  const std::string segment = dir / segment_file_name(TickId(1));
+  const auto full = read_file(*Env::posix(), segment).value();
+  std::vector<std::size_t> boundaries = {kSegmentHeaderBytes};  // where records end
+  for (int i = 1; i <= 5; ++i) boundaries.push_back(boundaries.back() + kFrameHeaderBytes + payload_of(i).size());
+  for (std::size_t length = 0; length < full.size(); ++length) {
+    ASSERT_TRUE(Env::posix()->truncate_file(segment, length).is_ok());
+    Read read = read_all(*Env::posix(), dir.path());
+    ASSERT_TRUE(read.status.is_ok()) << length << ": " << read.status;
+    auto boundary = std::find(boundaries.begin(), boundaries.end(), length);
+    if (boundary != boundaries.end()) {
+      EXPECT_FALSE(read.torn.has_value()) << length;
+      EXPECT_EQ(read.payloads.size(), static_cast<std::size_t>(boundary - boundaries.begin()));
+    } else {
+      ASSERT_TRUE(read.torn.has_value()) << length;
+      EXPECT_EQ(read.torn->offset + read.torn->bytes_dropped, length);
+    }
+    for (std::size_t i = 0; i < read.payloads.size(); ++i) EXPECT_EQ(read.payloads[i], payload_of(static_cast<int>(i) + 1));
+    auto file = Env::posix()->new_appendable_file(segment).value();
+    ASSERT_TRUE(file->append(std::span(full).subspan(length)).is_ok());  // restore
+  }
+}
+
+// Damage anywhere is either a torn tail (the last record) or Corruption naming the file and
+// byte offset; never a crash and never a wrong record accepted.
+TEST(LogFileTest, EveryFlippedByteIsDetected) {
+  test::TempDir dir;
+  write_records(*Env::posix(), dir.path(), 6, 1 << 20);
+  const std::string segment = dir / segment_file_name(TickId(1));
+  const auto full = read_file(*Env::posix(), segment).value();
+  int corrupt = 0, torn = 0;
+  for (std::size_t at = 0; at < full.size(); ++at) {
+    auto damaged = full;
+    damaged[at] ^= std::byte{0x20};
+    auto file = Env::posix()->new_writable_file(segment).value();
+    ASSERT_TRUE(file->append(damaged).is_ok());
+    ASSERT_TRUE(file->close().is_ok());
+    Read read = read_all(*Env::posix(), dir.path());
+    for (std::size_t i = 0; i < read.payloads.size(); ++i) {
+      ASSERT_EQ(read.payloads[i], payload_of(static_cast<int>(i) + 1)) << "byte " << at;
+    }
+    if (!read.status.is_ok()) {
+      ++corrupt;
+      EXPECT_EQ(read.status.code(), StatusCode::kCorruption);
+      EXPECT_NE(read.status.message().find(segment), std::string::npos) << read.status;
+      EXPECT_NE(read.status.message().find("at byte"), std::string::npos) << read.status;
+    } else {
+      ++torn;
+      ASSERT_TRUE(read.torn.has_value()) << "byte " << at << " went unnoticed";
+      EXPECT_EQ(read.payloads.size(), 5u);  // only the last record may be dropped
+    }
+  }
+  EXPECT_GT(corrupt, 0);
+  EXPECT_GT(torn, 0);
+}
+
+TEST(LogFileTest, DamageInAnEarlierSegmentIsCorruption) {
+  test::TempDir dir;
+  write_records(*Env::posix(), dir.path(), 20, 150);
+  auto segments = list_segments(*Env::posix(), dir.path()).value();
+  ASSERT_GT(segments.size(), 2u);
+  const std::string first = dir / segments.front().name;
+  auto bytes = read_file(*Env::posix(), first).value();
+  ASSERT_TRUE(Env::posix()->truncate_file(first, bytes.size() - 1).is_ok());
+  Read read = read_all(*Env::posix(), dir.path());
+  EXPECT_EQ(read.status.code(), StatusCode::kCorruption);
+  EXPECT_NE(read.status.message().find(first), std::string::npos);
+}
+
+TEST(LogFileTest, WriterReportsInjectedFaults) {
+  test::TempDir dir;
+  FaultEnv env(Env::posix());
+  auto writer = LogWriter::open(&env, dir.path(), 1 << 20).value();
+  ASSERT_TRUE(writer->append(TickId(1), payload_of(1)).is_ok());
+  env.fail_call(env.calls() + 1);
+  Status failed = writer->append(TickId(2), payload_of(2));
+  EXPECT_EQ(failed.code(), StatusCode::kIOError);
+  EXPECT_NE(failed.message().find("injected fault"), std::string::npos);
+  EXPECT_EQ(env.failures(), 1u);
+}
+
+TEST(LogFileTest, PowerLossDropsUnsyncedRecordsOnly) {
+  test::TempDir dir;
+  FaultEnv env(Env::posix());
+  auto writer = LogWriter::open(&env, dir.path(), 1 << 20).value();
+  ASSERT_TRUE(writer->append(TickId(1), payload_of(1)).is_ok());
+  ASSERT_TRUE(writer->sync().is_ok());
+  ASSERT_TRUE(writer->append(TickId(2), payload_of(2)).is_ok());
+  ASSERT_TRUE(env.drop_unsynced().is_ok());
+  Read read = read_all(*Env::posix(), dir.path());
+  ASSERT_TRUE(read.status.is_ok());
+  EXPECT_EQ(read.payloads.size(), 1u);
+}
+
+}  // namespace
+}  // namespace mmsb::log
