@@ -2,8 +2,8 @@
 # (scripts/install-deps.sh), configure with CMake presets and build with Ninja.
 #
 #   make demo        build release and run `mmsb demo`
-#   make test        build release and run every test; with CI=true also the asan-ubsan and
-#                    tsan builds
+#   make test        build release and run every test; with CI=true also the 200-kill crash
+#                    test, the asan-ubsan and tsan builds and a short fuzz run
 #   make bench       build release and run the benchmarks (BENCH_FILTER=regex to narrow)
 #   make asan|tsan   build and test under ASan+UBSan or TSan
 #   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
@@ -36,6 +36,7 @@ demo: build
 test: build
 	@ctest --preset release
 ifeq ($(CI),true)
+	@MMSB_KILL_ROUNDS=200 $(RELEASE_DIR)/tests/mmsb_tests --gtest_filter='KillTest.*' | grep -E "kills|PASSED"
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
