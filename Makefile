@@ -36,7 +36,7 @@ demo: build
 test: build
 	@ctest --preset release
 ifeq ($(CI),true)
-	@MMSB_KILL_ROUNDS=200 $(RELEASE_DIR)/tests/mmsb_tests --gtest_filter='KillTest.*' | grep -E "kills|PASSED"
+	@MMSB_KILL_ROUNDS=200 $(RELEASE_DIR)/tests/mmsb_tests --gtest_filter='KillTest.*' --gtest_brief=1
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
