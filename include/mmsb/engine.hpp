@@ -44,23 +44,23 @@ struct EngineOptions {
 
 // What open() found and did.
 struct OpenReport {
-  bool created = false;                 // the directory held no data
-  std::optional<TickId> checkpoint;     // the checkpoint recovery started from
-  std::uint64_t ticks_replayed = 0;     // log records applied after it
-  TickId tick;                          // the recovered tick
-  Hash128 root;                         // its root (equal to the logged one)
-  std::string torn_segment;             // non-empty if a torn tail was truncated
+  bool created = false;              // the directory held no data
+  std::optional<TickId> checkpoint;  // the checkpoint recovery started from
+  std::uint64_t ticks_replayed = 0;  // log records applied after it
+  TickId tick;                       // the recovered tick
+  Hash128 root;                      // its root (equal to the logged one)
+  std::string torn_segment;          // non-empty if a torn tail was truncated
   std::uint64_t torn_offset = 0;
   std::uint64_t torn_bytes_dropped = 0;
 };
 
 struct EngineStats {
   std::uint64_t ticks = 0;
-  std::uint64_t transactions = 0;        // submitted
+  std::uint64_t transactions = 0;  // submitted
   std::uint64_t transactions_committed = 0;
   std::uint64_t conflicts = 0;
-  std::uint64_t failed = 0;              // rejected for another reason (bad input, I/O)
-  std::uint64_t deltas = 0;              // writes applied
+  std::uint64_t failed = 0;  // rejected for another reason (bad input, I/O)
+  std::uint64_t deltas = 0;  // writes applied
   std::uint64_t bytes_logged = 0;
   std::uint64_t fsyncs = 0;
   std::uint64_t checkpoints = 0;

@@ -81,7 +81,8 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         }
         const state::PageRecord* record = fork.tables().find_page(PageId(op.page));
         if (record == nullptr) {
-          return conflict(op_name(i) + "page " + std::to_string(op.page) + " was deleted after it was read");
+          return conflict(op_name(i) + "page " + std::to_string(op.page) +
+                          " was deleted after it was read");
         }
         if (record->epoch.value() != op.epoch || fork.written_this_tick(PageId(op.page))) {
           return conflict(op_name(i) + "page " + std::to_string(op.page) +
@@ -157,7 +158,8 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
       case OpKind::kRead:
         break;
       case OpKind::kCreatePage: {
-        auto created = fork.create_page({.type = op.type, .size_bytes = op.size_bytes, .initial = op.bytes});
+        auto created =
+            fork.create_page({.type = op.type, .size_bytes = op.size_bytes, .initial = op.bytes});
         if (!created.is_ok()) {
           status = created.status();
           break;
@@ -213,17 +215,21 @@ Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect)
   for (const log::PageImage& image : effect.pages_set) {
     auto record = state::PageRecord::make(image.id, image.type, image.bytes.size(), image.epoch,
                                           image.bytes, fork.options().allocator, 0);
-    if (!record) return resource_exhausted("merge effect: allocator refused page " + std::to_string(image.id.value()));
+    if (!record)
+      return resource_exhausted("merge effect: allocator refused page " +
+                                std::to_string(image.id.value()));
     fork.install_page(std::move(record));
   }
   for (const Edge& edge : effect.edges_added) {
-    if (fork.tables().find_page(edge.from) == nullptr || fork.tables().find_page(edge.to) == nullptr ||
+    if (fork.tables().find_page(edge.from) == nullptr ||
+        fork.tables().find_page(edge.to) == nullptr ||
         fork.tables().edges.find(edge.id.value()) != nullptr) {
       return corruption("merge effect adds an invalid edge " + std::to_string(edge.id.value()));
     }
     fork.install_edge(edge);
   }
-  if (effect.next_page_id < fork.tables().next_page_id || effect.next_edge_id < fork.tables().next_edge_id) {
+  if (effect.next_page_id < fork.tables().next_page_id ||
+      effect.next_edge_id < fork.tables().next_edge_id) {
     return corruption("merge effect moves the id counters back");
   }
   fork.set_counters(effect.next_page_id, effect.next_edge_id);
@@ -235,16 +241,19 @@ log::MergeEffect merge_effect(const State& before, const State& after) {
   const state::Tables& b = state::StateAccessors::data(after).tables;
   log::MergeEffect effect;
   state::RadixMap<state::PageRecord>::diff(
-      a.pages, b.pages, [&](std::uint64_t id, const state::PageRecord*, const state::PageRecord* now) {
+      a.pages, b.pages,
+      [&](std::uint64_t id, const state::PageRecord*, const state::PageRecord* now) {
         if (now == nullptr) {
           effect.pages_deleted.push_back(PageId(id));
         } else {
-          effect.pages_set.push_back(log::PageImage{now->id, now->type, now->epoch,
-                                                    std::vector<std::byte>(now->bytes().begin(), now->bytes().end())});
+          effect.pages_set.push_back(
+              log::PageImage{now->id, now->type, now->epoch,
+                             std::vector<std::byte>(now->bytes().begin(), now->bytes().end())});
         }
       });
   state::RadixMap<state::EdgeRecord>::diff(
-      a.edges, b.edges, [&](std::uint64_t id, const state::EdgeRecord* was, const state::EdgeRecord* now) {
+      a.edges, b.edges,
+      [&](std::uint64_t id, const state::EdgeRecord* was, const state::EdgeRecord* now) {
         if (now == nullptr) {
           effect.edges_removed.push_back(EdgeId(id));
         } else if (was == nullptr) {

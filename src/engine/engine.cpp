@@ -146,7 +146,8 @@ void Engine::Impl::process(std::vector<Request*>& batch) {
     tick.record.tick = TickId(state.tick().value() + 1);
     if (batch[next]->is_merge) {
       Request* request = batch[next++];
-      auto merged = ::mmsb::merge(request->merge_base, state, request->merge_theirs, request->merge_options);
+      auto merged =
+          ::mmsb::merge(request->merge_base, state, request->merge_theirs, request->merge_options);
       tick.requests.push_back(request);
       if (!merged.is_ok()) {
         tick.merge_outcome = merged.status();
@@ -356,7 +357,8 @@ Engine::~Engine() { close().ignore(); }
 
 Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenReport* report) {
   if (options.tick_transactions_max == 0 || options.checkpoints_kept == 0) {
-    return invalid_argument("engine options: tick_transactions_max and checkpoints_kept must be >= 1");
+    return invalid_argument(
+        "engine options: tick_transactions_max and checkpoints_kept must be >= 1");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;

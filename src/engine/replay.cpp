@@ -39,7 +39,8 @@ Result<State> apply_record(const State& state, const log::TickRecord& record, bo
   if (record.has_merge) {
     Status merged = apply_merge_effect(fork, record.merge);
     if (!merged.is_ok()) {
-      return corruption(where + ": tick " + std::to_string(record.tick.value()) + ": " + merged.message());
+      return corruption(where + ": tick " + std::to_string(record.tick.value()) + ": " +
+                        merged.message());
     }
   }
   return fork.commit_as(record.tick);
@@ -77,11 +78,13 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
   bool done = false;
   Status scanned = log::read_log(
       env, log_dir_of(dir),
-      [&](std::span<const std::byte> payload, const std::string& path, std::uint64_t offset) -> Status {
+      [&](std::span<const std::byte> payload, const std::string& path,
+          std::uint64_t offset) -> Status {
         if (done) return Status::ok();
         summary->bytes_read += payload.size() + log::kFrameHeaderBytes;
         auto decoded = log::decode_tick_record(payload);
-        if (!decoded.is_ok()) return corruption(at(path, offset) + ": " + decoded.status().message());
+        if (!decoded.is_ok())
+          return corruption(at(path, offset) + ": " + decoded.status().message());
         const log::TickRecord& record = *decoded;
         if (have_previous && record.previous != previous) {
           return corruption(at(path, offset) + ": tick " + std::to_string(record.tick.value()) +
@@ -100,11 +103,12 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
                             std::to_string(state.tick().value() + 1) + ", found tick " +
                             std::to_string(record.tick.value()));
         }
-        MMSB_ASSIGN_OR_RETURN(State next, apply_record(state, record, options.reexecute, at(path, offset)));
+        MMSB_ASSIGN_OR_RETURN(State next,
+                              apply_record(state, record, options.reexecute, at(path, offset)));
         if (next.root() != record.root) {
           return corruption(at(path, offset) + ": tick " + std::to_string(record.tick.value()) +
-                            ": replayed root " + next.root().to_hex() + " differs from the logged " +
-                            record.root.to_hex());
+                            ": replayed root " + next.root().to_hex() +
+                            " differs from the logged " + record.root.to_hex());
         }
         state = std::move(next);
         ++summary->ticks_applied;

@@ -55,7 +55,8 @@ Result<TickId> parse_checkpoint_file_name(const std::string& name) {
   }
   std::uint64_t tick = 0;
   for (int i = 0; i < 20; ++i) {
-    if (name[i] < '0' || name[i] > '9') return invalid_argument(name + ": not a checkpoint file name");
+    if (name[i] < '0' || name[i] > '9')
+      return invalid_argument(name + ": not a checkpoint file name");
     tick = tick * 10 + static_cast<std::uint64_t>(name[i] - '0');
   }
   return TickId(tick);
@@ -118,7 +119,8 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   auto damaged = [&](std::uint64_t offset, const std::string& what) {
     return corruption(path + " at byte " + std::to_string(offset) + ": " + what);
   };
-  if (bytes.size() < kCheckpointHeaderBytes + 8) return damaged(bytes.size(), "checkpoint cut short");
+  if (bytes.size() < kCheckpointHeaderBytes + 8)
+    return damaged(bytes.size(), "checkpoint cut short");
   const std::size_t body = bytes.size() - 8;
   Hasher128 hasher;
   hasher.update({bytes.data(), body});
@@ -127,7 +129,8 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   }
   const std::byte* header = bytes.data();
   if (std::memcmp(header, kCheckpointMagic, 8) != 0) return damaged(0, "not an mmsb checkpoint");
-  if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion) return damaged(8, "unsupported version");
+  if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion)
+    return damaged(8, "unsupported version");
   const TickId tick(get_le<std::uint64_t>(header + 16));
   const std::uint64_t next_page = get_le<std::uint64_t>(header + 24);
   const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);
@@ -187,7 +190,8 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   fork.set_counters(next_page, next_edge);
   State state = fork.commit_as(tick);
   if (state.root() != root) {
-    return damaged(56, "root " + state.root().to_hex() + " does not match the recorded " + root.to_hex());
+    return damaged(
+        56, "root " + state.root().to_hex() + " does not match the recorded " + root.to_hex());
   }
   return state;
 }

@@ -128,7 +128,8 @@ Result<std::unique_ptr<WritableFile>> FaultEnv::new_appendable_file(const std::s
   return wrap(path, base_->new_appendable_file(path));
 }
 
-Result<std::unique_ptr<RandomAccessFile>> FaultEnv::new_random_access_file(const std::string& path) {
+Result<std::unique_ptr<RandomAccessFile>> FaultEnv::new_random_access_file(
+    const std::string& path) {
   MMSB_RETURN_IF_ERROR(check("open", path));
   MMSB_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> base,
                         base_->new_random_access_file(path));

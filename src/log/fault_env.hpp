@@ -32,7 +32,8 @@ class FaultEnv final : public Env {
 
   Result<std::unique_ptr<WritableFile>> new_writable_file(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> new_appendable_file(const std::string& path) override;
-  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(const std::string& path) override;
+  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(
+      const std::string& path) override;
   bool file_exists(const std::string& path) override;
   Result<std::vector<std::string>> list_dir(const std::string& dir) override;
   Status create_dir(const std::string& dir) override;

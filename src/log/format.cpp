@@ -10,7 +10,8 @@ namespace mmsb::log {
 
 std::string segment_file_name(TickId first_tick) {
   char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(first_tick.value()));
+  std::snprintf(name, sizeof(name), "%020llu.seg",
+                static_cast<unsigned long long>(first_tick.value()));
   return name;
 }
 
@@ -55,7 +56,8 @@ Result<TickId> decode_segment_header(std::span<const std::byte> bytes, const std
   return TickId(get_le<std::uint64_t>(header + 16));
 }
 
-void append_frame(RecordType type, std::span<const std::byte> payload, std::vector<std::byte>& out) {
+void append_frame(RecordType type, std::span<const std::byte> payload,
+                  std::vector<std::byte>& out) {
   std::size_t at = out.size();
   out.resize(at + kFrameHeaderBytes + payload.size());
   std::byte* header = out.data() + at;

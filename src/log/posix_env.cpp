@@ -203,8 +203,8 @@ Result<std::vector<std::byte>> read_file(Env& env, const std::string& path) {
   std::vector<std::byte> bytes(file->size());
   MMSB_ASSIGN_OR_RETURN(std::size_t got, file->read(0, bytes));
   if (got != bytes.size()) {
-    return io_error(path + ": read " + std::to_string(got) + " of " +
-                    std::to_string(bytes.size()) + " bytes");
+    return io_error(path + ": read " + std::to_string(got) + " of " + std::to_string(bytes.size()) +
+                    " bytes");
   }
   return bytes;
 }

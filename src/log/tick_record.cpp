@@ -65,7 +65,8 @@ bool decode_op(ByteReader& in, Op& op) {
              read_length_prefixed(in, op.bytes, "create initial bytes");
     case OpKind::kWrite:
       return in.read(op.page, "write page") && in.read(op.epoch, "write epoch") &&
-             in.read(op.offset, "write offset") && read_length_prefixed(in, op.bytes, "write bytes");
+             in.read(op.offset, "write offset") &&
+             read_length_prefixed(in, op.bytes, "write bytes");
     case OpKind::kDeletePage:
       return in.read(op.page, "delete page");
     case OpKind::kAddEdge:
@@ -102,7 +103,8 @@ void encode_merge(const MergeEffect& merge, std::vector<std::byte>& out) {
 }
 
 // Reads a count and checks that at least count * min_item_bytes remain.
-bool read_count(ByteReader& in, std::uint32_t& count, std::size_t min_item_bytes, const char* field) {
+bool read_count(ByteReader& in, std::uint32_t& count, std::size_t min_item_bytes,
+                const char* field) {
   if (!in.read(count, field)) return false;
   if (std::uint64_t{count} * min_item_bytes > in.remaining()) {
     return in.fail(std::string(field) + " " + std::to_string(count) + " exceeds the record");

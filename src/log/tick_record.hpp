@@ -33,16 +33,16 @@ enum class OpKind : std::uint8_t {
 
 struct Op {
   OpKind kind = OpKind::kRead;
-  std::uint64_t page = 0;    // kRead, kWrite, kDeletePage; may be provisional
-  std::uint64_t epoch = 0;   // kRead: seen; kWrite: the page's epoch when applied
-  std::uint64_t offset = 0;  // kWrite
-  PageType type = 0;         // kCreatePage
+  std::uint64_t page = 0;        // kRead, kWrite, kDeletePage; may be provisional
+  std::uint64_t epoch = 0;       // kRead: seen; kWrite: the page's epoch when applied
+  std::uint64_t offset = 0;      // kWrite
+  PageType type = 0;             // kCreatePage
   std::uint64_t size_bytes = 0;  // kCreatePage
-  EdgeKind edge_kind = 0;    // kAddEdge
-  std::uint64_t from = 0;    // kAddEdge; may be provisional
-  std::uint64_t to = 0;      // kAddEdge; may be provisional
-  std::uint64_t edge = 0;    // kRemoveEdge; may be provisional
-  std::uint64_t assigned = 0;  // kCreatePage, kAddEdge: the id given at commit (0 if none)
+  EdgeKind edge_kind = 0;        // kAddEdge
+  std::uint64_t from = 0;        // kAddEdge; may be provisional
+  std::uint64_t to = 0;          // kAddEdge; may be provisional
+  std::uint64_t edge = 0;        // kRemoveEdge; may be provisional
+  std::uint64_t assigned = 0;    // kCreatePage, kAddEdge: the id given at commit (0 if none)
   std::vector<std::byte> bytes;  // kWrite, kCreatePage
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -77,8 +77,8 @@ inline constexpr std::uint8_t kTickRecordVersion = 1;
 
 struct TickRecord {
   TickId tick;
-  Hash128 previous;  // hash of the previous TickRecord's payload (zero for the first)
-  Hash128 root;      // state root after the tick
+  Hash128 previous;                // hash of the previous TickRecord's payload (zero for the first)
+  Hash128 root;                    // state root after the tick
   std::uint64_t wall_time_ns = 0;  // metadata only: never enters the state or its root
   std::vector<TransactionInput> transactions;
   bool has_merge = false;

@@ -235,7 +235,8 @@ TEST(EngineTest, TornTailIsTruncatedAndReported) {
     root = engine->snapshot().root();
     ASSERT_TRUE(engine->close().is_ok());
   }
-  const std::string segment = engine::log_dir_of(dir.path()) + "/" + log::segment_file_name(TickId(1));
+  const std::string segment =
+      engine::log_dir_of(dir.path()) + "/" + log::segment_file_name(TickId(1));
   {
     auto file = Env::posix()->new_appendable_file(segment).value();
     ASSERT_TRUE(file->append(bytes_of("half a record")).is_ok());

@@ -92,7 +92,8 @@ TEST(FaultTest, EveryFlippedLogByteEndsInACleanPrefixOrCorruption) {
   }
   EXPECT_GT(opened, 0);
   EXPECT_GT(refused, 0);
-  std::printf("flipped log bytes: %d opened as a clean prefix, %d refused as corruption\n", opened, refused);
+  std::printf("flipped log bytes: %d opened as a clean prefix, %d refused as corruption\n", opened,
+              refused);
 }
 
 // The SQLite method: run the workload once to count I/O calls, then once per call with that

@@ -47,7 +47,8 @@ std::map<std::uint64_t, std::string> read_acks(int fd) {
   std::string text;
   char buffer[4096];
   ssize_t got;
-  while ((got = ::read(fd, buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<std::size_t>(got));
+  while ((got = ::read(fd, buffer, sizeof(buffer))) > 0)
+    text.append(buffer, static_cast<std::size_t>(got));
   ::close(fd);
   std::map<std::uint64_t, std::string> acks;
   std::istringstream lines(text.substr(0, text.rfind('\n') + 1));
@@ -85,14 +86,17 @@ TEST(KillTest, AcknowledgedTicksSurviveSigkill) {
       }
     }
     // Every acknowledged tick replays to the root the child reported for it.
-    for (auto it = acks.begin(); it != acks.end(); std::advance(it, std::max<std::size_t>(1, acks.size() / 4))) {
+    for (auto it = acks.begin(); it != acks.end();
+         std::advance(it, std::max<std::size_t>(1, acks.size() / 4))) {
       engine::ReplayOptions replay_options;
       replay_options.to = TickId(it->first);
       engine::ReplaySummary summary;
       State state = engine::replay(*Env::posix(), dir.path(), {}, replay_options, &summary).value();
       ASSERT_EQ(state.tick(), TickId(it->first));
       ASSERT_EQ(state.root().to_hex(), it->second) << "round " << round << " tick " << it->first;
-      if (std::distance(it, acks.end()) <= static_cast<long>(std::max<std::size_t>(1, acks.size() / 4))) break;
+      if (std::distance(it, acks.end()) <=
+          static_cast<long>(std::max<std::size_t>(1, acks.size() / 4)))
+        break;
     }
   }
   std::printf("kills survived: %d; acknowledged ticks: %llu, none lost\n", rounds,

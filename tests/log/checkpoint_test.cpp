@@ -1,6 +1,7 @@
+#include "log/checkpoint.hpp"
+
 #include <gtest/gtest.h>
 
-#include "log/checkpoint.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/reference_root.hpp"
@@ -12,12 +13,16 @@ namespace {
 State sample_state() {
   Fork fork{State{}};
   for (int i = 0; i < 100; ++i) {
-    (void)fork.create_page({.type = static_cast<PageType>(i % 3), .size_bytes = 40 + static_cast<std::uint64_t>(i)}).value();
+    (void)fork
+        .create_page({.type = static_cast<PageType>(i % 3),
+                      .size_bytes = 40 + static_cast<std::uint64_t>(i)})
+        .value();
   }
   (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value();
   (void)fork.add_edge(kEdgeKindDependency, PageId(3), PageId(2)).value();
   (void)fork.commit();
-  for (int i = 1; i <= 100; i += 3) EXPECT_TRUE(fork.write(PageId(i), 0, test::bytes_of("changed")).is_ok());
+  for (int i = 1; i <= 100; i += 3)
+    EXPECT_TRUE(fork.write(PageId(i), 0, test::bytes_of("changed")).is_ok());
   EXPECT_TRUE(fork.delete_page(PageId(50)).is_ok());
   return fork.commit();
 }
@@ -27,7 +32,8 @@ TEST(CheckpointTest, RoundTripsAStateExactly) {
   State state = sample_state();
   ASSERT_TRUE(write_checkpoint(*Env::posix(), dir.path(), state).is_ok());
   EXPECT_EQ(list_checkpoints(*Env::posix(), dir.path()).value(), std::vector<TickId>{state.tick()});
-  State loaded = load_checkpoint(*Env::posix(), dir / checkpoint_file_name(state.tick()), {}).value();
+  State loaded =
+      load_checkpoint(*Env::posix(), dir / checkpoint_file_name(state.tick()), {}).value();
   EXPECT_EQ(loaded.root(), state.root());
   EXPECT_EQ(loaded.tick(), state.tick());
   EXPECT_EQ(loaded.next_page_id(), state.next_page_id());

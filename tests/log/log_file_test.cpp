@@ -1,9 +1,10 @@
+#include "log/log_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "log/fault_env.hpp"
-#include "log/log_file.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
 
@@ -29,7 +30,8 @@ Read read_all(Env& env, const std::string& dir) {
 }
 
 std::vector<std::byte> payload_of(int i) {
-  return test::bytes_of("record-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 7), '.'));
+  return test::bytes_of("record-" + std::to_string(i) +
+                        std::string(static_cast<std::size_t>(i % 7), '.'));
 }
 
 void write_records(Env& env, const std::string& dir, int count, std::uint64_t segment_max) {
@@ -71,7 +73,8 @@ TEST(LogFileTest, EveryTruncationOfTheLastSegmentIsATornTail) {
   const std::string segment = dir / segment_file_name(TickId(1));
   const auto full = read_file(*Env::posix(), segment).value();
   std::vector<std::size_t> boundaries = {kSegmentHeaderBytes};  // where records end
-  for (int i = 1; i <= 5; ++i) boundaries.push_back(boundaries.back() + kFrameHeaderBytes + payload_of(i).size());
+  for (int i = 1; i <= 5; ++i)
+    boundaries.push_back(boundaries.back() + kFrameHeaderBytes + payload_of(i).size());
   for (std::size_t length = 0; length < full.size(); ++length) {
     ASSERT_TRUE(Env::posix()->truncate_file(segment, length).is_ok());
     Read read = read_all(*Env::posix(), dir.path());
@@ -84,7 +87,8 @@ TEST(LogFileTest, EveryTruncationOfTheLastSegmentIsATornTail) {
       ASSERT_TRUE(read.torn.has_value()) << length;
       EXPECT_EQ(read.torn->offset + read.torn->bytes_dropped, length);
     }
-    for (std::size_t i = 0; i < read.payloads.size(); ++i) EXPECT_EQ(read.payloads[i], payload_of(static_cast<int>(i) + 1));
+    for (std::size_t i = 0; i < read.payloads.size(); ++i)
+      EXPECT_EQ(read.payloads[i], payload_of(static_cast<int>(i) + 1));
     auto file = Env::posix()->new_appendable_file(segment).value();
     ASSERT_TRUE(file->append(std::span(full).subspan(length)).is_ok());  // restore
   }

@@ -1,7 +1,8 @@
+#include "log/tick_record.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/byte_reader.hpp"
-#include "log/tick_record.hpp"
 #include "support/bytes.hpp"
 
 namespace mmsb::log {
@@ -81,8 +82,8 @@ TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
     EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
   }
   payload.push_back(std::byte{0});
-  EXPECT_EQ(decode_tick_record(payload).status().message(), "tick record: 1 trailing bytes at byte " +
-                                                               std::to_string(payload.size() - 1));
+  EXPECT_EQ(decode_tick_record(payload).status().message(),
+            "tick record: 1 trailing bytes at byte " + std::to_string(payload.size() - 1));
 }
 
 TEST(TickRecordTest, EveryFlippedByteIsRejectedOrDecodesToSomethingValid) {
@@ -118,23 +119,24 @@ TEST(TickRecordTest, GoldenLayout) {
   record.transactions = {TransactionInput{{write}, StatusCode::kOk}};
   std::vector<std::byte> payload;
   encode_tick_record(record, payload);
-  EXPECT_EQ(to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-            "01"                                // version
-            "00"                                // flags
-            "0000"                              // reserved
-            "01000000"                          // transactions
-            "0200000000000000"                  // tick
-            "00000000000022220000000000001111"  // previous (high, low; big-endian)
-            "00000000000044440000000000003333"  // root
-            "0500000000000000"                  // wall time
-            "01000000"                          // ops
-            "00"                                // outcome OK
-            "03"                                // write
-            "0100000000000000"                  // page
-            "0300000000000000"                  // epoch
-            "0400000000000000"                  // offset
-            "0100000000000000"                  // length
-            "7a");                              // bytes
+  EXPECT_EQ(
+      to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
+      "01"                                // version
+      "00"                                // flags
+      "0000"                              // reserved
+      "01000000"                          // transactions
+      "0200000000000000"                  // tick
+      "00000000000022220000000000001111"  // previous (high, low; big-endian)
+      "00000000000044440000000000003333"  // root
+      "0500000000000000"                  // wall time
+      "01000000"                          // ops
+      "00"                                // outcome OK
+      "03"                                // write
+      "0100000000000000"                  // page
+      "0300000000000000"                  // epoch
+      "0400000000000000"                  // offset
+      "0100000000000000"                  // length
+      "7a");                              // bytes
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace mmsb::cli {
 
@@ -8,6 +9,9 @@ struct DemoOptions {
   std::uint64_t pages = 100'000;
   std::uint64_t page_size_bytes = 1024;
   double change_percent = 1.0;
+  std::string dir = "./mmsb-data";
+  int threads = 4;
+  int commits_per_thread = 2500;
 };
 
 // Runs `mmsb demo`; returns the process exit code.

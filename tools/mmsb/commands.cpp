@@ -1,0 +1,192 @@
+#include "tools/mmsb/commands.hpp"
+
+#include <fmt/core.h>
+
+#include <chrono>
+
+#include "engine/replay.hpp"
+#include "log/checkpoint.hpp"
+#include "log/log_file.hpp"
+#include "log/tick_record.hpp"
+#include "mmsb/mmsb.hpp"
+
+namespace mmsb::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int fail(const Status& status) {
+  fmt::print(stderr, "mmsb: {}\n", status.to_string());
+  return 1;
+}
+
+const char* op_name(log::OpKind kind) {
+  switch (kind) {
+    case log::OpKind::kRead: return "read";
+    case log::OpKind::kCreatePage: return "create";
+    case log::OpKind::kWrite: return "write";
+    case log::OpKind::kDeletePage: return "delete";
+    case log::OpKind::kAddEdge: return "add-edge";
+    case log::OpKind::kRemoveEdge: return "remove-edge";
+  }
+  return "?";
+}
+
+void print_record(const log::TickRecord& record) {
+  fmt::print("tick {}\n  root     {}\n  previous {}\n  wall time {} ns\n", record.tick.value(),
+             record.root.to_hex(), record.previous.to_hex(), record.wall_time_ns);
+  for (std::size_t i = 0; i < record.transactions.size(); ++i) {
+    const log::TransactionInput& txn = record.transactions[i];
+    fmt::print("  transaction {}: {} ops, {}\n", i, txn.ops.size(), status_code_name(txn.outcome));
+    for (const log::Op& op : txn.ops) {
+      fmt::print("    {:<11} page {} edge {} offset {} bytes {} epoch {} id {}\n", op_name(op.kind),
+                 op.page, op.edge, op.offset, op.bytes.size(), op.epoch, op.assigned);
+    }
+  }
+  if (record.has_merge) {
+    fmt::print("  merge: {} pages set, {} deleted, {} edges added, {} removed\n",
+               record.merge.pages_set.size(), record.merge.pages_deleted.size(),
+               record.merge.edges_added.size(), record.merge.edges_removed.size());
+  }
+}
+
+}  // namespace
+
+int run_replay(const ReplayCommand& command) {
+  engine::ReplayOptions options;
+  if (command.to) options.to = TickId(*command.to);
+  options.reexecute = command.verify;
+  options.ignore_checkpoints = command.full;
+  const auto start = Clock::now();
+  options.progress = [&](TickId tick, std::uint64_t bytes) {
+    fmt::print(stderr, "\r  replayed to tick {}  {:.1f} MB  {:.0f} MB/s   ", tick.value(), bytes / 1e6,
+               bytes / 1e6 / std::max(seconds_since(start), 1e-9));
+  };
+  engine::ReplaySummary summary;
+  auto state = engine::replay(*Env::posix(), command.dir, {}, options, &summary);
+  if (options.progress && summary.ticks_applied >= options.progress_every) fmt::print(stderr, "\n");
+  if (!state.is_ok()) return fail(state.status());
+  const double seconds = seconds_since(start);
+  fmt::print("replay of {} ({})\n", command.dir, command.verify ? "re-executing inputs" : "applying logged ticks");
+  if (summary.checkpoint) fmt::print("  from checkpoint  tick {}\n", summary.checkpoint->value());
+  fmt::print("  ticks replayed   {}\n  log read         {:.2f} MB in {:.3f} s ({:.0f} MB/s)\n",
+             summary.ticks_applied, summary.bytes_read / 1e6, seconds,
+             summary.bytes_read / 1e6 / std::max(seconds, 1e-9));
+  if (summary.torn) {
+    fmt::print("  torn tail        {} bytes at byte {} of {} (dropped at the next open)\n",
+               summary.torn->bytes_dropped, summary.torn->offset, summary.torn->path);
+  }
+  fmt::print("  tick             {}\n  pages / edges    {} / {}\n  state root       {}\n",
+             state->tick().value(), state->page_count(), state->edge_count(), state->root().to_hex());
+  fmt::print("  every tick's root matched the log\n");
+  return 0;
+}
+
+int run_verify(const std::string& dir) {
+  engine::ReplayOptions options;
+  options.reexecute = true;
+  options.ignore_checkpoints = true;
+  engine::ReplaySummary summary;
+  auto state = engine::replay(*Env::posix(), dir, {}, options, &summary);
+  if (!state.is_ok()) {
+    fmt::print("verify {}: FAILED\n  {}\n", dir, state.status().to_string());
+    return 1;
+  }
+  int bad = 0;
+  auto checkpoints = log::list_checkpoints(*Env::posix(), engine::checkpoint_dir_of(dir));
+  if (!checkpoints.is_ok()) return fail(checkpoints.status());
+  for (TickId tick : *checkpoints) {
+    const std::string path = engine::checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(tick);
+    auto loaded = log::load_checkpoint(*Env::posix(), path, {});
+    if (!loaded.is_ok()) {
+      fmt::print("  checkpoint {}: {}\n", tick.value(), loaded.status().to_string());
+      ++bad;
+      continue;
+    }
+    engine::ReplayOptions to_tick;
+    to_tick.to = tick;
+    to_tick.ignore_checkpoints = true;
+    engine::ReplaySummary ignored;
+    auto replayed = engine::replay(*Env::posix(), dir, {}, to_tick, &ignored);
+    if (!replayed.is_ok() || replayed->tick() != tick || replayed->root() != loaded->root()) {
+      fmt::print("  checkpoint {}: root does not match the log\n", tick.value());
+      ++bad;
+    }
+  }
+  fmt::print("verify {}: {}\n  ticks {} (checksums, chain, roots, re-executed inputs)\n", dir,
+             bad == 0 ? "OK" : "FAILED", summary.ticks_applied);
+  fmt::print("  checkpoints {} ({} bad)\n  state root {}\n", checkpoints->size(), bad,
+             state->root().to_hex());
+  if (summary.torn) fmt::print("  torn tail of {} bytes in {}\n", summary.torn->bytes_dropped, summary.torn->path);
+  return bad == 0 ? 0 : 1;
+}
+
+int run_log_inspect(const std::string& dir, std::optional<std::uint64_t> tick) {
+  const std::string log_dir = engine::log_dir_of(dir);
+  auto segments = log::list_segments(*Env::posix(), log_dir);
+  if (!segments.is_ok()) return fail(segments.status());
+  if (segments->empty()) {
+    fmt::print("{}: no log segments\n", log_dir);
+    return 1;
+  }
+  struct SegmentStats {
+    std::uint64_t records = 0, bytes = 0, last_tick = 0;
+  };
+  std::vector<SegmentStats> stats(segments->size());
+  std::size_t current = 0;
+  std::string current_path;
+  bool found = false;
+  std::optional<log::TornTail> torn;
+  Status status = log::read_log(
+      *Env::posix(), log_dir,
+      [&](std::span<const std::byte> payload, const std::string& path, std::uint64_t) -> Status {
+        if (path != current_path) {
+          while (log_dir + "/" + (*segments)[current].name != path) ++current;
+          current_path = path;
+        }
+        MMSB_ASSIGN_OR_RETURN(log::TickRecord record, log::decode_tick_record(payload));
+        stats[current].records++;
+        stats[current].bytes += payload.size() + log::kFrameHeaderBytes;
+        stats[current].last_tick = record.tick.value();
+        if (tick && record.tick.value() == *tick) {
+          print_record(record);
+          found = true;
+        }
+        return Status::ok();
+      },
+      &torn);
+  if (!status.is_ok()) return fail(status);
+  if (tick) {
+    if (!found) fmt::print("tick {} is not in the log\n", *tick);
+    return found ? 0 : 1;
+  }
+  fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "segment", "first tick", "last tick", "records", "bytes");
+  std::uint64_t records = 0, bytes = 0;
+  for (std::size_t i = 0; i < segments->size(); ++i) {
+    fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", (*segments)[i].name,
+               (*segments)[i].first_tick.value(), stats[i].last_tick, stats[i].records, stats[i].bytes);
+    records += stats[i].records;
+    bytes += stats[i].bytes;
+  }
+  fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "total", "", "", records, bytes);
+  if (torn) fmt::print("torn tail: {} bytes at byte {} of {}\n", torn->bytes_dropped, torn->offset, torn->path);
+  return 0;
+}
+
+int run_checkpoint(const std::string& dir) {
+  EngineOptions options;
+  options.dir = dir;
+  auto engine = Engine::open(options);
+  if (!engine.is_ok()) return fail(engine.status());
+  auto tick = (*engine)->checkpoint();
+  if (!tick.is_ok()) return fail(tick.status());
+  fmt::print("checkpoint of {} at tick {}\n", dir, tick->value());
+  Status closed = (*engine)->close();
+  return closed.is_ok() ? 0 : fail(closed);
+}
+
+}  // namespace mmsb::cli
