@@ -1,0 +1,272 @@
+// Benchmarks of the engine and its log (issue: engine and durable log). Durable benchmarks
+// run beside RocksDB's synced WAL in the same binary, on the same file system.
+#include <benchmark/benchmark.h>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "engine/apply.hpp"
+#include "engine/replay.hpp"
+#include "log/checkpoint.hpp"
+#include "log/log_file.hpp"
+#include "log/tick_record.hpp"
+#include "mmsb/mmsb.hpp"
+
+namespace {
+
+using mmsb::PageId;
+using mmsb::State;
+
+constexpr std::uint64_t kPages = 10000;
+constexpr std::uint64_t kPageBytes = 1024;
+constexpr std::size_t kWriteBytes = 16;
+
+std::string bench_dir(const std::string& name) {
+  auto path = std::filesystem::temp_directory_path() / ("mmsb-bench-" + name);
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+  return path.string();
+}
+
+State pages_state(std::uint64_t pages, std::uint64_t page_bytes) {
+  mmsb::Fork fork{State{}};
+  for (std::uint64_t i = 0; i < pages; ++i) (void)fork.create_page({.size_bytes = page_bytes}).value();
+  return fork.commit();
+}
+
+std::uint64_t next_random(std::uint64_t& seed) {
+  seed ^= seed << 13;
+  seed ^= seed >> 7;
+  seed ^= seed << 17;
+  return seed;
+}
+
+// One transaction writing 16 bytes at a random place of a random 1 KiB page.
+std::vector<mmsb::log::Op> small_write(std::uint64_t& seed) {
+  mmsb::log::Op op;
+  op.kind = mmsb::log::OpKind::kWrite;
+  const std::uint64_t r = next_random(seed);
+  op.page = 1 + r % kPages;
+  op.offset = kWriteBytes * ((r >> 20) % (kPageBytes / kWriteBytes));
+  op.bytes.assign(kWriteBytes, std::byte{static_cast<unsigned char>(r)});
+  return {op};
+}
+
+// The sequencer's work for one tick of N transactions, on one core: apply, commit (root),
+// encode the record, append it to the log (durability none).
+void BM_commit_tick(benchmark::State& state) {
+  const auto per_tick = static_cast<std::size_t>(state.range(0));
+  const std::string dir = bench_dir("commit-tick");
+  auto writer = mmsb::log::LogWriter::open(mmsb::Env::posix(), dir, 64ull << 20).value();
+  State head = pages_state(kPages, kPageBytes);
+  std::uint64_t seed = 42;
+  std::vector<std::vector<mmsb::log::Op>> inputs(per_tick);
+  std::vector<std::byte> payload;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (auto& ops : inputs) ops = small_write(seed);
+    state.ResumeTiming();
+    mmsb::state::ForkCore fork(head);
+    mmsb::log::TickRecord record;
+    record.tick = mmsb::TickId(head.tick().value() + 1);
+    for (auto& ops : inputs) {
+      bool damaged = false;
+      mmsb::Status outcome = mmsb::engine::apply_transaction(fork, ops, nullptr, &damaged);
+      record.transactions.push_back({std::move(ops), outcome.code()});
+    }
+    head = fork.commit_as(record.tick);
+    record.root = head.root();
+    payload.clear();
+    mmsb::log::encode_tick_record(record, payload);
+    if (!writer->append(record.tick, payload).is_ok()) state.SkipWithError("append failed");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_tick));
+  state.counters["deltas_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * per_tick),
+                                                      benchmark::Counter::kIsRate);
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_commit_tick)->Arg(1)->Arg(64)->Arg(1024)->Unit(benchmark::kMicrosecond);
+
+// `writers` threads commit 16-byte writes with fsync through the public API.
+void BM_durable_commit(benchmark::State& state) {
+  const int writers = static_cast<int>(state.range(0));
+  const std::string dir = bench_dir("durable");
+  mmsb::EngineOptions options;
+  options.dir = dir;
+  auto engine = mmsb::Engine::open(options).value();
+  mmsb::Transaction setup = engine->begin();
+  for (std::uint64_t i = 0; i < 1000; ++i) setup.create_page({.size_bytes = kPageBytes});
+  (void)setup.commit().value();
+  constexpr int kCommitsPerIteration = 256;
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+      threads.emplace_back([&, w] {
+        std::uint64_t seed = 77 + static_cast<std::uint64_t>(w);
+        for (int i = 0; i < kCommitsPerIteration / writers; ++i) {
+          mmsb::Transaction txn = engine->begin();
+          std::uint64_t r = next_random(seed);
+          std::byte value[kWriteBytes];
+          std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
+          txn.write(PageId(1 + r % 1000), kWriteBytes * ((r >> 20) % 64), value);
+          if (!txn.commit().is_ok()) std::abort();
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  state.counters["commits_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kCommitsPerIteration), benchmark::Counter::kIsRate);
+  state.counters["fsyncs"] = static_cast<double>(engine->stats().fsyncs);
+  (void)engine->close();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_durable_commit)->Arg(1)->Arg(4)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The peer: RocksDB with WriteOptions.sync = true, same value size, same thread counts.
+void BM_rocksdb_wal_sync(benchmark::State& state) {
+  const int writers = static_cast<int>(state.range(0));
+  const std::string dir = bench_dir("rocksdb");
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, dir, &raw).ok()) {
+    state.SkipWithError("rocksdb open failed");
+    return;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  constexpr int kCommitsPerIteration = 256;
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+      threads.emplace_back([&, w] {
+        std::uint64_t seed = 77 + static_cast<std::uint64_t>(w);
+        for (int i = 0; i < kCommitsPerIteration / writers; ++i) {
+          std::uint64_t r = next_random(seed);
+          char key[16];
+          std::snprintf(key, sizeof(key), "%08llx", static_cast<unsigned long long>(r % 1000));
+          char value[kWriteBytes];
+          std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
+          if (!db->Put(sync, rocksdb::Slice(key, 8), rocksdb::Slice(value, sizeof(value))).ok()) std::abort();
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  state.counters["commits_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kCommitsPerIteration), benchmark::Counter::kIsRate);
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_rocksdb_wal_sync)->Arg(1)->Arg(4)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Replay (apply mode) of a log of 500 ticks x 64 small transactions, in bytes of log per second.
+void BM_replay(benchmark::State& state) {
+  const std::string dir = bench_dir("replay");
+  {
+    mmsb::EngineOptions options;
+    options.dir = dir;
+    options.durability = mmsb::Durability::kNone;
+    auto engine = mmsb::Engine::open(options).value();
+    mmsb::Transaction setup = engine->begin();
+    for (std::uint64_t i = 0; i < kPages; ++i) setup.create_page({.size_bytes = kPageBytes});
+    (void)setup.commit().value();
+    (void)engine->close();
+  }
+  // Append ticks of 64 transactions directly (the engine would need 64 threads for that).
+  {
+    mmsb::engine::ReplaySummary summary;
+    State head = mmsb::engine::replay(*mmsb::Env::posix(), dir, {}, {}, &summary).value();
+    auto writer = mmsb::log::LogWriter::open(mmsb::Env::posix(), mmsb::engine::log_dir_of(dir), 64ull << 20).value();
+    mmsb::Hash128 previous = summary.last_record_hash;
+    std::uint64_t seed = 9;
+    std::vector<std::byte> payload;
+    for (int t = 0; t < 500; ++t) {
+      mmsb::state::ForkCore fork(head);
+      mmsb::log::TickRecord record;
+      record.tick = mmsb::TickId(head.tick().value() + 1);
+      for (int i = 0; i < 64; ++i) {
+        auto ops = small_write(seed);
+        bool damaged = false;
+        mmsb::Status outcome = mmsb::engine::apply_transaction(fork, ops, nullptr, &damaged);
+        record.transactions.push_back({std::move(ops), outcome.code()});
+      }
+      head = fork.commit_as(record.tick);
+      record.root = head.root();
+      record.previous = previous;
+      payload.clear();
+      mmsb::log::encode_tick_record(record, payload);
+      (void)writer->append(record.tick, payload);
+      previous = mmsb::xxh3_128(payload);
+    }
+    (void)writer->close();
+  }
+  std::uint64_t bytes = 0;
+  for (auto _ : state) {
+    mmsb::engine::ReplaySummary summary;
+    auto replayed = mmsb::engine::replay(*mmsb::Env::posix(), dir, {}, {}, &summary);
+    if (!replayed.is_ok()) state.SkipWithError(replayed.status().to_string().c_str());
+    bytes = summary.bytes_read;
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_replay)->Unit(benchmark::kMillisecond);
+
+// Writing a checkpoint of `pages` 1 KiB pages (to the page cache, then fsync).
+void BM_checkpoint(benchmark::State& state) {
+  const auto pages = static_cast<std::uint64_t>(state.range(0));
+  const std::string dir = bench_dir("checkpoint");
+  State source = pages_state(pages, kPageBytes);
+  for (auto _ : state) {
+    if (!mmsb::log::write_checkpoint(*mmsb::Env::posix(), dir, source).is_ok()) {
+      state.SkipWithError("checkpoint failed");
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * pages * kPageBytes));
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_checkpoint)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// Commit latency (one writer, durability none) with and without checkpoints running beside it.
+void BM_commit_latency_during_checkpoint(benchmark::State& state) {
+  const bool checkpointing = state.range(0) != 0;
+  const std::string dir = bench_dir("latency");
+  mmsb::EngineOptions options;
+  options.dir = dir;
+  options.durability = mmsb::Durability::kNone;
+  auto engine = mmsb::Engine::open(options).value();
+  mmsb::Transaction setup = engine->begin();
+  for (std::uint64_t i = 0; i < 50000; ++i) setup.create_page({.size_bytes = kPageBytes});
+  (void)setup.commit().value();
+  std::atomic<bool> done{false};
+  std::thread checkpointer([&] {
+    while (checkpointing && !done.load()) (void)engine->checkpoint();
+  });
+  std::uint64_t seed = 5;
+  for (auto _ : state) {
+    mmsb::Transaction txn = engine->begin();
+    std::uint64_t r = next_random(seed);
+    std::byte value[kWriteBytes] = {};
+    txn.write(PageId(1 + r % 50000), 0, value);
+    if (!txn.commit().is_ok()) state.SkipWithError("commit failed");
+  }
+  done.store(true);
+  checkpointer.join();
+  mmsb::EngineStats stats = engine->stats();
+  state.counters["p50_us"] = static_cast<double>(stats.commit_latency_ns_p50) / 1e3;
+  state.counters["p99_us"] = static_cast<double>(stats.commit_latency_ns_p99) / 1e3;
+  state.counters["checkpoints"] = static_cast<double>(stats.checkpoints);
+  (void)engine->close();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_commit_latency_during_checkpoint)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
