@@ -35,7 +35,8 @@ std::string bench_dir(const std::string& name) {
 
 State pages_state(std::uint64_t pages, std::uint64_t page_bytes) {
   mmsb::Fork fork{State{}};
-  for (std::uint64_t i = 0; i < pages; ++i) (void)fork.create_page({.size_bytes = page_bytes}).value();
+  for (std::uint64_t i = 0; i < pages; ++i)
+    (void)fork.create_page({.size_bytes = page_bytes}).value();
   return fork.commit();
 }
 
@@ -86,8 +87,8 @@ void BM_commit_tick(benchmark::State& state) {
     if (!writer->append(record.tick, payload).is_ok()) state.SkipWithError("append failed");
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_tick));
-  state.counters["deltas_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * per_tick),
-                                                      benchmark::Counter::kIsRate);
+  state.counters["deltas_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * per_tick), benchmark::Counter::kIsRate);
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_commit_tick)->Arg(1)->Arg(64)->Arg(1024)->Unit(benchmark::kMicrosecond);
@@ -154,7 +155,8 @@ void BM_rocksdb_wal_sync(benchmark::State& state) {
           std::snprintf(key, sizeof(key), "%08llx", static_cast<unsigned long long>(r % 1000));
           char value[kWriteBytes];
           std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
-          if (!db->Put(sync, rocksdb::Slice(key, 8), rocksdb::Slice(value, sizeof(value))).ok()) std::abort();
+          if (!db->Put(sync, rocksdb::Slice(key, 8), rocksdb::Slice(value, sizeof(value))).ok())
+            std::abort();
         }
       });
     }
@@ -165,7 +167,12 @@ void BM_rocksdb_wal_sync(benchmark::State& state) {
   db.reset();
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_rocksdb_wal_sync)->Arg(1)->Arg(4)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_rocksdb_wal_sync)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Replay (apply mode) of a log of 500 ticks x 64 small transactions, in bytes of log per second.
 void BM_replay(benchmark::State& state) {
@@ -184,7 +191,9 @@ void BM_replay(benchmark::State& state) {
   {
     mmsb::engine::ReplaySummary summary;
     State head = mmsb::engine::replay(*mmsb::Env::posix(), dir, {}, {}, &summary).value();
-    auto writer = mmsb::log::LogWriter::open(mmsb::Env::posix(), mmsb::engine::log_dir_of(dir), 64ull << 20).value();
+    auto writer =
+        mmsb::log::LogWriter::open(mmsb::Env::posix(), mmsb::engine::log_dir_of(dir), 64ull << 20)
+            .value();
     mmsb::Hash128 previous = summary.last_record_hash;
     std::uint64_t seed = 9;
     std::vector<std::byte> payload;
@@ -267,6 +276,10 @@ void BM_commit_latency_during_checkpoint(benchmark::State& state) {
   (void)engine->close();
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_commit_latency_during_checkpoint)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_commit_latency_during_checkpoint)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

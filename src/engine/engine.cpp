@@ -161,8 +161,12 @@ void Engine::Impl::process(std::vector<Request*>& batch) {
       tick.merge_outcome = std::move(merged);
     } else {
       state::ForkCore fork(state);
+      std::uint64_t tick_bytes = 0;
       while (next < batch.size() && !batch[next]->is_merge &&
              tick.requests.size() < options.tick_transactions_max) {
+        const std::uint64_t request_bytes = log::encoded_size_bound(batch[next]->ops);
+        if (!tick.requests.empty() && tick_bytes + request_bytes > log::kTickBytesMax) break;
+        tick_bytes += request_bytes;
         Request* request = batch[next++];
         CommitInfo info;
         bool damaged = false;
@@ -342,6 +346,16 @@ const State& Transaction::snapshot() const { return impl_->snapshot; }
 Result<CommitInfo> Transaction::commit() {
   if (impl_->committed) return failed_precondition("transaction already committed");
   impl_->committed = true;
+  if (impl_->ops.size() > log::kOpsPerTransactionMax) {
+    return resource_exhausted("transaction of " + std::to_string(impl_->ops.size()) +
+                              " operations exceeds the limit of " +
+                              std::to_string(log::kOpsPerTransactionMax));
+  }
+  if (log::encoded_size_bound(impl_->ops) > log::kTransactionBytesMax) {
+    return resource_exhausted(
+        "transaction of about " + std::to_string(log::encoded_size_bound(impl_->ops)) +
+        " bytes exceeds the limit of " + std::to_string(log::kTransactionBytesMax));
+  }
   Request request;
   request.ops = std::move(impl_->ops);
   std::future<Result<CommitInfo>> result = request.done.get_future();

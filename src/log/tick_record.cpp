@@ -5,10 +5,6 @@
 namespace mmsb::log {
 namespace {
 
-// Limits on counts read from outside bytes, so a corrupt count cannot ask for huge memory
-// before the bytes run out (each is also bounded by the bytes that remain).
-constexpr std::uint32_t kOpsPerTransactionMax = 1u << 20;
-
 void encode_op(const Op& op, std::vector<std::byte>& out) {
   append_le<std::uint8_t>(out, static_cast<std::uint8_t>(op.kind));
   switch (op.kind) {
@@ -160,6 +156,12 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
 }
 
 }  // namespace
+
+std::uint64_t encoded_size_bound(const std::vector<Op>& ops) {
+  std::uint64_t bytes = 8;                                 // op count and outcome
+  for (const Op& op : ops) bytes += 48 + op.bytes.size();  // the largest fixed part is 41
+  return bytes;
+}
 
 void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
   append_le<std::uint8_t>(out, kTickRecordVersion);

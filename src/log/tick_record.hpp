@@ -74,6 +74,15 @@ struct MergeEffect {
 };
 
 inline constexpr std::uint8_t kTickRecordVersion = 1;
+// Limits that keep every TickRecord decodable and under the record size limit: a
+// transaction above either is refused at commit, and a tick closes before it would pass
+// kTickBytesMax.
+inline constexpr std::uint32_t kOpsPerTransactionMax = 1u << 20;
+inline constexpr std::uint64_t kTransactionBytesMax = 256ull << 20;
+inline constexpr std::uint64_t kTickBytesMax = 256ull << 20;
+
+// An upper bound on the encoded size of a transaction's ops.
+std::uint64_t encoded_size_bound(const std::vector<Op>& ops);
 
 struct TickRecord {
   TickId tick;

@@ -79,6 +79,7 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
   if (bytes.empty()) return Status::ok();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(page));
   std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  owned->mark_written(offset, bytes.size());
   return Status::ok();
 }
 
@@ -95,6 +96,12 @@ Status ForkCore::apply(const Delta& delta) {
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(delta.page()));
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
+  if (delta.encoding() == DeltaEncoding::kDense) {
+    owned->mark_written(0, owned->size_bytes);
+  } else {
+    owned->mark_written(delta.runs().front().offset,
+                        delta.runs().back().end() - delta.runs().front().offset);
+  }
   return Status::ok();
 }
 
@@ -203,7 +210,10 @@ State ForkCore::commit_as(TickId tick) {
     const PageRecord* previous = before.find_page(id);
     if (previous == nullptr) continue;  // created in this tick: epoch 0
     auto* owned = const_cast<PageRecord*>(record);
-    if (std::memcmp(previous->data, owned->data, owned->size_bytes) == 0) {
+    const std::uint64_t begin = std::min(owned->written_begin, owned->size_bytes);
+    const std::uint64_t end = std::min(owned->written_end, owned->size_bytes);
+    if (begin >= end ||
+        std::memcmp(previous->data + begin, owned->data + begin, end - begin) == 0) {
       // Written back to what it was: keep sharing the old record, no epoch bump.
       tables_.pages.set(id.value(), Ref<PageRecord>(const_cast<PageRecord*>(previous)), token_);
     } else {
@@ -275,6 +285,7 @@ Status Fork::apply(const Delta& delta) { return core().apply(delta); }
 
 Result<std::span<std::byte>> Fork::mutable_bytes(PageId page) {
   MMSB_ASSIGN_OR_RETURN(state::PageRecord * owned, core().own_page(page));
+  owned->mark_written(0, owned->size_bytes);
   return owned->mutable_bytes();
 }
 

@@ -33,16 +33,28 @@ inline constexpr int kRadixMaxLevel = 10;  // 6 x 11 levels >= 64 key bits
 struct RadixNode final : RefCounted {
   RadixNode(std::uint8_t level_in, std::uint64_t owner_in) : owner(owner_in), level(level_in) {}
   RadixNode(const RadixNode& other, std::uint64_t owner_in)
-      : RefCounted(other), owner(owner_in), bitmap(other.bitmap), level(other.level) {
+      : RefCounted(other),
+        owner(owner_in),
+        bitmap(other.bitmap),
+        stale(other.stale),
+        level(other.level) {
     for (int i = 0; i < kRadixFanout; ++i) slots[i] = other.slots[i];
+    for (std::uint64_t bits = bitmap & ~stale; bits != 0; bits &= bits - 1) {
+      int index = __builtin_ctzll(bits);
+      child_hashes[index] = other.child_hashes[index];
+    }
   }
 
   std::uint64_t owner;       // token allowed to change this node in place; 0: frozen
   std::uint64_t bitmap = 0;  // bit i set <=> slots[i] non-null
+  std::uint64_t stale = 0;   // bit i set <=> child_hashes[i] must be recomputed
   std::uint8_t level;        // 0: slots hold values; otherwise child nodes of level - 1
   bool hash_valid = false;
   Hash128 hash;
   Ref<RefCounted> slots[kRadixFanout];
+  // Hashes of the children, kept here so hashing a node reads only the node, not its 64
+  // children scattered in memory.
+  Hash128 child_hashes[kRadixFanout];
 };
 
 inline int radix_index(std::uint64_t key, int level) {
@@ -83,6 +95,7 @@ class RadixMap {
     RadixNode* node = own(root_, token);
     while (node->level > 0) {
       int index = radix_index(key, node->level);
+      node->stale |= std::uint64_t{1} << index;
       if (!node->slots[index]) {
         node->slots[index] = Ref<RefCounted>(new RadixNode(node->level - 1, token));
         node->bitmap |= std::uint64_t{1} << index;
@@ -90,6 +103,7 @@ class RadixMap {
       node = own_child(node, index, token);
     }
     int index = radix_index(key, 0);
+    node->stale |= std::uint64_t{1} << index;
     if (!node->slots[index]) ++size_;
     node->slots[index] = Ref<RefCounted>(std::move(value));
     node->bitmap |= std::uint64_t{1} << index;
@@ -161,19 +175,25 @@ class RadixMap {
       auto* parent = new RadixNode(static_cast<std::uint8_t>(root_->level + 1), token);
       parent->slots[0] = Ref<RefCounted>(root_);
       parent->bitmap = 1;
+      parent->stale = 1;
       root_ = Ref<RadixNode>(parent);
     }
   }
 
   static void erase_below(RadixNode* node, std::uint64_t key, std::uint64_t token) {
     int index = radix_index(key, node->level);
+    const std::uint64_t bit = std::uint64_t{1} << index;
     if (node->level > 0) {
       RadixNode* child = own_child(node, index, token);
       erase_below(child, key, token);
-      if (child->bitmap != 0) return;
+      if (child->bitmap != 0) {
+        node->stale |= bit;
+        return;
+      }
     }
     node->slots[index] = nullptr;
-    node->bitmap &= ~(std::uint64_t{1} << index);
+    node->bitmap &= ~bit;
+    node->stale &= ~bit;
   }
 
   template <typename Fn>
@@ -194,7 +214,11 @@ class RadixMap {
     if (node->hash_valid) return node->hash;
     Hash128 result;
     if (node->level > 0 && node->bitmap == 1) {
-      result = node_hash(static_cast<RadixNode*>(node->slots[0].get()), leaf_hash);
+      if (node->stale & 1) {
+        node->child_hashes[0] = node_hash(static_cast<RadixNode*>(node->slots[0].get()), leaf_hash);
+        node->stale = 0;
+      }
+      result = node->child_hashes[0];
     } else {
       // level (1), bitmap (8), child hashes (16 each): docs/FORMAT.md, "State root".
       std::byte input[1 + 8 + 16 * kRadixFanout];
@@ -203,13 +227,16 @@ class RadixMap {
       std::byte* at = input + 9;
       for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
         int index = __builtin_ctzll(bits);
-        Hash128 child =
-            node->level == 0
-                ? leaf_hash(*static_cast<const T*>(node->slots[index].get()))
-                : node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash);
-        child.write_bytes(at);
+        if ((node->stale >> index) & 1) {
+          node->child_hashes[index] =
+              node->level == 0
+                  ? leaf_hash(*static_cast<const T*>(node->slots[index].get()))
+                  : node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash);
+        }
+        node->child_hashes[index].write_bytes(at);
         at += 16;
       }
+      node->stale = 0;
       result = xxh3_128(std::span<const std::byte>(input, static_cast<std::size_t>(at - input)));
     }
     node->hash = result;

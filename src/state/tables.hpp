@@ -37,6 +37,12 @@ struct PageRecord final : RefCounted {
   // Hash of (id, type, location, size, epoch, content hash); docs/FORMAT.md. Cached.
   Hash128 leaf_hash() const;
   void invalidate_hash() { hash_valid_ = false; }
+  // Widens the hull of bytes written in this tick; commit compares only that hull with the
+  // page as it was (the copy equals it everywhere else).
+  void mark_written(std::uint64_t offset, std::uint64_t length) {
+    written_begin = std::min(written_begin, offset);
+    written_end = std::max(written_end, offset + length);
+  }
 
   PageId id;
   PageType type = 0;
@@ -44,6 +50,8 @@ struct PageRecord final : RefCounted {
   std::uint64_t size_bytes = 0;
   Epoch epoch;
   std::uint64_t owner = 0;
+  std::uint64_t written_begin = ~std::uint64_t{0};  // hull of this tick's writes (see above)
+  std::uint64_t written_end = 0;
   std::byte* data = nullptr;
   PayloadAllocator* allocator = nullptr;
 

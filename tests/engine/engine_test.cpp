@@ -259,3 +259,29 @@ TEST(EngineTest, TornTailIsTruncatedAndReported) {
 
 }  // namespace
 }  // namespace mmsb
+
+namespace mmsb {
+namespace {
+
+TEST(EngineLimitsTest, OversizedTransactionsAreRefusedAndTheEngineGoesOn) {
+  test::TempDir dir;
+  EngineOptions options;
+  options.dir = dir.path();
+  options.durability = Durability::kNone;
+  auto engine = Engine::open(options).value();
+  Transaction setup = engine->begin();
+  setup.create_page({.size_bytes = 8});
+  ASSERT_TRUE(setup.commit().is_ok());
+  Transaction huge = engine->begin();
+  for (int i = 0; i < (1 << 20) + 1; ++i) huge.write(PageId(1), 0, {});
+  auto refused = huge.commit();
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(),
+            "transaction of 1048577 operations exceeds the limit of 1048576");
+  Transaction fine = engine->begin();
+  fine.write(PageId(1), 0, test::bytes_of("ok"));
+  EXPECT_TRUE(fine.commit().is_ok());
+}
+
+}  // namespace
+}  // namespace mmsb

@@ -26,12 +26,18 @@ int fail(const Status& status) {
 
 const char* op_name(log::OpKind kind) {
   switch (kind) {
-    case log::OpKind::kRead: return "read";
-    case log::OpKind::kCreatePage: return "create";
-    case log::OpKind::kWrite: return "write";
-    case log::OpKind::kDeletePage: return "delete";
-    case log::OpKind::kAddEdge: return "add-edge";
-    case log::OpKind::kRemoveEdge: return "remove-edge";
+    case log::OpKind::kRead:
+      return "read";
+    case log::OpKind::kCreatePage:
+      return "create";
+    case log::OpKind::kWrite:
+      return "write";
+    case log::OpKind::kDeletePage:
+      return "delete";
+    case log::OpKind::kAddEdge:
+      return "add-edge";
+    case log::OpKind::kRemoveEdge:
+      return "remove-edge";
   }
   return "?";
 }
@@ -63,15 +69,16 @@ int run_replay(const ReplayCommand& command) {
   options.ignore_checkpoints = command.full;
   const auto start = Clock::now();
   options.progress = [&](TickId tick, std::uint64_t bytes) {
-    fmt::print(stderr, "\r  replayed to tick {}  {:.1f} MB  {:.0f} MB/s   ", tick.value(), bytes / 1e6,
-               bytes / 1e6 / std::max(seconds_since(start), 1e-9));
+    fmt::print(stderr, "\r  replayed to tick {}  {:.1f} MB  {:.0f} MB/s   ", tick.value(),
+               bytes / 1e6, bytes / 1e6 / std::max(seconds_since(start), 1e-9));
   };
   engine::ReplaySummary summary;
   auto state = engine::replay(*Env::posix(), command.dir, {}, options, &summary);
   if (options.progress && summary.ticks_applied >= options.progress_every) fmt::print(stderr, "\n");
   if (!state.is_ok()) return fail(state.status());
   const double seconds = seconds_since(start);
-  fmt::print("replay of {} ({})\n", command.dir, command.verify ? "re-executing inputs" : "applying logged ticks");
+  fmt::print("replay of {} ({})\n", command.dir,
+             command.verify ? "re-executing inputs" : "applying logged ticks");
   if (summary.checkpoint) fmt::print("  from checkpoint  tick {}\n", summary.checkpoint->value());
   fmt::print("  ticks replayed   {}\n  log read         {:.2f} MB in {:.3f} s ({:.0f} MB/s)\n",
              summary.ticks_applied, summary.bytes_read / 1e6, seconds,
@@ -81,7 +88,8 @@ int run_replay(const ReplayCommand& command) {
                summary.torn->bytes_dropped, summary.torn->offset, summary.torn->path);
   }
   fmt::print("  tick             {}\n  pages / edges    {} / {}\n  state root       {}\n",
-             state->tick().value(), state->page_count(), state->edge_count(), state->root().to_hex());
+             state->tick().value(), state->page_count(), state->edge_count(),
+             state->root().to_hex());
   fmt::print("  every tick's root matched the log\n");
   return 0;
 }
@@ -121,7 +129,8 @@ int run_verify(const std::string& dir) {
              bad == 0 ? "OK" : "FAILED", summary.ticks_applied);
   fmt::print("  checkpoints {} ({} bad)\n  state root {}\n", checkpoints->size(), bad,
              state->root().to_hex());
-  if (summary.torn) fmt::print("  torn tail of {} bytes in {}\n", summary.torn->bytes_dropped, summary.torn->path);
+  if (summary.torn)
+    fmt::print("  torn tail of {} bytes in {}\n", summary.torn->bytes_dropped, summary.torn->path);
   return bad == 0 ? 0 : 1;
 }
 
@@ -164,16 +173,20 @@ int run_log_inspect(const std::string& dir, std::optional<std::uint64_t> tick) {
     if (!found) fmt::print("tick {} is not in the log\n", *tick);
     return found ? 0 : 1;
   }
-  fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "segment", "first tick", "last tick", "records", "bytes");
+  fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "segment", "first tick", "last tick",
+             "records", "bytes");
   std::uint64_t records = 0, bytes = 0;
   for (std::size_t i = 0; i < segments->size(); ++i) {
     fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", (*segments)[i].name,
-               (*segments)[i].first_tick.value(), stats[i].last_tick, stats[i].records, stats[i].bytes);
+               (*segments)[i].first_tick.value(), stats[i].last_tick, stats[i].records,
+               stats[i].bytes);
     records += stats[i].records;
     bytes += stats[i].bytes;
   }
   fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "total", "", "", records, bytes);
-  if (torn) fmt::print("torn tail: {} bytes at byte {} of {}\n", torn->bytes_dropped, torn->offset, torn->path);
+  if (torn)
+    fmt::print("torn tail: {} bytes at byte {} of {}\n", torn->bytes_dropped, torn->offset,
+               torn->path);
   return 0;
 }
 
