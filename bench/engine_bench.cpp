@@ -174,8 +174,10 @@ BENCHMARK(BM_rocksdb_wal_sync)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Replay (apply mode) of a log of 500 ticks x 64 small transactions, in bytes of log per second.
+// Replay (apply mode) of a log of 500 ticks x 64 transactions each writing `write bytes`
+// (16: small deltas; 1024: whole-page puts), in bytes of log per second.
 void BM_replay(benchmark::State& state) {
+  const auto write_bytes = static_cast<std::size_t>(state.range(0));
   const std::string dir = bench_dir("replay");
   {
     mmsb::EngineOptions options;
@@ -203,6 +205,10 @@ void BM_replay(benchmark::State& state) {
       record.tick = mmsb::TickId(head.tick().value() + 1);
       for (int i = 0; i < 64; ++i) {
         auto ops = small_write(seed);
+        if (write_bytes == kPageBytes) {
+          ops[0].offset = 0;
+          ops[0].bytes.assign(kPageBytes, std::byte{static_cast<unsigned char>(next_random(seed))});
+        }
         bool damaged = false;
         mmsb::Status outcome = mmsb::engine::apply_transaction(fork, ops, nullptr, &damaged);
         record.transactions.push_back({std::move(ops), outcome.code()});
@@ -227,7 +233,7 @@ void BM_replay(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_replay)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_replay)->Arg(kWriteBytes)->Arg(kPageBytes)->Unit(benchmark::kMillisecond);
 
 // Writing a checkpoint of `pages` 1 KiB pages (to the page cache, then fsync).
 void BM_checkpoint(benchmark::State& state) {

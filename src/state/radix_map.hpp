@@ -28,7 +28,7 @@ namespace mmsb::state {
 
 inline constexpr int kRadixBits = 6;
 inline constexpr int kRadixFanout = 1 << kRadixBits;
-inline constexpr int kRadixMaxLevel = 10;  // 6 x 11 levels >= 64 key bits
+inline constexpr int kRadixMaxLevel = (64 + kRadixBits - 1) / kRadixBits - 1;
 
 struct RadixNode final : RefCounted {
   RadixNode(std::uint8_t level_in, std::uint64_t owner_in) : owner(owner_in), level(level_in) {}

@@ -19,19 +19,22 @@ TEST(GoldenLogTest, SegmentHeaderAndFrame) {
   std::vector<std::byte> bytes;
   encode_segment_header(TickId(5), bytes);
   append_frame(RecordType::kTick, test::bytes_of("hi"), bytes);
-  const std::string expected_header = "6d6d73622d6c6f67"  // "mmsb-log"
-                                      "01000000"          // version
-                                      "00000000"          // reserved
-                                      "0500000000000000"; // first tick
+  const std::string expected_header =
+      "6d6d73622d6c6f67"   // "mmsb-log"
+      "01000000"           // version
+      "00000000"           // reserved
+      "0500000000000000";  // first tick
   const std::string text = hex(bytes);
   EXPECT_EQ(text.substr(0, expected_header.size()), expected_header);
   const std::string frame = text.substr(64);
-  EXPECT_EQ(frame.substr(0, 16), "02000000"   // payload length
-                                 "01"         // type: tick
-                                 "000000");   // reserved
-  EXPECT_EQ(frame.substr(48), "6869");        // payload
-  EXPECT_EQ(text, "6d6d73622d6c6f6701000000000000000500000000000000b5e8effad654f1e4"
-                  "02000000010000009a6eead7bb00232a007dfd1b58bb63d66869");
+  EXPECT_EQ(frame.substr(0, 16),
+            "02000000"                  // payload length
+            "01"                        // type: tick
+            "000000");                  // reserved
+  EXPECT_EQ(frame.substr(48), "6869");  // payload
+  EXPECT_EQ(text,
+            "6d6d73622d6c6f6701000000000000000500000000000000b5e8effad654f1e4"
+            "02000000010000009a6eead7bb00232a007dfd1b58bb63d66869");
 }
 
 TEST(GoldenLogTest, Checkpoint) {
@@ -44,29 +47,29 @@ TEST(GoldenLogTest, Checkpoint) {
   auto bytes = read_file(*Env::posix(), dir / checkpoint_file_name(TickId(1))).value();
   const std::string text = hex(bytes);
   EXPECT_EQ(text.substr(0, 112),
-            "6d6d73622d636b70"   // "mmsb-ckp"
-            "01000000"           // version
-            "00000000"           // reserved
-            "0100000000000000"   // tick
-            "0200000000000000"   // next page id
-            "0200000000000000"   // next edge id
-            "0100000000000000"   // pages
-            "0100000000000000"); // edges
+            "6d6d73622d636b70"    // "mmsb-ckp"
+            "01000000"            // version
+            "00000000"            // reserved
+            "0100000000000000"    // tick
+            "0200000000000000"    // next page id
+            "0200000000000000"    // next edge id
+            "0100000000000000"    // pages
+            "0100000000000000");  // edges
   EXPECT_EQ(text.substr(112, 32), state.root().to_hex());
   EXPECT_EQ(text.substr(144, 80),
-            "0100000000000000"   // page id
-            "07000000"           // type
-            "00000000"           // location, reserved
-            "0000000000000000"   // epoch
-            "0300000000000000"   // size
-            "0000000000000000"); // reserved
+            "0100000000000000"    // page id
+            "07000000"            // type
+            "00000000"            // location, reserved
+            "0000000000000000"    // epoch
+            "0300000000000000"    // size
+            "0000000000000000");  // reserved
   EXPECT_EQ(text.substr(224, 6), "616263");
   EXPECT_EQ(text.substr(230, 64),
-            "0100000000000000"   // edge id
-            "01000000"           // kind
-            "00000000"           // reserved
-            "0100000000000000"   // from
-            "0100000000000000"); // to
+            "0100000000000000"    // edge id
+            "01000000"            // kind
+            "00000000"            // reserved
+            "0100000000000000"    // from
+            "0100000000000000");  // to
   EXPECT_EQ(bytes.size(), 72u + 40 + 3 + 32 + 8);
 }
 
