@@ -12,16 +12,20 @@ namespace mmsb::test {
 
 using LeafHashes = std::vector<std::pair<std::uint64_t, Hash128>>;  // sorted by key
 
+// docs/FORMAT.md: 32-way, 5 bits a level, levels 0..12.
+constexpr int kBits = 5;
+constexpr int kLevelMax = 12;
+
 inline int top_level(std::uint64_t key) {
   int level = 0;
-  while (level < 10 && (key >> (6 * (level + 1))) != 0) ++level;
+  while (level < kLevelMax && (key >> (kBits * (level + 1))) != 0) ++level;
   return level;
 }
 
 inline Hash128 reference_node_hash(const LeafHashes& entries, int level) {
   std::map<int, LeafHashes> slots;
   for (const auto& entry : entries)
-    slots[static_cast<int>((entry.first >> (6 * level)) & 63)].push_back(entry);
+    slots[static_cast<int>((entry.first >> (kBits * level)) & ((1 << kBits) - 1))].push_back(entry);
   if (level > 0 && slots.size() == 1 && slots.begin()->first == 0) {
     return reference_node_hash(slots.begin()->second, level - 1);
   }
