@@ -84,6 +84,7 @@ class Engine;
 // return provisional ids (top bit set) that the other calls of the same transaction accept.
 // read() returns bytes from the snapshot the transaction started on and records the epoch
 // seen: if the page changes before the transaction's tick, commit() fails with Conflict.
+// A Transaction must not outlive the Engine that began it.
 class Transaction {
  public:
   Transaction(Transaction&&) noexcept;
