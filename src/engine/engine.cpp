@@ -27,10 +27,12 @@ std::uint64_t wall_time_ns() {
                                         .count());
 }
 
-// One queued request: a transaction, or a merge of a fork.
+// One queued request: a transaction, a merge of a fork, or a log sync barrier.
 struct Request {
   std::vector<log::Op> ops;
   bool is_merge = false;
+  bool is_sync = false;  // make every tick logged so far durable (before a checkpoint)
+  std::promise<Status> synced;
   State merge_base;
   State merge_theirs;
   MergeOptions merge_options;
@@ -110,7 +112,19 @@ void Engine::Impl::run_sequencer() {
       std::unique_lock<std::mutex> lock(queue_mutex);
       queue_changed.wait(lock, [&] { return stopping || !queue.empty(); });
       if (queue.empty()) return;  // stopping and drained
-      while (!queue.empty() && batch.size() < batch_max) {
+      if (queue.front()->is_sync) {
+        Request* barrier = queue.front();
+        queue.pop_front();
+        lock.unlock();
+        Status synced = writer->sync();
+        if (!synced.is_ok()) {
+          std::lock_guard<std::mutex> relock(queue_mutex);
+          failure = synced;
+        }
+        barrier->synced.set_value(synced);
+        continue;
+      }
+      while (!queue.empty() && !queue.front()->is_sync && batch.size() < batch_max) {
         batch.push_back(queue.front());
         queue.pop_front();
       }
@@ -456,6 +470,13 @@ Result<TickId> Engine::checkpoint() {
     if (impl_->closed) return Status(StatusCode::kUnavailable, "engine is closed");
   }
   State state = impl_->head();
+  // Whatever the durability level, the log must hold every tick the checkpoint covers, so
+  // the log stays replayable on its own (mmsb verify) after a crash.
+  Request barrier;
+  barrier.is_sync = true;
+  std::future<Status> synced = barrier.synced.get_future();
+  MMSB_RETURN_IF_ERROR(impl_->submit(&barrier));
+  MMSB_RETURN_IF_ERROR(synced.get());
   Env& env = *impl_->env;
   const std::string dir = engine::checkpoint_dir_of(impl_->options.dir);
   MMSB_RETURN_IF_ERROR(log::write_checkpoint(env, dir, state));
