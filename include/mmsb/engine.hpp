@@ -124,7 +124,7 @@ class Engine {
                                               OpenReport* report = nullptr);
   ~Engine();  // close()
 
-  // Finishes the pending commits, waits for a running checkpoint, closes the log.
+  // Finishes the pending commits, waits for a running checkpoint, syncs and closes the log.
   Status close();
 
   Transaction begin();

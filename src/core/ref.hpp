@@ -26,6 +26,13 @@ class RefCounted {
     if (count_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
   std::uint32_t ref_count() const { return count_.load(std::memory_order_acquire); }
+  // Takes the first reference of an object no other thread can see yet, with a plain store
+  // rather than a locked read-modify-write (which would also wait for every pending store,
+  // such as the zeroing of a new page).
+  void adopt_first_reference() const {
+    MMSB_DEBUG_ASSERT(count_.load(std::memory_order_relaxed) == 0);
+    count_.store(1, std::memory_order_relaxed);
+  }
 
  private:
   mutable std::atomic<std::uint32_t> count_{0};
@@ -55,6 +62,14 @@ class Ref {
     if (object_ != nullptr) object_->unref();
   }
 
+  // Wraps a newly created object (reference count 0) as its first reference.
+  static Ref adopt(T* object) {
+    object->adopt_first_reference();
+    Ref ref;
+    ref.object_ = object;
+    return ref;
+  }
+
   T* get() const { return object_; }
   // Gives up ownership without changing the count; the caller now holds the reference.
   T* release() { return std::exchange(object_, nullptr); }
@@ -69,7 +84,7 @@ class Ref {
 
 template <typename T, typename... Args>
 Ref<T> make_ref(Args&&... args) {
-  return Ref<T>(new T(std::forward<Args>(args)...));
+  return Ref<T>::adopt(new T(std::forward<Args>(args)...));
 }
 
 }  // namespace mmsb

@@ -438,7 +438,10 @@ Status Engine::close() {
   std::lock_guard<std::mutex> checkpoint_lock(impl_->checkpoint_mutex);
   std::lock_guard<std::mutex> lock(impl_->queue_mutex);
   impl_->closed = true;
-  return impl_->writer->close();
+  // A clean close leaves everything durable, whatever the durability level of commits.
+  Status synced = impl_->failure.is_ok() ? impl_->writer->sync() : Status::ok();
+  Status closed = impl_->writer->close();
+  return synced.is_ok() ? closed : synced;
 }
 
 Transaction Engine::begin() {

@@ -100,7 +100,7 @@ class RadixMap {
       int index = radix_index(key, node->level);
       node->stale |= std::uint64_t{1} << index;
       if (!node->slots[index]) {
-        node->slots[index] = Ref<RefCounted>(new RadixNode(node->level - 1, token));
+        node->slots[index] = Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
         node->bitmap |= std::uint64_t{1} << index;
       }
       node = own_child(node, index, token);
@@ -154,7 +154,7 @@ class RadixMap {
 
  private:
   static RadixNode* own(Ref<RadixNode>& slot, std::uint64_t token) {
-    if (slot->owner != token) slot = Ref<RadixNode>(new RadixNode(*slot, token));
+    if (slot->owner != token) slot = Ref<RadixNode>::adopt(new RadixNode(*slot, token));
     slot->hash_valid = false;
     return slot.get();
   }
@@ -163,7 +163,7 @@ class RadixMap {
     auto* child = static_cast<RadixNode*>(parent->slots[index].get());
     if (child->owner != token) {
       child = new RadixNode(*child, token);
-      parent->slots[index] = Ref<RefCounted>(child);
+      parent->slots[index] = Ref<RefCounted>(Ref<RadixNode>::adopt(child));
     }
     child->hash_valid = false;
     return child;
@@ -171,7 +171,7 @@ class RadixMap {
 
   void grow_to(int level, std::uint64_t token) {
     if (!root_) {
-      root_ = Ref<RadixNode>(new RadixNode(static_cast<std::uint8_t>(level), token));
+      root_ = Ref<RadixNode>::adopt(new RadixNode(static_cast<std::uint8_t>(level), token));
       return;
     }
     while (root_->level < level) {
@@ -179,7 +179,7 @@ class RadixMap {
       parent->slots[0] = Ref<RefCounted>(root_);
       parent->bitmap = 1;
       parent->stale = 1;
-      root_ = Ref<RadixNode>(parent);
+      root_ = Ref<RadixNode>::adopt(parent);
     }
   }
 

@@ -31,7 +31,7 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
   record->owner = owner;
   record->data = data;
   record->allocator = allocator;
-  return Ref<PageRecord>(record);
+  return Ref<PageRecord>::adopt(record);
 }
 
 Ref<PageRecord> PageRecord::copy(std::uint64_t new_owner, PageId new_id) const {
