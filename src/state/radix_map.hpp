@@ -100,7 +100,8 @@ class RadixMap {
       int index = radix_index(key, node->level);
       node->stale |= std::uint64_t{1} << index;
       if (!node->slots[index]) {
-        node->slots[index] = Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
+        node->slots[index] =
+            Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
         node->bitmap |= std::uint64_t{1} << index;
       }
       node = own_child(node, index, token);

@@ -1,0 +1,108 @@
+// Engine internals shared by engine.cpp (the API), sequencer.cpp (the commit thread) and
+// transaction.cpp.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "engine/latency.hpp"
+#include "log/log_file.hpp"
+#include "log/tick_record.hpp"
+#include "mmsb/engine.hpp"
+
+namespace mmsb::engine {
+
+using Clock = std::chrono::steady_clock;
+
+// Ticks one batch writes before a single sync: group commit across ticks.
+inline constexpr std::size_t kTicksPerSyncMax = 64;
+
+// One queued request: a transaction, a merge of a fork, or a log sync barrier. It lives on
+// the submitting thread's stack until its promise is fulfilled.
+struct Request {
+  std::vector<log::Op> ops;
+  bool is_merge = false;
+  bool is_sync = false;  // make every tick logged so far durable (before a checkpoint)
+  State merge_base;
+  State merge_theirs;
+  MergeOptions merge_options;
+  Clock::time_point submitted = Clock::now();
+  std::promise<Result<CommitInfo>> done;
+  std::promise<Result<MergeResult>> merged;
+  std::promise<Status> synced;
+};
+
+// A tick being built by the sequencer.
+struct PendingTick {
+  log::TickRecord record;
+  std::vector<Request*> requests;
+  std::vector<Result<CommitInfo>> outcomes;  // per transaction request
+  std::uint64_t deltas = 0;                  // writes of its committed transactions
+  State state;                               // the State after it
+  std::optional<Result<MergeResult>> merge_outcome;
+  bool logged() const { return !(merge_outcome && !merge_outcome->is_ok()); }
+};
+
+}  // namespace mmsb::engine
+
+namespace mmsb {
+
+struct Engine::Impl {
+  EngineOptions options;
+  Env* env = nullptr;
+  std::unique_ptr<log::LogWriter> writer;  // used by the sequencer thread only
+  Hash128 previous_record_hash;            // likewise
+
+  mutable std::mutex publish_mutex;
+  State published;
+
+  std::mutex queue_mutex;
+  std::condition_variable queue_changed;
+  std::deque<engine::Request*> queue;
+  bool stopping = false;
+  bool closed = false;
+  Status failure;  // sticky: a log write or sync failed; commits are refused until reopen
+  std::thread sequencer;
+
+  std::mutex checkpoint_mutex;  // one checkpoint at a time
+
+  mutable std::mutex stats_mutex;
+  EngineStats stats;
+  engine::LatencyHistogram latency;
+
+  State head() const {
+    std::lock_guard<std::mutex> lock(publish_mutex);
+    return published;
+  }
+
+  // Queues a request for the sequencer, or says why it cannot.
+  Status submit(engine::Request* request);
+
+  // sequencer.cpp
+  void run_sequencer();
+  void sync_barrier(engine::Request* barrier);
+  void process(std::vector<engine::Request*>& batch);
+  // Builds the batch's ticks on `state`; false if the allocator gave out (batch failed).
+  bool build_ticks(std::vector<engine::Request*>& batch, State state,
+                   std::vector<engine::PendingTick>& ticks);
+  Status write_ticks(std::vector<engine::PendingTick>& ticks);
+  void complete(std::vector<engine::PendingTick>& ticks, std::uint64_t bytes_logged);
+  void fail_all(std::vector<engine::Request*>& batch, const Status& status);
+};
+
+struct Transaction::Impl {
+  Engine::Impl* engine;
+  State snapshot;  // what read() reads
+  std::vector<log::Op> ops;
+  std::uint64_t pages_created = 0;
+  std::uint64_t edges_created = 0;
+  bool committed = false;
+};
+
+}  // namespace mmsb

@@ -1,0 +1,107 @@
+// Transaction: records operations on the caller's thread; commit() hands them to the
+// sequencer and waits for the outcome.
+#include "engine/engine_impl.hpp"
+
+namespace mmsb {
+
+using engine::Request;
+
+Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Transaction::Transaction(Transaction&&) noexcept = default;
+Transaction& Transaction::operator=(Transaction&&) noexcept = default;
+Transaction::~Transaction() = default;
+
+PageId Transaction::create_page(const PageSpec& spec) {
+  log::Op op;
+  op.kind = log::OpKind::kCreatePage;
+  op.type = spec.type;
+  op.size_bytes = spec.size_bytes;
+  op.bytes.assign(spec.initial.begin(), spec.initial.end());
+  impl_->ops.push_back(std::move(op));
+  return PageId(log::kProvisionalBit | impl_->pages_created++);
+}
+
+void Transaction::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
+  log::Op op;
+  op.kind = log::OpKind::kWrite;
+  op.page = page.value();
+  op.offset = offset;
+  op.bytes.assign(bytes.begin(), bytes.end());
+  impl_->ops.push_back(std::move(op));
+}
+
+void Transaction::put(PageId page, std::span<const std::byte> bytes) {
+  // A put is a write of the whole page; a size mismatch is caught at commit.
+  if (!log::is_provisional(page.value())) {
+    auto view = impl_->snapshot.page(page);
+    if (view.is_ok() && view->size_bytes != bytes.size()) {
+      log::Op op;  // a write that cannot fit, so commit reports it with the page named
+      op.kind = log::OpKind::kWrite;
+      op.page = page.value();
+      op.offset = view->size_bytes;
+      op.bytes.assign(bytes.begin(), bytes.end());
+      if (bytes.size() < view->size_bytes) op.offset = view->size_bytes + 1;
+      impl_->ops.push_back(std::move(op));
+      return;
+    }
+  }
+  write(page, 0, bytes);
+}
+
+void Transaction::delete_page(PageId page) {
+  log::Op op;
+  op.kind = log::OpKind::kDeletePage;
+  op.page = page.value();
+  impl_->ops.push_back(std::move(op));
+}
+
+EdgeId Transaction::add_edge(EdgeKind kind, PageId from, PageId to) {
+  log::Op op;
+  op.kind = log::OpKind::kAddEdge;
+  op.edge_kind = kind;
+  op.from = from.value();
+  op.to = to.value();
+  impl_->ops.push_back(std::move(op));
+  return EdgeId(log::kProvisionalBit | impl_->edges_created++);
+}
+
+void Transaction::remove_edge(EdgeId edge) {
+  log::Op op;
+  op.kind = log::OpKind::kRemoveEdge;
+  op.edge = edge.value();
+  impl_->ops.push_back(std::move(op));
+}
+
+Result<std::span<const std::byte>> Transaction::read(PageId page) {
+  MMSB_ASSIGN_OR_RETURN(PageView view, impl_->snapshot.page(page));
+  log::Op op;
+  op.kind = log::OpKind::kRead;
+  op.page = page.value();
+  op.epoch = view.epoch.value();
+  impl_->ops.push_back(std::move(op));
+  return view.bytes;
+}
+
+const State& Transaction::snapshot() const { return impl_->snapshot; }
+
+Result<CommitInfo> Transaction::commit() {
+  if (impl_->committed) return failed_precondition("transaction already committed");
+  impl_->committed = true;
+  if (impl_->ops.size() > log::kOpsPerTransactionMax) {
+    return resource_exhausted("transaction of " + std::to_string(impl_->ops.size()) +
+                              " operations exceeds the limit of " +
+                              std::to_string(log::kOpsPerTransactionMax));
+  }
+  if (log::encoded_size_bound(impl_->ops) > log::kTransactionBytesMax) {
+    return resource_exhausted(
+        "transaction of about " + std::to_string(log::encoded_size_bound(impl_->ops)) +
+        " bytes exceeds the limit of " + std::to_string(log::kTransactionBytesMax));
+  }
+  Request request;
+  request.ops = std::move(impl_->ops);
+  std::future<Result<CommitInfo>> result = request.done.get_future();
+  MMSB_RETURN_IF_ERROR(impl_->engine->submit(&request));
+  return result.get();
+}
+
+}  // namespace mmsb
