@@ -140,15 +140,10 @@ Result<Delta> compose(const Delta& first, const Delta& second) {
   };
   std::vector<Piece> pieces;
   pieces.reserve(first.runs().size() + 2 * second.runs().size());
-  std::vector<std::size_t> second_starts(second.runs().size());
-  {
-    std::size_t at = 0;
-    for (std::size_t k = 0; k < second.runs().size(); ++k) {
-      second_starts[k] = at;
-      at += second.runs()[k].length;
-      const DeltaRun& run = second.runs()[k];
-      pieces.push_back(Piece{run.offset, run.length, second.bytes().data() + second_starts[k]});
-    }
+  const std::byte* later_bytes = second.bytes().data();
+  for (const DeltaRun& run : second.runs()) {
+    pieces.push_back(Piece{run.offset, run.length, later_bytes});
+    later_bytes += run.length;
   }
   std::span<const DeltaRun> later = second.runs();
   std::size_t next = 0;  // first run of `later` that ends after the current position
