@@ -102,6 +102,8 @@ struct Transaction::Impl {
   std::vector<log::Op> ops;
   std::uint64_t pages_created = 0;
   std::uint64_t edges_created = 0;
+  std::vector<std::uint64_t> created_sizes;  // of the pages it creates, by provisional index
+  Status deferred;  // an error found while recording (a put of the wrong size)
   bool committed = false;
 };
 

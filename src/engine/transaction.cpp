@@ -1,5 +1,7 @@
 // Transaction: records operations on the caller's thread; commit() hands them to the
 // sequencer and waits for the outcome.
+#include <optional>
+
 #include "engine/engine_impl.hpp"
 
 namespace mmsb {
@@ -18,6 +20,7 @@ PageId Transaction::create_page(const PageSpec& spec) {
   op.size_bytes = spec.size_bytes;
   op.bytes.assign(spec.initial.begin(), spec.initial.end());
   impl_->ops.push_back(std::move(op));
+  impl_->created_sizes.push_back(spec.size_bytes);
   return PageId(log::kProvisionalBit | impl_->pages_created++);
 }
 
@@ -31,19 +34,23 @@ void Transaction::write(PageId page, std::uint64_t offset, std::span<const std::
 }
 
 void Transaction::put(PageId page, std::span<const std::byte> bytes) {
-  // A put is a write of the whole page; a size mismatch is caught at commit.
-  if (!log::is_provisional(page.value())) {
-    auto view = impl_->snapshot.page(page);
-    if (view.is_ok() && view->size_bytes != bytes.size()) {
-      log::Op op;  // a write that cannot fit, so commit reports it with the page named
-      op.kind = log::OpKind::kWrite;
-      op.page = page.value();
-      op.offset = view->size_bytes;
-      op.bytes.assign(bytes.begin(), bytes.end());
-      if (bytes.size() < view->size_bytes) op.offset = view->size_bytes + 1;
-      impl_->ops.push_back(std::move(op));
-      return;
-    }
+  // A put writes the whole page: its size must match, and page sizes never change, so the
+  // check can be made now; the error is reported by commit(), which then submits nothing.
+  std::optional<std::uint64_t> size;
+  if (log::is_provisional(page.value())) {
+    std::uint64_t index = page.value() & ~log::kProvisionalBit;
+    if (index < impl_->created_sizes.size()) size = impl_->created_sizes[index];
+  } else if (auto view = impl_->snapshot.page(page); view.is_ok()) {
+    size = view->size_bytes;
+  }
+  if (size && *size != bytes.size() && impl_->deferred.is_ok()) {
+    impl_->deferred =
+        invalid_argument("operation " + std::to_string(impl_->ops.size()) + ": page " +
+                         (log::is_provisional(page.value())
+                              ? "new #" + std::to_string(page.value() & ~log::kProvisionalBit)
+                              : std::to_string(page.value())) +
+                         ": put of " + std::to_string(bytes.size()) + " bytes into a page of " +
+                         std::to_string(*size) + " bytes");
   }
   write(page, 0, bytes);
 }
@@ -87,6 +94,7 @@ const State& Transaction::snapshot() const { return impl_->snapshot; }
 Result<CommitInfo> Transaction::commit() {
   if (impl_->committed) return failed_precondition("transaction already committed");
   impl_->committed = true;
+  MMSB_RETURN_IF_ERROR(impl_->deferred);
   if (impl_->ops.size() > log::kOpsPerTransactionMax) {
     return resource_exhausted("transaction of " + std::to_string(impl_->ops.size()) +
                               " operations exceeds the limit of " +

@@ -109,10 +109,22 @@ TEST(EngineTest, InvalidOperationsApplyNothingAndSayWhich) {
   EXPECT_EQ(missing.commit().status().message(), "operation 0: page 9 does not exist");
   Transaction bad_put = engine->begin();
   PageId page = bad_put.create_page({.size_bytes = 4});
-  bad_put.put(page, bytes_of("toolong"));
-  EXPECT_EQ(bad_put.commit().status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine->stats().failed, 3u);
-  EXPECT_EQ(engine->stats().ticks, 3u);  // failed transactions are still logged inputs
+  bad_put.put(page, bytes_of("abc"));
+  EXPECT_EQ(bad_put.commit().status().message(),
+            "operation 1: page new #0: put of 3 bytes into a page of 4 bytes");
+  EXPECT_EQ(engine->stats().failed, 2u);  // refused before submission: never reached a tick
+  EXPECT_EQ(engine->stats().ticks, 2u);   // failed transactions are still logged inputs
+  Transaction setup = engine->begin();
+  PageId existing = setup.create_page({.size_bytes = 4});
+  (void)existing;
+  ASSERT_TRUE(setup.commit().is_ok());
+  Transaction short_put = engine->begin();
+  short_put.put(PageId(1), bytes_of("ab"));
+  EXPECT_EQ(short_put.commit().status().message(),
+            "operation 0: page 1: put of 2 bytes into a page of 4 bytes");
+  Transaction good_put = engine->begin();
+  good_put.put(PageId(1), bytes_of("abcd"));
+  EXPECT_TRUE(good_put.commit().is_ok());
 }
 
 TEST(EngineTest, ManyThreadsCommitAndReplayMatches) {
