@@ -39,7 +39,7 @@ ifeq ($(CI),true)
 	@MMSB_KILL_ROUNDS=200 $(RELEASE_DIR)/tests/mmsb_tests --gtest_filter='KillTest.*' --gtest_brief=1
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory tsan
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
 endif
 
 bench: build
@@ -58,11 +58,13 @@ tsan: deps
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz
-	@mkdir -p build/fuzz/corpus/delta_decode
-	@build/fuzz/tests/fuzz/fuzz_delta_decode -max_total_time=$(FUZZ_SECONDS) \
-		build/fuzz/corpus/delta_decode > build/fuzz/delta_decode.log 2>&1 \
-		|| (tail -40 build/fuzz/delta_decode.log; exit 1)
-	@grep -E "^Done [0-9]+ runs" build/fuzz/delta_decode.log
+	@for target in delta_decode tick_record; do \
+		mkdir -p build/fuzz/corpus/$$target; \
+		build/fuzz/tests/fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) \
+			build/fuzz/corpus/$$target > build/fuzz/$$target.log 2>&1 \
+			|| { tail -40 build/fuzz/$$target.log; exit 1; }; \
+		printf '%s: ' $$target; grep -E "^Done [0-9]+ runs" build/fuzz/$$target.log; \
+	done
 
 format:
 	@clang-format -i $$(git ls-files '*.hpp' '*.cpp')

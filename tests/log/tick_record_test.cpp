@@ -141,3 +141,29 @@ TEST(TickRecordTest, GoldenLayout) {
 
 }  // namespace
 }  // namespace mmsb::log
+
+#include "fuzz/tick_record_target.hpp"
+
+namespace mmsb::log {
+namespace {
+
+// Runs the TickRecord fuzz target over a valid record and every truncation and byte flip of
+// it, so every build checks what `make fuzz` explores at length.
+TEST(TickRecordTest, FuzzTargetCorpus) {
+  std::vector<std::byte> payload;
+  encode_tick_record(sample_record(), payload);
+  auto run = [](const std::vector<std::byte>& bytes) {
+    fuzz::tick_record_target(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  };
+  run(payload);
+  for (std::size_t at = 0; at < payload.size(); ++at) {
+    run(std::vector<std::byte>(payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(at)));
+    auto flipped = payload;
+    flipped[at] ^= std::byte{0x81};
+    run(flipped);
+  }
+  EXPECT_TRUE(decode_tick_record(payload).is_ok());
+}
+
+}  // namespace
+}  // namespace mmsb::log
