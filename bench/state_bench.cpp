@@ -44,6 +44,7 @@ void BM_page_create(benchmark::State& state) {
   const std::uint64_t batch = std::max<std::uint64_t>(16, (4ull << 20) / size);
   auto fork = std::make_unique<Fork>(State{});
   std::uint64_t in_batch = 0;
+  const mmsb::AllocatorStats before = mmsb::default_payload_allocator().stats();
   for (auto _ : state) {
     benchmark::DoNotOptimize(fork->create_page({.type = 1, .size_bytes = size}).value());
     if (++in_batch == batch) {
@@ -54,6 +55,14 @@ void BM_page_create(benchmark::State& state) {
     }
   }
   state.SetItemsProcessed(state.iterations());
+  // Allocations per page: payload blocks from the arena, and how many of those reached the
+  // system (slabs, or blocks above the arena's largest class).
+  const mmsb::AllocatorStats after = mmsb::default_payload_allocator().stats();
+  const auto per_page = [&](std::uint64_t count) {
+    return static_cast<double>(count) / static_cast<double>(state.iterations());
+  };
+  state.counters["payload_allocs"] = per_page(after.allocations - before.allocations);
+  state.counters["system_allocs"] = per_page(after.system_allocations - before.system_allocations);
 }
 BENCHMARK(BM_page_create)->Arg(1024)->Arg(1 << 20);
 
