@@ -1,9 +1,9 @@
 #include "log/checkpoint.hpp"
 
-#include <cstdio>
 #include <cstring>
 
 #include "core/byte_reader.hpp"
+#include "log/format.hpp"
 #include "state/tables.hpp"
 
 namespace mmsb::log {
@@ -43,23 +43,10 @@ class HashingWriter {
 
 }  // namespace
 
-std::string checkpoint_file_name(TickId tick) {
-  char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.ckpt", static_cast<unsigned long long>(tick.value()));
-  return name;
-}
+std::string checkpoint_file_name(TickId tick) { return tick_file_name(tick, ".ckpt"); }
 
 Result<TickId> parse_checkpoint_file_name(const std::string& name) {
-  if (name.size() != 25 || name.substr(20) != ".ckpt") {
-    return invalid_argument(name + ": not a checkpoint file name");
-  }
-  std::uint64_t tick = 0;
-  for (int i = 0; i < 20; ++i) {
-    if (name[i] < '0' || name[i] > '9')
-      return invalid_argument(name + ": not a checkpoint file name");
-    tick = tick * 10 + static_cast<std::uint64_t>(name[i] - '0');
-  }
-  return TickId(tick);
+  return parse_tick_file_name(name, ".ckpt", "checkpoint");
 }
 
 Status write_checkpoint(Env& env, const std::string& dir, const State& state) {

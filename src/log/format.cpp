@@ -8,23 +8,32 @@
 
 namespace mmsb::log {
 
-std::string segment_file_name(TickId first_tick) {
-  char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.seg",
-                static_cast<unsigned long long>(first_tick.value()));
-  return name;
+std::string tick_file_name(TickId tick, std::string_view suffix) {
+  char digits[24];
+  std::snprintf(digits, sizeof(digits), "%020llu", static_cast<unsigned long long>(tick.value()));
+  return std::string(digits) + std::string(suffix);
 }
 
-Result<TickId> parse_segment_file_name(const std::string& name) {
-  if (name.size() != 24 || name.substr(20) != ".seg") {
-    return invalid_argument(name + ": not a segment file name");
+Result<TickId> parse_tick_file_name(const std::string& name, std::string_view suffix,
+                                    std::string_view what) {
+  constexpr std::size_t kDigits = 20;
+  if (name.size() != kDigits + suffix.size() || name.substr(kDigits) != suffix) {
+    return invalid_argument(name + ": not a " + std::string(what) + " file name");
   }
   std::uint64_t tick = 0;
-  for (int i = 0; i < 20; ++i) {
-    if (name[i] < '0' || name[i] > '9') return invalid_argument(name + ": not a segment file name");
+  for (std::size_t i = 0; i < kDigits; ++i) {
+    if (name[i] < '0' || name[i] > '9') {
+      return invalid_argument(name + ": not a " + std::string(what) + " file name");
+    }
     tick = tick * 10 + static_cast<std::uint64_t>(name[i] - '0');
   }
   return TickId(tick);
+}
+
+std::string segment_file_name(TickId first_tick) { return tick_file_name(first_tick, ".seg"); }
+
+Result<TickId> parse_segment_file_name(const std::string& name) {
+  return parse_tick_file_name(name, ".seg", "segment");
 }
 
 void encode_segment_header(TickId first_tick, std::vector<std::byte>& out) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mmsb/ids.hpp"
@@ -32,7 +33,13 @@ struct FrameHeader {
   std::uint64_t payload_checksum = 0;
 };
 
-// "<first tick, 20 digits>.seg": names sort in tick order.
+// "<tick, 20 digits><suffix>": the names of segments and checkpoints, which sort in tick
+// order; parse_tick_file_name gives the tick back, or InvalidArgument for any other name.
+std::string tick_file_name(TickId tick, std::string_view suffix);
+Result<TickId> parse_tick_file_name(const std::string& name, std::string_view suffix,
+                                    std::string_view what);
+
+// "<first tick, 20 digits>.seg".
 std::string segment_file_name(TickId first_tick);
 // The first tick of a segment file name, or an error if it is not one.
 Result<TickId> parse_segment_file_name(const std::string& name);

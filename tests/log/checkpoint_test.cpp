@@ -42,6 +42,15 @@ TEST(CheckpointTest, RoundTripsAStateExactly) {
   EXPECT_FALSE(Env::posix()->file_exists(dir / (checkpoint_file_name(state.tick()) + ".tmp")));
 }
 
+TEST(CheckpointTest, FileNamesSortByTick) {
+  EXPECT_EQ(checkpoint_file_name(TickId(7)), "00000000000000000007.ckpt");
+  EXPECT_EQ(parse_checkpoint_file_name("00000000000000000007.ckpt").value(), TickId(7));
+  EXPECT_EQ(parse_checkpoint_file_name("00000000000000000007.seg").status().message(),
+            "00000000000000000007.seg: not a checkpoint file name");
+  EXPECT_FALSE(parse_checkpoint_file_name("0000000000000000000a.ckpt").is_ok());
+  EXPECT_FALSE(parse_checkpoint_file_name("7.ckpt").is_ok());
+}
+
 TEST(CheckpointTest, EveryFlippedByteIsCorruption) {
   test::TempDir dir;
   Fork fork{State{}};
