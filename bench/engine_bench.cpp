@@ -102,6 +102,27 @@ BENCHMARK(BM_commit_tick)
     ->Args({1024, 16})
     ->Unit(benchmark::kMicrosecond);
 
+constexpr int kCommitsPerIteration = 256;
+
+// One benchmark iteration of the durable benchmarks: `writers` threads share
+// kCommitsPerIteration commits; commit(r) makes one durable 16-byte write chosen by r.
+template <typename Commit>
+void run_writers(int writers, Commit&& commit) {
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      std::uint64_t seed = 77 + static_cast<std::uint64_t>(w);
+      for (int i = 0; i < kCommitsPerIteration / writers; ++i) commit(next_random(seed));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+}
+
+void report_commit_rate(benchmark::State& state) {
+  state.counters["commits_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kCommitsPerIteration), benchmark::Counter::kIsRate);
+}
+
 // `writers` threads commit 16-byte writes with fsync through the public API.
 void BM_durable_commit(benchmark::State& state) {
   const int writers = static_cast<int>(state.range(0));
@@ -112,26 +133,16 @@ void BM_durable_commit(benchmark::State& state) {
   mmsb::Transaction setup = engine->begin();
   for (std::uint64_t i = 0; i < 1000; ++i) setup.create_page({.size_bytes = kPageBytes});
   (void)setup.commit().value();
-  constexpr int kCommitsPerIteration = 256;
   for (auto _ : state) {
-    std::vector<std::thread> threads;
-    for (int w = 0; w < writers; ++w) {
-      threads.emplace_back([&, w] {
-        std::uint64_t seed = 77 + static_cast<std::uint64_t>(w);
-        for (int i = 0; i < kCommitsPerIteration / writers; ++i) {
-          mmsb::Transaction txn = engine->begin();
-          std::uint64_t r = next_random(seed);
-          std::byte value[kWriteBytes];
-          std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
-          txn.write(PageId(1 + r % 1000), kWriteBytes * ((r >> 20) % 64), value);
-          if (!txn.commit().is_ok()) std::abort();
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
+    run_writers(writers, [&](std::uint64_t r) {
+      mmsb::Transaction txn = engine->begin();
+      std::byte value[kWriteBytes];
+      std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
+      txn.write(PageId(1 + r % 1000), kWriteBytes * ((r >> 20) % 64), value);
+      if (!txn.commit().is_ok()) std::abort();
+    });
   }
-  state.counters["commits_per_s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kCommitsPerIteration), benchmark::Counter::kIsRate);
+  report_commit_rate(state);
   state.counters["fsyncs"] = static_cast<double>(engine->stats().fsyncs);
   (void)engine->close();
   std::filesystem::remove_all(dir);
@@ -152,27 +163,18 @@ void BM_rocksdb_wal_sync(benchmark::State& state) {
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  constexpr int kCommitsPerIteration = 256;
   for (auto _ : state) {
-    std::vector<std::thread> threads;
-    for (int w = 0; w < writers; ++w) {
-      threads.emplace_back([&, w] {
-        std::uint64_t seed = 77 + static_cast<std::uint64_t>(w);
-        for (int i = 0; i < kCommitsPerIteration / writers; ++i) {
-          std::uint64_t r = next_random(seed);
-          char key[16];
-          std::snprintf(key, sizeof(key), "%08llx", static_cast<unsigned long long>(r % 1000));
-          char value[kWriteBytes];
-          std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
-          if (!db->Put(sync, rocksdb::Slice(key, 8), rocksdb::Slice(value, sizeof(value))).ok())
-            std::abort();
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
+    run_writers(writers, [&](std::uint64_t r) {
+      char key[16];
+      std::snprintf(key, sizeof(key), "%08llx", static_cast<unsigned long long>(r % 1000));
+      char value[kWriteBytes];
+      std::memset(value, static_cast<int>(r & 0xff), sizeof(value));
+      if (!db->Put(sync, rocksdb::Slice(key, 8), rocksdb::Slice(value, sizeof(value))).ok()) {
+        std::abort();
+      }
+    });
   }
-  state.counters["commits_per_s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kCommitsPerIteration), benchmark::Counter::kIsRate);
+  report_commit_rate(state);
   db.reset();
   std::filesystem::remove_all(dir);
 }

@@ -184,13 +184,10 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
 }
 
 Result<std::vector<TickId>> list_checkpoints(Env& env, const std::string& dir) {
+  MMSB_ASSIGN_OR_RETURN(std::vector<TickFile> files, list_tick_files(env, dir, ".ckpt"));
   std::vector<TickId> ticks;
-  if (!env.file_exists(dir)) return ticks;
-  MMSB_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(dir));
-  for (const std::string& name : names) {
-    auto tick = parse_checkpoint_file_name(name);
-    if (tick.is_ok()) ticks.push_back(*tick);
-  }
+  ticks.reserve(files.size());
+  for (const TickFile& file : files) ticks.push_back(file.tick);
   return ticks;
 }
 

@@ -30,6 +30,18 @@ Result<TickId> parse_tick_file_name(const std::string& name, std::string_view su
   return TickId(tick);
 }
 
+Result<std::vector<TickFile>> list_tick_files(Env& env, const std::string& dir,
+                                              std::string_view suffix) {
+  std::vector<TickFile> files;
+  if (!env.file_exists(dir)) return files;
+  MMSB_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(dir));
+  for (const std::string& name : names) {
+    auto tick = parse_tick_file_name(name, suffix, "");
+    if (tick.is_ok()) files.push_back(TickFile{name, *tick});
+  }
+  return files;  // the 20-digit names sort in tick order
+}
+
 std::string segment_file_name(TickId first_tick) { return tick_file_name(first_tick, ".seg"); }
 
 Result<TickId> parse_segment_file_name(const std::string& name) {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mmsb/env.hpp"
 #include "mmsb/ids.hpp"
 #include "mmsb/status.hpp"
 
@@ -38,6 +39,15 @@ struct FrameHeader {
 std::string tick_file_name(TickId tick, std::string_view suffix);
 Result<TickId> parse_tick_file_name(const std::string& name, std::string_view suffix,
                                     std::string_view what);
+
+struct TickFile {
+  std::string name;
+  TickId tick;
+};
+// The files of `dir` named "<tick><suffix>", in tick order (other files are ignored); empty
+// if the directory does not exist.
+Result<std::vector<TickFile>> list_tick_files(Env& env, const std::string& dir,
+                                              std::string_view suffix);
 
 // "<first tick, 20 digits>.seg".
 std::string segment_file_name(TickId first_tick);

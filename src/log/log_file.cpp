@@ -64,14 +64,11 @@ Status read_segment(Env& env, const std::string& path, bool last, const RecordVi
 }  // namespace
 
 Result<std::vector<SegmentFile>> list_segments(Env& env, const std::string& log_dir) {
+  MMSB_ASSIGN_OR_RETURN(std::vector<TickFile> files, list_tick_files(env, log_dir, ".seg"));
   std::vector<SegmentFile> segments;
-  if (!env.file_exists(log_dir)) return segments;
-  MMSB_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(log_dir));
-  for (const std::string& name : names) {
-    auto first = parse_segment_file_name(name);
-    if (first.is_ok()) segments.push_back(SegmentFile{name, *first});
-  }
-  return segments;  // names sort in tick order
+  segments.reserve(files.size());
+  for (TickFile& file : files) segments.push_back(SegmentFile{std::move(file.name), file.tick});
+  return segments;
 }
 
 Status read_log(Env& env, const std::string& log_dir, const RecordVisitor& visit,

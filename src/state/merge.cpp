@@ -101,7 +101,7 @@ class ThreeWayMerge {
   }
 
   // A delete/modify clash: returns true if theirs' side should win.
-  Result<bool> structural_clash(std::string what) {
+  Result<bool> structural_clash(std::uint64_t page, const char* what) {
     switch (options_.policy) {
       case MergePolicy::kPreferOurs:
         ++result_.clashes_resolved;
@@ -111,7 +111,7 @@ class ThreeWayMerge {
         return true;
       case MergePolicy::kFail:
       case MergePolicy::kCustom:
-        clashes_.push_back(std::move(what));
+        clashes_.push_back("page " + std::to_string(page) + " " + what);
         return false;
     }
     return false;
@@ -124,7 +124,6 @@ class ThreeWayMerge {
                                  changes.push_back(PageChange{id, b, t});
                                });
     for (const PageChange& change : changes) {
-      const std::string name = "page " + std::to_string(change.id);
       const PageRecord* ours = ours_.pages.find(change.id);
       if (change.base == nullptr) {
         MMSB_RETURN_IF_ERROR(take_created(*change.theirs));
@@ -133,7 +132,7 @@ class ThreeWayMerge {
           MMSB_RETURN_IF_ERROR(fork_.delete_page(PageId(change.id)));
         } else if (ours != nullptr) {
           MMSB_ASSIGN_OR_RETURN(bool take_theirs,
-                                structural_clash(name + " deleted in theirs, changed in ours"));
+                                structural_clash(change.id, "deleted in theirs, changed in ours"));
           if (take_theirs) MMSB_RETURN_IF_ERROR(fork_.delete_page(PageId(change.id)));
         }
       } else if (ours == change.base) {
@@ -141,7 +140,7 @@ class ThreeWayMerge {
         ++result_.pages_taken_from_theirs;
       } else if (ours == nullptr) {
         MMSB_ASSIGN_OR_RETURN(bool take_theirs,
-                              structural_clash(name + " deleted in ours, changed in theirs"));
+                              structural_clash(change.id, "deleted in ours, changed in theirs"));
         if (take_theirs)
           fork_.install_page(Ref<PageRecord>(const_cast<PageRecord*>(change.theirs)));
       } else {

@@ -36,7 +36,6 @@ struct PageRecord final : RefCounted {
   PageView view() const { return PageView{id, type, size_bytes, epoch, location, bytes()}; }
   // Hash of (id, type, location, size, epoch, content hash); docs/FORMAT.md. Cached.
   Hash128 leaf_hash() const;
-  void invalidate_hash() { hash_valid_ = false; }
   // Widens the hull of bytes written in this tick; commit compares only that hull with the
   // page as it was (the copy equals it everywhere else).
   void mark_written(std::uint64_t offset, std::uint64_t length) {
