@@ -13,8 +13,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "mmsb/derive.hpp"
 #include "mmsb/env.hpp"
 #include "mmsb/fork.hpp"
 #include "mmsb/merge.hpp"
@@ -28,6 +30,9 @@ enum class Durability : std::uint8_t {
   kFsync,  // acknowledged once synced to stable storage (group commit: one fsync, many ticks)
 };
 
+// Most propagation workers an engine may have.
+inline constexpr std::size_t kPropagationWorkersMax = 256;
+
 struct EngineOptions {
   std::string dir = "./mmsb-data";
   Durability durability = Durability::kFsync;
@@ -40,6 +45,12 @@ struct EngineOptions {
   std::size_t checkpoints_kept = 2;
   // Remove log segments whose ticks are all covered by the oldest kept checkpoint.
   bool remove_covered_segments = false;
+  // Threads that recompute the derived pages of one topological level (1: the sequencer
+  // alone). The result never depends on it.
+  std::size_t propagation_workers = 1;
+  // Undelivered event batches one subscriber may have queued before batches are dropped
+  // (1 to kEventQueueBatchesMax).
+  std::size_t event_queue_batches = 1024;
 };
 
 // What open() found and did.
@@ -67,6 +78,17 @@ struct EngineStats {
   std::uint64_t commit_latency_ns_p50 = 0;  // submit to acknowledgement
   std::uint64_t commit_latency_ns_p99 = 0;
   std::uint64_t commit_latency_ns_p999 = 0;
+  // Propagation (docs/SEMANTICS.md "Derived pages").
+  std::uint64_t derived_recomputes = 0;  // derivation functions run
+  std::uint64_t derived_skipped = 0;     // reached, but no Data parent changed: not run
+  std::uint64_t derived_cutoffs = 0;     // recomputed to identical bytes: propagation stops
+  std::uint64_t derived_changed = 0;     // recomputed to new bytes (derived deltas)
+  std::uint64_t derived_stale = 0;       // marked stale through Control edges
+  std::uint64_t derive_failures = 0;     // ticks a derivation function failed (not applied)
+  // Events (Engine::subscribe).
+  std::uint64_t event_batches_delivered = 0;
+  std::uint64_t event_batches_dropped = 0;  // a subscriber's queue was full
+  std::uint64_t subscriber_errors = 0;      // callbacks that threw
 };
 
 // What a committed transaction became.
@@ -97,12 +119,22 @@ class Transaction {
   void delete_page(PageId page);
   EdgeId add_edge(EdgeKind kind, PageId from, PageId to);
   void remove_edge(EdgeId edge);
+  // Makes `child` a derived page: from this tick on, propagation keeps it equal to
+  // `function` (registered with Engine::register_function, or a built-in) applied to
+  // `parents`' bytes in this order. Replaces the child's Data parents (Data edges
+  // parent -> child are added, the old ones removed) and any earlier function; an edge that
+  // would close a cycle fails the commit with InvalidArgument naming the cycle. The child is
+  // computed in the same tick. An empty `function` with no parents makes it underived.
+  // Transactions may not write a derived page (InvalidArgument).
+  void derive(PageId child, std::span<const PageId> parents, std::string_view function);
   Result<std::span<const std::byte>> read(PageId page);
 
   // Submits the transaction and waits until its tick is durable at the engine's level.
   // Conflict: a page it read changed first. InvalidArgument / NotFound: an operation was
   // invalid (named in the message). IOError: the log failed; the engine refuses further
-  // commits until it is reopened. In every failure nothing of the transaction is applied.
+  // commits until it is reopened. A derivation function that fails in this transaction's
+  // tick fails it with the function's Status naming the page (FailedPrecondition if the
+  // function is not registered). In every failure nothing of the transaction is applied.
   Result<CommitInfo> commit();
 
   // The snapshot reads come from.
@@ -137,6 +169,21 @@ class Engine {
   // Writes a checkpoint of the current State in the background and returns its tick once
   // it is durable. Commits go on meanwhile.
   Result<TickId> checkpoint();
+
+  // Derived pages (docs/SEMANTICS.md "Derived pages"). Functions are code: register them
+  // after every open, before a tick needs them. AlreadyExists if the name is taken.
+  Status register_function(const std::string& name, DeriveFunction function);
+  // One transaction that derives `child` (Transaction::derive) and commits.
+  Result<CommitInfo> derive(PageId child, std::span<const PageId> parents,
+                            std::string_view function);
+
+  // Events: `callback` receives one batch per tick with the events `filter` selects, on a
+  // thread of its own, after the tick is durable (docs/SEMANTICS.md "Events"). Returns the
+  // subscription's id.
+  Result<std::uint64_t> subscribe(EventFilter filter, EventCallback callback);
+  // Delivers nothing more to it; waits for a callback in progress (do not call it from the
+  // subscriber's own callback). NotFound if there is no such subscription.
+  Status unsubscribe(std::uint64_t subscription);
 
   EngineStats stats() const;
   const EngineOptions& options() const;

@@ -46,8 +46,15 @@ using Epoch = StrongId<EpochTag>;
 using PageType = std::uint32_t;
 // Edge kind tag. Kinds below kEdgeKindUserFirst are reserved by mmsb.
 using EdgeKind = std::uint32_t;
-inline constexpr EdgeKind kEdgeKindDependency = 1;
+// Dependency edges, parent -> child (docs/SEMANTICS.md "Derived pages"). A Data edge makes
+// the child's derivation function read the parent; a Control edge only marks the child
+// stale (an event) when the parent changes. Both count for the no-cycle rule.
+inline constexpr EdgeKind kEdgeKindData = 1;
+inline constexpr EdgeKind kEdgeKindControl = 2;
 inline constexpr EdgeKind kEdgeKindUserFirst = 1024;
+inline constexpr bool is_dependency_kind(EdgeKind kind) {
+  return kind == kEdgeKindData || kind == kEdgeKindControl;
+}
 
 }  // namespace mmsb
 

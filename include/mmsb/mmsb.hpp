@@ -4,6 +4,7 @@
 #include "mmsb/allocator.hpp"
 #include "mmsb/assert.hpp"
 #include "mmsb/delta.hpp"
+#include "mmsb/derive.hpp"
 #include "mmsb/engine.hpp"
 #include "mmsb/env.hpp"
 #include "mmsb/fork.hpp"

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "mmsb/allocator.hpp"
@@ -45,6 +47,20 @@ struct Edge {
   friend bool operator==(const Edge&, const Edge&) = default;
 };
 
+// Longest name a derivation function may have.
+inline constexpr std::size_t kFunctionNameMaxBytes = 256;
+// Most Data parents one derivation may have.
+inline constexpr std::size_t kDerivationParentsMax = 65536;
+
+// A derived page's registration (docs/SEMANTICS.md "Derived pages"): propagation keeps
+// `child` equal to `function` applied to its Data parents' bytes.
+struct Derivation {
+  PageId child;
+  std::string function;
+  std::vector<PageId> parents;  // the child's Data parents, in edge id order
+  friend bool operator==(const Derivation&, const Derivation&) = default;
+};
+
 class State {
  public:
   // The empty State: no pages, no edges, tick 0, default options.
@@ -73,10 +89,14 @@ class State {
   Result<Edge> edge(EdgeId edge) const;
   // Edges with `page` as either end, in id order.
   std::vector<Edge> edges_of(PageId page) const;
+  // The page's derivation, or nullopt if it is not derived (or does not exist).
+  std::optional<Derivation> derivation(PageId child) const;
+  std::size_t derivation_count() const;
 
   // Visit every page or edge in id order.
   void for_each_page(const std::function<void(const PageView&)>& visit) const;
   void for_each_edge(const std::function<void(const Edge&)>& visit) const;
+  void for_each_derivation(const std::function<void(const Derivation&)>& visit) const;
 
   // The state root: a hash committing to every page (id, type, size, epoch, content),
   // every edge and the counters. Computed when the State was made, so this is O(1).

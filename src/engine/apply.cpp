@@ -1,6 +1,7 @@
 #include "engine/apply.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace mmsb::engine {
@@ -49,6 +50,14 @@ class Overlay {
     return deleted_.count(from) == 0 && deleted_.count(to) == 0;  // deleting a page drops its edges
   }
 
+  // True if the page is derived as of now in the transaction.
+  bool derived(std::uint64_t id) const {
+    auto set = derivations_.find(id);
+    if (set != derivations_.end()) return set->second;
+    return !log::is_provisional(id) && fork_.tables().find_derivation(PageId(id)) != nullptr;
+  }
+  void set_derived(std::uint64_t id, bool derived) { derivations_[id] = derived; }
+
   void create_page(std::uint64_t size_bytes) { created_sizes_.push_back(size_bytes); }
   void delete_page(std::uint64_t id) { deleted_.insert(id); }
   void add_edge(std::uint64_t from, std::uint64_t to) { created_edges_.emplace_back(from, to); }
@@ -60,6 +69,7 @@ class Overlay {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> created_edges_;
   std::set<std::uint64_t> deleted_;  // ordered containers only: nothing here may depend on hashing
   std::set<std::uint64_t> removed_edges_;
+  std::map<std::uint64_t, bool> derivations_;
 };
 
 std::string page_text(std::uint64_t id) {
@@ -67,6 +77,95 @@ std::string page_text(std::uint64_t id) {
     return "new page #" + std::to_string(id & ~log::kProvisionalBit);
   }
   return "page " + std::to_string(id);
+}
+
+Status validate_derive(const Overlay& overlay, const Op& op, std::size_t i) {
+  if (!overlay.page(op.page).exists) {
+    return not_found(op_name(i) + "derive: " + page_text(op.page) + " does not exist");
+  }
+  if (op.function.size() > kFunctionNameMaxBytes) {
+    return invalid_argument(op_name(i) + "derive " + page_text(op.page) + ": function name of " +
+                            std::to_string(op.function.size()) + " bytes is above the limit " +
+                            std::to_string(kFunctionNameMaxBytes));
+  }
+  if (op.function.empty() && !op.parents.empty()) {
+    return invalid_argument(op_name(i) + "derive " + page_text(op.page) +
+                            ": parents without a function");
+  }
+  if (op.parents.size() > kDerivationParentsMax) {
+    return invalid_argument(op_name(i) + "derive " + page_text(op.page) + ": " +
+                            std::to_string(op.parents.size()) + " parents, above the limit " +
+                            std::to_string(kDerivationParentsMax));
+  }
+  for (std::uint64_t parent : op.parents) {
+    if (!overlay.page(parent).exists) {
+      return not_found(op_name(i) + "derive " + page_text(op.page) + ": parent " +
+                       page_text(parent) + " does not exist");
+    }
+  }
+  return Status::ok();
+}
+
+// Applies the transaction's dependency-edge changes to `graph` with the ids the fork will
+// assign, so a cycle is found before anything is applied. On a cycle the graph is rolled
+// back and InvalidArgument names it.
+Status check_cycles(const state::ForkCore& fork, const std::vector<Op>& ops,
+                    graph::DependencyGraph& graph) {
+  const std::size_t mark = graph.mark();
+  const std::uint64_t first_page = fork.tables().next_page_id;
+  std::uint64_t next_edge = fork.tables().next_edge_id;
+  std::vector<Edge> created;  // by provisional edge index
+  auto page_of = [&](std::uint64_t id) {
+    return PageId(log::is_provisional(id) ? first_page + (id & ~log::kProvisionalBit) : id);
+  };
+  auto remove_links = [&](PageId page, bool incoming_data_only) {
+    const std::uint32_t node = graph.node_of(page);
+    if (node == graph::DependencyGraph::kNoNode) return;
+    std::vector<Edge> doomed;
+    for (const auto& link : graph.parents(node)) {
+      if (!incoming_data_only || link.kind == kEdgeKindData)
+        doomed.push_back(Edge{link.edge, link.kind, link.page, page});
+    }
+    if (!incoming_data_only) {
+      for (const auto& link : graph.children(node))
+        doomed.push_back(Edge{link.edge, link.kind, page, link.page});
+    }
+    for (const Edge& edge : doomed) graph.remove_edge(edge);
+  };
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    Status added;
+    switch (op.kind) {
+      case OpKind::kAddEdge: {
+        Edge edge{EdgeId(next_edge++), op.edge_kind, page_of(op.from), page_of(op.to)};
+        created.push_back(edge);
+        added = graph.add_edge(edge);
+        break;
+      }
+      case OpKind::kRemoveEdge:
+        graph.remove_edge(log::is_provisional(op.edge)
+                              ? created[op.edge & ~log::kProvisionalBit]
+                              : fork.tables().edges.find(op.edge)->edge);
+        break;
+      case OpKind::kDeletePage:
+        remove_links(page_of(op.page), false);
+        break;
+      case OpKind::kDerive:
+        remove_links(page_of(op.page), true);
+        for (std::size_t k = 0; k < op.parents.size() && added.is_ok(); ++k) {
+          added = graph.add_edge(
+              Edge{EdgeId(next_edge++), kEdgeKindData, page_of(op.parents[k]), page_of(op.page)});
+        }
+        break;
+      default:
+        break;
+    }
+    if (!added.is_ok()) {
+      graph.undo_to(mark);
+      return invalid_argument(op_name(i) + added.message());
+    }
+  }
+  return Status::ok();
 }
 
 Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
@@ -111,6 +210,10 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
                                   std::to_string(op.offset + op.bytes.size()) +
                                   ") exceeds page size " + std::to_string(page.size_bytes));
         }
+        if (overlay.derived(op.page)) {
+          return invalid_argument(op_name(i) + page_text(op.page) +
+                                  " is derived: only propagation writes it");
+        }
         break;
       }
       case OpKind::kDeletePage:
@@ -133,17 +236,40 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         }
         overlay.remove_edge(op.edge);
         break;
+      case OpKind::kDerive:
+        MMSB_RETURN_IF_ERROR(validate_derive(overlay, op, i));
+        overlay.set_derived(op.page, !op.function.empty());
+        break;
     }
   }
+  return Status::ok();
+}
+
+// Replaces the child's Data parents and sets its function; op.assigned gets the first new
+// edge id.
+template <typename Resolve>
+Status apply_derive(state::ForkCore& fork, Op& op, const Resolve& resolve_page) {
+  const PageId child = resolve_page(op.page);
+  for (const Edge& edge : fork.tables().edges_of(child)) {
+    if (edge.kind == kEdgeKindData && edge.to == child) {
+      MMSB_RETURN_IF_ERROR(fork.remove_edge(edge.id));
+    }
+  }
+  op.assigned = op.parents.empty() ? 0 : fork.tables().next_edge_id;
+  for (std::uint64_t parent : op.parents) {
+    MMSB_RETURN_IF_ERROR(fork.add_edge(kEdgeKindData, resolve_page(parent), child).status());
+  }
+  fork.set_derivation(child, op.function);
   return Status::ok();
 }
 
 }  // namespace
 
 Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo* info,
-                         bool* fork_damaged) {
+                         bool* fork_damaged, graph::DependencyGraph* graph) {
   *fork_damaged = false;
   MMSB_RETURN_IF_ERROR(validate(fork, ops));
+  if (graph != nullptr) MMSB_RETURN_IF_ERROR(check_cycles(fork, ops, *graph));
   std::vector<PageId> created_pages;
   std::vector<EdgeId> created_edges;
   auto resolve_page = [&](std::uint64_t id) {
@@ -190,6 +316,9 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
       case OpKind::kRemoveEdge:
         status = fork.remove_edge(resolve_edge(op.edge));
         break;
+      case OpKind::kDerive:
+        status = apply_derive(fork, op, resolve_page);
+        break;
     }
     if (!status.is_ok()) {
       // Validation passed, so only the allocator can have refused.
@@ -204,14 +333,22 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
   return Status::ok();
 }
 
-Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect) {
+Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect,
+                          graph::DependencyGraph* graph) {
   for (EdgeId edge : effect.edges_removed) {
-    if (fork.tables().edges.find(edge.value()) == nullptr) {
+    const state::EdgeRecord* record = fork.tables().edges.find(edge.value());
+    if (record == nullptr) {
       return corruption("merge effect removes missing edge " + std::to_string(edge.value()));
     }
+    if (graph != nullptr) graph->remove_edge(record->edge);
     MMSB_RETURN_IF_ERROR(fork.remove_edge(edge));
   }
-  for (PageId page : effect.pages_deleted) MMSB_RETURN_IF_ERROR(fork.delete_page(page));
+  for (PageId page : effect.pages_deleted) {
+    if (graph != nullptr) {
+      for (const Edge& edge : fork.tables().edges_of(page)) graph->remove_edge(edge);
+    }
+    MMSB_RETURN_IF_ERROR(fork.delete_page(page));
+  }
   for (const log::PageImage& image : effect.pages_set) {
     auto record = state::PageRecord::make(image.id, image.type, image.bytes.size(), image.epoch,
                                           image.bytes, fork.options().allocator, 0);
@@ -226,7 +363,21 @@ Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect)
         fork.tables().edges.find(edge.id.value()) != nullptr) {
       return corruption("merge effect adds an invalid edge " + std::to_string(edge.id.value()));
     }
+    if (graph != nullptr) MMSB_RETURN_IF_ERROR(graph->add_edge(edge));
     fork.install_edge(edge);
+  }
+  for (PageId child : effect.derivations_removed) {
+    if (fork.tables().find_derivation(child) == nullptr) {
+      return corruption("merge effect removes the missing derivation of page " +
+                        std::to_string(child.value()));
+    }
+    fork.set_derivation(child, "");
+  }
+  for (const auto& [child, function] : effect.derivations_set) {
+    if (fork.tables().find_page(child) == nullptr || function.empty()) {
+      return corruption("merge effect derives an invalid page " + std::to_string(child.value()));
+    }
+    fork.set_derivation(child, function);
   }
   if (effect.next_page_id < fork.tables().next_page_id ||
       effect.next_edge_id < fork.tables().next_edge_id) {
@@ -258,6 +409,15 @@ log::MergeEffect merge_effect(const State& before, const State& after) {
           effect.edges_removed.push_back(EdgeId(id));
         } else if (was == nullptr) {
           effect.edges_added.push_back(now->edge);
+        }
+      });
+  state::RadixMap<state::DerivationRecord>::diff(
+      a.derivations, b.derivations,
+      [&](std::uint64_t id, const state::DerivationRecord*, const state::DerivationRecord* now) {
+        if (now == nullptr) {
+          effect.derivations_removed.push_back(PageId(id));
+        } else {
+          effect.derivations_set.emplace_back(PageId(id), now->function);
         }
       });
   effect.next_page_id = b.next_page_id;

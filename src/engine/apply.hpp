@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "graph/dependency_graph.hpp"
 #include "log/tick_record.hpp"
 #include "mmsb/engine.hpp"
 #include "state/tables.hpp"
@@ -18,11 +19,18 @@ namespace mmsb::engine {
 //
 // An allocator failure while applying (after validation) returns ResourceExhausted with the
 // fork partly changed: the caller must drop the whole tick.
+//
+// With a `graph` (the dependency edges of `fork`), dependency edges that would close a cycle
+// fail the transaction with InvalidArgument naming the cycle, and the graph follows the
+// applied transaction (its journal lets the caller roll a failed tick back).
 Status apply_transaction(state::ForkCore& fork, std::vector<log::Op>& ops, CommitInfo* info,
-                         bool* fork_damaged);
+                         bool* fork_damaged, graph::DependencyGraph* graph = nullptr);
 
-// Applies a merge effect as logged.
-Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect);
+// Applies a merge effect as logged. With a `graph`, it follows the effect's dependency
+// edges, and an edge that would close a cycle is refused with InvalidArgument (the fork and
+// graph are then partly changed: the caller drops the tick and rolls the graph back).
+Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect,
+                          graph::DependencyGraph* graph = nullptr);
 
 // The effect that turns `before` into `after` (for logging a merge).
 log::MergeEffect merge_effect(const State& before, const State& after);

@@ -19,6 +19,16 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
     return invalid_argument(
         "engine options: tick_transactions_max and checkpoints_kept must be >= 1");
   }
+  if (options.propagation_workers == 0 || options.propagation_workers > kPropagationWorkersMax) {
+    return invalid_argument("engine options: propagation_workers " +
+                            std::to_string(options.propagation_workers) + " is outside [1, " +
+                            std::to_string(kPropagationWorkersMax) + "]");
+  }
+  if (options.event_queue_batches == 0 || options.event_queue_batches > kEventQueueBatchesMax) {
+    return invalid_argument("engine options: event_queue_batches " +
+                            std::to_string(options.event_queue_batches) + " is outside [1, " +
+                            std::to_string(kEventQueueBatchesMax) + "]");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->env = options.env != nullptr ? options.env : Env::posix();
@@ -49,6 +59,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
   out.tick = state.tick();
   out.root = state.root();
 
+  MMSB_RETURN_IF_ERROR(impl->graph.build(state));
+  if (options.propagation_workers > 1) {
+    impl->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
+  }
+  impl->propagator = std::make_unique<graph::Propagator>(impl->pool.get());
+
   MMSB_ASSIGN_OR_RETURN(impl->writer, log::LogWriter::open(&env, engine::log_dir_of(options.dir),
                                                            options.segment_size_max_bytes));
   impl->previous_record_hash = summary.last_record_hash;
@@ -66,6 +82,7 @@ Status Engine::close() {
     impl_->queue_changed.notify_all();
   }
   if (impl_->sequencer.joinable()) impl_->sequencer.join();
+  impl_->events.close();  // delivers what the last ticks queued
   std::lock_guard<std::mutex> checkpoint_lock(impl_->checkpoint_mutex);
   std::lock_guard<std::mutex> lock(impl_->queue_mutex);
   impl_->closed = true;
@@ -141,9 +158,43 @@ EngineStats Engine::stats() const {
   stats.commit_latency_ns_p50 = impl_->latency.percentile(0.50);
   stats.commit_latency_ns_p99 = impl_->latency.percentile(0.99);
   stats.commit_latency_ns_p999 = impl_->latency.percentile(0.999);
+  const engine::EventCounters events = impl_->events.counters();
+  stats.event_batches_delivered = events.batches_delivered;
+  stats.event_batches_dropped = events.batches_dropped;
+  stats.subscriber_errors = events.callback_errors;
   return stats;
 }
 
 const EngineOptions& Engine::options() const { return impl_->options; }
+
+Status Engine::register_function(const std::string& name, DeriveFunction function) {
+  return impl_->functions.add(name, std::move(function));
+}
+
+Result<CommitInfo> Engine::derive(PageId child, std::span<const PageId> parents,
+                                  std::string_view function) {
+  Transaction transaction = begin();
+  transaction.derive(child, parents, function);
+  return transaction.commit();
+}
+
+Result<std::uint64_t> Engine::subscribe(EventFilter filter, EventCallback callback) {
+  if (!callback) return invalid_argument("subscribe: empty callback");
+  {
+    std::lock_guard<std::mutex> lock(impl_->queue_mutex);
+    if (impl_->closed || impl_->stopping) {
+      return Status(StatusCode::kUnavailable, "engine is closed");
+    }
+  }
+  return impl_->events.subscribe(std::move(filter), std::move(callback),
+                                 impl_->options.event_queue_batches);
+}
+
+Status Engine::unsubscribe(std::uint64_t subscription) {
+  if (!impl_->events.unsubscribe(subscription)) {
+    return not_found("subscription " + std::to_string(subscription) + " does not exist");
+  }
+  return Status::ok();
+}
 
 }  // namespace mmsb

@@ -11,7 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/thread_pool.hpp"
+#include "engine/events.hpp"
 #include "engine/latency.hpp"
+#include "graph/dependency_graph.hpp"
+#include "graph/functions.hpp"
+#include "graph/propagator.hpp"
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
 #include "mmsb/engine.hpp"
@@ -46,7 +51,10 @@ struct PendingTick {
   std::uint64_t deltas = 0;                  // writes of its committed transactions
   State state;                               // the State after it
   std::optional<Result<MergeResult>> merge_outcome;
-  bool logged() const { return !(merge_outcome && !merge_outcome->is_ok()); }
+  bool dropped = false;  // failed as a whole (a derivation failed): answered, not logged
+  graph::PropagationCounters propagation;
+  std::vector<Event> events;
+  bool logged() const { return !dropped && !(merge_outcome && !merge_outcome->is_ok()); }
 };
 
 }  // namespace mmsb::engine
@@ -72,6 +80,14 @@ struct Engine::Impl {
 
   std::mutex checkpoint_mutex;  // one checkpoint at a time
 
+  // Derived pages. The graph mirrors the published State's dependency edges and, like the
+  // propagator and the pool, is used by the sequencer thread only.
+  graph::FunctionTable functions;
+  graph::DependencyGraph graph;
+  std::unique_ptr<core::WorkerPool> pool;
+  std::unique_ptr<graph::Propagator> propagator;
+  engine::EventHub events;
+
   mutable std::mutex stats_mutex;
   EngineStats stats;
   engine::LatencyHistogram latency;
@@ -91,6 +107,16 @@ struct Engine::Impl {
   // Builds the batch's ticks on `state`; false if the allocator gave out (batch failed).
   bool build_ticks(std::vector<engine::Request*>& batch, State state,
                    std::vector<engine::PendingTick>& ticks);
+  enum class Built { kTick, kRetryAlone, kDamaged };
+  // Builds one tick of transactions from batch[next...]; on kRetryAlone (a derivation
+  // failed in a tick of several transactions) nothing is consumed.
+  Built build_transaction_tick(std::vector<engine::Request*>& batch, std::size_t& next,
+                               std::size_t limit, const State& state, engine::PendingTick& tick,
+                               const graph::FunctionMap& functions, Status* damage);
+  void build_merge_tick(engine::Request* request, const State& state, engine::PendingTick& tick,
+                        const graph::FunctionMap& functions);
+  Status propagate(state::ForkCore& fork, std::span<const PageId> also_changed,
+                   const graph::FunctionMap& functions, engine::PendingTick& tick);
   Status write_ticks(std::vector<engine::PendingTick>& ticks);
   void complete(std::vector<engine::PendingTick>& ticks, std::uint64_t bytes_logged);
   void fail_all(std::vector<engine::Request*>& batch, const Status& status);

@@ -11,45 +11,96 @@ std::string at(const std::string& path, std::uint64_t offset) {
   return path + " at byte " + std::to_string(offset);
 }
 
-// The state after `record`, applied on `state`. The record's ops are applied in place
-// (their logged ids and epochs are set aside and compared afterwards), so nothing is copied.
-Result<State> apply_record(const State& state, log::TickRecord& record, bool reexecute,
-                           const std::string& where) {
-  state::ForkCore fork(state);
+// Re-execution keeps the dependency graph, functions and propagator across records.
+struct Reexecution {
+  graph::DependencyGraph graph;
+  graph::FunctionTable builtins;
+  std::shared_ptr<const graph::FunctionMap> builtin_map;
+  const graph::FunctionMap* functions = nullptr;
+  std::unique_ptr<core::WorkerPool> pool;
+  std::unique_ptr<graph::Propagator> propagator;
+  graph::PropagationOutput out;
+};
+
+Status reexecute_transaction(state::ForkCore& fork, log::TransactionInput& logged,
+                             graph::DependencyGraph* graph, const std::string& txn) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> logged_results;
-  for (std::size_t i = 0; i < record.transactions.size(); ++i) {
-    log::TransactionInput& logged = record.transactions[i];
-    if (!reexecute && logged.outcome != StatusCode::kOk) continue;
-    logged_results.clear();
-    for (log::Op& op : logged.ops) {
-      logged_results.emplace_back(op.assigned, op.epoch);
-      op.assigned = 0;
-      if (op.kind == log::OpKind::kWrite) op.epoch = 0;
-    }
-    bool damaged = false;
-    Status outcome = apply_transaction(fork, logged.ops, nullptr, &damaged);
-    if (damaged) return outcome;  // the allocator, not the log
-    const std::string txn = where + ": tick " + std::to_string(record.tick.value()) +
-                            " transaction " + std::to_string(i);
-    if (outcome.code() != logged.outcome) {
-      return corruption(txn + ": logged outcome " + std::string(status_code_name(logged.outcome)) +
-                        " but re-execution gives " + outcome.to_string());
-    }
-    if (!outcome.is_ok()) continue;
-    for (std::size_t k = 0; k < logged.ops.size(); ++k) {
-      const log::Op& op = logged.ops[k];
-      if (op.assigned != logged_results[k].first || op.epoch != logged_results[k].second) {
-        return corruption(txn + ": operation " + std::to_string(k) +
-                          ": ids or epochs differ from the logged ones");
-      }
+  for (log::Op& op : logged.ops) {
+    logged_results.emplace_back(op.assigned, op.epoch);
+    op.assigned = 0;
+    if (op.kind == log::OpKind::kWrite) op.epoch = 0;
+  }
+  bool damaged = false;
+  Status outcome = apply_transaction(fork, logged.ops, nullptr, &damaged, graph);
+  if (damaged) return outcome;  // the allocator, not the log
+  if (outcome.code() != logged.outcome) {
+    return corruption(txn + ": logged outcome " + std::string(status_code_name(logged.outcome)) +
+                      " but re-execution gives " + outcome.to_string());
+  }
+  if (!outcome.is_ok()) return Status::ok();
+  for (std::size_t k = 0; k < logged.ops.size(); ++k) {
+    const log::Op& op = logged.ops[k];
+    if (op.assigned != logged_results[k].first || op.epoch != logged_results[k].second) {
+      return corruption(txn + ": operation " + std::to_string(k) +
+                        ": ids or epochs differ from the logged ones");
     }
   }
+  return Status::ok();
+}
+
+// The state after `record`, applied on `state`. The record's ops are applied in place
+// (their logged ids and epochs are set aside and compared afterwards), so nothing is copied.
+// With `reexecution`, transactions (failed ones too) and propagation run again and must
+// give what the log says; without, the committed inputs and the logged derived deltas are
+// applied.
+Result<State> apply_record(const State& state, log::TickRecord& record, Reexecution* reexecution,
+                           const std::string& where, ReplaySummary* summary) {
+  const std::string at_tick = where + ": tick " + std::to_string(record.tick.value());
+  graph::DependencyGraph* graph = reexecution != nullptr ? &reexecution->graph : nullptr;
+  state::ForkCore fork(state);
+  for (std::size_t i = 0; i < record.transactions.size(); ++i) {
+    log::TransactionInput& logged = record.transactions[i];
+    if (reexecution == nullptr && logged.outcome != StatusCode::kOk) continue;
+    MMSB_RETURN_IF_ERROR(
+        reexecute_transaction(fork, logged, graph, at_tick + " transaction " + std::to_string(i)));
+  }
+  std::vector<PageId> merged;
   if (record.has_merge) {
-    Status merged = apply_merge_effect(fork, record.merge);
-    if (!merged.is_ok()) {
-      return corruption(where + ": tick " + std::to_string(record.tick.value()) + ": " +
-                        merged.message());
+    Status applied = apply_merge_effect(fork, record.merge, graph);
+    if (!applied.is_ok()) return corruption(at_tick + ": " + applied.message());
+    for (const log::PageImage& page : record.merge.pages_set) merged.push_back(page.id);
+  }
+  if (reexecution == nullptr) {
+    for (const Delta& derived : record.derived) {
+      Status applied = fork.apply(derived);
+      if (!applied.is_ok()) {
+        return corruption(at_tick + ": derived delta of page " +
+                          std::to_string(derived.page().value()) + ": " + applied.message());
+      }
     }
+  } else {
+    graph::PropagationInput input;
+    input.also_changed = merged;
+    input.functions = reexecution->functions;
+    input.logged = &record.derived;
+    graph::PropagationOutput& out = reexecution->out;
+    out.clear();
+    Status propagated = reexecution->propagator->run(fork, *graph, input, out);
+    if (!propagated.is_ok()) return corruption(at_tick + ": propagation: " + propagated.message());
+    if (out.derived != record.derived) {
+      std::size_t k = 0;
+      while (k < out.derived.size() && k < record.derived.size() &&
+             out.derived[k] == record.derived[k]) {
+        ++k;
+      }
+      return corruption(at_tick + ": re-executed propagation gives " +
+                        std::to_string(out.derived.size()) + " derived deltas, the log has " +
+                        std::to_string(record.derived.size()) + "; they differ from delta " +
+                        std::to_string(k));
+    }
+    summary->propagation += out.counters;
+    summary->derived_taken_from_log += out.taken_from_log;
+    graph->clear_journal();
   }
   return fork.commit_as(record.tick);
 }
@@ -81,6 +132,18 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
       if (loaded.status().code() != StatusCode::kCorruption) return loaded.status();
     }
   }
+  std::unique_ptr<Reexecution> reexecution;
+  if (options.reexecute) {
+    reexecution = std::make_unique<Reexecution>();
+    MMSB_RETURN_IF_ERROR(reexecution->graph.build(state));
+    reexecution->builtin_map = reexecution->builtins.snapshot();
+    reexecution->functions =
+        options.functions != nullptr ? options.functions : reexecution->builtin_map.get();
+    if (options.propagation_workers > 1) {
+      reexecution->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
+    }
+    reexecution->propagator = std::make_unique<graph::Propagator>(reexecution->pool.get());
+  }
   bool have_previous = false;
   Hash128 previous;
   bool done = false;
@@ -111,8 +174,8 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
                             std::to_string(state.tick().value() + 1) + ", found tick " +
                             std::to_string(record.tick.value()));
         }
-        MMSB_ASSIGN_OR_RETURN(State next,
-                              apply_record(state, record, options.reexecute, at(path, offset)));
+        MMSB_ASSIGN_OR_RETURN(
+            State next, apply_record(state, record, reexecution.get(), at(path, offset), summary));
         if (next.root() != record.root) {
           return corruption(at(path, offset) + ": tick " + std::to_string(record.tick.value()) +
                             ": replayed root " + next.root().to_hex() +

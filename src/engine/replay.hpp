@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "graph/functions.hpp"
+#include "graph/propagator.hpp"
 #include "log/log_file.hpp"
 #include "mmsb/engine.hpp"
 
@@ -16,8 +18,13 @@ namespace mmsb::engine {
 struct ReplayOptions {
   std::optional<TickId> to;  // stop after this tick
   // Re-execute every logged transaction, failed ones too, and require the same outcomes,
-  // ids and epochs (the determinism oracle), rather than only applying committed ones.
+  // ids and epochs (the determinism oracle), rather than only applying committed ones; then
+  // re-run propagation and require the logged derived deltas.
   bool reexecute = false;
+  // Derivation functions for re-execution (nullptr: the built-ins). A page whose function
+  // is missing takes its logged delta instead (counted in ReplaySummary).
+  const graph::FunctionMap* functions = nullptr;
+  std::size_t propagation_workers = 1;
   // Start from the empty State even if checkpoints exist (needs the whole log).
   bool ignore_checkpoints = false;
   // Called every `progress_every` ticks with the tick reached and log bytes read.
@@ -31,6 +38,8 @@ struct ReplaySummary {
   std::uint64_t bytes_read = 0;
   std::optional<log::TornTail> torn;
   Hash128 last_record_hash;  // of the last record read (the chain continues from it)
+  graph::PropagationCounters propagation;  // re-execution only
+  std::uint64_t derived_taken_from_log = 0;  // re-execution: function not available
 };
 
 std::string log_dir_of(const std::string& dir);

@@ -99,64 +99,150 @@ void Engine::Impl::process(std::vector<Request*>& batch) {
     std::lock_guard<std::mutex> lock(publish_mutex);
     published = ticks.back().state;
   }
+  graph.clear_journal();
   complete(ticks, writer->bytes_written() - bytes_before);
 }
 
 bool Engine::Impl::build_ticks(std::vector<Request*>& batch, State state,
                                std::vector<PendingTick>& ticks) {
+  const std::size_t graph_mark = graph.mark();
+  const std::shared_ptr<const graph::FunctionMap> functions_now = functions.snapshot();
   std::size_t next = 0;
+  std::size_t alone_until = 0;  // requests before this index get a tick each
   while (next < batch.size()) {
     PendingTick tick;
     tick.record.tick = TickId(state.tick().value() + 1);
     if (batch[next]->is_merge) {
       // A merge is a tick of its own, against the state the batch has reached.
-      Request* request = batch[next++];
-      tick.requests.push_back(request);
-      auto merged =
-          ::mmsb::merge(request->merge_base, state, request->merge_theirs, request->merge_options);
-      if (merged.is_ok()) {
-        tick.record.has_merge = true;
-        tick.record.merge = engine::merge_effect(state, merged->state);
-        tick.state = merged->state;
-      } else {
-        tick.state = state;  // nothing happened, nothing is logged
-      }
-      tick.merge_outcome = std::move(merged);
+      build_merge_tick(batch[next++], state, tick, *functions_now);
     } else {
-      state::ForkCore fork(state);
-      std::uint64_t tick_bytes = 0;
-      while (next < batch.size() && !batch[next]->is_merge &&
-             tick.requests.size() < options.tick_transactions_max) {
-        const std::uint64_t request_bytes = log::encoded_size_bound(batch[next]->ops);
-        if (!tick.requests.empty() && tick_bytes + request_bytes > log::kTickBytesMax) break;
-        tick_bytes += request_bytes;
-        Request* request = batch[next++];
-        CommitInfo info;
-        bool damaged = false;
-        Status outcome = engine::apply_transaction(fork, request->ops, &info, &damaged);
-        if (damaged) {
+      const std::size_t first = next;
+      const std::size_t limit = next < alone_until ? 1 : options.tick_transactions_max;
+      Status damage;
+      switch (build_transaction_tick(batch, next, limit, state, tick, *functions_now, &damage)) {
+        case Built::kTick:
+          break;
+        case Built::kRetryAlone:
+          // A derivation failed: give each of these transactions its own tick, so only the
+          // ones whose changes make it fail are refused.
+          alone_until = first + tick.requests.size();
+          continue;
+        case Built::kDamaged:
           // The allocator refused mid-transaction: the whole batch fails, nothing is logged.
-          fail_all(batch, outcome);
+          graph.undo_to(graph_mark);
+          fail_all(batch, damage);
           return false;
-        }
-        tick.requests.push_back(request);
-        if (outcome.is_ok()) {
-          for (const log::Op& op : request->ops) tick.deltas += op.kind == log::OpKind::kWrite;
-          info.tick = tick.record.tick;
-          tick.outcomes.emplace_back(std::move(info));
-        } else {
-          tick.outcomes.emplace_back(outcome);
-        }
-        // The inputs move into the record; the request no longer needs them.
-        tick.record.transactions.push_back(
-            log::TransactionInput{std::move(request->ops), outcome.code()});
       }
-      tick.state = fork.commit_as(tick.record.tick);
     }
     state = tick.state;
     ticks.push_back(std::move(tick));
   }
   return true;
+}
+
+Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& batch,
+                                                         std::size_t& next, std::size_t limit,
+                                                         const State& state, PendingTick& tick,
+                                                         const graph::FunctionMap& functions,
+                                                         Status* damage) {
+  const std::size_t graph_mark = graph.mark();
+  state::ForkCore fork(state);
+  std::uint64_t tick_bytes = 0;
+  while (next < batch.size() && !batch[next]->is_merge && tick.requests.size() < limit) {
+    const std::uint64_t request_bytes = log::encoded_size_bound(batch[next]->ops);
+    if (!tick.requests.empty() && tick_bytes + request_bytes > log::kTickBytesMax) break;
+    tick_bytes += request_bytes;
+    Request* request = batch[next++];
+    CommitInfo info;
+    bool damaged = false;
+    Status outcome = engine::apply_transaction(fork, request->ops, &info, &damaged, &graph);
+    if (damaged) {
+      *damage = outcome;
+      return Built::kDamaged;
+    }
+    tick.requests.push_back(request);
+    if (outcome.is_ok()) {
+      for (const log::Op& op : request->ops) tick.deltas += op.kind == log::OpKind::kWrite;
+      info.tick = tick.record.tick;
+      tick.outcomes.emplace_back(std::move(info));
+    } else {
+      tick.outcomes.emplace_back(outcome);
+    }
+    // The inputs move into the record; the request no longer needs them.
+    tick.record.transactions.push_back(
+        log::TransactionInput{std::move(request->ops), outcome.code()});
+  }
+  Status propagated = propagate(fork, {}, functions, tick);
+  if (!propagated.is_ok()) {
+    graph.undo_to(graph_mark);
+    if (propagated.code() == StatusCode::kResourceExhausted) {
+      *damage = propagated;
+      return Built::kDamaged;
+    }
+    if (tick.requests.size() > 1) {
+      // Hand the inputs back, as they were submitted, and retry them one by one.
+      next -= tick.requests.size();
+      for (std::size_t i = 0; i < tick.requests.size(); ++i) {
+        std::vector<log::Op>& ops = tick.record.transactions[i].ops;
+        for (log::Op& op : ops) {
+          op.assigned = 0;
+          if (op.kind == log::OpKind::kWrite) op.epoch = 0;
+        }
+        tick.requests[i]->ops = std::move(ops);
+      }
+      return Built::kRetryAlone;
+    }
+    tick.dropped = true;
+    tick.outcomes[0] = propagated;
+    tick.state = state;
+    return Built::kTick;
+  }
+  tick.state = fork.commit_as(tick.record.tick);
+  return Built::kTick;
+}
+
+void Engine::Impl::build_merge_tick(Request* request, const State& state, PendingTick& tick,
+                                    const graph::FunctionMap& functions) {
+  tick.requests.push_back(request);
+  tick.state = state;  // unless it succeeds: nothing happened, nothing is logged
+  auto merged =
+      ::mmsb::merge(request->merge_base, state, request->merge_theirs, request->merge_options);
+  if (!merged.is_ok()) {
+    tick.merge_outcome = std::move(merged);
+    return;
+  }
+  // The tick is the merge's effect (as the log has it) plus the propagation it causes.
+  const std::size_t graph_mark = graph.mark();
+  log::MergeEffect effect = engine::merge_effect(state, merged->state);
+  state::ForkCore fork(state);
+  Status applied = engine::apply_merge_effect(fork, effect, &graph);
+  std::vector<PageId> set;
+  for (const log::PageImage& page : effect.pages_set) set.push_back(page.id);
+  if (applied.is_ok()) applied = propagate(fork, set, functions, tick);
+  if (!applied.is_ok()) {
+    graph.undo_to(graph_mark);
+    tick.merge_outcome = Result<MergeResult>(Status(applied.code(), "merge: " + applied.message()));
+    return;
+  }
+  tick.record.has_merge = true;
+  tick.record.merge = std::move(effect);
+  tick.state = fork.commit_as(tick.record.tick);
+  merged->state = tick.state;
+  tick.merge_outcome = std::move(merged);
+}
+
+Status Engine::Impl::propagate(state::ForkCore& fork, std::span<const PageId> also_changed,
+                               const graph::FunctionMap& functions, PendingTick& tick) {
+  graph::PropagationOutput out;
+  graph::PropagationInput input;
+  input.also_changed = also_changed;
+  input.functions = &functions;
+  input.collect_events = events.has_subscribers();
+  MMSB_RETURN_IF_ERROR(propagator->run(fork, graph, input, out));
+  tick.record.derived = std::move(out.derived);
+  tick.events = std::move(out.events);
+  tick.propagation = out.counters;
+  return Status::ok();
 }
 
 Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
@@ -184,8 +270,18 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
   stats.bytes_logged += bytes_logged;
   stats.fsyncs = writer->syncs();
   for (PendingTick& tick : ticks) {
-    if (tick.logged()) ++stats.ticks;
-    stats.deltas += tick.deltas;
+    if (tick.logged()) {
+      ++stats.ticks;
+      stats.deltas += tick.deltas;
+      stats.derived_recomputes += tick.propagation.recomputes;
+      stats.derived_skipped += tick.propagation.skipped;
+      stats.derived_cutoffs += tick.propagation.cutoffs;
+      stats.derived_changed += tick.propagation.changed;
+      stats.derived_stale += tick.propagation.stale;
+      if (!tick.events.empty()) events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
+    } else if (tick.dropped) {
+      ++stats.derive_failures;
+    }
     if (tick.merge_outcome) {
       tick.requests[0]->merged.set_value(std::move(*tick.merge_outcome));
       continue;

@@ -79,6 +79,16 @@ void Transaction::remove_edge(EdgeId edge) {
   impl_->ops.push_back(std::move(op));
 }
 
+void Transaction::derive(PageId child, std::span<const PageId> parents, std::string_view function) {
+  log::Op op;
+  op.kind = log::OpKind::kDerive;
+  op.page = child.value();
+  op.function = std::string(function);
+  op.parents.reserve(parents.size());
+  for (PageId parent : parents) op.parents.push_back(parent.value());
+  impl_->ops.push_back(std::move(op));
+}
+
 Result<std::span<const std::byte>> Transaction::read(PageId page) {
   MMSB_ASSIGN_OR_RETURN(PageView view, impl_->snapshot.page(page));
   log::Op op;
@@ -104,6 +114,16 @@ Result<CommitInfo> Transaction::commit() {
     return resource_exhausted(
         "transaction of about " + std::to_string(log::encoded_size_bound(impl_->ops)) +
         " bytes exceeds the limit of " + std::to_string(log::kTransactionBytesMax));
+  }
+  std::shared_ptr<const graph::FunctionMap> functions;
+  for (std::size_t i = 0; i < impl_->ops.size(); ++i) {
+    const log::Op& op = impl_->ops[i];
+    if (op.kind != log::OpKind::kDerive || op.function.empty()) continue;
+    if (!functions) functions = impl_->engine->functions.snapshot();
+    if (functions->find(op.function) == functions->end()) {
+      return failed_precondition("operation " + std::to_string(i) + ": derive: function '" +
+                                 op.function + "' is not registered in this engine");
+    }
   }
   Request request;
   request.ops = std::move(impl_->ops);

@@ -64,7 +64,8 @@ Status write_checkpoint(Env& env, const std::string& dir, const State& state) {
   put_le<std::uint64_t>(header.data() + 32, state.next_edge_id().value());
   put_le<std::uint64_t>(header.data() + 40, state.page_count());
   put_le<std::uint64_t>(header.data() + 48, state.edge_count());
-  state.root().write_bytes(header.data() + 56);
+  put_le<std::uint64_t>(header.data() + 56, state.derivation_count());
+  state.root().write_bytes(header.data() + 64);
   Status status = out.put(header);
   state.for_each_page([&](const PageView& page) {
     if (!status.is_ok()) return;
@@ -89,6 +90,15 @@ Status write_checkpoint(Env& env, const std::string& dir, const State& state) {
     put_le<std::uint64_t>(fixed + 16, edge.from.value());
     put_le<std::uint64_t>(fixed + 24, edge.to.value());
     status = out.put(fixed);
+  });
+  state.for_each_derivation([&](const Derivation& derivation) {
+    if (!status.is_ok()) return;
+    std::byte fixed[16];
+    put_le<std::uint64_t>(fixed, derivation.child.value());
+    put_le<std::uint32_t>(fixed + 8, static_cast<std::uint32_t>(derivation.function.size()));
+    put_le<std::uint32_t>(fixed + 12, 0);
+    status = out.put(fixed);
+    if (status.is_ok()) status = out.put(as_bytes(derivation.function));
   });
   MMSB_RETURN_IF_ERROR(status);
   MMSB_RETURN_IF_ERROR(out.drain());
@@ -123,7 +133,8 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);
   const std::uint64_t pages = get_le<std::uint64_t>(header + 40);
   const std::uint64_t edges = get_le<std::uint64_t>(header + 48);
-  const Hash128 root = read_hash_bytes(header + 56);
+  const std::uint64_t derivations = get_le<std::uint64_t>(header + 56);
+  const Hash128 root = read_hash_bytes(header + 64);
 
   MMSB_ASSIGN_OR_RETURN(State empty, State::empty(options));
   state::ForkCore fork(empty);
@@ -172,13 +183,32 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
     previous_edge = id;
     fork.install_edge(Edge{EdgeId(id), kind, PageId(from), PageId(to)});
   }
+  std::uint64_t previous_child = 0;
+  for (std::uint64_t i = 0; i < derivations && in.ok(); ++i) {
+    const std::size_t at = in.offset();
+    std::uint64_t child = 0;
+    std::uint32_t length = 0, reserved = 0;
+    if (!(in.read(child, "derivation child") && in.read(length, "function name length") &&
+          in.read(reserved, "reserved"))) {
+      break;
+    }
+    if (child <= previous_child || fork.tables().find_page(PageId(child)) == nullptr ||
+        length == 0 || length > kFunctionNameMaxBytes || reserved != 0 ||
+        length > in.remaining()) {
+      return damaged(at, "invalid derivation entry " + std::to_string(i));
+    }
+    previous_child = child;
+    std::string function(reinterpret_cast<const char*>(bytes.data() + in.offset()), length);
+    in.skip(length, "function name");
+    fork.set_derivation(PageId(child), function);
+  }
   if (!in.ok()) return damaged(in.offset(), in.error());
   if (in.remaining() != 0) return damaged(in.offset(), "trailing bytes");
   fork.set_counters(next_page, next_edge);
   State state = fork.commit_as(tick);
   if (state.root() != root) {
     return damaged(
-        56, "root " + state.root().to_hex() + " does not match the recorded " + root.to_hex());
+        64, "root " + state.root().to_hex() + " does not match the recorded " + root.to_hex());
   }
   return state;
 }

@@ -38,7 +38,20 @@ void encode_op(const Op& op, std::vector<std::byte>& out) {
     case OpKind::kRemoveEdge:
       append_le<std::uint64_t>(out, op.edge);
       break;
+    case OpKind::kDerive:
+      append_le<std::uint64_t>(out, op.page);
+      append_le<std::uint64_t>(out, op.assigned);
+      append_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.function.size()));
+      append_bytes(out, as_bytes(op.function));
+      append_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.parents.size()));
+      for (std::uint64_t parent : op.parents) append_le<std::uint64_t>(out, parent);
+      break;
   }
+}
+
+void append_string(std::vector<std::byte>& out, const std::string& text) {
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
+  append_bytes(out, as_bytes(text));
 }
 
 bool read_length_prefixed(ByteReader& in, std::vector<std::byte>& out, const char* field) {
@@ -46,6 +59,40 @@ bool read_length_prefixed(ByteReader& in, std::vector<std::byte>& out, const cha
   if (!in.read(length, field)) return false;
   if (length > in.remaining()) return in.fail(std::string(field) + " longer than the record");
   return in.read_bytes(static_cast<std::size_t>(length), out, field);
+}
+
+// Reads a count and checks that at least count * min_item_bytes remain.
+bool read_count(ByteReader& in, std::uint32_t& count, std::size_t min_item_bytes,
+                const char* field) {
+  if (!in.read(count, field)) return false;
+  if (std::uint64_t{count} * min_item_bytes > in.remaining()) {
+    return in.fail(std::string(field) + " " + std::to_string(count) + " exceeds the record");
+  }
+  return true;
+}
+
+bool read_string(ByteReader& in, std::string& out, std::size_t max_bytes, const char* field) {
+  std::uint32_t length = 0;
+  if (!read_count(in, length, 1, field)) return false;
+  if (length > max_bytes) return in.fail(std::string(field) + " longer than the limit");
+  std::vector<std::byte> bytes;
+  if (!in.read_bytes(length, bytes, field)) return false;
+  out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return true;
+}
+
+bool decode_derive(ByteReader& in, Op& op) {
+  std::uint32_t parents = 0;
+  if (!in.read(op.page, "derive page") || !in.read(op.assigned, "derive first edge id") ||
+      !read_string(in, op.function, kFunctionNameMaxBytes, "derive function") ||
+      !read_count(in, parents, 8, "derive parent count")) {
+    return false;
+  }
+  op.parents.resize(parents);
+  for (std::uint64_t& parent : op.parents) {
+    if (!in.read(parent, "derive parent")) return false;
+  }
+  return true;
 }
 
 bool decode_op(ByteReader& in, Op& op) {
@@ -70,6 +117,8 @@ bool decode_op(ByteReader& in, Op& op) {
              in.read(op.to, "edge to") && in.read(op.assigned, "edge id");
     case OpKind::kRemoveEdge:
       return in.read(op.edge, "removed edge");
+    case OpKind::kDerive:
+      return decode_derive(in, op);
   }
   return in.fail("unknown op kind " + std::to_string(kind));
 }
@@ -96,16 +145,13 @@ void encode_merge(const MergeEffect& merge, std::vector<std::byte>& out) {
   }
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.edges_removed.size()));
   for (EdgeId edge : merge.edges_removed) append_le<std::uint64_t>(out, edge.value());
-}
-
-// Reads a count and checks that at least count * min_item_bytes remain.
-bool read_count(ByteReader& in, std::uint32_t& count, std::size_t min_item_bytes,
-                const char* field) {
-  if (!in.read(count, field)) return false;
-  if (std::uint64_t{count} * min_item_bytes > in.remaining()) {
-    return in.fail(std::string(field) + " " + std::to_string(count) + " exceeds the record");
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.derivations_set.size()));
+  for (const auto& [child, function] : merge.derivations_set) {
+    append_le<std::uint64_t>(out, child.value());
+    append_string(out, function);
   }
-  return true;
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.derivations_removed.size()));
+  for (PageId child : merge.derivations_removed) append_le<std::uint64_t>(out, child.value());
 }
 
 bool decode_merge(ByteReader& in, MergeEffect& merge) {
@@ -152,6 +198,38 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     if (!in.read(id, "merge removed edge")) return false;
     edge = EdgeId(id);
   }
+  if (!read_count(in, count, 12, "merge derivation count")) return false;
+  merge.derivations_set.resize(count);
+  for (auto& [child, function] : merge.derivations_set) {
+    std::uint64_t id = 0;
+    if (!in.read(id, "merge derivation page") ||
+        !read_string(in, function, kFunctionNameMaxBytes, "merge derivation function")) {
+      return false;
+    }
+    child = PageId(id);
+  }
+  if (!read_count(in, count, 8, "merge removed derivation count")) return false;
+  merge.derivations_removed.resize(count);
+  for (PageId& child : merge.derivations_removed) {
+    std::uint64_t id = 0;
+    if (!in.read(id, "merge removed derivation")) return false;
+    child = PageId(id);
+  }
+  return true;
+}
+
+bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
+  std::uint32_t count = 0;
+  if (!read_count(in, count, 8 + kDeltaHeaderBytes, "derived delta count")) return false;
+  derived.reserve(count);
+  std::vector<std::byte> bytes;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (!read_length_prefixed(in, bytes, "derived delta")) return false;
+    auto delta = decode_delta(bytes);
+    if (!delta.is_ok()) return in.fail("derived delta " + std::to_string(i) + ": " +
+                                       delta.status().message());
+    derived.push_back(std::move(*delta));
+  }
   return true;
 }
 
@@ -159,7 +237,10 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
 
 std::uint64_t encoded_size_bound(const std::vector<Op>& ops) {
   std::uint64_t bytes = 8;                                 // op count and outcome
-  for (const Op& op : ops) bytes += 48 + op.bytes.size();  // the largest fixed part is 41
+  for (const Op& op : ops) {
+    // The largest fixed part is 41 bytes (a create); a derive adds its name and parents.
+    bytes += 48 + op.bytes.size() + op.function.size() + 8 * op.parents.size();
+  }
   return bytes;
 }
 
@@ -178,6 +259,14 @@ void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
     for (const Op& op : transaction.ops) encode_op(op, out);
   }
   if (record.has_merge) encode_merge(record.merge, out);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.derived.size()));
+  std::vector<std::byte> delta;
+  for (const Delta& derived : record.derived) {
+    delta.clear();
+    encode_delta(derived, delta);
+    append_le<std::uint64_t>(out, delta.size());
+    append_bytes(out, delta);
+  }
 }
 
 Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
@@ -226,6 +315,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     if (!in.ok()) break;
   }
   if (in.ok() && record.has_merge) decode_merge(in, record.merge);
+  if (in.ok()) decode_derived(in, record.derived);
   if (in.ok() && in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " trailing bytes");
   if (!in.ok()) return corruption("tick record: " + in.error());
   return record;

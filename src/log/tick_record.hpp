@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "mmsb/delta.hpp"
 #include "mmsb/hash.hpp"
 #include "mmsb/ids.hpp"
 #include "mmsb/state.hpp"
@@ -29,6 +30,7 @@ enum class OpKind : std::uint8_t {
   kDeletePage = 4,  // page
   kAddEdge = 5,     // kind, from, to
   kRemoveEdge = 6,  // edge
+  kDerive = 7,      // page (the child), function (empty: no longer derived), parents
 };
 
 struct Op {
@@ -42,8 +44,10 @@ struct Op {
   std::uint64_t from = 0;        // kAddEdge; may be provisional
   std::uint64_t to = 0;          // kAddEdge; may be provisional
   std::uint64_t edge = 0;        // kRemoveEdge; may be provisional
-  std::uint64_t assigned = 0;    // kCreatePage, kAddEdge: the id given at commit (0 if none)
+  std::uint64_t assigned = 0;    // kCreatePage, kAddEdge, kDerive: the (first) id given
   std::vector<std::byte> bytes;  // kWrite, kCreatePage
+  std::string function;          // kDerive
+  std::vector<std::uint64_t> parents;  // kDerive; may be provisional
   friend bool operator==(const Op&, const Op&) = default;
 };
 
@@ -68,12 +72,14 @@ struct MergeEffect {
   std::vector<PageId> pages_deleted;
   std::vector<Edge> edges_added;
   std::vector<EdgeId> edges_removed;
+  std::vector<std::pair<PageId, std::string>> derivations_set;  // by child id
+  std::vector<PageId> derivations_removed;
   std::uint64_t next_page_id = 0;
   std::uint64_t next_edge_id = 0;
   friend bool operator==(const MergeEffect&, const MergeEffect&) = default;
 };
 
-inline constexpr std::uint8_t kTickRecordVersion = 1;
+inline constexpr std::uint8_t kTickRecordVersion = 2;
 // Limits that keep every TickRecord decodable and under the record size limit: a
 // transaction above either is refused at commit, and a tick closes before it would pass
 // kTickBytesMax.
@@ -92,6 +98,9 @@ struct TickRecord {
   std::vector<TransactionInput> transactions;
   bool has_merge = false;
   MergeEffect merge;
+  // Written by propagation after the inputs, in the order they were committed (topological);
+  // each against the page's epoch before the tick.
+  std::vector<Delta> derived;
   friend bool operator==(const TickRecord&, const TickRecord&) = default;
 };
 

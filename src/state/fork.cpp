@@ -113,6 +113,7 @@ Status ForkCore::delete_page(PageId page) {
   }
   bool erased = tables_.pages.erase(page.value(), token_);
   MMSB_ASSERT(erased);
+  tables_.derivations.erase(page.value(), token_);
   changed_ = true;
   return Status::ok();
 }
@@ -135,6 +136,7 @@ void ForkCore::install_edge(const Edge& edge) {
   link_edge(edge.id, edge.from);
   if (edge.to != edge.from) link_edge(edge.id, edge.to);
   if (edge.id.value() >= tables_.next_edge_id) tables_.next_edge_id = edge.id.value() + 1;
+  if (is_dependency_kind(edge.kind)) dependency_touched_.push_back(edge.to);
   changed_ = true;
 }
 
@@ -146,8 +148,31 @@ Status ForkCore::remove_edge(EdgeId edge) {
   unlink_edge(edge, removed.from);
   if (removed.to != removed.from) unlink_edge(edge, removed.to);
   tables_.edges.erase(edge.value(), token_);
+  if (is_dependency_kind(removed.kind)) dependency_touched_.push_back(removed.to);
   changed_ = true;
   return Status::ok();
+}
+
+void ForkCore::set_derivation(PageId child, const std::string& function) {
+  MMSB_ASSERT(tables_.find_page(child) != nullptr);
+  if (function.empty()) {
+    tables_.derivations.erase(child.value(), token_);
+  } else {
+    tables_.derivations.set(child.value(), make_ref<DerivationRecord>(child, function), token_);
+  }
+  dependency_touched_.push_back(child);
+  changed_ = true;
+}
+
+bool ForkCore::bytes_changed(PageId page) const {
+  const PageRecord* record = tables_.find_page(page);
+  if (record == nullptr || record->owner != token_) return false;
+  const PageRecord* previous = StateAccessors::data(head_).tables.find_page(page);
+  if (previous == nullptr) return true;  // created in this tick
+  if (previous->size_bytes != record->size_bytes) return true;
+  const std::uint64_t begin = std::min(record->written_begin, record->size_bytes);
+  const std::uint64_t end = std::min(record->written_end, record->size_bytes);
+  return begin < end && std::memcmp(previous->data + begin, record->data + begin, end - begin) != 0;
 }
 
 void ForkCore::link_edge(EdgeId edge, PageId page) {
@@ -228,6 +253,7 @@ State ForkCore::commit_as(TickId tick) {
   head_ = StateAccessors::adopt(std::move(data));
   renew_token();
   written_.clear();
+  dependency_touched_.clear();
   changed_ = false;
   return head_;
 }

@@ -74,6 +74,7 @@ class ThreeWayMerge {
   Result<MergeResult> run() {
     MMSB_RETURN_IF_ERROR(merge_pages());
     MMSB_RETURN_IF_ERROR(merge_edges());
+    merge_derivations();
     if (!clashes_.empty()) {
       std::string message = "merge: " + std::to_string(clashes_.size()) + " clash" +
                             (clashes_.size() == 1 ? "" : "es") + ": ";
@@ -256,6 +257,40 @@ class ThreeWayMerge {
       fork_.install_edge(edge);
     }
     return Status::ok();
+  }
+
+  // A derivation is taken from theirs where ours left it as it was at the fork point; both
+  // sides setting different functions on one page is a clash.
+  void merge_derivations() {
+    const Tables& merged = fork_.tables();
+    RadixMap<DerivationRecord>::diff(
+        base_.derivations, theirs_.derivations,
+        [&](std::uint64_t id, const DerivationRecord* base, const DerivationRecord* theirs) {
+          const PageId child(remap_page(id));
+          if (merged.find_page(child) == nullptr) return;  // deleted in ours: nothing to derive
+          const DerivationRecord* ours = ours_.derivations.find(child.value());
+          auto function = [](const DerivationRecord* record) {
+            return record == nullptr ? std::string() : record->function;
+          };
+          bool take_theirs = function(ours) == function(base);
+          if (!take_theirs && function(ours) != function(theirs)) {
+            switch (options_.policy) {
+              case MergePolicy::kPreferOurs:
+                ++result_.clashes_resolved;
+                break;
+              case MergePolicy::kPreferTheirs:
+                ++result_.clashes_resolved;
+                take_theirs = true;
+                break;
+              case MergePolicy::kFail:
+              case MergePolicy::kCustom:
+                clashes_.push_back("page " + std::to_string(child.value()) +
+                                   " derivation changed on both sides");
+                break;
+            }
+          }
+          if (take_theirs) fork_.set_derivation(child, function(theirs));
+        });
   }
 
   const Tables& base_;

@@ -66,6 +66,15 @@ Hash128 EdgeRecord::leaf_hash() const {
   return xxh3_128(input);
 }
 
+Hash128 DerivationRecord::leaf_hash() const {
+  // child (8), function length (4), function bytes: FORMAT.md.
+  Hasher128 hasher;
+  hasher.update_u64(child.value());
+  hasher.update_u32(static_cast<std::uint32_t>(function.size()));
+  hasher.update(as_bytes(function));
+  return hasher.digest();
+}
+
 std::string page_not_found(PageId page) {
   return "page " + std::to_string(page.value()) + " does not exist";
 }
@@ -93,21 +102,36 @@ std::vector<Edge> Tables::edges_of(PageId page) const {
   return out;
 }
 
+std::vector<PageId> Tables::data_parents(PageId child) const {
+  std::vector<PageId> parents;
+  if (const EdgeList* list = adjacency.find(child.value())) {
+    for (EdgeId id : list->ids) {
+      const Edge& edge = edges.find(id.value())->edge;
+      if (edge.kind == kEdgeKindData && edge.to == child) parents.push_back(edge.from);
+    }
+  }
+  return parents;
+}
+
 bool Tables::same_as(const Tables& other) const {
   return pages.same_as(other.pages) && edges.same_as(other.edges) &&
+         derivations.same_as(other.derivations) &&
          next_page_id == other.next_page_id && next_edge_id == other.next_edge_id;
 }
 
 Hash128 compute_root(const Tables& tables, TickId tick) {
   Hasher128 hasher;
-  hasher.update_string("mmsb:state-root:v1");
+  hasher.update_string("mmsb:state-root:v2");
   hasher.update_u64(tick.value());
   hasher.update_u64(tables.next_page_id);
   hasher.update_u64(tables.next_edge_id);
   hasher.update_u64(tables.pages.size());
   hasher.update_u64(tables.edges.size());
+  hasher.update_u64(tables.derivations.size());
   hasher.update_hash(tables.pages.hash([](const PageRecord& page) { return page.leaf_hash(); }));
   hasher.update_hash(tables.edges.hash([](const EdgeRecord& edge) { return edge.leaf_hash(); }));
+  hasher.update_hash(
+      tables.derivations.hash([](const DerivationRecord& entry) { return entry.leaf_hash(); }));
   return hasher.digest();
 }
 
@@ -198,6 +222,20 @@ void State::for_each_page(const std::function<void(const PageView&)>& visit) con
 void State::for_each_edge(const std::function<void(const Edge&)>& visit) const {
   data_->tables.edges.for_each(
       [&](std::uint64_t, const state::EdgeRecord& record) { visit(record.edge); });
+}
+
+std::optional<Derivation> State::derivation(PageId child) const {
+  const state::DerivationRecord* record = data_->tables.find_derivation(child);
+  if (record == nullptr) return std::nullopt;
+  return data_->tables.derivation(*record);
+}
+
+std::size_t State::derivation_count() const { return data_->tables.derivations.size(); }
+
+void State::for_each_derivation(const std::function<void(const Derivation&)>& visit) const {
+  data_->tables.derivations.for_each([&](std::uint64_t, const state::DerivationRecord& record) {
+    visit(data_->tables.derivation(record));
+  });
 }
 
 Hash128 State::root() const { return data_->root; }

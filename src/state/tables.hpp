@@ -66,6 +66,16 @@ struct EdgeRecord final : RefCounted {
   Edge edge;
 };
 
+// A derived page's registration: the name of the function that computes it from its Data
+// parents (docs/SEMANTICS.md "Derived pages"). Immutable once made.
+struct DerivationRecord final : RefCounted {
+  DerivationRecord(PageId child_in, std::string function_in)
+      : child(child_in), function(std::move(function_in)) {}
+  Hash128 leaf_hash() const;
+  PageId child;
+  std::string function;
+};
+
 // The edges touching one page, sorted by id (the adjacency index; not part of the root).
 struct EdgeList final : RefCounted {
   explicit EdgeList(std::uint64_t owner_in) : owner(owner_in) {}
@@ -79,6 +89,7 @@ struct Tables {
   RadixMap<PageRecord> pages;
   RadixMap<EdgeRecord> edges;
   RadixMap<EdgeList> adjacency;
+  RadixMap<DerivationRecord> derivations;  // by child page id
   std::uint64_t next_page_id = 1;
   std::uint64_t next_edge_id = 1;
 
@@ -86,6 +97,14 @@ struct Tables {
   Result<PageView> page(PageId page) const;
   Result<Edge> edge(EdgeId edge) const;
   std::vector<Edge> edges_of(PageId page) const;
+  const DerivationRecord* find_derivation(PageId child) const {
+    return derivations.find(child.value());
+  }
+  // The child's Data parents in edge id order.
+  std::vector<PageId> data_parents(PageId child) const;
+  Derivation derivation(const DerivationRecord& record) const {
+    return Derivation{record.child, record.function, data_parents(record.child)};
+  }
   // True if every map and counter is the same object or value: the same content.
   bool same_as(const Tables& other) const;
 };
@@ -127,6 +146,9 @@ class ForkCore {
   Status delete_page(PageId page);
   Result<EdgeId> add_edge(EdgeKind kind, PageId from, PageId to);
   Status remove_edge(EdgeId edge);
+  // Registers `child` as derived by `function` (empty: no longer derived). The page must
+  // exist. Deleting the page drops its derivation.
+  void set_derivation(PageId child, const std::string& function);
 
   // For merge: install a finished record (epoch already decided) or an edge with its id,
   // and set the counters. Installed records are not epoch-bumped by commit().
@@ -139,6 +161,15 @@ class ForkCore {
     const PageRecord* record = tables_.find_page(page);
     return record != nullptr && record->owner == token_;
   }
+  // Pages created or copied for writing in this tick, in the order it happened (a page may
+  // have been deleted or replaced since).
+  const std::vector<PageId>& written_pages() const { return written_; }
+  // Pages whose dependency inputs changed in this tick: the child end of every dependency
+  // edge added or removed, and every page whose derivation was set. May repeat.
+  const std::vector<PageId>& dependency_touched() const { return dependency_touched_; }
+  // True if the page's bytes in this tick differ from head() (or it is new in this tick);
+  // its epoch then goes up by one at commit.
+  bool bytes_changed(PageId page) const;
 
   // Seals the tick as `tick` (head().tick() + 1 by default).
   State commit();
@@ -156,6 +187,7 @@ class ForkCore {
   std::uint64_t token_ = 0;
   bool changed_ = false;
   std::vector<PageId> written_;  // pages copied or created in this tick, for epoch bumps
+  std::vector<PageId> dependency_touched_;
 };
 
 }  // namespace mmsb::state

@@ -19,7 +19,7 @@ State sample_state() {
         .value();
   }
   (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(2)).value();
-  (void)fork.add_edge(kEdgeKindDependency, PageId(3), PageId(2)).value();
+  (void)fork.add_edge(kEdgeKindData, PageId(3), PageId(2)).value();
   (void)fork.commit();
   for (int i = 1; i <= 100; i += 3)
     EXPECT_TRUE(fork.write(PageId(i), 0, test::bytes_of("changed")).is_ok());

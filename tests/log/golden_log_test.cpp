@@ -4,6 +4,7 @@
 
 #include "log/checkpoint.hpp"
 #include "log/format.hpp"
+#include "state/tables.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
@@ -11,9 +12,7 @@
 namespace mmsb::log {
 namespace {
 
-std::string hex(std::span<const std::byte> bytes) {
-  return to_hex(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
-}
+using test::hex;
 
 TEST(GoldenLogTest, SegmentHeaderAndFrame) {
   std::vector<std::byte> bytes;
@@ -39,38 +38,49 @@ TEST(GoldenLogTest, SegmentHeaderAndFrame) {
 
 TEST(GoldenLogTest, Checkpoint) {
   test::TempDir dir;
-  Fork fork{State{}};
+  state::ForkCore fork{State{}};
   (void)fork.create_page({.type = 7, .size_bytes = 3, .initial = test::bytes_of("abc")}).value();
-  (void)fork.add_edge(kEdgeKindDependency, PageId(1), PageId(1)).value();
+  (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(1)).value();
+  fork.set_derivation(PageId(1), "f");
   State state = fork.commit();
   ASSERT_TRUE(write_checkpoint(*Env::posix(), dir.path(), state).is_ok());
   auto bytes = read_file(*Env::posix(), dir / checkpoint_file_name(TickId(1))).value();
   const std::string text = hex(bytes);
-  EXPECT_EQ(text.substr(0, 112),
+  EXPECT_EQ(text.substr(0, 128),
             "6d6d73622d636b70"    // "mmsb-ckp"
-            "01000000"            // version
+            "02000000"            // version
             "00000000"            // reserved
             "0100000000000000"    // tick
             "0200000000000000"    // next page id
             "0200000000000000"    // next edge id
             "0100000000000000"    // pages
-            "0100000000000000");  // edges
-  EXPECT_EQ(text.substr(112, 32), state.root().to_hex());
-  EXPECT_EQ(text.substr(144, 80),
+            "0100000000000000"    // edges
+            "0100000000000000");  // derivations
+  EXPECT_EQ(text.substr(128, 32), state.root().to_hex());
+  EXPECT_EQ(text.substr(160, 80),
             "0100000000000000"    // page id
             "07000000"            // type
             "00000000"            // location, reserved
             "0000000000000000"    // epoch
             "0300000000000000"    // size
             "0000000000000000");  // reserved
-  EXPECT_EQ(text.substr(224, 6), "616263");
-  EXPECT_EQ(text.substr(230, 64),
+  EXPECT_EQ(text.substr(240, 6), "616263");
+  EXPECT_EQ(text.substr(246, 64),
             "0100000000000000"    // edge id
-            "01000000"            // kind
+            "00040000"            // kind (1024)
             "00000000"            // reserved
             "0100000000000000"    // from
             "0100000000000000");  // to
-  EXPECT_EQ(bytes.size(), 72u + 40 + 3 + 32 + 8);
+  EXPECT_EQ(text.substr(310, 34),
+            "0100000000000000"    // derived page
+            "01000000"            // function name length
+            "00000000"            // reserved
+            "66");                // "f"
+  EXPECT_EQ(bytes.size(), 80u + 40 + 3 + 32 + 17 + 8);
+  auto loaded = load_checkpoint(*Env::posix(), dir / checkpoint_file_name(TickId(1)), {});
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->root(), state.root());
+  EXPECT_EQ(loaded->derivation(PageId(1))->function, "f");
 }
 
 }  // namespace

@@ -116,12 +116,20 @@ TEST(TickRecordTest, GoldenLayout) {
   write.epoch = 3;
   write.offset = 4;
   write.bytes = test::bytes_of("z");
-  record.transactions = {TransactionInput{{write}, StatusCode::kOk}};
+  Op derive;
+  derive.kind = OpKind::kDerive;
+  derive.page = 9;
+  derive.assigned = 5;
+  derive.function = "f";
+  derive.parents = {1, 2};
+  record.transactions = {TransactionInput{{write, derive}, StatusCode::kOk}};
+  record.derived = {Delta::from_runs(PageId(9), Epoch(6), {DeltaRun{2, 1}}, test::bytes_of("q"))};
   std::vector<std::byte> payload;
   encode_tick_record(record, payload);
+  const std::string delta_hex = test::hex(encode_delta(record.derived[0]));
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "01"                                // version
+      "02"                                // version
       "00"                                // flags
       "0000"                              // reserved
       "01000000"                          // transactions
@@ -129,14 +137,26 @@ TEST(TickRecordTest, GoldenLayout) {
       "00000000000022220000000000001111"  // previous (high, low; big-endian)
       "00000000000044440000000000003333"  // root
       "0500000000000000"                  // wall time
-      "01000000"                          // ops
+      "02000000"                          // ops
       "00"                                // outcome OK
       "03"                                // write
       "0100000000000000"                  // page
       "0300000000000000"                  // epoch
       "0400000000000000"                  // offset
       "0100000000000000"                  // length
-      "7a");                              // bytes
+      "7a"                                // bytes
+      "07"                                // derive
+      "0900000000000000"                  // page (the child)
+      "0500000000000000"                  // first edge id
+      "01000000"                          // function name length
+      "66"                                // "f"
+      "02000000"                          // parents
+      "0100000000000000"                  // parent 1
+      "0200000000000000"                  // parent 2
+      "01000000"                          // derived deltas
+      "2900000000000000" +                // delta length (41)
+          delta_hex);                     // the delta (FORMAT.md "Delta")
+  EXPECT_EQ(decode_tick_record(payload).value(), record);
 }
 
 }  // namespace

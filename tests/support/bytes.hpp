@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +22,18 @@ inline std::vector<std::byte> filled(std::size_t size, unsigned char value) {
 
 inline std::vector<std::byte> to_vector(std::span<const std::byte> bytes) {
   return std::vector<std::byte>(bytes.begin(), bytes.end());
+}
+
+// Lowercase hex of the bytes, for golden layouts.
+inline std::string hex(std::span<const std::byte> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::byte byte : bytes) {
+    out += kDigits[std::to_integer<unsigned>(byte) >> 4];
+    out += kDigits[std::to_integer<unsigned>(byte) & 15];
+  }
+  return out;
 }
 
 }  // namespace mmsb::test

@@ -66,15 +66,25 @@ inline Hash128 reference_root(const State& state) {
     hasher.update_u64(edge.to.value());
     edges.emplace_back(edge.id.value(), hasher.digest());
   });
+  LeafHashes derivations;
+  state.for_each_derivation([&](const Derivation& derivation) {
+    Hasher128 hasher;
+    hasher.update_u64(derivation.child.value());
+    hasher.update_u32(static_cast<std::uint32_t>(derivation.function.size()));
+    hasher.update(as_bytes(derivation.function));
+    derivations.emplace_back(derivation.child.value(), hasher.digest());
+  });
   Hasher128 hasher;
-  hasher.update_string("mmsb:state-root:v1");
+  hasher.update_string("mmsb:state-root:v2");
   hasher.update_u64(state.tick().value());
   hasher.update_u64(state.next_page_id().value());
   hasher.update_u64(state.next_edge_id().value());
   hasher.update_u64(state.page_count());
   hasher.update_u64(state.edge_count());
+  hasher.update_u64(state.derivation_count());
   hasher.update_hash(reference_map_hash(pages));
   hasher.update_hash(reference_map_hash(edges));
+  hasher.update_hash(reference_map_hash(derivations));
   return hasher.digest();
 }
 

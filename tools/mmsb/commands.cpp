@@ -1,6 +1,7 @@
 #include "tools/mmsb/commands.hpp"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 
@@ -38,6 +39,8 @@ const char* op_name(log::OpKind kind) {
       return "add-edge";
     case log::OpKind::kRemoveEdge:
       return "remove-edge";
+    case log::OpKind::kDerive:
+      return "derive";
   }
   return "?";
 }
@@ -49,6 +52,12 @@ void print_record(const log::TickRecord& record) {
     const log::TransactionInput& txn = record.transactions[i];
     fmt::print("  transaction {}: {} ops, {}\n", i, txn.ops.size(), status_code_name(txn.outcome));
     for (const log::Op& op : txn.ops) {
+      if (op.kind == log::OpKind::kDerive) {
+        fmt::print("    {:<11} page {} function '{}' parents [{}] first edge {}\n",
+                   op_name(op.kind), op.page, op.function, fmt::join(op.parents, ", "),
+                   op.assigned);
+        continue;
+      }
       fmt::print("    {:<11} page {} edge {} offset {} bytes {} epoch {} id {}\n", op_name(op.kind),
                  op.page, op.edge, op.offset, op.bytes.size(), op.epoch, op.assigned);
     }
@@ -57,6 +66,10 @@ void print_record(const log::TickRecord& record) {
     fmt::print("  merge: {} pages set, {} deleted, {} edges added, {} removed\n",
                record.merge.pages_set.size(), record.merge.pages_deleted.size(),
                record.merge.edges_added.size(), record.merge.edges_removed.size());
+  }
+  for (const Delta& derived : record.derived) {
+    fmt::print("  derived page {} from epoch {}: {} runs, {} bytes\n", derived.page().value(),
+               derived.base_epoch().value(), derived.runs().size(), derived.bytes().size());
   }
 }
 
