@@ -203,12 +203,12 @@ Status Propagator::commit_level(state::ForkCore& fork, const PropagationInput& i
                               std::to_string(job.output.size()) + " bytes for a page of " +
                               std::to_string(job.current.size()) + " bytes");
     }
-    if (std::memcmp(job.output.data(), job.current.data(), job.current.size()) == 0) {
+    const state::PageRecord* record = fork.tables().find_page(item.page);
+    MMSB_RETURN_IF_ERROR(diff_into(item.page, record->epoch, job.current, job.output, delta_));
+    if (delta_.is_identity()) {
       ++out.counters.cutoffs;
       continue;
     }
-    const state::PageRecord* record = fork.tables().find_page(item.page);
-    MMSB_RETURN_IF_ERROR(diff_into(item.page, record->epoch, job.current, job.output, delta_));
     MMSB_RETURN_IF_ERROR(fork.apply(delta_));  // only the allocator can refuse
     out.derived.push_back(delta_);
     item.changed = true;
