@@ -45,6 +45,12 @@ const char* op_name(log::OpKind kind) {
   return "?";
 }
 
+// A page id as a transaction names it: provisional ids are the transaction's own creations.
+std::string id_text(std::uint64_t id) {
+  if (log::is_provisional(id)) return "new#" + std::to_string(id & ~log::kProvisionalBit);
+  return std::to_string(id);
+}
+
 void print_record(const log::TickRecord& record) {
   fmt::print("tick {}\n  root     {}\n  previous {}\n  wall time {} ns\n", record.tick.value(),
              record.root.to_hex(), record.previous.to_hex(), record.wall_time_ns);
@@ -53,8 +59,10 @@ void print_record(const log::TickRecord& record) {
     fmt::print("  transaction {}: {} ops, {}\n", i, txn.ops.size(), status_code_name(txn.outcome));
     for (const log::Op& op : txn.ops) {
       if (op.kind == log::OpKind::kDerive) {
+        std::vector<std::string> parents;
+        for (std::uint64_t parent : op.parents) parents.push_back(id_text(parent));
         fmt::print("    {:<11} page {} function '{}' parents [{}] first edge {}\n",
-                   op_name(op.kind), op.page, op.function, fmt::join(op.parents, ", "),
+                   op_name(op.kind), id_text(op.page), op.function, fmt::join(parents, ", "),
                    op.assigned);
         continue;
       }
@@ -100,9 +108,19 @@ int run_replay(const ReplayCommand& command) {
     fmt::print("  torn tail        {} bytes at byte {} of {} (dropped at the next open)\n",
                summary.torn->bytes_dropped, summary.torn->offset, summary.torn->path);
   }
-  fmt::print("  tick             {}\n  pages / edges    {} / {}\n  state root       {}\n",
+  fmt::print("  tick             {}\n  pages / edges    {} / {}\n  derived pages    {}\n"
+             "  state root       {}\n",
              state->tick().value(), state->page_count(), state->edge_count(),
-             state->root().to_hex());
+             state->derivation_count(), state->root().to_hex());
+  if (command.verify) {
+    const std::uint64_t rerun = summary.propagation.recomputes - summary.derived_taken_from_log;
+    fmt::print("  propagation      {} recomputes re-run and checked, {} taken from the log\n",
+               rerun, summary.derived_taken_from_log);
+    if (summary.derived_taken_from_log != 0) {
+      fmt::print("                   (user functions live in the program that registered them;\n"
+                 "                   this tool has only the built-ins)\n");
+    }
+  }
   fmt::print("  every tick's root matched the log\n");
   return 0;
 }
