@@ -43,11 +43,19 @@ TickRecord sample_record() {
   Op erase;
   erase.kind = OpKind::kDeletePage;
   erase.page = 4;
-  committed.ops = {create, write, read, edge, remove, erase};
+  Op derive;
+  derive.kind = OpKind::kDerive;
+  derive.page = kProvisionalBit | 0;
+  derive.function = "mmsb.concat";
+  derive.parents = {3, 4};
+  derive.assigned = 5;
+  committed.ops = {create, write, read, edge, remove, erase, derive};
   TransactionInput conflicted;
   conflicted.ops = {read};
   conflicted.outcome = StatusCode::kConflict;
   record.transactions = {committed, conflicted};
+  record.derived = {Delta::from_runs(PageId(11), Epoch(0), {DeltaRun{0, 2}}, test::bytes_of("hi")),
+                    Delta::from_dense(PageId(12), Epoch(4), test::bytes_of("dense"))};
   return record;
 }
 
@@ -66,6 +74,8 @@ TEST(TickRecordTest, RoundTripsAMergeEffect) {
   record.merge.pages_deleted = {PageId(6)};
   record.merge.edges_added = {Edge{EdgeId(9), 1024, PageId(5), PageId(5)}};
   record.merge.edges_removed = {EdgeId(4)};
+  record.merge.derivations_set = {{PageId(5), "mmsb.passthrough"}, {PageId(7), "f"}};
+  record.merge.derivations_removed = {PageId(8)};
   record.merge.next_page_id = 10;
   record.merge.next_edge_id = 12;
   std::vector<std::byte> payload;
