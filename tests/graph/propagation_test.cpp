@@ -31,7 +31,7 @@ std::vector<std::byte> one(unsigned char value, std::size_t size = 4) {
 
 PageId create(Engine& engine, std::span<const std::byte> initial) {
   Transaction txn = engine.begin();
-  PageId page = txn.create_page({.size_bytes = initial.size(), .initial = initial});
+  (void)txn.create_page({.size_bytes = initial.size(), .initial = initial});
   return txn.commit().value().created_pages.at(0);
 }
 
