@@ -49,6 +49,13 @@ void encode_op(const Op& op, std::vector<std::byte>& out) {
   }
 }
 
+// A count (4) and the ids (8 each).
+template <typename Id>
+void append_ids(std::vector<std::byte>& out, const std::vector<Id>& ids) {
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ids.size()));
+  for (Id id : ids) append_le<std::uint64_t>(out, id.value());
+}
+
 void append_string(std::vector<std::byte>& out, const std::string& text) {
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
   append_bytes(out, as_bytes(text));
@@ -78,6 +85,21 @@ bool read_string(ByteReader& in, std::string& out, std::size_t max_bytes, const 
   std::vector<std::byte> bytes;
   if (!in.read_bytes(length, bytes, field)) return false;
   out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return true;
+}
+
+// A count (4) and the ids (8 each), as append_ids writes them.
+template <typename Id>
+bool read_ids(ByteReader& in, std::vector<Id>& ids, const char* count_field,
+              const char* id_field) {
+  std::uint32_t count = 0;
+  if (!read_count(in, count, 8, count_field)) return false;
+  ids.resize(count);
+  for (Id& id : ids) {
+    std::uint64_t value = 0;
+    if (!in.read(value, id_field)) return false;
+    id = Id(value);
+  }
   return true;
 }
 
@@ -134,8 +156,7 @@ void encode_merge(const MergeEffect& merge, std::vector<std::byte>& out) {
     append_le<std::uint64_t>(out, page.bytes.size());
     append_bytes(out, page.bytes);
   }
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.pages_deleted.size()));
-  for (PageId page : merge.pages_deleted) append_le<std::uint64_t>(out, page.value());
+  append_ids(out, merge.pages_deleted);
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.edges_added.size()));
   for (const Edge& edge : merge.edges_added) {
     append_le<std::uint64_t>(out, edge.id.value());
@@ -143,15 +164,13 @@ void encode_merge(const MergeEffect& merge, std::vector<std::byte>& out) {
     append_le<std::uint64_t>(out, edge.from.value());
     append_le<std::uint64_t>(out, edge.to.value());
   }
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.edges_removed.size()));
-  for (EdgeId edge : merge.edges_removed) append_le<std::uint64_t>(out, edge.value());
+  append_ids(out, merge.edges_removed);
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.derivations_set.size()));
   for (const auto& [child, function] : merge.derivations_set) {
     append_le<std::uint64_t>(out, child.value());
     append_string(out, function);
   }
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.derivations_removed.size()));
-  for (PageId child : merge.derivations_removed) append_le<std::uint64_t>(out, child.value());
+  append_ids(out, merge.derivations_removed);
 }
 
 bool decode_merge(ByteReader& in, MergeEffect& merge) {
@@ -172,12 +191,8 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     page.id = PageId(id);
     page.epoch = Epoch(epoch);
   }
-  if (!read_count(in, count, 8, "merge deleted page count")) return false;
-  merge.pages_deleted.resize(count);
-  for (PageId& page : merge.pages_deleted) {
-    std::uint64_t id = 0;
-    if (!in.read(id, "merge deleted page")) return false;
-    page = PageId(id);
+  if (!read_ids(in, merge.pages_deleted, "merge deleted page count", "merge deleted page")) {
+    return false;
   }
   if (!read_count(in, count, 28, "merge added edge count")) return false;
   merge.edges_added.resize(count);
@@ -191,12 +206,8 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     edge.from = PageId(from);
     edge.to = PageId(to);
   }
-  if (!read_count(in, count, 8, "merge removed edge count")) return false;
-  merge.edges_removed.resize(count);
-  for (EdgeId& edge : merge.edges_removed) {
-    std::uint64_t id = 0;
-    if (!in.read(id, "merge removed edge")) return false;
-    edge = EdgeId(id);
+  if (!read_ids(in, merge.edges_removed, "merge removed edge count", "merge removed edge")) {
+    return false;
   }
   if (!read_count(in, count, 12, "merge derivation count")) return false;
   merge.derivations_set.resize(count);
@@ -208,14 +219,8 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     }
     child = PageId(id);
   }
-  if (!read_count(in, count, 8, "merge removed derivation count")) return false;
-  merge.derivations_removed.resize(count);
-  for (PageId& child : merge.derivations_removed) {
-    std::uint64_t id = 0;
-    if (!in.read(id, "merge removed derivation")) return false;
-    child = PageId(id);
-  }
-  return true;
+  return read_ids(in, merge.derivations_removed, "merge removed derivation count",
+                  "merge removed derivation");
 }
 
 bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
