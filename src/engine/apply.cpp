@@ -333,6 +333,13 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
   return Status::ok();
 }
 
+void clear_applied_results(std::vector<Op>& ops) {
+  for (Op& op : ops) {
+    op.assigned = 0;
+    if (op.kind == OpKind::kWrite) op.epoch = 0;
+  }
+}
+
 Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect,
                           graph::DependencyGraph* graph) {
   for (EdgeId edge : effect.edges_removed) {

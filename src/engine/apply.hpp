@@ -26,6 +26,10 @@ namespace mmsb::engine {
 Status apply_transaction(state::ForkCore& fork, std::vector<log::Op>& ops, CommitInfo* info,
                          bool* fork_damaged, graph::DependencyGraph* graph = nullptr);
 
+// Forgets what apply_transaction recorded in `ops` (assigned ids, write epochs), so they
+// are as submitted and can be applied again.
+void clear_applied_results(std::vector<log::Op>& ops);
+
 // Applies a merge effect as logged. With a `graph`, it follows the effect's dependency
 // edges, and an edge that would close a cycle is refused with InvalidArgument (the fork and
 // graph are then partly changed: the caller drops the tick and rolls the graph back).

@@ -25,11 +25,8 @@ struct Reexecution {
 Status reexecute_transaction(state::ForkCore& fork, log::TransactionInput& logged,
                              graph::DependencyGraph* graph, const std::string& txn) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> logged_results;
-  for (log::Op& op : logged.ops) {
-    logged_results.emplace_back(op.assigned, op.epoch);
-    op.assigned = 0;
-    if (op.kind == log::OpKind::kWrite) op.epoch = 0;
-  }
+  for (const log::Op& op : logged.ops) logged_results.emplace_back(op.assigned, op.epoch);
+  clear_applied_results(logged.ops);
   bool damaged = false;
   Status outcome = apply_transaction(fork, logged.ops, nullptr, &damaged, graph);
   if (damaged) return outcome;  // the allocator, not the log

@@ -184,10 +184,7 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
       next -= tick.requests.size();
       for (std::size_t i = 0; i < tick.requests.size(); ++i) {
         std::vector<log::Op>& ops = tick.record.transactions[i].ops;
-        for (log::Op& op : ops) {
-          op.assigned = 0;
-          if (op.kind == log::OpKind::kWrite) op.epoch = 0;
-        }
+        engine::clear_applied_results(ops);
         tick.requests[i]->ops = std::move(ops);
       }
       return Built::kRetryAlone;
