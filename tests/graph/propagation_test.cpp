@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
@@ -238,6 +239,64 @@ TEST(PropagationTest, AFailingFunctionFailsTheTickAndChangesNothing) {
             "operation 0: derive: function 'nobody' is not registered in this engine");
   EXPECT_EQ(engine->register_function("moody", map_bytes([](unsigned v) { return v; })).code(),
             StatusCode::kAlreadyExists);
+}
+
+// Transactions that share a tick with one whose change makes a function fail are retried
+// alone and commit; only the culprit is refused.
+TEST(PropagationTest, OnlyTheTransactionThatMakesAFunctionFailIsRefused) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  std::mutex mutex;
+  std::condition_variable opened;
+  bool hold = true;
+  ASSERT_TRUE(engine
+                  ->register_function("gate",
+                                      [&](const DeriveInput& input, std::vector<std::byte>& out) {
+                                        const auto value = std::to_integer<unsigned>(input.parents[0][0]);
+                                        if (value == 1) {  // holds the sequencer while others queue
+                                          std::unique_lock<std::mutex> lock(mutex);
+                                          opened.wait(lock, [&] { return !hold; });
+                                        }
+                                        if (value == 0xFF) return invalid_argument("refused");
+                                        out.assign(input.parents[0].begin(), input.parents[0].end());
+                                        return Status::ok();
+                                      })
+                  .is_ok());
+  std::vector<PageId> sources, derived;
+  for (int i = 0; i < 5; ++i) {
+    sources.push_back(create(*engine, one(0)));
+    derived.push_back(create(*engine, one(0)));
+    ASSERT_TRUE(engine->derive(derived.back(), std::vector{sources.back()}, "gate").is_ok());
+  }
+  std::thread holder([&] { put(*engine, sources[0], one(1)); });
+  std::vector<Result<CommitInfo>> outcomes(4, Status(StatusCode::kInternal, "not run"));
+  std::vector<std::thread> writers;
+  for (int i = 1; i <= 4; ++i) {
+    writers.emplace_back([&, i] {
+      Transaction txn = engine->begin();
+      txn.put(sources[i], one(i == 2 ? 0xFF : 7));
+      outcomes[i - 1] = txn.commit();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let them queue behind it
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    hold = false;
+  }
+  opened.notify_all();
+  holder.join();
+  for (std::thread& writer : writers) writer.join();
+  for (int i = 1; i <= 4; ++i) {
+    if (i == 2) {
+      EXPECT_EQ(outcomes[i - 1].status().message(),
+                "derived page " + std::to_string(derived[2].value()) + " (function 'gate'): refused");
+      EXPECT_EQ(read(*engine, derived[2]), one(0));
+    } else {
+      EXPECT_TRUE(outcomes[i - 1].is_ok()) << outcomes[i - 1].status().to_string();
+      EXPECT_EQ(read(*engine, derived[i]), one(7));
+    }
+  }
+  EXPECT_EQ(engine->stats().derive_failures, 1u);
 }
 
 TEST(PropagationTest, OnlyPropagationWritesADerivedPage) {
