@@ -108,3 +108,21 @@ EventCounters EventHub::counters() const {
 }
 
 }  // namespace mmsb::engine
+
+namespace mmsb {
+
+std::string_view event_type_name(EventType type) {
+  switch (type) {
+    case EventType::kInvalidated:
+      return "INVALIDATED";
+    case EventType::kApplied:
+      return "APPLIED";
+    case EventType::kChanged:
+      return "CHANGED";
+    case EventType::kStale:
+      return "STALE";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace mmsb

@@ -54,21 +54,3 @@ std::shared_ptr<const FunctionMap> FunctionTable::snapshot() const {
 }
 
 }  // namespace mmsb::graph
-
-namespace mmsb {
-
-std::string_view event_type_name(EventType type) {
-  switch (type) {
-    case EventType::kInvalidated:
-      return "INVALIDATED";
-    case EventType::kApplied:
-      return "APPLIED";
-    case EventType::kChanged:
-      return "CHANGED";
-    case EventType::kStale:
-      return "STALE";
-  }
-  return "UNKNOWN";
-}
-
-}  // namespace mmsb
