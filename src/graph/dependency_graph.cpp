@@ -77,6 +77,18 @@ void DependencyGraph::link(const Edge& edge, std::uint32_t from, std::uint32_t t
 
 Status DependencyGraph::add_edge(const Edge& edge) {
   if (!is_dependency_kind(edge.kind)) return Status::ok();
+  MMSB_RETURN_IF_ERROR(insert(edge));
+  journal_.push_back(JournalEntry{true, edge});
+  return Status::ok();
+}
+
+void DependencyGraph::remove_edge(const Edge& edge) {
+  if (!is_dependency_kind(edge.kind)) return;
+  erase(edge);
+  journal_.push_back(JournalEntry{false, edge});
+}
+
+Status DependencyGraph::insert(const Edge& edge) {
   if (edge.from == edge.to) return invalid_argument(cycle_text(edge));
   const std::uint32_t from = node_for(edge.from);
   const std::uint32_t to = node_for(edge.to);
@@ -87,12 +99,10 @@ Status DependencyGraph::add_edge(const Edge& edge) {
     return invalid_argument(std::move(message));
   }
   link(edge, from, to);
-  journal_.push_back(JournalEntry{true, edge});
   return Status::ok();
 }
 
-void DependencyGraph::remove_edge(const Edge& edge) {
-  if (!is_dependency_kind(edge.kind)) return;
+void DependencyGraph::erase(const Edge& edge) {
   const std::uint32_t from = node_of(edge.from);
   const std::uint32_t to = node_of(edge.to);
   MMSB_ASSERT(from != kNoNode && to != kNoNode);
@@ -101,7 +111,6 @@ void DependencyGraph::remove_edge(const Edge& edge) {
   --edge_count_;
   release_if_unlinked(from);
   release_if_unlinked(to);
-  journal_.push_back(JournalEntry{false, edge});
 }
 
 void DependencyGraph::undo_to(std::size_t mark) {
@@ -110,13 +119,12 @@ void DependencyGraph::undo_to(std::size_t mark) {
     const JournalEntry entry = journal_.back();
     journal_.pop_back();
     if (entry.added) {
-      remove_edge(entry.edge);
+      erase(entry.edge);
     } else {
       // The graph without the later changes was acyclic, so this cannot close a cycle.
-      Status restored = add_edge(entry.edge);
+      Status restored = insert(entry.edge);
       MMSB_ASSERT(restored.is_ok());
     }
-    journal_.pop_back();  // the entry the undo itself journaled
   }
 }
 

@@ -78,6 +78,9 @@ class DependencyGraph {
     Edge edge;
   };
 
+  // The unjournaled halves of add_edge and remove_edge (undo uses them directly).
+  Status insert(const Edge& edge);
+  void erase(const Edge& edge);
   std::uint32_t node_for(PageId page);  // creates it at the end of the order
   void release_if_unlinked(std::uint32_t node);
   void link(const Edge& edge, std::uint32_t from, std::uint32_t to);
