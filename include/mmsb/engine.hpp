@@ -20,6 +20,7 @@
 #include "mmsb/env.hpp"
 #include "mmsb/fork.hpp"
 #include "mmsb/merge.hpp"
+#include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
 
 namespace mmsb {
@@ -30,8 +31,9 @@ enum class Durability : std::uint8_t {
   kFsync,  // acknowledged once synced to stable storage (group commit: one fsync, many ticks)
 };
 
-// Most propagation workers an engine may have.
+// Most propagation or rule workers an engine may have.
 inline constexpr std::size_t kPropagationWorkersMax = 256;
+inline constexpr std::size_t kRuleWorkersMax = 256;
 
 struct EngineOptions {
   std::string dir = "./mmsb-data";
@@ -48,6 +50,12 @@ struct EngineOptions {
   // Threads that recompute the derived pages of one topological level (1: the sequencer
   // alone). The result never depends on it.
   std::size_t propagation_workers = 1;
+  // Threads that match, footprint and execute rule candidates (1: the sequencer alone).
+  // The result never depends on it.
+  std::size_t rule_workers = 1;
+  // Rule telemetry (docs/SEMANTICS.md "Rules and scheduling"): if set, `reserved` and
+  // `conflict` events are appended to this file as JSON lines by a thread of their own.
+  std::string rule_telemetry_path;
   // Undelivered event batches one subscriber may have queued before batches are dropped
   // (1 to kEventQueueBatchesMax).
   std::size_t event_queue_batches = 1024;
@@ -89,6 +97,25 @@ struct EngineStats {
   std::uint64_t event_batches_delivered = 0;
   std::uint64_t event_batches_dropped = 0;  // a subscriber's queue was full
   std::uint64_t subscriber_errors = 0;      // callbacks that threw
+  // Rules (docs/SEMANTICS.md "Rules and scheduling"); totals over all ticks.
+  std::uint64_t rule_candidates = 0;
+  std::uint64_t rules_applied = 0;
+  std::uint64_t rules_rejected = 0;  // for good
+  std::uint64_t rules_deferred = 0;  // rejected, retried later
+  std::uint64_t rule_retries = 0;    // candidates on a second or later attempt
+  std::uint64_t rule_failures = 0;   // ticks a rule failed in (not applied)
+  std::uint64_t telemetry_dropped = 0;  // telemetry events dropped: the writer fell behind
+  // The last tick that had candidates.
+  struct RuleTick {
+    std::uint64_t candidates = 0;
+    std::uint64_t applied = 0;
+    std::uint64_t conflicts = 0;  // rejected or deferred
+    std::uint64_t retries = 0;
+    double conflict_rate = 0;  // conflicts / (applied + conflicts)
+    std::uint64_t reservation_ns = 0;  // match, footprint, canonical sort and reserve gate
+    std::uint64_t execution_ns = 0;    // executors, in parallel
+    std::uint64_t commit_ns = 0;       // applying the buffers in canonical order
+  } last_rule_tick;
 };
 
 // What a committed transaction became.
@@ -96,6 +123,7 @@ struct CommitInfo {
   TickId tick;
   std::vector<PageId> created_pages;  // in the order create_page was called
   std::vector<EdgeId> created_edges;  // in the order add_edge was called
+  std::vector<RuleReceipt> receipts;  // of its apply() calls, in canonical order
 };
 
 class Engine;
@@ -127,6 +155,11 @@ class Transaction {
   // computed in the same tick. An empty `function` with no parents makes it underived.
   // Transactions may not write a derived page (InvalidArgument).
   void derive(PageId child, std::span<const PageId> parents, std::string_view function);
+  // Asks for `rule` (registered with Engine::register_rule) to run at `scope` in this
+  // transaction's tick, after its other operations. The candidate goes through the reserve
+  // gate like every other: CommitInfo::receipts says whether it was applied, rejected or
+  // deferred. FailedPrecondition at commit if the rule is not registered.
+  void apply(std::string_view rule, PageId scope);
   Result<std::span<const std::byte>> read(PageId page);
 
   // Submits the transaction and waits until its tick is durable at the engine's level.
@@ -176,6 +209,18 @@ class Engine {
   // One transaction that derives `child` (Transaction::derive) and commits.
   Result<CommitInfo> derive(PageId child, std::span<const PageId> parents,
                             std::string_view function);
+
+  // Rules (docs/SEMANTICS.md "Rules and scheduling"). Rules are code: register them after
+  // every open, before a tick needs them. InvalidArgument for a malformed rule;
+  // AlreadyExists if the name (or its family id) is taken. A standing rule gets candidates
+  // from the next tick on.
+  Status register_rule(Rule rule);
+  // One transaction that applies `rule` at `scope` (Transaction::apply) and commits.
+  Result<CommitInfo> apply(std::string_view rule, PageId scope);
+  // OK for a registered rule that runs; NotFound if not registered; the failure that
+  // suspended it otherwise (a standing rule or retry whose rule fails is suspended: it gets
+  // no standing or retry candidates until the engine is reopened).
+  Status rule_status(std::string_view rule) const;
 
   // Events: `callback` receives one batch per tick with the events `filter` selects, on a
   // thread of its own, after the tick is durable (docs/SEMANTICS.md "Events"). Returns the

@@ -12,5 +12,6 @@
 #include "mmsb/ids.hpp"
 #include "mmsb/merge.hpp"
 #include "mmsb/page.hpp"
+#include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
 #include "mmsb/status.hpp"

@@ -61,6 +61,16 @@ struct Derivation {
   friend bool operator==(const Derivation&, const Derivation&) = default;
 };
 
+// A rule candidate the reserve gate rejected, waiting to be tried again at tick `due`
+// (docs/SEMANTICS.md "Rules and scheduling"). Part of the State and its root.
+struct PendingRetry {
+  TickId due;
+  std::uint64_t family = 0;  // RuleFamilyId
+  PageId scope;
+  std::uint32_t attempt = 0;  // the attempt it will be
+  friend auto operator<=>(const PendingRetry&, const PendingRetry&) = default;
+};
+
 class State {
  public:
   // The empty State: no pages, no edges, tick 0, default options.
@@ -92,6 +102,12 @@ class State {
   // The page's derivation, or nullopt if it is not derived (or does not exist).
   std::optional<Derivation> derivation(PageId child) const;
   std::size_t derivation_count() const;
+  // Pages of one type, in id order (the type index; type 0, untyped, is not indexed and
+  // gives none).
+  std::size_t page_count_of_type(PageType type) const;
+  void for_each_page_of_type(PageType type, const std::function<void(PageId)>& visit) const;
+  // Rule candidates waiting for a later tick, by (due, family, scope).
+  std::span<const PendingRetry> pending_retries() const;
 
   // Visit every page or edge in id order.
   void for_each_page(const std::function<void(const PageView&)>& visit) const;

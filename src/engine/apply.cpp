@@ -240,6 +240,11 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         MMSB_RETURN_IF_ERROR(validate_derive(overlay, op, i));
         overlay.set_derived(op.page, !op.function.empty());
         break;
+      case OpKind::kApplyRule:
+        if (!overlay.page(op.page).exists) {
+          return not_found(op_name(i) + "rule scope: " + page_text(op.page) + " does not exist");
+        }
+        break;
     }
   }
   return Status::ok();
@@ -318,6 +323,9 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
         break;
       case OpKind::kDerive:
         status = apply_derive(fork, op, resolve_page);
+        break;
+      case OpKind::kApplyRule:
+        op.assigned = resolve_page(op.page).value();  // the rules step takes it from here
         break;
     }
     if (!status.is_ok()) {

@@ -24,6 +24,11 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
                             std::to_string(options.propagation_workers) + " is outside [1, " +
                             std::to_string(kPropagationWorkersMax) + "]");
   }
+  if (options.rule_workers == 0 || options.rule_workers > kRuleWorkersMax) {
+    return invalid_argument("engine options: rule_workers " +
+                            std::to_string(options.rule_workers) + " is outside [1, " +
+                            std::to_string(kRuleWorkersMax) + "]");
+  }
   if (options.event_queue_batches == 0 || options.event_queue_batches > kEventQueueBatchesMax) {
     return invalid_argument("engine options: event_queue_batches " +
                             std::to_string(options.event_queue_batches) + " is outside [1, " +
@@ -64,6 +69,14 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
     impl->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
   }
   impl->propagator = std::make_unique<graph::Propagator>(impl->pool.get());
+  if (options.rule_workers > 1) {
+    impl->rule_pool = std::make_unique<core::WorkerPool>(options.rule_workers);
+  }
+  impl->scheduler = std::make_unique<sched::Scheduler>(impl->rule_pool.get());
+  if (!options.rule_telemetry_path.empty()) {
+    MMSB_ASSIGN_OR_RETURN(impl->telemetry,
+                          sched::TelemetryWriter::open(options.rule_telemetry_path));
+  }
 
   MMSB_ASSIGN_OR_RETURN(impl->writer, log::LogWriter::open(&env, engine::log_dir_of(options.dir),
                                                            options.segment_size_max_bytes));
@@ -83,6 +96,7 @@ Status Engine::close() {
   }
   if (impl_->sequencer.joinable()) impl_->sequencer.join();
   impl_->events.close();  // delivers what the last ticks queued
+  if (impl_->telemetry) impl_->telemetry->flush();
   std::lock_guard<std::mutex> checkpoint_lock(impl_->checkpoint_mutex);
   std::lock_guard<std::mutex> lock(impl_->queue_mutex);
   impl_->closed = true;
@@ -176,6 +190,23 @@ Result<CommitInfo> Engine::derive(PageId child, std::span<const PageId> parents,
   Transaction transaction = begin();
   transaction.derive(child, parents, function);
   return transaction.commit();
+}
+
+Status Engine::register_rule(Rule rule) { return impl_->rules.add(std::move(rule)); }
+
+Result<CommitInfo> Engine::apply(std::string_view rule, PageId scope) {
+  Transaction transaction = begin();
+  transaction.apply(rule, scope);
+  return transaction.commit();
+}
+
+Status Engine::rule_status(std::string_view rule) const {
+  const auto rules = impl_->rules.snapshot();
+  const sched::RegisteredRule* found = rules->find(rule_family_id(rule));
+  if (found == nullptr || found->rule.name != rule) {
+    return not_found("rule '" + std::string(rule) + "' is not registered");
+  }
+  return found->suspended;
 }
 
 Result<std::uint64_t> Engine::subscribe(EventFilter filter, EventCallback callback) {

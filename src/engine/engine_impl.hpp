@@ -20,6 +20,9 @@
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
 #include "mmsb/engine.hpp"
+#include "sched/rule_table.hpp"
+#include "sched/scheduler.hpp"
+#include "sched/telemetry.hpp"
 
 namespace mmsb::engine {
 
@@ -53,6 +56,8 @@ struct PendingTick {
   std::optional<Result<MergeResult>> merge_outcome;
   bool dropped = false;  // failed as a whole (a derivation failed): answered, not logged
   graph::PropagationCounters propagation;
+  sched::RuleCounters rules;
+  std::uint64_t rule_commit_ns = 0;
   std::vector<Event> events;
   bool logged() const { return !dropped && !(merge_outcome && !merge_outcome->is_ok()); }
 };
@@ -88,6 +93,13 @@ struct Engine::Impl {
   std::unique_ptr<graph::Propagator> propagator;
   engine::EventHub events;
 
+  // Rules. The scheduler and its pool are used by the sequencer thread only.
+  sched::RuleTable rules;
+  std::unique_ptr<core::WorkerPool> rule_pool;
+  std::unique_ptr<sched::Scheduler> scheduler;
+  sched::RulesStep rules_step;
+  std::unique_ptr<sched::TelemetryWriter> telemetry;
+
   mutable std::mutex stats_mutex;
   EngineStats stats;
   engine::LatencyHistogram latency;
@@ -107,14 +119,23 @@ struct Engine::Impl {
   // Builds the batch's ticks on `state`; false if the allocator gave out (batch failed).
   bool build_ticks(std::vector<engine::Request*>& batch, State state,
                    std::vector<engine::PendingTick>& ticks);
-  enum class Built { kTick, kRetryAlone, kDamaged };
-  // Builds one tick of transactions from batch[next...]; on kRetryAlone (a derivation
-  // failed in a tick of several transactions) nothing is consumed.
+  enum class Built { kTick, kRetryAlone, kRebuild, kDamaged };
+  // Builds one tick of transactions from batch[next...]. On kRetryAlone (a rule or
+  // derivation failed in a tick of several transactions) and kRebuild (a standing or retry
+  // rule failed and was suspended) nothing is consumed.
   Built build_transaction_tick(std::vector<engine::Request*>& batch, std::size_t& next,
                                std::size_t limit, const State& state, engine::PendingTick& tick,
-                               const graph::FunctionMap& functions, Status* damage);
+                               const graph::FunctionMap& functions, const sched::RuleMap& rules,
+                               Status* damage);
   void build_merge_tick(engine::Request* request, const State& state, engine::PendingTick& tick,
                         const graph::FunctionMap& functions);
+  // Step 2 on the fork after the tick's transactions. kFailed: a transaction's candidate
+  // failed (`failure` names it, with the transaction's index in `origin`); kSuspended: a
+  // standing or retry candidate failed and its rule is now suspended; kDamaged: the
+  // allocator refused. Only kOk leaves the fork changed.
+  enum class Ruled { kOk, kFailed, kSuspended, kDamaged };
+  Ruled run_rules(state::ForkCore& fork, const sched::RuleMap& rules, engine::PendingTick& tick,
+                  Status* failure, std::size_t* origin);
   Status propagate(state::ForkCore& fork, std::span<const PageId> also_changed,
                    const graph::FunctionMap& functions, engine::PendingTick& tick);
   Status write_ticks(std::vector<engine::PendingTick>& ticks);

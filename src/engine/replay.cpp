@@ -1,6 +1,7 @@
 #include "engine/replay.hpp"
 
 #include "engine/apply.hpp"
+#include "engine/rules.hpp"
 #include "log/checkpoint.hpp"
 #include "log/tick_record.hpp"
 
@@ -20,7 +21,69 @@ struct Reexecution {
   std::unique_ptr<core::WorkerPool> pool;
   std::unique_ptr<graph::Propagator> propagator;
   graph::PropagationOutput out;
+  const sched::RuleMap* rules = nullptr;
+  std::unique_ptr<core::WorkerPool> rule_pool;
+  std::unique_ptr<sched::Scheduler> scheduler;
+  sched::RulesStep step;
 };
+
+// Step 2 of a transaction tick. Re-executed when every logged candidate's rule is known
+// (the candidates come from the receipts; the gate's decisions and the writes must match),
+// applied from the log otherwise.
+Status replay_rules(state::ForkCore& fork, const log::TickRecord& record,
+                    Reexecution* reexecution, const std::string& at_tick,
+                    ReplaySummary* summary) {
+  const sched::RuleMap* rules = reexecution != nullptr ? reexecution->rules : nullptr;
+  bool rerun = rules != nullptr && !record.rules.empty();
+  std::vector<sched::Candidate> candidates;
+  for (const log::RuleOutcome& outcome : record.rules) {
+    if (!rerun) break;
+    const RuleReceipt& receipt = outcome.receipt;
+    const sched::RegisteredRule* rule = rules->find(receipt.family);
+    if (rule == nullptr) {
+      rerun = false;
+      break;
+    }
+    candidates.push_back(sched::Candidate{
+        {sched::scope_hash(receipt.scope), receipt.family, receipt.nonce}, receipt.scope, rule->id,
+        receipt.attempt, sched::kOriginStanding});
+  }
+  if (!rerun) {
+    if (reexecution != nullptr && !record.rules.empty()) ++summary->rule_ticks_taken_from_log;
+    Status applied = apply_logged_rules(fork, record.rules);
+    if (!applied.is_ok()) return Status(applied.code(), at_tick + ": " + applied.message());
+    advance_retries(fork, record.tick, deferred_retries(record.rules));
+    return Status::ok();
+  }
+  sched::RulesStep& step = reexecution->step;
+  reexecution->scheduler->run(fork.tables(), *rules, record.tick, std::move(candidates), step);
+  if (!step.failure.is_ok()) {
+    return corruption(at_tick + ": re-executed rules fail: " + step.failure.message());
+  }
+  for (std::size_t i = 0; i < step.receipts.size(); ++i) {
+    if (step.receipts[i] != record.rules[i].receipt) {
+      const RuleReceipt& logged = record.rules[i].receipt;
+      return corruption(at_tick + ": rule candidate " + std::to_string(i) + " (scope " +
+                        std::to_string(logged.scope.value()) + "): logged " +
+                        std::string(receipt_outcome_name(logged.outcome)) +
+                        ", re-execution gives " +
+                        std::string(receipt_outcome_name(step.receipts[i].outcome)) +
+                        " or another receipt");
+    }
+  }
+  std::vector<log::RuleOutcome> outcomes;
+  MMSB_RETURN_IF_ERROR(apply_rules_step(fork, step, outcomes));
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (outcomes[i].writes != record.rules[i].writes) {
+      return corruption(at_tick + ": rule candidate " + std::to_string(i) + " (scope " +
+                        std::to_string(outcomes[i].receipt.scope.value()) +
+                        "): re-executed writes differ from the logged ones");
+    }
+  }
+  advance_retries(fork, record.tick, step.deferred);
+  summary->rule_candidates_checked += outcomes.size();
+  return Status::ok();
+}
 
 Status reexecute_transaction(state::ForkCore& fork, log::TransactionInput& logged,
                              graph::DependencyGraph* graph, const std::string& txn) {
@@ -61,6 +124,7 @@ Result<State> apply_record(const State& state, log::TickRecord& record, Reexecut
     MMSB_RETURN_IF_ERROR(
         reexecute_transaction(fork, logged, graph, at_tick + " transaction " + std::to_string(i)));
   }
+  if (!record.has_merge) MMSB_RETURN_IF_ERROR(replay_rules(fork, record, reexecution, at_tick, summary));
   std::vector<PageId> merged;
   if (record.has_merge) {
     Status applied = apply_merge_effect(fork, record.merge, graph);
@@ -140,6 +204,11 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
       reexecution->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
     }
     reexecution->propagator = std::make_unique<graph::Propagator>(reexecution->pool.get());
+    reexecution->rules = options.rules;
+    if (options.rule_workers > 1) {
+      reexecution->rule_pool = std::make_unique<core::WorkerPool>(options.rule_workers);
+    }
+    reexecution->scheduler = std::make_unique<sched::Scheduler>(reexecution->rule_pool.get());
   }
   bool have_previous = false;
   Hash128 previous;

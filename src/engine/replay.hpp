@@ -12,6 +12,7 @@
 #include "graph/propagator.hpp"
 #include "log/log_file.hpp"
 #include "mmsb/engine.hpp"
+#include "sched/rule_table.hpp"
 
 namespace mmsb::engine {
 
@@ -25,6 +26,11 @@ struct ReplayOptions {
   // is missing takes its logged delta instead (counted in ReplaySummary).
   const graph::FunctionMap* functions = nullptr;
   std::size_t propagation_workers = 1;
+  // Rules for re-execution (nullptr: none). A tick whose candidates all have their rule here
+  // is scheduled and executed again and must give the logged receipts and writes; any other
+  // takes its logged rule outcomes (counted in ReplaySummary).
+  const sched::RuleMap* rules = nullptr;
+  std::size_t rule_workers = 1;
   // Start from the empty State even if checkpoints exist (needs the whole log).
   bool ignore_checkpoints = false;
   // Called every `progress_every` ticks with the tick reached and log bytes read.
@@ -40,6 +46,8 @@ struct ReplaySummary {
   Hash128 last_record_hash;  // of the last record read (the chain continues from it)
   graph::PropagationCounters propagation;  // re-execution only
   std::uint64_t derived_taken_from_log = 0;  // re-execution: function not available
+  std::uint64_t rule_candidates_checked = 0;  // re-execution: scheduled and executed again
+  std::uint64_t rule_ticks_taken_from_log = 0;  // re-execution: a rule not available
 };
 
 std::string log_dir_of(const std::string& dir);

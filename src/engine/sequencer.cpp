@@ -3,6 +3,7 @@
 // last State and then completes every request (docs/ARCHITECTURE.md "engine").
 #include "engine/apply.hpp"
 #include "engine/engine_impl.hpp"
+#include "engine/rules.hpp"
 
 namespace mmsb {
 namespace {
@@ -107,6 +108,7 @@ bool Engine::Impl::build_ticks(std::vector<Request*>& batch, State state,
                                std::vector<PendingTick>& ticks) {
   const std::size_t graph_mark = graph.mark();
   const std::shared_ptr<const graph::FunctionMap> functions_now = functions.snapshot();
+  std::shared_ptr<const sched::RuleMap> rules_now = rules.snapshot();
   std::size_t next = 0;
   std::size_t alone_until = 0;  // requests before this index get a tick each
   while (next < batch.size()) {
@@ -119,12 +121,17 @@ bool Engine::Impl::build_ticks(std::vector<Request*>& batch, State state,
       const std::size_t first = next;
       const std::size_t limit = next < alone_until ? 1 : options.tick_transactions_max;
       Status damage;
-      switch (build_transaction_tick(batch, next, limit, state, tick, *functions_now, &damage)) {
+      switch (build_transaction_tick(batch, next, limit, state, tick, *functions_now, *rules_now,
+                                     &damage)) {
         case Built::kTick:
           break;
+        case Built::kRebuild:
+          // A standing or retry rule failed and is suspended: build the tick without it.
+          rules_now = rules.snapshot();
+          continue;
         case Built::kRetryAlone:
-          // A derivation failed: give each of these transactions its own tick, so only the
-          // ones whose changes make it fail are refused.
+          // A rule or derivation failed: give each of these transactions its own tick, so
+          // only the ones whose changes make it fail are refused.
           alone_until = first + tick.requests.size();
           continue;
         case Built::kDamaged:
@@ -144,6 +151,7 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
                                                          std::size_t& next, std::size_t limit,
                                                          const State& state, PendingTick& tick,
                                                          const graph::FunctionMap& functions,
+                                                         const sched::RuleMap& rules,
                                                          Status* damage) {
   const std::size_t graph_mark = graph.mark();
   state::ForkCore fork(state);
@@ -172,30 +180,106 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
     tick.record.transactions.push_back(
         log::TransactionInput{std::move(request->ops), outcome.code()});
   }
+  // A failed tick hands the inputs back, as they were submitted, so they can be built again.
+  auto hand_back = [&] {
+    graph.undo_to(graph_mark);
+    next -= tick.requests.size();
+    for (std::size_t i = 0; i < tick.requests.size(); ++i) {
+      std::vector<log::Op>& ops = tick.record.transactions[i].ops;
+      engine::clear_applied_results(ops);
+      tick.requests[i]->ops = std::move(ops);
+    }
+  };
+  // A tick of one transaction that cannot be built is answered and not logged.
+  auto drop = [&](const Status& why) {
+    graph.undo_to(graph_mark);
+    tick.dropped = true;
+    tick.outcomes[0] = why;
+    tick.state = state;
+    return Built::kTick;
+  };
+  Status failure;
+  std::size_t origin = 0;
+  switch (run_rules(fork, rules, tick, &failure, &origin)) {
+    case Ruled::kOk:
+      break;
+    case Ruled::kSuspended:
+      hand_back();
+      return Built::kRebuild;
+    case Ruled::kDamaged:
+      graph.undo_to(graph_mark);
+      *damage = failure;
+      return Built::kDamaged;
+    case Ruled::kFailed:
+      if (tick.requests.size() > 1) {
+        hand_back();
+        return Built::kRetryAlone;
+      }
+      return drop(failure);
+  }
   Status propagated = propagate(fork, {}, functions, tick);
   if (!propagated.is_ok()) {
-    graph.undo_to(graph_mark);
     if (propagated.code() == StatusCode::kResourceExhausted) {
+      graph.undo_to(graph_mark);
       *damage = propagated;
       return Built::kDamaged;
     }
     if (tick.requests.size() > 1) {
-      // Hand the inputs back, as they were submitted, and retry them one by one.
-      next -= tick.requests.size();
-      for (std::size_t i = 0; i < tick.requests.size(); ++i) {
-        std::vector<log::Op>& ops = tick.record.transactions[i].ops;
-        engine::clear_applied_results(ops);
-        tick.requests[i]->ops = std::move(ops);
-      }
+      // Retry them one by one, so only the transactions whose changes make it fail are
+      // refused.
+      hand_back();
       return Built::kRetryAlone;
     }
-    tick.dropped = true;
-    tick.outcomes[0] = propagated;
-    tick.state = state;
-    return Built::kTick;
+    return drop(propagated);
   }
   tick.state = fork.commit_as(tick.record.tick);
   return Built::kTick;
+}
+
+Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::RuleMap& rules,
+                                            PendingTick& tick, Status* failure,
+                                            std::size_t* origin) {
+  const TickId at = tick.record.tick;
+  std::vector<sched::Candidate> candidates =
+      engine::collect_candidates(fork, at, tick.record.transactions, rules);
+  if (candidates.empty()) {
+    engine::advance_retries(fork, at, {});
+    return Ruled::kOk;
+  }
+  sched::RulesStep& step = rules_step;
+  scheduler->run(fork.tables(), rules, at, std::move(candidates), step);
+  if (!step.failure.is_ok()) {
+    const sched::Candidate& failed = step.candidates[step.failed];
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex);
+      ++stats.rule_failures;
+    }
+    if (failed.origin == sched::kOriginStanding || failed.origin == sched::kOriginRetry) {
+      this->rules.suspend(failed.key.family, step.failure);
+      return Ruled::kSuspended;
+    }
+    *failure = step.failure;
+    *origin = failed.origin;
+    return Ruled::kFailed;
+  }
+  const Clock::time_point committing = Clock::now();
+  Status applied = engine::apply_rules_step(fork, step, tick.record.rules);
+  if (!applied.is_ok()) {
+    *failure = applied;
+    return Ruled::kDamaged;
+  }
+  engine::advance_retries(fork, at, step.deferred);
+  tick.rule_commit_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - committing).count());
+  tick.rules = step.counters;
+  // Each transaction learns what became of the candidates it applied.
+  for (std::size_t i = 0; i < step.candidates.size(); ++i) {
+    const std::uint32_t from = step.candidates[i].origin;
+    if (from < tick.outcomes.size() && tick.outcomes[from].is_ok()) {
+      tick.outcomes[from]->receipts.push_back(step.receipts[i]);
+    }
+  }
+  return Ruled::kOk;
 }
 
 void Engine::Impl::build_merge_tick(Request* request, const State& state, PendingTick& tick,
@@ -275,6 +359,33 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
       stats.derived_cutoffs += tick.propagation.cutoffs;
       stats.derived_changed += tick.propagation.changed;
       stats.derived_stale += tick.propagation.stale;
+      if (tick.rules.candidates != 0) {
+        const sched::RuleCounters& rules = tick.rules;
+        stats.rule_candidates += rules.candidates;
+        stats.rules_applied += rules.applied;
+        stats.rules_rejected += rules.rejected;
+        stats.rules_deferred += rules.deferred;
+        stats.rule_retries += rules.retries;
+        EngineStats::RuleTick& last = stats.last_rule_tick;
+        last.candidates = rules.candidates;
+        last.applied = rules.applied;
+        last.conflicts = rules.rejected + rules.deferred;
+        last.retries = rules.retries;
+        last.conflict_rate = last.applied + last.conflicts == 0
+                                 ? 0.0
+                                 : static_cast<double>(last.conflicts) /
+                                       static_cast<double>(last.applied + last.conflicts);
+        last.reservation_ns = rules.reservation_ns;
+        last.execution_ns = rules.execution_ns;
+        last.commit_ns = tick.rule_commit_ns;
+        if (telemetry) {
+          std::vector<RuleReceipt> receipts;
+          receipts.reserve(tick.record.rules.size());
+          for (const log::RuleOutcome& rule : tick.record.rules) receipts.push_back(rule.receipt);
+          telemetry->post(tick.record.tick, receipts);
+          stats.telemetry_dropped = telemetry->dropped();
+        }
+      }
       if (!tick.events.empty()) events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
     } else if (tick.dropped) {
       ++stats.derive_failures;

@@ -89,6 +89,19 @@ void Transaction::derive(PageId child, std::span<const PageId> parents, std::str
   impl_->ops.push_back(std::move(op));
 }
 
+void Transaction::apply(std::string_view rule, PageId scope) {
+  log::Op op;
+  op.kind = log::OpKind::kApplyRule;
+  op.family = rule_family_id(rule);
+  op.page = scope.value();
+  if (impl_->deferred.is_ok() && impl_->engine->rules.snapshot()->find(op.family) == nullptr) {
+    impl_->deferred = failed_precondition("operation " + std::to_string(impl_->ops.size()) +
+                                          ": apply: rule '" + std::string(rule) +
+                                          "' is not registered in this engine");
+  }
+  impl_->ops.push_back(std::move(op));
+}
+
 Result<std::span<const std::byte>> Transaction::read(PageId page) {
   MMSB_ASSIGN_OR_RETURN(PageView view, impl_->snapshot.page(page));
   log::Op op;

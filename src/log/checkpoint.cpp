@@ -100,6 +100,18 @@ Status write_checkpoint(Env& env, const std::string& dir, const State& state) {
     status = out.put(fixed);
     if (status.is_ok()) status = out.put(as_bytes(derivation.function));
   });
+  const std::span<const PendingRetry> retries = state.pending_retries();
+  if (status.is_ok()) status = out.put_le_value<std::uint64_t>(retries.size());
+  for (const PendingRetry& retry : retries) {
+    if (!status.is_ok()) break;
+    std::byte fixed[32];
+    put_le<std::uint64_t>(fixed, retry.due.value());
+    put_le<std::uint64_t>(fixed + 8, retry.family);
+    put_le<std::uint64_t>(fixed + 16, retry.scope.value());
+    put_le<std::uint32_t>(fixed + 24, retry.attempt);
+    put_le<std::uint32_t>(fixed + 28, 0);
+    status = out.put(fixed);
+  }
   MMSB_RETURN_IF_ERROR(status);
   MMSB_RETURN_IF_ERROR(out.drain());
   std::byte trailer[8];
@@ -202,6 +214,29 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
     in.skip(length, "function name");
     fork.set_derivation(PageId(child), function);
   }
+  std::uint64_t retry_count = 0;
+  if (in.ok() && in.read(retry_count, "retry count") && retry_count > in.remaining() / 32) {
+    return damaged(in.offset() - 8, "retry count " + std::to_string(retry_count) +
+                                        " exceeds the file");
+  }
+  std::vector<PendingRetry> retries;
+  for (std::uint64_t i = 0; i < retry_count && in.ok(); ++i) {
+    const std::size_t at = in.offset();
+    std::uint64_t due = 0, family = 0, scope = 0;
+    std::uint32_t attempt = 0, reserved = 0;
+    if (!(in.read(due, "retry due") && in.read(family, "retry family") &&
+          in.read(scope, "retry scope") && in.read(attempt, "retry attempt") &&
+          in.read(reserved, "reserved"))) {
+      break;
+    }
+    PendingRetry retry{TickId(due), family, PageId(scope), attempt};
+    if (due <= tick.value() || attempt < 2 || reserved != 0 ||
+        (!retries.empty() && !(retries.back() < retry))) {
+      return damaged(at, "invalid retry entry " + std::to_string(i));
+    }
+    retries.push_back(retry);
+  }
+  fork.set_retries(std::move(retries));
   if (!in.ok()) return damaged(in.offset(), in.error());
   if (in.remaining() != 0) return damaged(in.offset(), "trailing bytes");
   fork.set_counters(next_page, next_edge);

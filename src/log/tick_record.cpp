@@ -46,6 +46,11 @@ void encode_op(const Op& op, std::vector<std::byte>& out) {
       append_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.parents.size()));
       for (std::uint64_t parent : op.parents) append_le<std::uint64_t>(out, parent);
       break;
+    case OpKind::kApplyRule:
+      append_le<std::uint64_t>(out, op.family);
+      append_le<std::uint64_t>(out, op.page);
+      append_le<std::uint64_t>(out, op.assigned);
+      break;
   }
 }
 
@@ -141,6 +146,9 @@ bool decode_op(ByteReader& in, Op& op) {
       return in.read(op.edge, "removed edge");
     case OpKind::kDerive:
       return decode_derive(in, op);
+    case OpKind::kApplyRule:
+      return in.read(op.family, "apply rule family") && in.read(op.page, "apply rule scope") &&
+             in.read(op.assigned, "apply rule scope id");
   }
   return in.fail("unknown op kind " + std::to_string(kind));
 }
@@ -223,6 +231,75 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
                   "merge removed derivation");
 }
 
+// Receipt: family, scope, nonce (8 each), outcome (1), attempt (4), blocker family and
+// scope, retry tick (8 each), write count (4), then the writes as kWrite ops without the kind.
+constexpr std::size_t kReceiptBytes = 8 * 3 + 1 + 4 + 8 * 3 + 4;
+
+void encode_rules(const std::vector<RuleOutcome>& rules, std::vector<std::byte>& out) {
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(rules.size()));
+  for (const RuleOutcome& rule : rules) {
+    const RuleReceipt& receipt = rule.receipt;
+    append_le<std::uint64_t>(out, receipt.family);
+    append_le<std::uint64_t>(out, receipt.scope.value());
+    append_le<std::uint64_t>(out, receipt.nonce);
+    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(receipt.outcome));
+    append_le<std::uint32_t>(out, receipt.attempt);
+    append_le<std::uint64_t>(out, receipt.blocker_family);
+    append_le<std::uint64_t>(out, receipt.blocker_scope.value());
+    append_le<std::uint64_t>(out, receipt.retry_at.value());
+    append_le<std::uint32_t>(out, static_cast<std::uint32_t>(rule.writes.size()));
+    for (const Op& write : rule.writes) {
+      append_le<std::uint64_t>(out, write.page);
+      append_le<std::uint64_t>(out, write.epoch);
+      append_le<std::uint64_t>(out, write.offset);
+      append_le<std::uint64_t>(out, write.bytes.size());
+      append_bytes(out, write.bytes);
+    }
+  }
+}
+
+bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
+  std::uint32_t count = 0;
+  if (!read_count(in, count, kReceiptBytes, "rule receipt count")) return false;
+  rules.resize(count);
+  for (RuleOutcome& rule : rules) {
+    RuleReceipt& receipt = rule.receipt;
+    std::uint64_t scope = 0, blocker_scope = 0, retry_at = 0;
+    std::uint8_t outcome = 0;
+    std::uint32_t writes = 0;
+    if (!in.read(receipt.family, "receipt family") || !in.read(scope, "receipt scope") ||
+        !in.read(receipt.nonce, "receipt nonce") || !in.read(outcome, "receipt outcome") ||
+        !in.read(receipt.attempt, "receipt attempt") ||
+        !in.read(receipt.blocker_family, "receipt blocker family") ||
+        !in.read(blocker_scope, "receipt blocker scope") ||
+        !in.read(retry_at, "receipt retry tick") ||
+        !read_count(in, writes, 32, "receipt write count")) {
+      return false;
+    }
+    if (outcome < static_cast<std::uint8_t>(ReceiptOutcome::kApplied) ||
+        outcome > static_cast<std::uint8_t>(ReceiptOutcome::kDuplicate)) {
+      return in.fail("unknown receipt outcome " + std::to_string(outcome));
+    }
+    receipt.outcome = static_cast<ReceiptOutcome>(outcome);
+    receipt.scope = PageId(scope);
+    receipt.blocker_scope = PageId(blocker_scope);
+    receipt.retry_at = TickId(retry_at);
+    if (writes != 0 && receipt.outcome != ReceiptOutcome::kApplied) {
+      return in.fail("receipt with writes is not applied");
+    }
+    rule.writes.resize(writes);
+    for (Op& write : rule.writes) {
+      write.kind = OpKind::kWrite;
+      if (!in.read(write.page, "rule write page") || !in.read(write.epoch, "rule write epoch") ||
+          !in.read(write.offset, "rule write offset") ||
+          !read_length_prefixed(in, write.bytes, "rule write bytes")) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
   std::uint32_t count = 0;
   if (!read_count(in, count, 8 + kDeltaHeaderBytes, "derived delta count")) return false;
@@ -264,6 +341,7 @@ void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
     for (const Op& op : transaction.ops) encode_op(op, out);
   }
   if (record.has_merge) encode_merge(record.merge, out);
+  encode_rules(record.rules, out);
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.derived.size()));
   std::vector<std::byte> delta;
   for (const Delta& derived : record.derived) {
@@ -320,6 +398,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     if (!in.ok()) break;
   }
   if (in.ok() && record.has_merge) decode_merge(in, record.merge);
+  if (in.ok()) decode_rules(in, record.rules);
   if (in.ok()) decode_derived(in, record.derived);
   if (in.ok() && in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " trailing bytes");
   if (!in.ok()) return corruption("tick record: " + in.error());

@@ -13,6 +13,7 @@
 #include "mmsb/delta.hpp"
 #include "mmsb/hash.hpp"
 #include "mmsb/ids.hpp"
+#include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
 #include "mmsb/status.hpp"
 
@@ -31,6 +32,7 @@ enum class OpKind : std::uint8_t {
   kAddEdge = 5,     // kind, from, to
   kRemoveEdge = 6,  // edge
   kDerive = 7,      // page (the child), function (empty: no longer derived), parents
+  kApplyRule = 8,   // family, page (the scope; may be provisional)
 };
 
 struct Op {
@@ -44,7 +46,9 @@ struct Op {
   std::uint64_t from = 0;        // kAddEdge; may be provisional
   std::uint64_t to = 0;          // kAddEdge; may be provisional
   std::uint64_t edge = 0;        // kRemoveEdge; may be provisional
-  std::uint64_t assigned = 0;    // kCreatePage, kAddEdge, kDerive: the (first) id given
+  std::uint64_t family = 0;      // kApplyRule: RuleFamilyId
+  // kCreatePage, kAddEdge, kDerive: the (first) id given; kApplyRule: the scope's id
+  std::uint64_t assigned = 0;
   std::vector<std::byte> bytes;  // kWrite, kCreatePage
   std::string function;          // kDerive
   std::vector<std::uint64_t> parents;  // kDerive; may be provisional
@@ -79,7 +83,15 @@ struct MergeEffect {
   friend bool operator==(const MergeEffect&, const MergeEffect&) = default;
 };
 
-inline constexpr std::uint8_t kTickRecordVersion = 2;
+// One candidate of the rules step: its receipt and, if applied, its writes (kWrite ops with
+// the page's epoch before the tick), in the order the executor made them.
+struct RuleOutcome {
+  RuleReceipt receipt;
+  std::vector<Op> writes;
+  friend bool operator==(const RuleOutcome&, const RuleOutcome&) = default;
+};
+
+inline constexpr std::uint8_t kTickRecordVersion = 3;
 // Limits that keep every TickRecord decodable and under the record size limit: a
 // transaction above either is refused at commit, and a tick closes before it would pass
 // kTickBytesMax.
@@ -98,6 +110,8 @@ struct TickRecord {
   std::vector<TransactionInput> transactions;
   bool has_merge = false;
   MergeEffect merge;
+  // The rules step: every candidate in canonical order.
+  std::vector<RuleOutcome> rules;
   // Written by propagation after the inputs, in the order they were committed (topological);
   // each against the page's epoch before the tick.
   std::vector<Delta> derived;

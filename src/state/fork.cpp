@@ -46,6 +46,7 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
                               " bytes");
   }
   tables_.pages.set(id.value(), std::move(record), token_);
+  index_type(spec.type, id, true);
   ++tables_.next_page_id;
   written_.push_back(id);
   changed_ = true;
@@ -111,6 +112,7 @@ Status ForkCore::delete_page(PageId page) {
     std::vector<EdgeId> incident = list->ids;
     for (EdgeId id : incident) MMSB_RETURN_IF_ERROR(remove_edge(id));
   }
+  index_type(tables_.find_page(page)->type, page, false);
   bool erased = tables_.pages.erase(page.value(), token_);
   MMSB_ASSERT(erased);
   tables_.derivations.erase(page.value(), token_);
@@ -164,6 +166,36 @@ void ForkCore::set_derivation(PageId child, const std::string& function) {
   changed_ = true;
 }
 
+void ForkCore::index_type(PageType type, PageId page, bool add) {
+  if (type == 0) return;  // untyped pages are not indexed
+  const TypeMembers* members = tables_.types.find(type);
+  Ref<TypeMembers> owned;
+  if (members != nullptr && members->owner == token_) {
+    owned = Ref<TypeMembers>(const_cast<TypeMembers*>(members));
+  } else if (members != nullptr) {
+    owned = make_ref<TypeMembers>(*members, token_);
+  } else {
+    owned = make_ref<TypeMembers>(token_);
+  }
+  if (add) {
+    owned->pages.set(page.value(), TypeMembers::marker(), token_);
+  } else {
+    owned->pages.erase(page.value(), token_);
+  }
+  if (owned->pages.empty()) {
+    tables_.types.erase(type, token_);
+  } else if (owned.get() != members) {
+    tables_.types.set(type, std::move(owned), token_);
+  }
+}
+
+void ForkCore::set_retries(std::vector<PendingRetry> retries) {
+  MMSB_DEBUG_ASSERT(std::is_sorted(retries.begin(), retries.end()));
+  if (retries.empty() && !tables_.retries) return;
+  tables_.retries = retries.empty() ? nullptr : make_ref<RetryList>(std::move(retries));
+  changed_ = true;
+}
+
 bool ForkCore::bytes_changed(PageId page) const {
   const PageRecord* record = tables_.find_page(page);
   if (record == nullptr || record->owner != token_) return false;
@@ -213,6 +245,7 @@ void ForkCore::install_page(Ref<PageRecord> record) {
   MMSB_ASSERT(record);
   MMSB_ASSERT(record->owner != token_);  // installed records are never epoch-bumped
   PageId id = record->id;
+  if (tables_.find_page(id) == nullptr) index_type(record->type, id, true);
   tables_.pages.set(id.value(), std::move(record), token_);
   if (id.value() >= tables_.next_page_id) tables_.next_page_id = id.value() + 1;
   changed_ = true;

@@ -75,6 +75,28 @@ Hash128 DerivationRecord::leaf_hash() const {
   return hasher.digest();
 }
 
+Ref<TypeMembers::Marker> TypeMembers::marker() {
+  // Never freed: one object stands for "present" in every type index.
+  static TypeMembers::Marker* const shared = [] {
+    auto* marker = new TypeMembers::Marker();
+    marker->ref();
+    return marker;
+  }();
+  return Ref<TypeMembers::Marker>(shared);
+}
+
+RetryList::RetryList(std::vector<PendingRetry> items_in) : items(std::move(items_in)) {
+  // Per item: due (8), family (8), scope (8), attempt (4): FORMAT.md.
+  Hasher128 hasher;
+  for (const PendingRetry& retry : items) {
+    hasher.update_u64(retry.due.value());
+    hasher.update_u64(retry.family);
+    hasher.update_u64(retry.scope.value());
+    hasher.update_u32(retry.attempt);
+  }
+  hash = hasher.digest();
+}
+
 std::string page_not_found(PageId page) {
   return "page " + std::to_string(page.value()) + " does not exist";
 }
@@ -115,13 +137,13 @@ std::vector<PageId> Tables::data_parents(PageId child) const {
 
 bool Tables::same_as(const Tables& other) const {
   return pages.same_as(other.pages) && edges.same_as(other.edges) &&
-         derivations.same_as(other.derivations) &&
+         derivations.same_as(other.derivations) && retries == other.retries &&
          next_page_id == other.next_page_id && next_edge_id == other.next_edge_id;
 }
 
 Hash128 compute_root(const Tables& tables, TickId tick) {
   Hasher128 hasher;
-  hasher.update_string("mmsb:state-root:v2");
+  hasher.update_string("mmsb:state-root:v3");
   hasher.update_u64(tick.value());
   hasher.update_u64(tables.next_page_id);
   hasher.update_u64(tables.next_edge_id);
@@ -132,6 +154,9 @@ Hash128 compute_root(const Tables& tables, TickId tick) {
   hasher.update_hash(tables.edges.hash([](const EdgeRecord& edge) { return edge.leaf_hash(); }));
   hasher.update_hash(
       tables.derivations.hash([](const DerivationRecord& entry) { return entry.leaf_hash(); }));
+  hasher.update_u64(tables.retries ? tables.retries->items.size() : 0);
+  static const Hash128 no_retries = RetryList({}).hash;
+  hasher.update_hash(tables.retries ? tables.retries->hash : no_retries);
   return hasher.digest();
 }
 
@@ -231,6 +256,23 @@ std::optional<Derivation> State::derivation(PageId child) const {
 }
 
 std::size_t State::derivation_count() const { return data_->tables.derivations.size(); }
+
+std::size_t State::page_count_of_type(PageType type) const {
+  const state::TypeMembers* members = data_->tables.types.find(type);
+  return members == nullptr ? 0 : members->pages.size();
+}
+
+void State::for_each_page_of_type(PageType type, const std::function<void(PageId)>& visit) const {
+  const state::TypeMembers* members = data_->tables.types.find(type);
+  if (members == nullptr) return;
+  members->pages.for_each([&](std::uint64_t id, const auto&) { visit(PageId(id)); });
+}
+
+std::span<const PendingRetry> State::pending_retries() const {
+  const auto& retries = data_->tables.retries;
+  if (!retries) return {};
+  return retries->items;
+}
 
 void State::for_each_derivation(const std::function<void(const Derivation&)>& visit) const {
   data_->tables.derivations.for_each([&](std::uint64_t, const state::DerivationRecord& record) {

@@ -85,11 +85,32 @@ struct EdgeList final : RefCounted {
   std::vector<EdgeId> ids;
 };
 
+// The pages of one type (the type index; not part of the root). Values are a shared marker.
+struct TypeMembers final : RefCounted {
+  explicit TypeMembers(std::uint64_t owner_in) : owner(owner_in) {}
+  TypeMembers(const TypeMembers& other, std::uint64_t owner_in)
+      : RefCounted(other), owner(owner_in), pages(other.pages) {}
+  struct Marker final : RefCounted {};
+  static Ref<Marker> marker();
+  std::uint64_t owner;
+  RadixMap<Marker> pages;
+};
+
+// Rule candidates waiting for a later tick, sorted by (due, family, scope). Immutable once
+// made; a tick that changes the queue makes a new one.
+struct RetryList final : RefCounted {
+  explicit RetryList(std::vector<PendingRetry> items_in);
+  std::vector<PendingRetry> items;
+  Hash128 hash;  // of the items (docs/FORMAT.md "State root")
+};
+
 struct Tables {
   RadixMap<PageRecord> pages;
   RadixMap<EdgeRecord> edges;
   RadixMap<EdgeList> adjacency;
   RadixMap<DerivationRecord> derivations;  // by child page id
+  RadixMap<TypeMembers> types;             // by page type; type 0 is not indexed
+  Ref<RetryList> retries;                  // nullptr: none pending
   std::uint64_t next_page_id = 1;
   std::uint64_t next_edge_id = 1;
 
@@ -150,6 +171,9 @@ class ForkCore {
   // exist. Deleting the page drops its derivation.
   void set_derivation(PageId child, const std::string& function);
 
+  // Replaces the pending rule retries (sorted by (due, family, scope)).
+  void set_retries(std::vector<PendingRetry> retries);
+
   // For merge: install a finished record (epoch already decided) or an edge with its id,
   // and set the counters. Installed records are not epoch-bumped by commit().
   void install_page(Ref<PageRecord> record);
@@ -177,6 +201,7 @@ class ForkCore {
 
  private:
   void link_edge(EdgeId edge, PageId page);
+  void index_type(PageType type, PageId page, bool add);
   void unlink_edge(EdgeId edge, PageId page);
   void renew_token();
 

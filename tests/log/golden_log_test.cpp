@@ -42,13 +42,14 @@ TEST(GoldenLogTest, Checkpoint) {
   (void)fork.create_page({.type = 7, .size_bytes = 3, .initial = test::bytes_of("abc")}).value();
   (void)fork.add_edge(kEdgeKindUserFirst, PageId(1), PageId(1)).value();
   fork.set_derivation(PageId(1), "f");
+  fork.set_retries({PendingRetry{TickId(5), 0xab, PageId(1), 2}});
   State state = fork.commit();
   ASSERT_TRUE(write_checkpoint(*Env::posix(), dir.path(), state).is_ok());
   auto bytes = read_file(*Env::posix(), dir / checkpoint_file_name(TickId(1))).value();
   const std::string text = hex(bytes);
   EXPECT_EQ(text.substr(0, 128),
             "6d6d73622d636b70"    // "mmsb-ckp"
-            "02000000"            // version
+            "03000000"            // version
             "00000000"            // reserved
             "0100000000000000"    // tick
             "0200000000000000"    // next page id
@@ -76,11 +77,20 @@ TEST(GoldenLogTest, Checkpoint) {
             "01000000"            // function name length
             "00000000"            // reserved
             "66");                // "f"
-  EXPECT_EQ(bytes.size(), 80u + 40 + 3 + 32 + 17 + 8);
+  EXPECT_EQ(text.substr(344, 80),
+            "0100000000000000"    // retries
+            "0500000000000000"    // due tick
+            "ab00000000000000"    // family
+            "0100000000000000"    // scope
+            "02000000"            // attempt
+            "00000000");          // reserved
+  EXPECT_EQ(bytes.size(), 80u + 40 + 3 + 32 + 17 + 8 + 32 + 8);
   auto loaded = load_checkpoint(*Env::posix(), dir / checkpoint_file_name(TickId(1)), {});
   ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
   EXPECT_EQ(loaded->root(), state.root());
   EXPECT_EQ(loaded->derivation(PageId(1))->function, "f");
+  ASSERT_EQ(loaded->pending_retries().size(), 1u);
+  EXPECT_EQ(loaded->pending_retries()[0], (PendingRetry{TickId(5), 0xab, PageId(1), 2}));
 }
 
 }  // namespace

@@ -49,11 +49,28 @@ TickRecord sample_record() {
   derive.function = "mmsb.concat";
   derive.parents = {3, 4};
   derive.assigned = 5;
-  committed.ops = {create, write, read, edge, remove, erase, derive};
+  Op apply;
+  apply.kind = OpKind::kApplyRule;
+  apply.family = 0x1234;
+  apply.page = kProvisionalBit | 0;
+  apply.assigned = 11;
+  committed.ops = {create, write, read, edge, remove, erase, derive, apply};
   TransactionInput conflicted;
   conflicted.ops = {read};
   conflicted.outcome = StatusCode::kConflict;
   record.transactions = {committed, conflicted};
+  Op rule_write = write;
+  rule_write.page = 11;
+  RuleReceipt applied;
+  applied.family = 0x1234;
+  applied.scope = PageId(11);
+  RuleReceipt rejected = applied;
+  rejected.scope = PageId(3);
+  rejected.nonce = 1;
+  rejected.outcome = ReceiptOutcome::kRejected;
+  rejected.blocker_family = 0x1234;
+  rejected.blocker_scope = PageId(11);
+  record.rules = {RuleOutcome{applied, {rule_write}}, RuleOutcome{rejected, {}}};
   record.derived = {Delta::from_runs(PageId(11), Epoch(0), {DeltaRun{0, 2}}, test::bytes_of("hi")),
                     Delta::from_dense(PageId(12), Epoch(4), test::bytes_of("dense"))};
   return record;
@@ -132,14 +149,33 @@ TEST(TickRecordTest, GoldenLayout) {
   derive.assigned = 5;
   derive.function = "f";
   derive.parents = {1, 2};
-  record.transactions = {TransactionInput{{write, derive}, StatusCode::kOk}};
+  Op apply;
+  apply.kind = OpKind::kApplyRule;
+  apply.family = 0xab;
+  apply.page = 1;
+  apply.assigned = 1;
+  record.transactions = {TransactionInput{{write, derive, apply}, StatusCode::kOk}};
+  Op rule_write = write;
+  rule_write.bytes = test::bytes_of("w");
+  RuleReceipt applied;
+  applied.family = 0xab;
+  applied.scope = PageId(1);
+  RuleReceipt deferred{.family = 0xcd,
+                       .scope = PageId(9),
+                       .nonce = 1,
+                       .outcome = ReceiptOutcome::kDeferred,
+                       .attempt = 2,
+                       .blocker_family = 0xab,
+                       .blocker_scope = PageId(1),
+                       .retry_at = TickId(4)};
+  record.rules = {RuleOutcome{applied, {rule_write}}, RuleOutcome{deferred, {}}};
   record.derived = {Delta::from_runs(PageId(9), Epoch(6), {DeltaRun{2, 1}}, test::bytes_of("q"))};
   std::vector<std::byte> payload;
   encode_tick_record(record, payload);
   const std::string delta_hex = test::hex(encode_delta(record.derived[0]));
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "02"                                // version
+      "03"                                // version
       "00"                                // flags
       "0000"                              // reserved
       "01000000"                          // transactions
@@ -147,7 +183,7 @@ TEST(TickRecordTest, GoldenLayout) {
       "00000000000022220000000000001111"  // previous (high, low; big-endian)
       "00000000000044440000000000003333"  // root
       "0500000000000000"                  // wall time
-      "02000000"                          // ops
+      "03000000"                          // ops
       "00"                                // outcome OK
       "03"                                // write
       "0100000000000000"                  // page
@@ -163,6 +199,34 @@ TEST(TickRecordTest, GoldenLayout) {
       "02000000"                          // parents
       "0100000000000000"                  // parent 1
       "0200000000000000"                  // parent 2
+      "08"                                // apply rule
+      "ab00000000000000"                  // family
+      "0100000000000000"                  // scope
+      "0100000000000000"                  // scope id
+      "02000000"                          // rule receipts
+      "ab00000000000000"                  // family
+      "0100000000000000"                  // scope
+      "0000000000000000"                  // nonce
+      "01"                                // applied
+      "01000000"                          // attempt
+      "0000000000000000"                  // blocker family
+      "0000000000000000"                  // blocker scope
+      "0000000000000000"                  // retry tick
+      "01000000"                          // writes
+      "0100000000000000"                  // page
+      "0300000000000000"                  // epoch
+      "0400000000000000"                  // offset
+      "0100000000000000"                  // length
+      "77"                                // bytes
+      "cd00000000000000"                  // family
+      "0900000000000000"                  // scope
+      "0100000000000000"                  // nonce
+      "03"                                // deferred
+      "02000000"                          // attempt
+      "ab00000000000000"                  // blocker family
+      "0100000000000000"                  // blocker scope
+      "0400000000000000"                  // retry tick
+      "00000000"                          // writes
       "01000000"                          // derived deltas
       "2900000000000000" +                // delta length (41)
           delta_hex);                     // the delta (FORMAT.md "Delta")

@@ -52,11 +52,11 @@ State golden_state() {
 }
 
 TEST(GoldenTest, StateRoot) {
-  EXPECT_EQ(State().root().to_hex(), "ac7b42fe6822cdfe7e62c2c4846ead6e");
+  EXPECT_EQ(State().root().to_hex(), "af034919624fd4c453856f1008d2b41f");
   State state = golden_state();
   EXPECT_EQ(state.tick(), TickId(2));
   EXPECT_EQ(state.page(PageId(2))->epoch, Epoch(1));
-  EXPECT_EQ(state.root().to_hex(), "979977e90aa3ea1e214024e2becd3cdb");
+  EXPECT_EQ(state.root().to_hex(), "e4b54fd1936b89513adb80dbb3fb1879");
   EXPECT_EQ(state.root(), test::reference_root(state));
 }
 
@@ -67,7 +67,7 @@ TEST(GoldenTest, RootOfAStateWithHighIds) {
   for (int i = 2; i <= 69; ++i) ASSERT_TRUE(fork.delete_page(PageId(i)).is_ok());
   State state = fork.commit();
   EXPECT_EQ(state.root(), test::reference_root(state));
-  EXPECT_EQ(state.root().to_hex(), "0fc4cbee38335ff125c33868326c5966");
+  EXPECT_EQ(state.root().to_hex(), "3375d0183186bd0f8eb2500f2cb2cfab");
   // Only id 1 left in a trie that grew a level: the slot-0 chain must hash as the leaf.
   ASSERT_TRUE(fork.delete_page(PageId(70)).is_ok());
   State single = fork.commit();
@@ -79,9 +79,42 @@ TEST(GoldenTest, RootOfAStateWithADerivation) {
   fork.set_derivation(PageId(2), "mmsb.passthrough");
   State state = fork.commit();
   EXPECT_EQ(state.root(), test::reference_root(state));
-  EXPECT_EQ(state.root().to_hex(), "7580569899956b628ac78731d0ed16ce");
+  EXPECT_EQ(state.root().to_hex(), "6e2c5b94b438aada4a5ba2ac47742a90");
   EXPECT_EQ(state.derivation(PageId(2)),
             (Derivation{PageId(2), "mmsb.passthrough", {PageId(1)}}));
+}
+
+TEST(GoldenTest, RootOfAStateWithPendingRetries) {
+  state::ForkCore fork(golden_state());
+  fork.set_retries({PendingRetry{TickId(4), 0xab, PageId(1), 2},
+                    PendingRetry{TickId(9), 0xcd, PageId(3), 3}});
+  State state = fork.commit();
+  EXPECT_EQ(state.root(), test::reference_root(state));
+  EXPECT_EQ(state.root().to_hex(), "c87af157a660dbec646db31bcbb0ad92");
+  EXPECT_EQ(state.pending_retries().size(), 2u);
+  fork.set_retries({});
+  State emptied = fork.commit();
+  EXPECT_TRUE(emptied.pending_retries().empty());
+  EXPECT_EQ(emptied.root(), test::reference_root(emptied));
+}
+
+TEST(GoldenTest, TypeIndexFollowsCreateDeleteAndForks) {
+  State state = golden_state();  // pages 1 and 3 of type 1, page 2 of type 2
+  std::vector<PageId> ones;
+  state.for_each_page_of_type(1, [&](PageId page) { ones.push_back(page); });
+  EXPECT_EQ(ones, (std::vector<PageId>{PageId(1), PageId(3)}));
+  EXPECT_EQ(state.page_count_of_type(2), 1u);
+  EXPECT_EQ(state.page_count_of_type(0), 0u);
+  Fork fork(state);
+  ASSERT_TRUE(fork.delete_page(PageId(1)).is_ok());
+  PageId added = fork.create_page({.type = 2, .size_bytes = 8}).value();
+  State after = fork.commit();
+  EXPECT_EQ(after.page_count_of_type(1), 1u);
+  EXPECT_EQ(after.page_count_of_type(2), 2u);
+  std::vector<PageId> twos;
+  after.for_each_page_of_type(2, [&](PageId page) { twos.push_back(page); });
+  EXPECT_EQ(twos, (std::vector<PageId>{PageId(2), added}));
+  EXPECT_EQ(state.page_count_of_type(1), 2u);  // the old version is unchanged
 }
 
 }  // namespace

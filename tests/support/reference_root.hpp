@@ -75,7 +75,7 @@ inline Hash128 reference_root(const State& state) {
     derivations.emplace_back(derivation.child.value(), hasher.digest());
   });
   Hasher128 hasher;
-  hasher.update_string("mmsb:state-root:v2");
+  hasher.update_string("mmsb:state-root:v3");
   hasher.update_u64(state.tick().value());
   hasher.update_u64(state.next_page_id().value());
   hasher.update_u64(state.next_edge_id().value());
@@ -85,6 +85,16 @@ inline Hash128 reference_root(const State& state) {
   hasher.update_hash(reference_map_hash(pages));
   hasher.update_hash(reference_map_hash(edges));
   hasher.update_hash(reference_map_hash(derivations));
+  // Pending retries: count, then XXH3-128 over (due, family, scope, attempt) per entry.
+  Hasher128 retries;
+  for (const PendingRetry& retry : state.pending_retries()) {
+    retries.update_u64(retry.due.value());
+    retries.update_u64(retry.family);
+    retries.update_u64(retry.scope.value());
+    retries.update_u32(retry.attempt);
+  }
+  hasher.update_u64(state.pending_retries().size());
+  hasher.update_hash(retries.digest());
   return hasher.digest();
 }
 

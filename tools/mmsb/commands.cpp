@@ -41,6 +41,8 @@ const char* op_name(log::OpKind kind) {
       return "remove-edge";
     case log::OpKind::kDerive:
       return "derive";
+    case log::OpKind::kApplyRule:
+      return "apply-rule";
   }
   return "?";
 }
@@ -66,6 +68,11 @@ void print_record(const log::TickRecord& record) {
                    op.assigned);
         continue;
       }
+      if (op.kind == log::OpKind::kApplyRule) {
+        fmt::print("    {:<11} rule {:016x} scope {} (id {})\n", op_name(op.kind), op.family,
+                   id_text(op.page), op.assigned);
+        continue;
+      }
       fmt::print("    {:<11} page {} edge {} offset {} bytes {} epoch {} id {}\n", op_name(op.kind),
                  op.page, op.edge, op.offset, op.bytes.size(), op.epoch, op.assigned);
     }
@@ -74,6 +81,19 @@ void print_record(const log::TickRecord& record) {
     fmt::print("  merge: {} pages set, {} deleted, {} edges added, {} removed\n",
                record.merge.pages_set.size(), record.merge.pages_deleted.size(),
                record.merge.edges_added.size(), record.merge.edges_removed.size());
+  }
+  for (const log::RuleOutcome& rule : record.rules) {
+    const RuleReceipt& receipt = rule.receipt;
+    fmt::print("  rule {:016x} scope {} nonce {} attempt {}: {}", receipt.family,
+               receipt.scope.value(), receipt.nonce, receipt.attempt,
+               receipt_outcome_name(receipt.outcome));
+    if (receipt.outcome != ReceiptOutcome::kApplied && receipt.blocker_scope.is_valid()) {
+      fmt::print(" (by rule {:016x} scope {})", receipt.blocker_family, receipt.blocker_scope.value());
+    }
+    if (receipt.outcome == ReceiptOutcome::kDeferred) {
+      fmt::print(", retry at tick {}", receipt.retry_at.value());
+    }
+    fmt::print(", {} writes\n", rule.writes.size());
   }
   for (const Delta& derived : record.derived) {
     fmt::print("  derived page {} from epoch {}: {} runs, {} bytes\n", derived.page().value(),

@@ -1,0 +1,106 @@
+#include "engine/rules.hpp"
+
+#include "sched/retry.hpp"
+
+namespace mmsb::engine {
+
+std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
+                                                 const std::vector<log::TransactionInput>& inputs,
+                                                 const sched::RuleMap& rules) {
+  std::vector<sched::Candidate> candidates;
+  std::uint64_t nonce = 0;
+  auto add = [&](const sched::RegisteredRule& rule, PageId scope, std::uint32_t attempt,
+                 std::uint32_t origin) {
+    candidates.push_back(sched::Candidate{{sched::scope_hash(scope), rule.family, nonce++},
+                                          scope, rule.id, attempt, origin});
+  };
+  const state::Tables& tables = fork.tables();
+  if (tables.retries) {
+    for (const PendingRetry& retry : tables.retries->items) {
+      if (retry.due > tick) break;
+      const sched::RegisteredRule* rule = rules.find(retry.family);
+      if (rule != nullptr && rule->suspended.is_ok()) {
+        add(*rule, retry.scope, retry.attempt, sched::kOriginRetry);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].outcome != StatusCode::kOk) continue;
+    for (const log::Op& op : inputs[i].ops) {
+      if (op.kind != log::OpKind::kApplyRule) continue;
+      const sched::RegisteredRule* rule = rules.find(op.family);
+      MMSB_ASSERT(rule != nullptr);  // Transaction::apply checked, and rules stay registered
+      add(*rule, PageId(op.assigned), 1, static_cast<std::uint32_t>(i));
+    }
+  }
+  for (std::uint32_t id : rules.standing) {
+    const sched::RegisteredRule& rule = rules.rules[id];
+    if (!rule.suspended.is_ok()) continue;
+    const state::TypeMembers* members = tables.types.find(*rule.rule.standing_type);
+    if (members == nullptr) continue;
+    members->pages.for_each(
+        [&](std::uint64_t page, const auto&) { add(rule, PageId(page), 1, sched::kOriginStanding); });
+  }
+  return candidates;
+}
+
+Status apply_rules_step(state::ForkCore& fork, sched::RulesStep& step,
+                        std::vector<log::RuleOutcome>& out) {
+  out.reserve(out.size() + step.candidates.size());
+  for (std::size_t i = 0; i < step.candidates.size(); ++i) {
+    log::RuleOutcome& outcome = out.emplace_back();
+    outcome.receipt = step.receipts[i];
+    outcome.writes.reserve(step.writes[i].size());
+    for (sched::RuleWrite& write : step.writes[i]) {
+      log::Op& op = outcome.writes.emplace_back();
+      op.kind = log::OpKind::kWrite;
+      op.page = write.page.value();
+      op.epoch = fork.tables().find_page(write.page)->epoch.value();
+      op.offset = write.offset;
+      op.bytes = std::move(write.bytes);
+      MMSB_RETURN_IF_ERROR(fork.write(write.page, op.offset, op.bytes));
+    }
+  }
+  return Status::ok();
+}
+
+Status apply_logged_rules(state::ForkCore& fork, const std::vector<log::RuleOutcome>& rules) {
+  for (const log::RuleOutcome& outcome : rules) {
+    for (const log::Op& op : outcome.writes) {
+      const state::PageRecord* page = fork.tables().find_page(PageId(op.page));
+      const std::string where = "rule write to page " + std::to_string(op.page);
+      if (page == nullptr) return corruption(where + ": the page does not exist");
+      if (page->epoch.value() != op.epoch) {
+        return corruption(where + ": logged at epoch " + std::to_string(op.epoch) +
+                          ", the page is at " + std::to_string(page->epoch.value()));
+      }
+      Status written = fork.write(PageId(op.page), op.offset, op.bytes);
+      if (written.code() == StatusCode::kResourceExhausted) return written;
+      if (!written.is_ok()) return corruption(where + ": " + written.message());
+    }
+  }
+  return Status::ok();
+}
+
+void advance_retries(state::ForkCore& fork, TickId tick, std::span<const PendingRetry> deferred) {
+  const state::Tables& tables = fork.tables();
+  const bool any_due = tables.retries && tables.retries->items.front().due <= tick;
+  if (!any_due && deferred.empty()) return;
+  std::span<const PendingRetry> current;
+  if (tables.retries) current = tables.retries->items;
+  fork.set_retries(sched::next_retries(current, tick, deferred));
+}
+
+std::vector<PendingRetry> deferred_retries(const std::vector<log::RuleOutcome>& rules) {
+  std::vector<PendingRetry> deferred;
+  for (const log::RuleOutcome& outcome : rules) {
+    const RuleReceipt& receipt = outcome.receipt;
+    if (receipt.outcome != ReceiptOutcome::kDeferred) continue;
+    deferred.push_back(
+        PendingRetry{receipt.retry_at, receipt.family, receipt.scope, receipt.attempt + 1});
+  }
+  std::sort(deferred.begin(), deferred.end());
+  return deferred;
+}
+
+}  // namespace mmsb::engine

@@ -1,0 +1,36 @@
+// The rules step inside a tick (step 2), shared by the sequencer and replay: which
+// candidates a tick has, how the scheduler's buffers reach the fork, and how the retry
+// queue moves on. docs/SEMANTICS.md "Rules and scheduling".
+#pragma once
+
+#include <vector>
+
+#include "log/tick_record.hpp"
+#include "sched/scheduler.hpp"
+#include "state/tables.hpp"
+
+namespace mmsb::engine {
+
+// The tick's candidates, nonces in this order: retries due by `tick` (queue order), then
+// the committed transactions' apply ops (in sequence order), then every standing rule (by
+// family id) at every page of its type (by page id). Suspended or unregistered rules get no
+// standing or retry candidates.
+std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
+                                                 const std::vector<log::TransactionInput>& inputs,
+                                                 const sched::RuleMap& rules);
+
+// Applies the step's buffers to `fork` in canonical order and appends every candidate's
+// outcome to `out` (writes as kWrite ops with the page's epoch before the tick). Only the
+// allocator can refuse (ResourceExhausted: the fork is then partly changed).
+Status apply_rules_step(state::ForkCore& fork, sched::RulesStep& step,
+                        std::vector<log::RuleOutcome>& out);
+
+// Applies logged outcomes (replay): their writes, each checked against its logged epoch.
+Status apply_logged_rules(state::ForkCore& fork, const std::vector<log::RuleOutcome>& rules);
+
+// Moves the fork's retry queue past `tick`: entries due by then leave, `deferred` join.
+void advance_retries(state::ForkCore& fork, TickId tick, std::span<const PendingRetry> deferred);
+// The retries the logged receipts deferred.
+std::vector<PendingRetry> deferred_retries(const std::vector<log::RuleOutcome>& rules);
+
+}  // namespace mmsb::engine

@@ -1,0 +1,58 @@
+// Candidates and their canonical order (docs/SEMANTICS.md "Rules and scheduling"): by
+// (scope hash, rule family id, nonce), compared as 24 big-endian bytes, which is the
+// numeric order of the three words.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <vector>
+
+#include "mmsb/ids.hpp"
+#include "mmsb/rule.hpp"
+
+namespace mmsb::sched {
+
+// A bijective mix of the scope's id (the MurmurHash3 64-bit finalizer): spreads
+// neighbouring scopes over the order, and distinct scopes never share a hash, so
+// candidates with the same rule and scope sit next to each other once sorted.
+constexpr std::uint64_t scope_hash(PageId scope) {
+  std::uint64_t x = scope.value();
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+struct CandidateKey {
+  std::uint64_t scope_hash = 0;
+  RuleFamilyId family = 0;
+  std::uint64_t nonce = 0;
+  friend constexpr auto operator<=>(const CandidateKey&, const CandidateKey&) = default;
+};
+
+// Where a candidate came from.
+inline constexpr std::uint32_t kOriginStanding = 0xffffffffu;
+inline constexpr std::uint32_t kOriginRetry = 0xfffffffeu;
+
+struct Candidate {
+  CandidateKey key;
+  PageId scope;
+  std::uint32_t rule = 0;     // compact id in the engine's rule table
+  std::uint32_t attempt = 1;  // 1 for the first try
+  // The index of the transaction (in its tick) that applied it, or kOriginStanding /
+  // kOriginRetry.
+  std::uint32_t origin = kOriginStanding;
+};
+
+// Batches at least this large are radix sorted.
+inline constexpr std::size_t kRadixSortMin = 256;
+
+// Sorts into canonical order: a radix sort on the scope hash, then the few runs of equal
+// scope hash (one scope, several rules) by (family, nonce); a comparison sort below
+// kRadixSortMin. `scratch` is reused between calls.
+void sort_candidates(std::vector<Candidate>& candidates, std::vector<Candidate>& scratch);
+void comparison_sort_candidates(std::vector<Candidate>& candidates);
+
+}  // namespace mmsb::sched

@@ -1,0 +1,132 @@
+#include "sched/reserve_gate.hpp"
+
+#include <algorithm>
+
+#include "sched/order.hpp"
+
+namespace mmsb::sched {
+namespace {
+
+constexpr std::size_t kInitialSlots = 1024;  // a power of two
+
+std::uint64_t slot_hash(std::uint64_t key, std::uint64_t key2) {
+  return scope_hash(PageId(key ^ (key2 * 0x9e3779b97f4a7c15ull)));
+}
+
+}  // namespace
+
+ReserveGate::Table::Table() : slots_(kInitialSlots), mask_(kInitialSlots - 1) {}
+
+void ReserveGate::Table::begin_tick(std::uint32_t generation) {
+  if (generation == 1) {  // the counter wrapped: stamps from 2^32 ticks ago could match
+    std::fill(slots_.begin(), slots_.end(), Slot{});
+  }
+  generation_ = generation;
+  live_ = 0;
+}
+
+std::size_t ReserveGate::Table::probe(std::uint64_t key, std::uint64_t key2) const {
+  std::size_t i = slot_hash(key, key2) & mask_;
+  for (;;) {
+    const Slot& slot = slots_[i];
+    if (slot.generation != generation_ || (slot.key == key && slot.key2 == key2)) return i;
+    i = (i + 1) & mask_;
+  }
+}
+
+const ReserveGate::Slot* ReserveGate::Table::find(std::uint64_t key, std::uint64_t key2) const {
+  const Slot& slot = slots_[probe(key, key2)];
+  return slot.generation == generation_ ? &slot : nullptr;
+}
+
+ReserveGate::Slot& ReserveGate::Table::find_or_insert(std::uint64_t key, std::uint64_t key2) {
+  Slot& slot = slots_[probe(key, key2)];
+  if (slot.generation != generation_) {
+    slot = Slot{key, key2, generation_, kReserved, kReserved};
+    ++live_;
+  }
+  return slot;
+}
+
+void ReserveGate::Table::reserve_room(std::size_t more) {
+  if ((live_ + more) * 2 <= slots_.size()) return;
+  std::size_t size = slots_.size();
+  while ((live_ + more) * 2 > size) size *= 2;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(size, Slot{});
+  mask_ = size - 1;
+  live_ = 0;
+  for (const Slot& slot : old) {
+    if (slot.generation == generation_) find_or_insert(slot.key, slot.key2) = slot;
+  }
+}
+
+ReserveGate::ReserveGate() = default;
+
+void ReserveGate::begin_tick() {
+  generation_ = generation_ == 0xffffffffu ? 1 : generation_ + 1;
+  pages_.begin_tick(generation_);
+  edges_.begin_tick(generation_);
+  ports_.begin_tick(generation_);
+  mask_union_ = 0;
+}
+
+std::uint32_t ReserveGate::check(const Footprint& footprint) const {
+  for (const Port& port : footprint.ports) {
+    if (const Slot* slot = ports_.find(port.page.value(), port_key2(port))) return slot->writer;
+  }
+  for (EdgeId edge : footprint.edges_written) {
+    if (const Slot* slot = edges_.find(edge.value(), 0)) {
+      return slot->writer != kReserved ? slot->writer : slot->reader;
+    }
+  }
+  for (EdgeId edge : footprint.edges_read) {
+    const Slot* slot = edges_.find(edge.value(), 0);
+    if (slot != nullptr && slot->writer != kReserved) return slot->writer;
+  }
+  for (PageId page : footprint.pages_written) {
+    if (const Slot* slot = pages_.find(page.value(), 0)) {
+      return slot->writer != kReserved ? slot->writer : slot->reader;
+    }
+  }
+  for (PageId page : footprint.pages_read) {
+    const Slot* slot = pages_.find(page.value(), 0);
+    if (slot != nullptr && slot->writer != kReserved) return slot->writer;
+  }
+  return kReserved;
+}
+
+void ReserveGate::mark(const Footprint& footprint, std::uint32_t index) {
+  ports_.reserve_room(footprint.ports.size());
+  edges_.reserve_room(footprint.edges_read.size() + footprint.edges_written.size());
+  pages_.reserve_room(footprint.pages_read.size() + footprint.pages_written.size());
+  for (const Port& port : footprint.ports) {
+    ports_.find_or_insert(port.page.value(), port_key2(port)).writer = index;
+  }
+  for (EdgeId edge : footprint.edges_written) edges_.find_or_insert(edge.value(), 0).writer = index;
+  for (EdgeId edge : footprint.edges_read) {
+    Slot& slot = edges_.find_or_insert(edge.value(), 0);
+    if (slot.reader == kReserved) slot.reader = index;
+  }
+  for (PageId page : footprint.pages_written) pages_.find_or_insert(page.value(), 0).writer = index;
+  for (PageId page : footprint.pages_read) {
+    Slot& slot = pages_.find_or_insert(page.value(), 0);
+    if (slot.reader == kReserved) slot.reader = index;
+  }
+}
+
+std::uint32_t ReserveGate::reserve(const Footprint& footprint, std::uint32_t index,
+                                   bool use_mask) {
+  if (use_mask && (footprint.factor_mask & mask_union_) == 0) {
+    ++counters_.mask_fast_path;
+  } else if (const std::uint32_t blocker = check(footprint); blocker != kReserved) {
+    ++counters_.rejected;
+    return blocker;
+  }
+  mark(footprint, index);
+  mask_union_ |= footprint.factor_mask;
+  ++counters_.reserved;
+  return kReserved;
+}
+
+}  // namespace mmsb::sched

@@ -1,0 +1,267 @@
+#include "sched/scheduler.hpp"
+
+#include <chrono>
+#include <exception>
+
+#include "sched/retry.hpp"
+
+namespace mmsb::sched {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t elapsed_ns(Clock::time_point since) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since).count());
+}
+
+// Candidates handed to one pool task at a time.
+constexpr std::size_t kChunk = 64;
+
+void parallel_for(core::WorkerPool* pool, std::size_t count,
+                  const std::function<void(std::size_t)>& body) {
+  const std::size_t chunks = (count + kChunk - 1) / kChunk;
+  auto run_chunk = [&](std::size_t chunk) {
+    const std::size_t end = std::min(count, (chunk + 1) * kChunk);
+    for (std::size_t i = chunk * kChunk; i < end; ++i) body(i);
+  };
+  if (pool == nullptr) {
+    for (std::size_t chunk = 0; chunk < chunks; ++chunk) run_chunk(chunk);
+  } else {
+    pool->run(chunks, run_chunk);
+  }
+}
+
+Status threw(const char* what, const char* message) {
+  return internal_error(std::string(what) + " threw: " + message);
+}
+
+// The executor's writes, checked against its footprint and the pages.
+class BufferSink final : public DeltaSink {
+ public:
+  BufferSink(const state::Tables& tables, const Footprint& footprint,
+             std::vector<RuleWrite>& out)
+      : tables_(tables), footprint_(footprint), out_(out) {}
+
+  Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) override {
+    const std::string target = "write to page " + std::to_string(page.value());
+    if (!footprint_.may_write(page)) return refuse(failed_precondition(target + " outside its footprint"));
+    const state::PageRecord* record = tables_.find_page(page);
+    if (record == nullptr) return refuse(not_found(target + ": the page does not exist"));
+    if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
+      return refuse(invalid_argument(target + ": " + std::to_string(bytes.size()) +
+                                     " bytes at offset " + std::to_string(offset) +
+                                     " pass its end (" + std::to_string(record->size_bytes) +
+                                     " bytes)"));
+    }
+    out_.push_back(RuleWrite{page, offset, {bytes.begin(), bytes.end()}});
+    return Status::ok();
+  }
+  const Status& violation() const { return violation_; }
+
+ private:
+  Status refuse(Status status) {
+    if (violation_.is_ok()) violation_ = status;
+    return status;
+  }
+  const state::Tables& tables_;
+  const Footprint& footprint_;
+  std::vector<RuleWrite>& out_;
+  Status violation_;
+};
+
+}  // namespace
+
+RuleCounters& RuleCounters::operator+=(const RuleCounters& other) {
+  candidates += other.candidates;
+  applied += other.applied;
+  rejected += other.rejected;
+  deferred += other.deferred;
+  skipped += other.skipped;
+  duplicates += other.duplicates;
+  retries += other.retries;
+  mask_fast_path += other.mask_fast_path;
+  reservation_ns += other.reservation_ns;
+  execution_ns += other.execution_ns;
+  return *this;
+}
+
+std::string candidate_name(const RuleMap& rules, const Candidate& candidate) {
+  return "rule '" + rules.rules[candidate.rule].rule.name + "' at scope " +
+         std::to_string(candidate.scope.value());
+}
+
+Status TablesView::outside(const std::string& what) const {
+  Status status = failed_precondition(what + " outside its footprint");
+  if (violation_.is_ok()) violation_ = status;
+  return status;
+}
+
+Result<PageView> TablesView::page(PageId page) const {
+  if (footprint_ != nullptr && !footprint_->may_read(page)) {
+    return outside("read of page " + std::to_string(page.value()));
+  }
+  return tables_.page(page);
+}
+
+Result<Edge> TablesView::edge(EdgeId edge) const {
+  if (footprint_ != nullptr && !footprint_->may_read_edge(edge)) {
+    return outside("read of edge " + std::to_string(edge.value()));
+  }
+  return tables_.edge(edge);
+}
+
+Result<std::vector<Edge>> TablesView::edges_of(PageId page) const {
+  if (footprint_ != nullptr && !footprint_->may_read(page)) {
+    return outside("edges of page " + std::to_string(page.value()));
+  }
+  if (tables_.find_page(page) == nullptr) return not_found(state::page_not_found(page));
+  return tables_.edges_of(page);
+}
+
+void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId tick,
+                    std::vector<Candidate> candidates, RulesStep& out) {
+  const Clock::time_point started = Clock::now();
+  out = RulesStep{};
+  sort_candidates(candidates, scratch_);
+  out.candidates = std::move(candidates);
+  const std::vector<Candidate>& all = out.candidates;
+  const std::size_t n = all.size();
+  out.counters.candidates = n;
+  out.receipts.resize(n);
+  out.writes.resize(n);
+  footprints_.resize(n);
+  matched_.assign(n, 0);
+  statuses_.assign(n, Status::ok());
+
+  // Receipts, and repeats of (rule, scope), which sit next to each other in this order.
+  std::size_t first_of_run = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    RuleReceipt& receipt = out.receipts[i];
+    receipt.family = all[i].key.family;
+    receipt.scope = all[i].scope;
+    receipt.nonce = all[i].key.nonce;
+    receipt.attempt = all[i].attempt;
+    receipt.outcome = ReceiptOutcome::kSkipped;
+    out.counters.retries += all[i].attempt > 1;
+    if (i > 0 && all[i].scope == all[first_of_run].scope &&
+        all[i].key.family == all[first_of_run].key.family) {
+      receipt.outcome = ReceiptOutcome::kDuplicate;
+      receipt.blocker_family = all[first_of_run].key.family;
+      receipt.blocker_scope = all[first_of_run].scope;
+    } else {
+      first_of_run = i;
+    }
+  }
+
+  // Match and footprint every candidate in parallel (pure functions of the snapshot).
+  parallel_for(pool_, n, [&](std::size_t i) {
+    if (out.receipts[i].outcome == ReceiptOutcome::kDuplicate) return;
+    const Candidate& candidate = all[i];
+    if (tables.find_page(candidate.scope) == nullptr) return;  // gone: skipped
+    const Rule& rule = rules.rules[candidate.rule].rule;
+    TablesView view(tables);
+    try {
+      if (rule.matcher && !rule.matcher(view, candidate.scope)) return;
+      Result<Footprint> footprint = rule.footprint(view, candidate.scope);
+      if (!footprint.is_ok()) {
+        statuses_[i] = footprint.status();
+        return;
+      }
+      Status normalized = footprint->normalize();
+      if (!normalized.is_ok()) {
+        statuses_[i] = normalized;
+        return;
+      }
+      footprint->factor_mask &= rule.factor_mask;
+      footprints_[i] = std::move(*footprint);
+      matched_[i] = 1;
+    } catch (const std::exception& error) {
+      statuses_[i] = threw("matcher or footprint", error.what());
+    } catch (...) {
+      statuses_[i] = threw("matcher or footprint", "an exception that is not std::exception");
+    }
+  });
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!statuses_[i].is_ok()) {
+      out.failure = Status(statuses_[i].code(),
+                           candidate_name(rules, all[i]) + ": footprint: " + statuses_[i].message());
+      out.failed = i;
+      return;
+    }
+  }
+
+  // The reserve gate, in canonical order.
+  const ReserveGate::Counters gate_before = gate_.counters();
+  gate_.begin_tick();
+  std::vector<std::uint32_t> reserved;
+  for (std::size_t i = 0; i < n; ++i) {
+    RuleReceipt& receipt = out.receipts[i];
+    if (receipt.outcome == ReceiptOutcome::kDuplicate) {
+      ++out.counters.duplicates;
+      continue;
+    }
+    if (!matched_[i]) {
+      ++out.counters.skipped;
+      continue;
+    }
+    const std::uint32_t blocker = gate_.reserve(footprints_[i], static_cast<std::uint32_t>(i));
+    if (blocker == ReserveGate::kReserved) {
+      receipt.outcome = ReceiptOutcome::kApplied;
+      reserved.push_back(static_cast<std::uint32_t>(i));
+      continue;
+    }
+    receipt.blocker_family = all[blocker].key.family;
+    receipt.blocker_scope = all[blocker].scope;
+    const ConflictPolicy& policy = rules.rules[all[i].rule].rule.policy;
+    if (policy.kind == ConflictPolicy::Kind::kRetry && all[i].attempt < policy.max_attempts) {
+      receipt.outcome = ReceiptOutcome::kDeferred;
+      receipt.retry_at = TickId(tick.value() + retry_backoff(receipt.family, receipt.scope, tick,
+                                                             receipt.attempt));
+      out.deferred.push_back(
+          PendingRetry{receipt.retry_at, receipt.family, receipt.scope, receipt.attempt + 1});
+      ++out.counters.deferred;
+    } else {
+      receipt.outcome = ReceiptOutcome::kRejected;
+      ++out.counters.rejected;
+    }
+  }
+  out.counters.applied = reserved.size();
+  out.counters.mask_fast_path = gate_.counters().mask_fast_path - gate_before.mask_fast_path;
+  std::sort(out.deferred.begin(), out.deferred.end());
+  out.counters.reservation_ns = elapsed_ns(started);
+
+  // Execute the reserved candidates in parallel, each into its own buffer.
+  const Clock::time_point executing = Clock::now();
+  parallel_for(pool_, reserved.size(), [&](std::size_t k) {
+    const std::size_t i = reserved[k];
+    const Candidate& candidate = all[i];
+    TablesView view(tables, &footprints_[i]);
+    BufferSink sink(tables, footprints_[i], out.writes[i]);
+    Status status;
+    try {
+      status = rules.rules[candidate.rule].rule.executor(view, candidate.scope, sink);
+    } catch (const std::exception& error) {
+      status = threw("executor", error.what());
+    } catch (...) {
+      status = threw("executor", "an exception that is not std::exception");
+    }
+    if (!view.violation().is_ok()) {
+      status = view.violation();
+    } else if (!sink.violation().is_ok()) {
+      status = sink.violation();
+    }
+    statuses_[i] = std::move(status);
+  });
+  out.counters.execution_ns = elapsed_ns(executing);
+  for (std::uint32_t i : reserved) {
+    if (!statuses_[i].is_ok()) {
+      out.failure =
+          Status(statuses_[i].code(), candidate_name(rules, all[i]) + ": " + statuses_[i].message());
+      out.failed = i;
+      return;
+    }
+  }
+}
+
+}  // namespace mmsb::sched

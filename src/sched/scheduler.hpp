@@ -1,0 +1,97 @@
+// The rules step of a tick (docs/SEMANTICS.md "Rules and scheduling"): candidates in
+// canonical order, matched and footprinted against the rule snapshot, collapsed when they
+// repeat a (rule, scope), passed through the reserve gate, and the reserved ones executed
+// in parallel, each into its own buffer. The caller applies the buffers in canonical order.
+// Shared by the sequencer and the re-executing replay.
+//
+// Thread-safety: one Scheduler per thread that builds ticks; it uses `pool` for the
+// parallel parts.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "mmsb/rule.hpp"
+#include "sched/order.hpp"
+#include "sched/reserve_gate.hpp"
+#include "sched/rule_table.hpp"
+#include "state/tables.hpp"
+
+namespace mmsb::sched {
+
+struct RuleWrite {
+  PageId page;
+  std::uint64_t offset = 0;
+  std::vector<std::byte> bytes;
+};
+
+// Per-tick figures (telemetry; the times never decide anything).
+struct RuleCounters {
+  std::uint64_t candidates = 0;
+  std::uint64_t applied = 0;
+  std::uint64_t rejected = 0;  // for good
+  std::uint64_t deferred = 0;  // rejected, retried later
+  std::uint64_t skipped = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t retries = 0;  // candidates on their second or later attempt
+  std::uint64_t mask_fast_path = 0;
+  std::uint64_t reservation_ns = 0;  // match, footprint, sort, reserve
+  std::uint64_t execution_ns = 0;
+  RuleCounters& operator+=(const RuleCounters& other);
+};
+
+struct RulesStep {
+  std::vector<Candidate> candidates;  // canonical order
+  std::vector<RuleReceipt> receipts;  // one per candidate
+  std::vector<std::vector<RuleWrite>> writes;  // per candidate; kApplied only
+  std::vector<PendingRetry> deferred;          // new retries, in canonical order
+  // A rule failed (its matcher, footprint or executor, or an access outside its
+  // footprint): the tick cannot be built. `failed` is the candidate's index.
+  Status failure;
+  std::size_t failed = 0;
+  RuleCounters counters;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(core::WorkerPool* pool) : pool_(pool) {}
+
+  // Runs the step for tick `tick` on `candidates` (any order; nonces assigned) against
+  // `tables` (the rule snapshot, not changed meanwhile). `rules` must hold every
+  // candidate's rule.
+  void run(const state::Tables& tables, const RuleMap& rules, TickId tick,
+           std::vector<Candidate> candidates, RulesStep& out);
+
+ private:
+  core::WorkerPool* pool_;
+  ReserveGate gate_;
+  std::vector<Candidate> scratch_;
+  std::vector<Footprint> footprints_;
+  std::vector<std::uint8_t> matched_;
+  std::vector<Status> statuses_;
+};
+
+// Read access over one version's tables; with a footprint, only what it declares (the
+// first access outside it is kept in violation()).
+class TablesView final : public RuleView {
+ public:
+  explicit TablesView(const state::Tables& tables, const Footprint* footprint = nullptr)
+      : tables_(tables), footprint_(footprint) {}
+  Result<PageView> page(PageId page) const override;
+  Result<Edge> edge(EdgeId edge) const override;
+  Result<std::vector<Edge>> edges_of(PageId page) const override;
+  const Status& violation() const { return violation_; }
+
+ private:
+  Status outside(const std::string& what) const;
+  const state::Tables& tables_;
+  const Footprint* footprint_;
+  mutable Status violation_;
+};
+
+// "rule 'name' at scope N"
+std::string candidate_name(const RuleMap& rules, const Candidate& candidate);
+
+}  // namespace mmsb::sched
