@@ -429,6 +429,7 @@ TEST(PropagationTest, ASlowSubscriberLosesBatchesAndIsToldHowMany) {
     std::unique_lock<std::mutex> lock(mutex);
     released_changed.wait(lock, [&] { return released; });
     delivered.push_back(batch);
+    released_changed.notify_all();
   });
   ASSERT_TRUE(id.is_ok());
   for (unsigned char i = 1; i <= 10; ++i) put(*engine, a, one(i));  // never waits on it
@@ -439,6 +440,11 @@ TEST(PropagationTest, ASlowSubscriberLosesBatchesAndIsToldHowMany) {
     released = true;
   }
   released_changed.notify_all();
+  {
+    // Let it take what was queued, so the next batch finds room.
+    std::unique_lock<std::mutex> lock(mutex);
+    released_changed.wait(lock, [&] { return delivered.size() + dropped == 10; });
+  }
   put(*engine, a, one(11));  // the first batch after the losses reports them
   ASSERT_TRUE(engine->close().is_ok());
   std::uint64_t reported = 0;
