@@ -7,12 +7,18 @@
 namespace mmsb::sched {
 namespace {
 
-constexpr int kDigitBits = 8;
-constexpr int kPasses = 64 / kDigitBits;
+constexpr int kDigitBits = 11;
+constexpr int kPasses = (64 + kDigitBits - 1) / kDigitBits;
 constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
 
-std::size_t digit(const Candidate& c, int pass) {
-  return (c.key.scope_hash >> (pass * kDigitBits)) & (kBuckets - 1);
+// What the radix passes move: the scope hash and where the candidate is.
+struct SortKey {
+  std::uint64_t hash;
+  std::uint64_t index;
+};
+
+std::size_t digit(std::uint64_t hash, int pass) {
+  return (hash >> (pass * kDigitBits)) & (kBuckets - 1);
 }
 
 bool by_key(const Candidate& a, const Candidate& b) { return a.key < b.key; }
@@ -29,22 +35,26 @@ void sort_candidates(std::vector<Candidate>& candidates, std::vector<Candidate>&
     comparison_sort_candidates(candidates);
     return;
   }
-  // LSD radix sort on the scope hash, 8 bits a pass (all histograms from one read),
-  // skipping passes where every key has the same digit. Stable, so equal hashes keep their
-  // input order until the fix-up below.
-  scratch.resize(n);
-  std::array<std::array<std::uint32_t, kBuckets>, kPasses> counts{};
-  for (const Candidate& c : candidates) {
-    for (int pass = 0; pass < kPasses; ++pass) ++counts[pass][digit(c, pass)];
+  // LSD radix sort of (scope hash, index) pairs, 11 bits a pass (all histograms from one
+  // read), skipping passes where every key has the same digit; then one gather. Stable, so
+  // equal hashes keep their input order until the fix-up below.
+  std::vector<SortKey> keys(n), spare(n);
+  std::vector<std::array<std::uint32_t, kBuckets>> counts(kPasses);
+  for (std::size_t i = 0; i < n; ++i) {
+    keys[i] = SortKey{candidates[i].key.scope_hash, i};
+    for (int pass = 0; pass < kPasses; ++pass) ++counts[pass][digit(keys[i].hash, pass)];
   }
   for (int pass = 0; pass < kPasses; ++pass) {
     std::array<std::uint32_t, kBuckets>& count = counts[pass];
-    if (count[digit(candidates[0], pass)] == n) continue;
+    if (count[digit(keys[0].hash, pass)] == n) continue;
     std::uint32_t offset = 0;
     for (std::uint32_t& bucket : count) offset += std::exchange(bucket, offset);
-    for (const Candidate& c : candidates) scratch[count[digit(c, pass)]++] = c;
-    candidates.swap(scratch);
+    for (const SortKey& key : keys) spare[count[digit(key.hash, pass)]++] = key;
+    keys.swap(spare);
   }
+  scratch.resize(n);
+  for (std::size_t i = 0; i < n; ++i) scratch[i] = candidates[keys[i].index];
+  candidates.swap(scratch);
   // Runs of one scope hash: order by (family, nonce).
   for (std::size_t begin = 0; begin < n;) {
     std::size_t end = begin + 1;

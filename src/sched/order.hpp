@@ -47,7 +47,7 @@ struct Candidate {
 };
 
 // Batches at least this large are radix sorted.
-inline constexpr std::size_t kRadixSortMin = 256;
+inline constexpr std::size_t kRadixSortMin = 1024;
 
 // Sorts into canonical order: a radix sort on the scope hash, then the few runs of equal
 // scope hash (one scope, several rules) by (family, nonce); a comparison sort below

@@ -15,9 +15,9 @@ std::uint64_t slot_hash(std::uint64_t key, std::uint64_t key2) {
 
 }  // namespace
 
-ReserveGate::Table::Table() : slots_(kInitialSlots), mask_(kInitialSlots - 1) {}
+ReserveGate::HashMarks::HashMarks() : slots_(kInitialSlots), mask_(kInitialSlots - 1) {}
 
-void ReserveGate::Table::begin_tick(std::uint32_t generation) {
+void ReserveGate::HashMarks::begin_tick(std::uint32_t generation) {
   if (generation == 1) {  // the counter wrapped: stamps from 2^32 ticks ago could match
     std::fill(slots_.begin(), slots_.end(), Slot{});
   }
@@ -25,30 +25,31 @@ void ReserveGate::Table::begin_tick(std::uint32_t generation) {
   live_ = 0;
 }
 
-std::size_t ReserveGate::Table::probe(std::uint64_t key, std::uint64_t key2) const {
+std::size_t ReserveGate::HashMarks::probe(std::uint64_t key, std::uint64_t key2) const {
   std::size_t i = slot_hash(key, key2) & mask_;
   for (;;) {
     const Slot& slot = slots_[i];
-    if (slot.generation != generation_ || (slot.key == key && slot.key2 == key2)) return i;
+    if (slot.mark.generation != generation_ || (slot.key == key && slot.key2 == key2)) return i;
     i = (i + 1) & mask_;
   }
 }
 
-const ReserveGate::Slot* ReserveGate::Table::find(std::uint64_t key, std::uint64_t key2) const {
+const ReserveGate::Mark* ReserveGate::HashMarks::find(std::uint64_t key,
+                                                      std::uint64_t key2) const {
   const Slot& slot = slots_[probe(key, key2)];
-  return slot.generation == generation_ ? &slot : nullptr;
+  return slot.mark.generation == generation_ ? &slot.mark : nullptr;
 }
 
-ReserveGate::Slot& ReserveGate::Table::find_or_insert(std::uint64_t key, std::uint64_t key2) {
+ReserveGate::Mark& ReserveGate::HashMarks::mark(std::uint64_t key, std::uint64_t key2) {
   Slot& slot = slots_[probe(key, key2)];
-  if (slot.generation != generation_) {
-    slot = Slot{key, key2, generation_, kReserved, kReserved};
+  if (slot.mark.generation != generation_) {
+    slot = Slot{key, key2, Mark{generation_, kReserved, kReserved}};
     ++live_;
   }
-  return slot;
+  return slot.mark;
 }
 
-void ReserveGate::Table::reserve_room(std::size_t more) {
+void ReserveGate::HashMarks::reserve_room(std::size_t more) {
   if ((live_ + more) * 2 <= slots_.size()) return;
   std::size_t size = slots_.size();
   while ((live_ + more) * 2 > size) size *= 2;
@@ -57,8 +58,24 @@ void ReserveGate::Table::reserve_room(std::size_t more) {
   mask_ = size - 1;
   live_ = 0;
   for (const Slot& slot : old) {
-    if (slot.generation == generation_) find_or_insert(slot.key, slot.key2) = slot;
+    if (slot.mark.generation == generation_) mark(slot.key, slot.key2) = slot.mark;
   }
+}
+
+void ReserveGate::IdMarks::begin_tick(std::uint32_t generation) {
+  if (generation == 1) std::fill(dense_.begin(), dense_.end(), Mark{});
+  generation_ = generation;
+  sparse_.begin_tick(generation);
+}
+
+ReserveGate::Mark& ReserveGate::IdMarks::mark(std::uint64_t id) {
+  if (id >= kDenseIdsMax) return sparse_.mark(id, 0);
+  if (id >= dense_.size()) {
+    dense_.resize(std::min<std::uint64_t>(kDenseIdsMax, std::max<std::uint64_t>(id + 1, 2 * dense_.size())));
+  }
+  Mark& mark = dense_[id];
+  if (mark.generation != generation_) mark = Mark{generation_, kReserved, kReserved};
+  return mark;
 }
 
 ReserveGate::ReserveGate() = default;
@@ -73,25 +90,25 @@ void ReserveGate::begin_tick() {
 
 std::uint32_t ReserveGate::check(const Footprint& footprint) const {
   for (const Port& port : footprint.ports) {
-    if (const Slot* slot = ports_.find(port.page.value(), port_key2(port))) return slot->writer;
+    if (const Mark* mark = ports_.find(port.page.value(), port_key2(port))) return mark->writer;
   }
   for (EdgeId edge : footprint.edges_written) {
-    if (const Slot* slot = edges_.find(edge.value(), 0)) {
-      return slot->writer != kReserved ? slot->writer : slot->reader;
+    if (const Mark* mark = edges_.find(edge.value())) {
+      return mark->writer != kReserved ? mark->writer : mark->reader;
     }
   }
   for (EdgeId edge : footprint.edges_read) {
-    const Slot* slot = edges_.find(edge.value(), 0);
-    if (slot != nullptr && slot->writer != kReserved) return slot->writer;
+    const Mark* mark = edges_.find(edge.value());
+    if (mark != nullptr && mark->writer != kReserved) return mark->writer;
   }
   for (PageId page : footprint.pages_written) {
-    if (const Slot* slot = pages_.find(page.value(), 0)) {
-      return slot->writer != kReserved ? slot->writer : slot->reader;
+    if (const Mark* mark = pages_.find(page.value())) {
+      return mark->writer != kReserved ? mark->writer : mark->reader;
     }
   }
   for (PageId page : footprint.pages_read) {
-    const Slot* slot = pages_.find(page.value(), 0);
-    if (slot != nullptr && slot->writer != kReserved) return slot->writer;
+    const Mark* mark = pages_.find(page.value());
+    if (mark != nullptr && mark->writer != kReserved) return mark->writer;
   }
   return kReserved;
 }
@@ -100,18 +117,16 @@ void ReserveGate::mark(const Footprint& footprint, std::uint32_t index) {
   ports_.reserve_room(footprint.ports.size());
   edges_.reserve_room(footprint.edges_read.size() + footprint.edges_written.size());
   pages_.reserve_room(footprint.pages_read.size() + footprint.pages_written.size());
-  for (const Port& port : footprint.ports) {
-    ports_.find_or_insert(port.page.value(), port_key2(port)).writer = index;
-  }
-  for (EdgeId edge : footprint.edges_written) edges_.find_or_insert(edge.value(), 0).writer = index;
+  for (const Port& port : footprint.ports) ports_.mark(port.page.value(), port_key2(port)).writer = index;
+  for (EdgeId edge : footprint.edges_written) edges_.mark(edge.value()).writer = index;
   for (EdgeId edge : footprint.edges_read) {
-    Slot& slot = edges_.find_or_insert(edge.value(), 0);
-    if (slot.reader == kReserved) slot.reader = index;
+    Mark& mark = edges_.mark(edge.value());
+    if (mark.reader == kReserved) mark.reader = index;
   }
-  for (PageId page : footprint.pages_written) pages_.find_or_insert(page.value(), 0).writer = index;
+  for (PageId page : footprint.pages_written) pages_.mark(page.value()).writer = index;
   for (PageId page : footprint.pages_read) {
-    Slot& slot = pages_.find_or_insert(page.value(), 0);
-    if (slot.reader == kReserved) slot.reader = index;
+    Mark& mark = pages_.mark(page.value());
+    if (mark.reader == kReserved) mark.reader = index;
   }
 }
 

@@ -37,39 +37,70 @@ class ReserveGate {
   const Counters& counters() const { return counters_; }
 
  private:
-  // One marked page, edge or port: who writes it and the first who reads it.
-  struct Slot {
-    std::uint64_t key = 0;
-    std::uint64_t key2 = 0;  // ports: id and direction; 0 for pages and edges
+  // Who writes a marked page, edge or port and the first who reads it; a mark from an
+  // earlier generation (tick) counts as no mark.
+  struct Mark {
     std::uint32_t generation = 0;
     std::uint32_t writer = kReserved;
     std::uint32_t reader = kReserved;
   };
-  class Table {
+  // Marks keyed by (key, key2), open addressing with linear probing.
+  class HashMarks {
    public:
-    Table();
+    HashMarks();
     void begin_tick(std::uint32_t generation);
-    const Slot* find(std::uint64_t key, std::uint64_t key2) const;
-    Slot& find_or_insert(std::uint64_t key, std::uint64_t key2);
+    const Mark* find(std::uint64_t key, std::uint64_t key2) const;
+    Mark& mark(std::uint64_t key, std::uint64_t key2);
     void reserve_room(std::size_t more);
 
    private:
+    struct Slot {
+      std::uint64_t key = 0;
+      std::uint64_t key2 = 0;
+      Mark mark;
+    };
     std::size_t probe(std::uint64_t key, std::uint64_t key2) const;
     std::vector<Slot> slots_;
     std::size_t mask_ = 0;
     std::size_t live_ = 0;
     std::uint32_t generation_ = 1;
   };
+  // Marks for page or edge ids: ids are dense (assigned in order from 1), so ids below
+  // kDenseIdsMax index an array directly (12 bytes an id up to the largest id seen); larger
+  // ones go to a hash table.
+  class IdMarks {
+   public:
+    void begin_tick(std::uint32_t generation);
+    const Mark* find(std::uint64_t id) const {
+      if (id < dense_.size()) {
+        const Mark& mark = dense_[id];
+        return mark.generation == generation_ ? &mark : nullptr;
+      }
+      return id < kDenseIdsMax ? nullptr : sparse_.find(id, 0);
+    }
+    Mark& mark(std::uint64_t id);
+    void reserve_room(std::size_t more) { sparse_.reserve_room(more); }
 
+   private:
+    std::vector<Mark> dense_;
+    HashMarks sparse_;
+    std::uint32_t generation_ = 1;
+  };
+
+ public:
+  // Ids below this are marked in arrays rather than hash tables.
+  static constexpr std::uint64_t kDenseIdsMax = std::uint64_t{1} << 22;
+
+ private:
   static std::uint64_t port_key2(const Port& port) {
     return (std::uint64_t{port.id} << 1) | static_cast<std::uint64_t>(port.direction) | (1ull << 63);
   }
   std::uint32_t check(const Footprint& footprint) const;
   void mark(const Footprint& footprint, std::uint32_t index);
 
-  Table pages_;
-  Table edges_;
-  Table ports_;
+  IdMarks pages_;
+  IdMarks edges_;
+  HashMarks ports_;
   std::uint32_t generation_ = 1;
   std::uint64_t mask_union_ = 0;
   Counters counters_;

@@ -44,12 +44,14 @@ class BufferSink final : public DeltaSink {
       : tables_(tables), footprint_(footprint), out_(out) {}
 
   Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) override {
-    const std::string target = "write to page " + std::to_string(page.value());
-    if (!footprint_.may_write(page)) return refuse(failed_precondition(target + " outside its footprint"));
+    auto target = [&] { return "write to page " + std::to_string(page.value()); };
+    if (!footprint_.may_write(page)) {
+      return refuse(failed_precondition(target() + " outside its footprint"));
+    }
     const state::PageRecord* record = tables_.find_page(page);
-    if (record == nullptr) return refuse(not_found(target + ": the page does not exist"));
+    if (record == nullptr) return refuse(not_found(target() + ": the page does not exist"));
     if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
-      return refuse(invalid_argument(target + ": " + std::to_string(bytes.size()) +
+      return refuse(invalid_argument(target() + ": " + std::to_string(bytes.size()) +
                                      " bytes at offset " + std::to_string(offset) +
                                      " pass its end (" + std::to_string(record->size_bytes) +
                                      " bytes)"));

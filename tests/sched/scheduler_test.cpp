@@ -190,6 +190,21 @@ TEST(ReserveGateTest, ANewTickForgetsEverythingAndTablesGrow) {
   }
 }
 
+TEST(ReserveGateTest, LargeIdsUseTheHashTables) {
+  ReserveGate gate;
+  gate.begin_tick();
+  const PageId far(ReserveGate::kDenseIdsMax + 5);
+  const PageId near(ReserveGate::kDenseIdsMax - 1);
+  EXPECT_EQ(gate.reserve(normalized(Footprint{}.write(far).write_edge(EdgeId(far.value()))), 0),
+            kReserved);
+  EXPECT_EQ(gate.reserve(normalized(Footprint{}.write(near)), 1), kReserved);
+  EXPECT_EQ(gate.reserve(normalized(Footprint{}.read(far)), 2), 0u);
+  EXPECT_EQ(gate.reserve(normalized(Footprint{}.read_edge(EdgeId(far.value()))), 3), 0u);
+  EXPECT_EQ(gate.reserve(normalized(Footprint{}.read(near)), 4), 1u);
+  gate.begin_tick();
+  EXPECT_EQ(gate.reserve(normalized(Footprint{}.read(far).read(near)), 0), kReserved);
+}
+
 TEST(ReserveGateTest, DisjointMasksSkipTheTables) {
   ReserveGate gate;
   gate.begin_tick();

@@ -1,0 +1,133 @@
+// Benchmarks of the rules step (issue: rules and the deterministic scheduler).
+//   BM_reserve/<candidates>/<conflict pct>: the reserve gate alone over candidates with
+//     4-page footprints (2 written, 2 read); a conflicting candidate writes a page an
+//     earlier one wrote. Counter per_candidate (seconds, printed with an SI prefix).
+//   BM_schedule_sort/<candidates>: canonical order (radix), beside
+//     BM_schedule_sort_comparison (std::sort) in the same run; both include copying the
+//     unsorted batch in.
+//   BM_tick_rules/<entities>/<workers>: a whole engine tick (durability none) with the
+//     standing motion rule on every particle: collect, match, footprint, sort, reserve,
+//     execute in parallel, apply, commit and seal with the incremental root.
+// Read them next to BM_memcpy from the same run.
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <random>
+
+#include "mmsb/mmsb.hpp"
+#include "particles.hpp"
+#include "sched/order.hpp"
+#include "sched/reserve_gate.hpp"
+
+namespace {
+
+using mmsb::Footprint;
+using mmsb::PageId;
+
+std::vector<Footprint> reserve_workload(std::size_t count, int conflict_pct) {
+  std::mt19937_64 random(42);
+  std::vector<Footprint> footprints(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint64_t base = 4 * i + 1;
+    Footprint& footprint = footprints[i];
+    footprint.write(PageId(base)).write(PageId(base + 1)).read(PageId(base + 2)).read(PageId(base + 3));
+    if (i > 0 && static_cast<int>(random() % 100) < conflict_pct) {
+      footprint.pages_written[1] = PageId(4 * (random() % i) + 1);  // an earlier write
+    }
+    (void)footprint.normalize();
+  }
+  return footprints;
+}
+
+void BM_reserve(benchmark::State& state) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  const std::vector<Footprint> footprints = reserve_workload(count, static_cast<int>(state.range(1)));
+  mmsb::sched::ReserveGate gate;
+  std::uint64_t rejected = 0;
+  for (auto _ : state) {
+    gate.begin_tick();
+    rejected = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      rejected += gate.reserve(footprints[i], i) != mmsb::sched::ReserveGate::kReserved;
+    }
+    benchmark::DoNotOptimize(rejected);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
+  state.counters["per_candidate"] = benchmark::Counter(
+      static_cast<double>(count),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["rejected_pct"] = 100.0 * static_cast<double>(rejected) / static_cast<double>(count);
+}
+BENCHMARK(BM_reserve)
+    ->ArgsProduct({{10, 100, 1000, 10000, 30000}, {0, 10, 50}})
+    ->ArgNames({"candidates", "conflict_pct"});
+
+std::vector<mmsb::sched::Candidate> sort_workload(std::size_t count) {
+  std::mt19937_64 random(7);
+  std::vector<mmsb::sched::Candidate> candidates;
+  for (std::size_t i = 0; i < count; ++i) {
+    const PageId scope(1 + random() % (count * 4));
+    candidates.push_back(mmsb::sched::Candidate{
+        {mmsb::sched::scope_hash(scope), random() % 4, i}, scope, 0, 1, 0});
+  }
+  return candidates;
+}
+
+void BM_schedule_sort(benchmark::State& state) {
+  const std::vector<mmsb::sched::Candidate> input = sort_workload(static_cast<std::size_t>(state.range(0)));
+  std::vector<mmsb::sched::Candidate> candidates, scratch;
+  for (auto _ : state) {
+    candidates = input;
+    mmsb::sched::sort_candidates(candidates, scratch);
+    benchmark::DoNotOptimize(candidates.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * input.size()));
+}
+BENCHMARK(BM_schedule_sort)->Arg(100)->Arg(1000)->Arg(10000)->Arg(30000);
+
+void BM_schedule_sort_comparison(benchmark::State& state) {
+  const std::vector<mmsb::sched::Candidate> input = sort_workload(static_cast<std::size_t>(state.range(0)));
+  std::vector<mmsb::sched::Candidate> candidates;
+  for (auto _ : state) {
+    candidates = input;
+    mmsb::sched::comparison_sort_candidates(candidates);
+    benchmark::DoNotOptimize(candidates.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * input.size()));
+}
+BENCHMARK(BM_schedule_sort_comparison)->Arg(100)->Arg(1000)->Arg(10000)->Arg(30000);
+
+void BM_tick_rules(benchmark::State& state) {
+  const auto entities = static_cast<std::size_t>(state.range(0));
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("mmsb-bench-rules-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  mmsb::EngineOptions options;
+  options.dir = dir;
+  options.durability = mmsb::Durability::kNone;
+  options.rule_workers = static_cast<std::size_t>(state.range(1));
+  options.segment_size_max_bytes = 1ull << 30;
+  {
+    auto engine = mmsb::Engine::open(options).value();
+    auto world = particles::create_world(*engine, entities, 3).value();
+    if (!engine->register_rule(particles::motion_rule()).is_ok()) state.SkipWithError("register");
+    for (auto _ : state) {
+      if (!engine->begin().commit().is_ok()) state.SkipWithError("tick");
+    }
+    const mmsb::EngineStats stats = engine->stats();
+    state.counters["reserve_ns"] = static_cast<double>(stats.last_rule_tick.reservation_ns);
+    state.counters["execute_ns"] = static_cast<double>(stats.last_rule_tick.execution_ns);
+    state.counters["apply_ns"] = static_cast<double>(stats.last_rule_tick.commit_ns);
+  }
+  std::filesystem::remove_all(dir);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * entities));
+  state.counters["per_entity"] = benchmark::Counter(
+      static_cast<double>(entities),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_tick_rules)
+    ->ArgsProduct({{1000, 10000}, {1, 2, 4}})
+    ->ArgNames({"entities", "workers"})
+    ->UseRealTime();
+
+}  // namespace
