@@ -140,6 +140,11 @@ int run_replay(const ReplayCommand& command) {
       fmt::print("                   (user functions live in the program that registered them;\n"
                  "                   this tool has only the built-ins)\n");
     }
+    if (summary.rule_ticks_taken_from_log != 0) {
+      fmt::print("  rules            {} ticks' receipts and writes taken from the log (rules live\n"
+                 "                   in the program that registered them)\n",
+                 summary.rule_ticks_taken_from_log);
+    }
   }
   fmt::print("  every tick's root matched the log\n");
   return 0;

@@ -12,6 +12,8 @@ struct DemoOptions {
   std::string dir = "./mmsb-data";
   int threads = 4;
   int commits_per_thread = 2500;
+  std::uint64_t particles = 2000;
+  int particle_ticks = 200;
 };
 
 // Runs `mmsb demo`; returns the process exit code.

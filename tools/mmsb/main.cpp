@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   demo->add_option("--commits", demo_options.commits_per_thread, "Commits per thread")
       ->check(CLI::Range(1, 10'000'000));
+  demo->add_option("--particles", demo_options.particles, "Particles in the rules world")
+      ->check(CLI::Range(std::uint64_t{2}, std::uint64_t{1'000'000}));
+  demo->add_option("--particle-ticks", demo_options.particle_ticks, "Ticks of the rules world")
+      ->check(CLI::Range(1, 1'000'000));
   int exit_code = 0;
   demo->callback([&] { exit_code = mmsb::cli::run_demo(demo_options); });
 
