@@ -18,6 +18,7 @@
 #include "particles.hpp"
 #include "sched/order.hpp"
 #include "sched/reserve_gate.hpp"
+#include "sched/scheduler.hpp"
 
 namespace {
 
@@ -96,6 +97,46 @@ void BM_schedule_sort_comparison(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * input.size()));
 }
 BENCHMARK(BM_schedule_sort_comparison)->Arg(100)->Arg(1000)->Arg(10000)->Arg(30000);
+
+// The rules step alone (Scheduler::run) over the motion rule at <candidates> particles, with
+// <workers> threads: match, footprint, sort, reserve and execute, without applying.
+void BM_rules_step(benchmark::State& state) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  mmsb::state::ForkCore fork{mmsb::State{}};
+  for (std::size_t i = 0; i < count; ++i) {
+    particles::Particle p{static_cast<std::int64_t>(i), 0, 1, 1};
+    (void)fork.create_page({.type = particles::kParticleType, .size_bytes = 32,
+                            .initial = particles::encode(p)});
+  }
+  const mmsb::State world = fork.commit();
+  mmsb::sched::RuleTable table;
+  (void)table.add(particles::motion_rule());
+  const auto rules = table.snapshot();
+  const auto workers = static_cast<std::size_t>(state.range(1));
+  std::unique_ptr<mmsb::core::WorkerPool> pool;
+  if (workers > 1) pool = std::make_unique<mmsb::core::WorkerPool>(workers);
+  mmsb::sched::Scheduler scheduler(pool.get());
+  mmsb::sched::RulesStep step;
+  const mmsb::state::ForkCore reader(world);
+  std::vector<mmsb::sched::Candidate> candidates;
+  for (std::uint64_t id = 1; id <= count; ++id) {
+    candidates.push_back(mmsb::sched::Candidate{
+        {mmsb::sched::scope_hash(PageId(id)), rules->rules[0].family, id - 1}, PageId(id), 0, 1,
+        mmsb::sched::kOriginStanding});
+  }
+  for (auto _ : state) {
+    scheduler.run(reader.tables(), *rules, mmsb::TickId(2), candidates, step);
+    if (step.counters.applied != count) state.SkipWithError("not all applied");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
+  state.counters["per_candidate"] = benchmark::Counter(
+      static_cast<double>(count),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_rules_step)
+    ->ArgsProduct({{100, 1000, 10000, 30000}, {1, 2}})
+    ->ArgNames({"candidates", "workers"})
+    ->UseRealTime();
 
 void BM_tick_rules(benchmark::State& state) {
   const auto entities = static_cast<std::size_t>(state.range(0));

@@ -77,8 +77,9 @@ inline Rule motion_rule() {
   Rule rule;
   rule.name = kMotionRule;
   rule.standing_type = kParticleType;
-  rule.footprint = [](const RuleView&, PageId scope) -> Result<Footprint> {
-    return Footprint{}.write(scope);
+  rule.footprint = [](const RuleView&, PageId scope, Footprint& out) {
+    out.write(scope);
+    return Status::ok();
   };
   rule.executor = [](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     MMSB_ASSIGN_OR_RETURN(auto bytes, view.read(scope));
@@ -96,12 +97,12 @@ inline Rule collide_rule(PageId grid) {
   Rule rule;
   rule.name = kCollideRule;
   rule.policy = ConflictPolicy::retry(8);
-  rule.footprint = [grid](const RuleView& view, PageId scope) -> Result<Footprint> {
+  rule.footprint = [grid](const RuleView& view, PageId scope, Footprint& out) -> Status {
     MMSB_ASSIGN_OR_RETURN(auto contact, view.read(scope));
     auto [a, b] = pair_of(contact);
     MMSB_ASSIGN_OR_RETURN(auto first, view.read(a));
-    return Footprint{}.read(scope).write(a).write(b).port(grid, cell_of(decode(first)),
-                                                          PortDirection::kOut);
+    out.read(scope).write(a).write(b).port(grid, cell_of(decode(first)), PortDirection::kOut);
+    return Status::ok();
   };
   rule.executor = [](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     MMSB_ASSIGN_OR_RETURN(auto contact, view.read(scope));

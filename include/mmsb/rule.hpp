@@ -75,6 +75,15 @@ struct Footprint {
   }
   Footprint& mask(std::uint64_t bits) { return factor_mask = bits, *this; }
 
+  // Empty, with the factor mask back to kFactorMaskAll; keeps the storage.
+  void clear() {
+    pages_read.clear();
+    pages_written.clear();
+    edges_read.clear();
+    edges_written.clear();
+    ports.clear();
+    factor_mask = kFactorMaskAll;
+  }
   std::size_t entries() const {
     return pages_read.size() + pages_written.size() + edges_read.size() + edges_written.size() +
            ports.size();
@@ -136,8 +145,9 @@ struct Rule {
   // Whether the rule applies at `scope`; empty: always. A candidate that does not match is
   // skipped (receipt kSkipped) and reserves nothing.
   std::function<bool(const RuleView& view, PageId scope)> matcher;
-  // What a candidate at `scope` may touch. Required.
-  std::function<Result<Footprint>(const RuleView& view, PageId scope)> footprint;
+  // Declares into `out` (empty on entry) what a candidate at `scope` may touch. Required.
+  // Filling a footprint the scheduler keeps lets its storage be reused tick after tick.
+  std::function<Status(const RuleView& view, PageId scope, Footprint& out)> footprint;
   // The rewrite. Required. An error aborts the tick (docs/SEMANTICS.md).
   std::function<Status(const RuleView& view, PageId scope, DeltaSink& out)> executor;
   // ANDed with each footprint's mask.

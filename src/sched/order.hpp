@@ -49,9 +49,10 @@ struct Candidate {
 // Batches at least this large are radix sorted.
 inline constexpr std::size_t kRadixSortMin = 1024;
 
-// Sorts into canonical order: a radix sort on the scope hash, then the few runs of equal
-// scope hash (one scope, several rules) by (family, nonce); a comparison sort below
-// kRadixSortMin. `scratch` is reused between calls.
+// Sorts into canonical order: (scope hash, index) pairs sorted by hash (radix from
+// kRadixSortMin candidates, std::sort below), one gather, then the few runs of equal scope
+// hash (one scope, several rules) by (family, nonce). `scratch` is reused between calls.
+// comparison_sort_candidates is the plain std::sort on the whole key (the reference).
 void sort_candidates(std::vector<Candidate>& candidates, std::vector<Candidate>& scratch);
 void comparison_sort_candidates(std::vector<Candidate>& candidates);
 

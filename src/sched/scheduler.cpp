@@ -15,8 +15,10 @@ std::uint64_t elapsed_ns(Clock::time_point since) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since).count());
 }
 
-// Candidates handed to one pool task at a time.
+// Candidates handed to one pool task at a time, and the fewest worth waking the pool for
+// (below, the sequencer alone is faster than a hand-off).
 constexpr std::size_t kChunk = 64;
+constexpr std::size_t kParallelCandidatesMin = 256;
 
 void parallel_for(core::WorkerPool* pool, std::size_t count,
                   const std::function<void(std::size_t)>& body) {
@@ -25,7 +27,7 @@ void parallel_for(core::WorkerPool* pool, std::size_t count,
     const std::size_t end = std::min(count, (chunk + 1) * kChunk);
     for (std::size_t i = chunk * kChunk; i < end; ++i) body(i);
   };
-  if (pool == nullptr) {
+  if (pool == nullptr || count < kParallelCandidatesMin) {
     for (std::size_t chunk = 0; chunk < chunks; ++chunk) run_chunk(chunk);
   } else {
     pool->run(chunks, run_chunk);
@@ -124,15 +126,20 @@ Result<std::vector<Edge>> TablesView::edges_of(PageId page) const {
 void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId tick,
                     std::vector<Candidate> candidates, RulesStep& out) {
   const Clock::time_point started = Clock::now();
-  out = RulesStep{};
+  // `out` and the scratch keep their storage from tick to tick.
   sort_candidates(candidates, scratch_);
   out.candidates = std::move(candidates);
   const std::vector<Candidate>& all = out.candidates;
   const std::size_t n = all.size();
+  out.counters = RuleCounters{};
   out.counters.candidates = n;
-  out.receipts.resize(n);
+  out.failure = Status::ok();
+  out.failed = 0;
+  out.deferred.clear();
+  out.receipts.assign(n, RuleReceipt{});
   out.writes.resize(n);
-  footprints_.resize(n);
+  for (std::vector<RuleWrite>& writes : out.writes) writes.clear();
+  if (footprints_.size() < n) footprints_.resize(n);
   matched_.assign(n, 0);
   statuses_.assign(n, Status::ok());
 
@@ -165,18 +172,15 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
     TablesView view(tables);
     try {
       if (rule.matcher && !rule.matcher(view, candidate.scope)) return;
-      Result<Footprint> footprint = rule.footprint(view, candidate.scope);
-      if (!footprint.is_ok()) {
-        statuses_[i] = footprint.status();
+      Footprint& footprint = footprints_[i];
+      footprint.clear();
+      Status declared = rule.footprint(view, candidate.scope, footprint);
+      if (declared.is_ok()) declared = footprint.normalize();
+      if (!declared.is_ok()) {
+        statuses_[i] = std::move(declared);
         return;
       }
-      Status normalized = footprint->normalize();
-      if (!normalized.is_ok()) {
-        statuses_[i] = normalized;
-        return;
-      }
-      footprint->factor_mask &= rule.factor_mask;
-      footprints_[i] = std::move(*footprint);
+      footprint.factor_mask &= rule.factor_mask;
       matched_[i] = 1;
     } catch (const std::exception& error) {
       statuses_[i] = threw("matcher or footprint", error.what());

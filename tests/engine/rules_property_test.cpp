@@ -41,11 +41,11 @@ std::vector<Rule> workload_rules(std::uint64_t pages) {
   Rule mix;  // reads a neighbour, writes the scope; a port per value class; retried
   mix.name = "test/mix";
   mix.policy = ConflictPolicy::retry(3);
-  mix.footprint = [pages](const RuleView& view, PageId scope) -> Result<Footprint> {
+  mix.footprint = [pages](const RuleView& view, PageId scope, Footprint& out) -> Status {
     const PageId other = neighbour(view, scope, pages);
     MMSB_ASSIGN_OR_RETURN(auto bytes, view.read(scope));
-    return Footprint{}.write(scope).read(other).port(PageId(1), u64_of(bytes) % 5,
-                                                      PortDirection::kOut);
+    out.write(scope).read(other).port(PageId(1), u64_of(bytes) % 5, PortDirection::kOut);
+    return Status::ok();
   };
   mix.executor = [pages](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     const PageId other = neighbour(view, scope, pages);
@@ -60,8 +60,9 @@ std::vector<Rule> workload_rules(std::uint64_t pages) {
     auto bytes = view.read(scope);
     return bytes.is_ok() && u64_of(*bytes) % 4 != 0;
   };
-  spread.footprint = [pages](const RuleView& view, PageId scope) -> Result<Footprint> {
-    return Footprint{}.write(scope).write(neighbour(view, scope, pages));
+  spread.footprint = [pages](const RuleView& view, PageId scope, Footprint& out) {
+    out.write(scope).write(neighbour(view, scope, pages));
+    return Status::ok();
   };
   spread.executor = [pages](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     const PageId other = neighbour(view, scope, pages);
@@ -74,8 +75,9 @@ std::vector<Rule> workload_rules(std::uint64_t pages) {
   Rule decay;  // standing on the typed pages
   decay.name = "test/decay";
   decay.standing_type = kStandingType;
-  decay.footprint = [](const RuleView&, PageId scope) -> Result<Footprint> {
-    return Footprint{}.write(scope);
+  decay.footprint = [](const RuleView&, PageId scope, Footprint& out) {
+    out.write(scope);
+    return Status::ok();
   };
   decay.executor = [](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     MMSB_ASSIGN_OR_RETURN(auto mine, view.read(scope));

@@ -58,11 +58,10 @@ Rule increment_rule(std::string name, std::optional<PageId> shared = std::nullop
   Rule rule;
   rule.name = std::move(name);
   rule.policy = policy;
-  rule.footprint = [shared](const RuleView&, PageId scope) -> Result<Footprint> {
-    Footprint footprint;
-    footprint.write(scope);
-    if (shared) footprint.write(*shared);
-    return footprint;
+  rule.footprint = [shared](const RuleView&, PageId scope, Footprint& out) {
+    out.write(scope);
+    if (shared) out.write(*shared);
+    return Status::ok();
   };
   rule.executor = [shared](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     for (PageId page : {scope, shared.value_or(scope)}) {
@@ -256,8 +255,9 @@ TEST(RulesTest, RetryGivesUpAfterMaxAttempts) {
 Rule sneaky_rule(std::string name, PageId other, bool write) {
   Rule rule;
   rule.name = std::move(name);
-  rule.footprint = [](const RuleView&, PageId scope) -> Result<Footprint> {
-    return Footprint{}.write(scope);
+  rule.footprint = [](const RuleView&, PageId scope, Footprint& out) {
+    out.write(scope);
+    return Status::ok();
   };
   rule.executor = [other, write](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
     if (write) return out.write(other, 0, u64_bytes(9));

@@ -130,8 +130,9 @@ RC_GTEST_PROP(CommutationProperty, IndependentRewritesCommuteInEveryOrder, ()) {
     Rule rule;
     rule.name = "rewrite-" + std::to_string(i);
     const Rewrite rewrite = rewrites[i];
-    rule.footprint = [rewrite](const RuleView&, PageId) -> Result<Footprint> {
-      return rewrite.footprint;
+    rule.footprint = [rewrite](const RuleView&, PageId, Footprint& out) {
+      out = rewrite.footprint;
+      return Status::ok();
     };
     rule.executor = [rewrite](const RuleView& view, PageId, DeltaSink& out) {
       return rewrite.run(view, out);

@@ -23,8 +23,9 @@ Footprint normalized(Footprint footprint) {
 Rule minimal_rule(std::string name) {
   Rule rule;
   rule.name = std::move(name);
-  rule.footprint = [](const RuleView&, PageId scope) -> Result<Footprint> {
-    return Footprint{}.write(scope);
+  rule.footprint = [](const RuleView&, PageId scope, Footprint& out) {
+    out.write(scope);
+    return Status::ok();
   };
   rule.executor = [](const RuleView&, PageId, DeltaSink&) { return Status::ok(); };
   return rule;
