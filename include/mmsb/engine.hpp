@@ -103,7 +103,8 @@ struct EngineStats {
   std::uint64_t rules_rejected = 0;  // for good
   std::uint64_t rules_deferred = 0;  // rejected, retried later
   std::uint64_t rule_retries = 0;    // candidates on a second or later attempt
-  std::uint64_t rule_failures = 0;   // ticks a rule failed in (not applied)
+  // Transactions refused because a rule they applied failed, plus rules suspended.
+  std::uint64_t rule_failures = 0;
   std::uint64_t telemetry_dropped = 0;  // telemetry events dropped: the writer fell behind
   // The last tick that had candidates.
   struct RuleTick {

@@ -54,7 +54,8 @@ struct PendingTick {
   std::uint64_t deltas = 0;                  // writes of its committed transactions
   State state;                               // the State after it
   std::optional<Result<MergeResult>> merge_outcome;
-  bool dropped = false;  // failed as a whole (a derivation failed): answered, not logged
+  bool dropped = false;  // failed as a whole (a rule or derivation failed): answered, not logged
+  bool dropped_by_rule = false;
   graph::PropagationCounters propagation;
   sched::RuleCounters rules;
   std::uint64_t rule_commit_ns = 0;
@@ -130,12 +131,12 @@ struct Engine::Impl {
   void build_merge_tick(engine::Request* request, const State& state, engine::PendingTick& tick,
                         const graph::FunctionMap& functions);
   // Step 2 on the fork after the tick's transactions. kFailed: a transaction's candidate
-  // failed (`failure` names it, with the transaction's index in `origin`); kSuspended: a
-  // standing or retry candidate failed and its rule is now suspended; kDamaged: the
-  // allocator refused. Only kOk leaves the fork changed.
+  // failed (`failure` names it); kSuspended: a standing or retry candidate failed and its
+  // rule is now suspended; kDamaged: the allocator refused. Only kOk leaves the fork
+  // changed.
   enum class Ruled { kOk, kFailed, kSuspended, kDamaged };
   Ruled run_rules(state::ForkCore& fork, const sched::RuleMap& rules, engine::PendingTick& tick,
-                  Status* failure, std::size_t* origin);
+                  Status* failure);
   Status propagate(state::ForkCore& fork, std::span<const PageId> also_changed,
                    const graph::FunctionMap& functions, engine::PendingTick& tick);
   Status write_ticks(std::vector<engine::PendingTick>& ticks);

@@ -191,16 +191,16 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
     }
   };
   // A tick of one transaction that cannot be built is answered and not logged.
-  auto drop = [&](const Status& why) {
+  auto drop = [&](const Status& why, bool by_rule) {
     graph.undo_to(graph_mark);
     tick.dropped = true;
+    tick.dropped_by_rule = by_rule;
     tick.outcomes[0] = why;
     tick.state = state;
     return Built::kTick;
   };
   Status failure;
-  std::size_t origin = 0;
-  switch (run_rules(fork, rules, tick, &failure, &origin)) {
+  switch (run_rules(fork, rules, tick, &failure)) {
     case Ruled::kOk:
       break;
     case Ruled::kSuspended:
@@ -215,7 +215,7 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
         hand_back();
         return Built::kRetryAlone;
       }
-      return drop(failure);
+      return drop(failure, true);
   }
   Status propagated = propagate(fork, {}, functions, tick);
   if (!propagated.is_ok()) {
@@ -230,15 +230,14 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
       hand_back();
       return Built::kRetryAlone;
     }
-    return drop(propagated);
+    return drop(propagated, false);
   }
   tick.state = fork.commit_as(tick.record.tick);
   return Built::kTick;
 }
 
 Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::RuleMap& rules,
-                                            PendingTick& tick, Status* failure,
-                                            std::size_t* origin) {
+                                            PendingTick& tick, Status* failure) {
   const TickId at = tick.record.tick;
   std::vector<sched::Candidate> candidates =
       engine::collect_candidates(fork, at, tick.record.transactions, rules);
@@ -250,16 +249,13 @@ Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::
   scheduler->run(fork.tables(), rules, at, std::move(candidates), step);
   if (!step.failure.is_ok()) {
     const sched::Candidate& failed = step.candidates[step.failed];
-    {
-      std::lock_guard<std::mutex> lock(stats_mutex);
-      ++stats.rule_failures;
-    }
     if (failed.origin == sched::kOriginStanding || failed.origin == sched::kOriginRetry) {
       this->rules.suspend(failed.key.family, step.failure);
+      std::lock_guard<std::mutex> lock(stats_mutex);
+      ++stats.rule_failures;
       return Ruled::kSuspended;
     }
     *failure = step.failure;
-    *origin = failed.origin;
     return Ruled::kFailed;
   }
   const Clock::time_point committing = Clock::now();
@@ -388,7 +384,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
       }
       if (!tick.events.empty()) events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
     } else if (tick.dropped) {
-      ++stats.derive_failures;
+      ++(tick.dropped_by_rule ? stats.rule_failures : stats.derive_failures);
     }
     if (tick.merge_outcome) {
       tick.requests[0]->merged.set_value(std::move(*tick.merge_outcome));

@@ -301,6 +301,8 @@ TEST(RulesTest, AccessOutsideTheFootprintAbortsTheTickAndNamesRuleScopeAndPage) 
   EXPECT_TRUE(good_result.get().is_ok());
   EXPECT_EQ(bad_result.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(value(*engine, pages[2]), 1u);
+  EXPECT_EQ(engine->stats().rule_failures, 3u);  // one per refused transaction
+  EXPECT_EQ(engine->stats().derive_failures, 0u);
 }
 
 TEST(RulesTest, AFailingStandingRuleIsSuspendedAndTheTickGoesOn) {
