@@ -175,7 +175,11 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
       Footprint& footprint = footprints_[i];
       footprint.clear();
       Status declared = rule.footprint(view, candidate.scope, footprint);
-      if (declared.is_ok()) declared = footprint.normalize();
+      if (!declared.is_ok()) {
+        statuses_[i] = Status(declared.code(), "footprint: " + declared.message());
+        return;
+      }
+      declared = footprint.normalize();
       if (!declared.is_ok()) {
         statuses_[i] = std::move(declared);
         return;
@@ -190,8 +194,8 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   });
   for (std::size_t i = 0; i < n; ++i) {
     if (!statuses_[i].is_ok()) {
-      out.failure = Status(statuses_[i].code(),
-                           candidate_name(rules, all[i]) + ": footprint: " + statuses_[i].message());
+      out.failure =
+          Status(statuses_[i].code(), candidate_name(rules, all[i]) + ": " + statuses_[i].message());
       out.failed = i;
       return;
     }

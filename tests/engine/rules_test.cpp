@@ -305,6 +305,32 @@ TEST(RulesTest, AccessOutsideTheFootprintAbortsTheTickAndNamesRuleScopeAndPage) 
   EXPECT_EQ(engine->stats().derive_failures, 0u);
 }
 
+TEST(RulesTest, OversizedOrFailingFootprintsAreRefusedByName) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  std::vector<PageId> pages = create_counters(*engine, kFootprintEntriesMax + 1);
+  Rule greedy = increment_rule("greedy");
+  greedy.footprint = [pages](const RuleView&, PageId, Footprint& out) {
+    for (PageId page : pages) out.read(page);
+    return Status::ok();
+  };
+  ASSERT_TRUE(engine->register_rule(greedy).is_ok());
+  auto refused = engine->apply("greedy", pages[0]);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "rule 'greedy' at scope " + std::to_string(pages[0].value()) +
+                ": footprint has 65 entries; the limit is 64");
+  Rule broken = increment_rule("broken");
+  broken.footprint = [](const RuleView&, PageId, Footprint&) {
+    return invalid_argument("no neighbour");
+  };
+  ASSERT_TRUE(engine->register_rule(broken).is_ok());
+  EXPECT_EQ(engine->apply("broken", pages[1]).status().message(),
+            "rule 'broken' at scope " + std::to_string(pages[1].value()) +
+                ": footprint: no neighbour");
+  for (PageId page : pages) EXPECT_EQ(value(*engine, page), 0u);
+}
+
 TEST(RulesTest, AFailingStandingRuleIsSuspendedAndTheTickGoesOn) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir)).value();
