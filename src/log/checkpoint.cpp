@@ -139,7 +139,8 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   const std::byte* header = bytes.data();
   if (std::memcmp(header, kCheckpointMagic, 8) != 0) return damaged(0, "not an mmsb checkpoint");
   if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion)
-    return damaged(8, "unsupported version");
+    return damaged(8, "unsupported version " + std::to_string(get_le<std::uint32_t>(header + 8)) +
+                          " (this build reads " + std::to_string(kCheckpointVersion) + ")");
   const TickId tick(get_le<std::uint64_t>(header + 16));
   const std::uint64_t next_page = get_le<std::uint64_t>(header + 24);
   const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);

@@ -360,7 +360,8 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
   std::uint32_t transactions = 0;
   std::uint64_t tick = 0;
   if (in.read(version, "version") && version != kTickRecordVersion) {
-    in.fail("unknown tick record version " + std::to_string(version));
+    in.fail("unknown tick record version " + std::to_string(version) + " (this build reads " +
+            std::to_string(kTickRecordVersion) + "; logs of other versions are not migrated)");
   }
   if (in.read(flags, "flags") && flags > 1) in.fail("unknown flags " + std::to_string(flags));
   if (in.read(reserved, "reserved") && reserved != 0) in.fail("reserved bytes are not zero");

@@ -113,6 +113,17 @@ TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
             "tick record: 1 trailing bytes at byte " + std::to_string(payload.size() - 1));
 }
 
+TEST(TickRecordTest, OtherVersionsAreRefusedWithBothVersionsNamed) {
+  std::vector<std::byte> payload;
+  encode_tick_record(sample_record(), payload);
+  payload[0] = std::byte{2};  // a record of the previous layout
+  auto decoded = decode_tick_record(payload);
+  EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(decoded.status().message(),
+            "tick record: unknown tick record version 2 (this build reads 3; logs of other "
+            "versions are not migrated) at byte 1");
+}
+
 TEST(TickRecordTest, EveryFlippedByteIsRejectedOrDecodesToSomethingValid) {
   std::vector<std::byte> payload;
   encode_tick_record(sample_record(), payload);

@@ -165,7 +165,14 @@ int run_engine_demo(const DemoOptions& options) {
   engine_options.dir = options.dir;
   OpenReport report;
   auto opened = Engine::open(engine_options, &report);
-  if (!opened.is_ok()) return fmt::print(stderr, "{}\n", opened.status().to_string()), 1;
+  if (!opened.is_ok()) {
+    fmt::print(stderr, "{}\n", opened.status().to_string());
+    if (opened.status().message().find("version") != std::string::npos) {
+      fmt::print(stderr, "{} was written by another version of mmsb; remove it (or pass --dir) to "
+                         "run the demo\n", options.dir);
+    }
+    return 1;
+  }
   auto engine = std::move(opened).value();
   constexpr std::uint64_t kPages = 1000;
   fmt::print("  {:<34} {}\n", "step", "result");
