@@ -11,6 +11,7 @@ namespace {
 
 template <typename T>
 void sort_unique(std::vector<T>& items) {
+  if (items.size() < 2) return;
   std::sort(items.begin(), items.end());
   items.erase(std::unique(items.begin(), items.end()), items.end());
 }
@@ -18,7 +19,7 @@ void sort_unique(std::vector<T>& items) {
 // Removes from `reads` what `writes` holds (both sorted).
 template <typename T>
 void drop_written(std::vector<T>& reads, const std::vector<T>& writes) {
-  if (writes.empty()) return;
+  if (writes.empty() || reads.empty()) return;
   std::erase_if(reads, [&](const T& id) { return std::binary_search(writes.begin(), writes.end(), id); });
 }
 

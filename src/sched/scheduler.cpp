@@ -52,6 +52,10 @@ class BufferSink final : public DeltaSink {
     }
     const state::PageRecord* record = tables_.find_page(page);
     if (record == nullptr) return refuse(not_found(target() + ": the page does not exist"));
+    if (tables_.find_derivation(page) != nullptr) {
+      return refuse(invalid_argument(target() + ": the page is derived: only propagation "
+                                                 "writes it"));
+    }
     if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
       return refuse(invalid_argument(target() + ": " + std::to_string(bytes.size()) +
                                      " bytes at offset " + std::to_string(offset) +

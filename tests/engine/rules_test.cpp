@@ -331,6 +331,27 @@ TEST(RulesTest, OversizedOrFailingFootprintsAreRefusedByName) {
   for (PageId page : pages) EXPECT_EQ(value(*engine, page), 0u);
 }
 
+// Rule writes are inputs of propagation in the same tick; a rule may not write a derived
+// page (only propagation does).
+TEST(RulesTest, RuleWritesPropagateInTheSameTickAndDerivedPagesAreRefused) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  std::vector<PageId> pages = create_counters(*engine, 2);
+  ASSERT_TRUE(engine->derive(pages[1], std::vector{pages[0]}, kDerivePassthrough).is_ok());
+  ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
+  CommitInfo info = engine->apply("inc", pages[0]).value();
+  EXPECT_EQ(info.receipts.at(0).outcome, ReceiptOutcome::kApplied);
+  EXPECT_EQ(value(*engine, pages[0]), 1u);
+  EXPECT_EQ(value(*engine, pages[1]), 1u);  // recomputed in the rule's tick
+  EXPECT_EQ(engine->snapshot().tick(), info.tick);
+  auto refused = engine->apply("inc", pages[1]);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "rule 'inc' at scope " + std::to_string(pages[1].value()) + ": write to page " +
+                std::to_string(pages[1].value()) + ": the page is derived: only propagation writes it");
+  EXPECT_EQ(value(*engine, pages[1]), 1u);
+}
+
 TEST(RulesTest, AFailingStandingRuleIsSuspendedAndTheTickGoesOn) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir)).value();
