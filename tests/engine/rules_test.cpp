@@ -209,6 +209,34 @@ TEST(RulesTest, ADeferredCandidateIsRetriedAtItsSeededTick) {
   EXPECT_EQ(engine->stats().rules_deferred, 1u);
 }
 
+// A merge tick runs no rules: a retry due then runs in the next transaction tick.
+TEST(RulesTest, ARetryDueAtAMergeTickRunsInTheNextTick) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  std::vector<PageId> pages = create_counters(*engine, 4);
+  ASSERT_TRUE(
+      engine->register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
+  Transaction txn = engine->begin();
+  txn.apply("pair", pages[0]);
+  txn.apply("pair", pages[1]);
+  const RuleReceipt deferred = txn.commit().value().receipts.at(1);
+  ASSERT_EQ(deferred.outcome, ReceiptOutcome::kDeferred);
+  while (engine->snapshot().tick().value() + 1 < deferred.retry_at.value()) {
+    ASSERT_TRUE(empty_tick(*engine).is_ok());
+  }
+  Fork fork = engine->fork();
+  ASSERT_TRUE(fork.write(pages[3], 0, u64_bytes(5)).is_ok());
+  (void)fork.commit();
+  ASSERT_TRUE(engine->merge(fork).is_ok());
+  EXPECT_EQ(engine->snapshot().tick(), deferred.retry_at);  // the merge took the due tick
+  EXPECT_EQ(value(*engine, deferred.scope), 0u);
+  EXPECT_EQ(engine->snapshot().pending_retries().size(), 1u);
+  ASSERT_TRUE(empty_tick(*engine).is_ok());
+  EXPECT_EQ(value(*engine, deferred.scope), 1u);
+  EXPECT_TRUE(engine->snapshot().pending_retries().empty());
+  EXPECT_EQ(value(*engine, pages[3]), 5u);
+}
+
 // A standing rule at a scope that sorts first writes the page a Retry(3) candidate needs:
 // the candidate is deferred twice, then rejected for good on its third attempt.
 TEST(RulesTest, RetryGivesUpAfterMaxAttempts) {
