@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libxxhash-dev libsodium-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
-  clang libclang-rt-14-dev librocksdb-dev
+  clang libclang-rt-14-dev librocksdb-dev libconcurrentqueue-dev
 )
 
 missing=()
