@@ -1,5 +1,5 @@
-// Rule identity, footprints and their independence (docs/SEMANTICS.md "Rules and
-// scheduling").
+// include/mmsb/rule.hpp: rule identity, footprints and their independence, views and
+// receipts (docs/SEMANTICS.md "Rules and scheduling").
 #include <algorithm>
 #include <cstring>
 
