@@ -52,7 +52,7 @@ Status replay_rules(state::ForkCore& fork, const log::TickRecord& record,
     if (reexecution != nullptr && !record.rules.empty()) ++summary->rule_ticks_taken_from_log;
     Status applied = apply_logged_rules(fork, record.rules);
     if (!applied.is_ok()) return Status(applied.code(), at_tick + ": " + applied.message());
-    advance_retries(fork, record.tick, deferred_retries(record.rules));
+    advance_retries(fork, record.tick, record.rules);
     return Status::ok();
   }
   sched::RulesStep& step = reexecution->step;
@@ -80,7 +80,7 @@ Status replay_rules(state::ForkCore& fork, const log::TickRecord& record,
                         "): re-executed writes differ from the logged ones");
     }
   }
-  advance_retries(fork, record.tick, step.deferred);
+  advance_retries(fork, record.tick, record.rules);  // equal to the re-executed outcomes
   summary->rule_candidates_checked += outcomes.size();
   return Status::ok();
 }

@@ -82,16 +82,8 @@ Status apply_logged_rules(state::ForkCore& fork, const std::vector<log::RuleOutc
   return Status::ok();
 }
 
-void advance_retries(state::ForkCore& fork, TickId tick, std::span<const PendingRetry> deferred) {
-  const state::Tables& tables = fork.tables();
-  const bool any_due = tables.retries && tables.retries->items.front().due <= tick;
-  if (!any_due && deferred.empty()) return;
-  std::span<const PendingRetry> current;
-  if (tables.retries) current = tables.retries->items;
-  fork.set_retries(sched::next_retries(current, tick, deferred));
-}
-
-std::vector<PendingRetry> deferred_retries(const std::vector<log::RuleOutcome>& rules) {
+void advance_retries(state::ForkCore& fork, TickId tick,
+                     const std::vector<log::RuleOutcome>& rules) {
   std::vector<PendingRetry> deferred;
   for (const log::RuleOutcome& outcome : rules) {
     const RuleReceipt& receipt = outcome.receipt;
@@ -99,8 +91,12 @@ std::vector<PendingRetry> deferred_retries(const std::vector<log::RuleOutcome>& 
     deferred.push_back(
         PendingRetry{receipt.retry_at, receipt.family, receipt.scope, receipt.attempt + 1});
   }
-  std::sort(deferred.begin(), deferred.end());
-  return deferred;
+  const state::Tables& tables = fork.tables();
+  const bool any_due = tables.retries && tables.retries->items.front().due <= tick;
+  if (!any_due && deferred.empty()) return;
+  std::span<const PendingRetry> current;
+  if (tables.retries) current = tables.retries->items;
+  fork.set_retries(sched::next_retries(current, tick, deferred));
 }
 
 }  // namespace mmsb::engine

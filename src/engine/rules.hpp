@@ -28,9 +28,10 @@ Status apply_rules_step(state::ForkCore& fork, sched::RulesStep& step,
 // Applies logged outcomes (replay): their writes, each checked against its logged epoch.
 Status apply_logged_rules(state::ForkCore& fork, const std::vector<log::RuleOutcome>& rules);
 
-// Moves the fork's retry queue past `tick`: entries due by then leave, `deferred` join.
-void advance_retries(state::ForkCore& fork, TickId tick, std::span<const PendingRetry> deferred);
-// The retries the logged receipts deferred.
-std::vector<PendingRetry> deferred_retries(const std::vector<log::RuleOutcome>& rules);
+// Moves the fork's retry queue past `tick`: entries due by then leave, and each deferred
+// receipt among `rules` (the tick's outcomes) joins as (retry tick, family, scope,
+// attempt + 1). The one place the queue changes, for the sequencer and replay alike.
+void advance_retries(state::ForkCore& fork, TickId tick,
+                     const std::vector<log::RuleOutcome>& rules);
 
 }  // namespace mmsb::engine

@@ -242,7 +242,7 @@ Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::
   std::vector<sched::Candidate> candidates =
       engine::collect_candidates(fork, at, tick.record.transactions, rules);
   if (candidates.empty()) {
-    engine::advance_retries(fork, at, {});
+    engine::advance_retries(fork, at, tick.record.rules);  // none: due entries leave
     return Ruled::kOk;
   }
   sched::RulesStep& step = rules_step;
@@ -264,7 +264,7 @@ Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::
     *failure = applied;
     return Ruled::kDamaged;
   }
-  engine::advance_retries(fork, at, step.deferred);
+  engine::advance_retries(fork, at, tick.record.rules);
   tick.rule_commit_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - committing).count());
   tick.rules = step.counters;

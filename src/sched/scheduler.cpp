@@ -80,20 +80,6 @@ class BufferSink final : public DeltaSink {
 
 }  // namespace
 
-RuleCounters& RuleCounters::operator+=(const RuleCounters& other) {
-  candidates += other.candidates;
-  applied += other.applied;
-  rejected += other.rejected;
-  deferred += other.deferred;
-  skipped += other.skipped;
-  duplicates += other.duplicates;
-  retries += other.retries;
-  mask_fast_path += other.mask_fast_path;
-  reservation_ns += other.reservation_ns;
-  execution_ns += other.execution_ns;
-  return *this;
-}
-
 std::string candidate_name(const RuleMap& rules, const Candidate& candidate) {
   return "rule '" + rules.rules[candidate.rule].rule.name + "' at scope " +
          std::to_string(candidate.scope.value());
@@ -139,7 +125,6 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   out.counters.candidates = n;
   out.failure = Status::ok();
   out.failed = 0;
-  out.deferred.clear();
   out.receipts.assign(n, RuleReceipt{});
   out.writes.resize(n);
   for (std::vector<RuleWrite>& writes : out.writes) writes.clear();
@@ -232,8 +217,6 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
       receipt.outcome = ReceiptOutcome::kDeferred;
       receipt.retry_at = TickId(tick.value() + retry_backoff(receipt.family, receipt.scope, tick,
                                                              receipt.attempt));
-      out.deferred.push_back(
-          PendingRetry{receipt.retry_at, receipt.family, receipt.scope, receipt.attempt + 1});
       ++out.counters.deferred;
     } else {
       receipt.outcome = ReceiptOutcome::kRejected;
@@ -242,7 +225,6 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   }
   out.counters.applied = reserved.size();
   out.counters.mask_fast_path = gate_.counters().mask_fast_path - gate_before.mask_fast_path;
-  std::sort(out.deferred.begin(), out.deferred.end());
   out.counters.reservation_ns = elapsed_ns(started);
 
   // Execute the reserved candidates in parallel, each into its own buffer.

@@ -39,14 +39,12 @@ struct RuleCounters {
   std::uint64_t mask_fast_path = 0;
   std::uint64_t reservation_ns = 0;  // match, footprint, sort, reserve
   std::uint64_t execution_ns = 0;
-  RuleCounters& operator+=(const RuleCounters& other);
 };
 
 struct RulesStep {
   std::vector<Candidate> candidates;  // canonical order
   std::vector<RuleReceipt> receipts;  // one per candidate
   std::vector<std::vector<RuleWrite>> writes;  // per candidate; kApplied only
-  std::vector<PendingRetry> deferred;          // new retries, in canonical order
   // A rule failed (its matcher, footprint or executor, or an access outside its
   // footprint): the tick cannot be built. `failed` is the candidate's index.
   Status failure;
