@@ -68,8 +68,7 @@ std::vector<mmsb::sched::Candidate> sort_workload(std::size_t count) {
   std::vector<mmsb::sched::Candidate> candidates;
   for (std::size_t i = 0; i < count; ++i) {
     const PageId scope(1 + random() % (count * 4));
-    candidates.push_back(mmsb::sched::Candidate{
-        {mmsb::sched::scope_hash(scope), random() % 4, i}, scope, 0, 1, 0});
+    candidates.push_back(mmsb::sched::make_candidate(scope, random() % 4, i, 0, 1, 0));
   }
   return candidates;
 }
@@ -120,9 +119,8 @@ void BM_rules_step(benchmark::State& state) {
   const mmsb::state::ForkCore reader(world);
   std::vector<mmsb::sched::Candidate> candidates;
   for (std::uint64_t id = 1; id <= count; ++id) {
-    candidates.push_back(mmsb::sched::Candidate{
-        {mmsb::sched::scope_hash(PageId(id)), rules->rules[0].family, id - 1}, PageId(id), 0, 1,
-        mmsb::sched::kOriginStanding});
+    candidates.push_back(mmsb::sched::make_candidate(PageId(id), rules->rules[0].family, id - 1, 0,
+                                                     1, mmsb::sched::kOriginStanding));
   }
   for (auto _ : state) {
     scheduler.run(reader.tables(), *rules, mmsb::TickId(2), candidates, step);

@@ -44,9 +44,8 @@ Status replay_rules(state::ForkCore& fork, const log::TickRecord& record,
       rerun = false;
       break;
     }
-    candidates.push_back(sched::Candidate{
-        {sched::scope_hash(receipt.scope), receipt.family, receipt.nonce}, receipt.scope, rule->id,
-        receipt.attempt, sched::kOriginStanding});
+    candidates.push_back(sched::make_candidate(receipt.scope, receipt.family, receipt.nonce,
+                                               rule->id, receipt.attempt, sched::kOriginStanding));
   }
   if (!rerun) {
     if (reexecution != nullptr && !record.rules.empty()) ++summary->rule_ticks_taken_from_log;

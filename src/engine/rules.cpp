@@ -11,8 +11,7 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
   std::uint64_t nonce = 0;
   auto add = [&](const sched::RegisteredRule& rule, PageId scope, std::uint32_t attempt,
                  std::uint32_t origin) {
-    candidates.push_back(sched::Candidate{{sched::scope_hash(scope), rule.family, nonce++},
-                                          scope, rule.id, attempt, origin});
+    candidates.push_back(sched::make_candidate(scope, rule.family, nonce++, rule.id, attempt, origin));
   };
   const state::Tables& tables = fork.tables();
   if (tables.retries) {

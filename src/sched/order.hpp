@@ -46,6 +46,12 @@ struct Candidate {
   std::uint32_t origin = kOriginStanding;
 };
 
+// A candidate with its canonical key: the key is always derived from the scope this way.
+inline Candidate make_candidate(PageId scope, RuleFamilyId family, std::uint64_t nonce,
+                                std::uint32_t rule, std::uint32_t attempt, std::uint32_t origin) {
+  return Candidate{{scope_hash(scope), family, nonce}, scope, rule, attempt, origin};
+}
+
 // Batches at least this large are radix sorted.
 inline constexpr std::size_t kRadixSortMin = 1024;
 

@@ -145,8 +145,7 @@ RC_GTEST_PROP(CommutationProperty, IndependentRewritesCommuteInEveryOrder, ()) {
   std::sort(rules->by_family.begin(), rules->by_family.end());
   std::vector<Candidate> candidates;
   for (std::uint32_t i = 0; i < n; ++i) {
-    candidates.push_back(Candidate{{scope_hash(PageId(1)), rules->rules[i].family, i}, PageId(1),
-                                   i, 1, kOriginStanding});
+    candidates.push_back(make_candidate(PageId(1), rules->rules[i].family, i, i, 1, kOriginStanding));
   }
   core::WorkerPool pool(4);
   Scheduler scheduler(&pool);

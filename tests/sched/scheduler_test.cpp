@@ -290,7 +290,7 @@ RC_GTEST_PROP(ReserveGateProperty, MatchesThePairwiseDefinition, ()) {
 }
 
 Candidate candidate(PageId scope, RuleFamilyId family, std::uint64_t nonce) {
-  return Candidate{{scope_hash(scope), family, nonce}, scope, 0, 1, kOriginStanding};
+  return make_candidate(scope, family, nonce, 0, 1, kOriginStanding);
 }
 
 TEST(OrderTest, ScopeHashIsABijectionThatSpreads) {
