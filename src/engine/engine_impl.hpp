@@ -152,6 +152,9 @@ struct Transaction::Impl {
   std::uint64_t edges_created = 0;
   std::vector<std::uint64_t> created_sizes;  // of the pages it creates, by provisional index
   Status deferred;  // an error found while recording (a put of the wrong size)
+  // The rules apply() checks names against, taken once per transaction (rules are never
+  // unregistered, so a later snapshot only has more).
+  std::shared_ptr<const sched::RuleMap> rules;
   bool committed = false;
 };
 

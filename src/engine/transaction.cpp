@@ -94,7 +94,10 @@ void Transaction::apply(std::string_view rule, PageId scope) {
   op.kind = log::OpKind::kApplyRule;
   op.family = rule_family_id(rule);
   op.page = scope.value();
-  if (impl_->deferred.is_ok() && impl_->engine->rules.snapshot()->find(op.family) == nullptr) {
+  if (!impl_->rules || impl_->rules->find(op.family) == nullptr) {
+    impl_->rules = impl_->engine->rules.snapshot();  // registered since the last look?
+  }
+  if (impl_->deferred.is_ok() && impl_->rules->find(op.family) == nullptr) {
     impl_->deferred = failed_precondition("operation " + std::to_string(impl_->ops.size()) +
                                           ": apply: rule '" + std::string(rule) +
                                           "' is not registered in this engine");
