@@ -343,7 +343,17 @@ Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
 
 void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes_logged) {
   const Clock::time_point now = Clock::now();
+  if (telemetry) {  // before the stats lock: readers of stats() never wait for it
+    std::vector<RuleReceipt> receipts;
+    for (const PendingTick& tick : ticks) {
+      if (!tick.logged() || tick.record.rules.empty()) continue;
+      receipts.clear();
+      for (const log::RuleOutcome& rule : tick.record.rules) receipts.push_back(rule.receipt);
+      telemetry->post(tick.record.tick, receipts);
+    }
+  }
   std::lock_guard<std::mutex> lock(stats_mutex);
+  if (telemetry) stats.telemetry_dropped = telemetry->dropped();
   stats.bytes_logged += bytes_logged;
   stats.fsyncs = writer->syncs();
   for (PendingTick& tick : ticks) {
@@ -374,13 +384,6 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
         last.reservation_ns = rules.reservation_ns;
         last.execution_ns = rules.execution_ns;
         last.commit_ns = tick.rule_commit_ns;
-        if (telemetry) {
-          std::vector<RuleReceipt> receipts;
-          receipts.reserve(tick.record.rules.size());
-          for (const log::RuleOutcome& rule : tick.record.rules) receipts.push_back(rule.receipt);
-          telemetry->post(tick.record.tick, receipts);
-          stats.telemetry_dropped = telemetry->dropped();
-        }
       }
       if (!tick.events.empty()) events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
     } else if (tick.dropped) {
