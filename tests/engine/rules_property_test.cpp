@@ -8,6 +8,7 @@
 
 #include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
+#include "support/bytes.hpp"
 #include "support/rapidcheck_gtest.hpp"
 #include "support/temp_dir.hpp"
 
@@ -16,17 +17,8 @@ namespace {
 
 constexpr PageType kStandingType = 3;
 
-std::uint64_t u64_of(std::span<const std::byte> bytes) {
-  std::uint64_t value = 0;
-  std::memcpy(&value, bytes.data(), 8);
-  return value;
-}
-
-std::vector<std::byte> u64_bytes(std::uint64_t value) {
-  std::vector<std::byte> bytes(8);
-  std::memcpy(bytes.data(), &value, 8);
-  return bytes;
-}
+using test::u64_bytes;
+using test::u64_of;
 
 // The page a counter names as its neighbour: its content picks one of `pages` (so
 // footprints depend on the state).

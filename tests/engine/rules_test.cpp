@@ -27,17 +27,8 @@ EngineOptions options_for(const test::TempDir& dir, std::size_t workers = 1) {
   return options;
 }
 
-std::vector<std::byte> u64_bytes(std::uint64_t value) {
-  std::vector<std::byte> bytes(8);
-  std::memcpy(bytes.data(), &value, 8);
-  return bytes;
-}
-
-std::uint64_t u64_of(std::span<const std::byte> bytes) {
-  std::uint64_t value = 0;
-  std::memcpy(&value, bytes.data(), 8);
-  return value;
-}
+using test::u64_bytes;
+using test::u64_of;
 
 std::uint64_t value(Engine& engine, PageId page) {
   return u64_of(engine.snapshot().read(page).value());

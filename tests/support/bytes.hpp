@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,6 +23,19 @@ inline std::vector<std::byte> filled(std::size_t size, unsigned char value) {
 
 inline std::vector<std::byte> to_vector(std::span<const std::byte> bytes) {
   return std::vector<std::byte>(bytes.begin(), bytes.end());
+}
+
+// A u64 as 8 bytes (host order) and back: counters kept in pages.
+inline std::vector<std::byte> u64_bytes(std::uint64_t value) {
+  std::vector<std::byte> bytes(8);
+  std::memcpy(bytes.data(), &value, 8);
+  return bytes;
+}
+
+inline std::uint64_t u64_of(std::span<const std::byte> bytes) {
+  std::uint64_t value = 0;
+  std::memcpy(&value, bytes.data(), 8);
+  return value;
 }
 
 // Lowercase hex of the bytes, for golden layouts.
