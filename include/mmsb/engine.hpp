@@ -19,6 +19,7 @@
 #include "mmsb/derive.hpp"
 #include "mmsb/env.hpp"
 #include "mmsb/fork.hpp"
+#include "mmsb/ingest.hpp"
 #include "mmsb/merge.hpp"
 #include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
@@ -59,7 +60,12 @@ struct EngineOptions {
   // Undelivered event batches one subscriber may have queued before batches are dropped
   // (1 to kEventQueueBatchesMax).
   std::size_t event_queue_batches = 1024;
+  // Most packets one ingest tick drains from the producers' rings (1 to
+  // kIngestTickPacketsMax).
+  std::size_t ingest_tick_packets_max = 65536;
 };
+
+inline constexpr std::size_t kIngestTickPacketsMax = 1u << 20;
 
 // What open() found and did.
 struct OpenReport {
@@ -117,6 +123,36 @@ struct EngineStats {
     std::uint64_t execution_ns = 0;    // executors, in parallel
     std::uint64_t commit_ns = 0;       // applying the buffers in canonical order
   } last_rule_tick;
+  // Ingest (docs/SEMANTICS.md "Ingest and governance"); totals since open.
+  struct IngestTopic {
+    std::uint32_t topic = 0;
+    std::uint64_t admitted = 0;
+    std::uint64_t denied = 0;
+    std::uint64_t throttled = 0;
+    std::uint64_t refused = 0;
+    std::uint64_t bytes_admitted = 0;
+    double admitted_per_second = 0;  // over the last whole second with packets
+  };
+  struct Ingest {
+    std::uint64_t producers = 0;  // handles in use
+    std::uint64_t ticks = 0;      // logged ticks with packets
+    std::uint64_t packets = 0;    // judged (drained from the rings)
+    std::uint64_t admitted = 0;
+    std::uint64_t denied = 0;
+    std::uint64_t throttled = 0;
+    std::uint64_t refused = 0;  // backpressure: fail fast plus dropped
+    std::uint64_t dropped = 0;  // of which drop-oldest
+    std::uint64_t denied_by_reason[kDenyReasons] = {};
+    std::uint64_t queue_depth = 0;      // packets in the rings now
+    std::uint64_t queue_depth_max = 0;  // the most one drain found
+    std::uint64_t backpressure_transitions = 0;  // a producer found its ring full
+    std::uint64_t latency_ns_p50 = 0;  // submit to durable outcome (sampled)
+    std::uint64_t latency_ns_p99 = 0;
+    std::uint64_t latency_ns_p999 = 0;
+    std::uint64_t ruleset_swaps = 0;  // rulesets put in force by the sequencer
+    Hash128 ruleset;                  // the one in force (zero: none)
+    std::vector<IngestTopic> topics;  // by topic id
+  } ingest;
 };
 
 // What a committed transaction became.
@@ -230,6 +266,19 @@ class Engine {
   // Delivers nothing more to it; waits for a callback in progress (do not call it from the
   // subscriber's own callback). NotFound if there is no such subscription.
   Status unsubscribe(std::uint64_t subscription);
+
+  // Ingest (docs/SEMANTICS.md "Ingest and governance"). A handle for one producer thread;
+  // InvalidArgument for bad options, AlreadyExists if the id has a handle, Unavailable
+  // after close.
+  Result<Producer> producer(const ProducerOptions& options = {});
+  // Checks `ruleset` (InvalidArgument naming the topic: duplicate topics, impossible rates,
+  // a mapping to a missing or derived page or past its end, against the current State),
+  // stores it durably in the data directory and hands it to the sequencer, which puts it in
+  // force at its next ingest tick; the data path never waits for it. Returns its hash. On
+  // error the ruleset in force stays.
+  Result<Hash128> set_ruleset(const Ruleset& ruleset);
+  // The last ruleset set (or recovered at open); nullopt if none.
+  std::optional<Ruleset> ruleset() const;
 
   EngineStats stats() const;
   const EngineOptions& options() const;

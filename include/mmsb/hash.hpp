@@ -7,6 +7,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +27,8 @@ struct Hash128 {
   void write_bytes(std::byte* out) const;
   // 32 lowercase hex digits of to_bytes().
   std::string to_hex() const;
+  // The inverse of to_hex (either case); nullopt unless exactly 32 hex digits.
+  static std::optional<Hash128> from_hex(std::string_view hex);
 };
 
 using Blake2b256 = std::array<std::uint8_t, 32>;

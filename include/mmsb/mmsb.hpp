@@ -10,6 +10,7 @@
 #include "mmsb/fork.hpp"
 #include "mmsb/hash.hpp"
 #include "mmsb/ids.hpp"
+#include "mmsb/ingest.hpp"
 #include "mmsb/merge.hpp"
 #include "mmsb/page.hpp"
 #include "mmsb/rule.hpp"

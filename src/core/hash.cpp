@@ -43,6 +43,27 @@ std::string Hash128::to_hex() const {
   return mmsb::to_hex(bytes);
 }
 
+std::optional<Hash128> Hash128::from_hex(std::string_view hex) {
+  if (hex.size() != 32) return std::nullopt;
+  Hash128 hash;
+  for (std::size_t i = 0; i < 32; ++i) {
+    const char c = hex[i];
+    std::uint64_t digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<std::uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<std::uint64_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      digit = static_cast<std::uint64_t>(c - 'A' + 10);
+    } else {
+      return std::nullopt;
+    }
+    std::uint64_t& half = i < 16 ? hash.high : hash.low;
+    half = (half << 4) | digit;
+  }
+  return hash;
+}
+
 std::string to_hex(std::span<const std::uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

@@ -4,7 +4,9 @@
 
 #include "engine/engine_impl.hpp"
 #include "engine/replay.hpp"
+#include "ingest/ruleset_store.hpp"
 #include "log/checkpoint.hpp"
+#include "state/tables.hpp"
 
 namespace mmsb {
 
@@ -28,6 +30,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
     return invalid_argument("engine options: rule_workers " +
                             std::to_string(options.rule_workers) + " is outside [1, " +
                             std::to_string(kRuleWorkersMax) + "]");
+  }
+  if (options.ingest_tick_packets_max == 0 ||
+      options.ingest_tick_packets_max > kIngestTickPacketsMax) {
+    return invalid_argument("engine options: ingest_tick_packets_max " +
+                            std::to_string(options.ingest_tick_packets_max) + " is outside [1, " +
+                            std::to_string(kIngestTickPacketsMax) + "]");
   }
   if (options.event_queue_batches == 0 || options.event_queue_batches > kEventQueueBatchesMax) {
     return invalid_argument("engine options: event_queue_batches " +
@@ -82,6 +90,11 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
                                                            options.segment_size_max_bytes));
   impl->previous_record_hash = summary.last_record_hash;
   impl->published = state;
+  MMSB_ASSIGN_OR_RETURN(impl->ruleset_set, ingest::load_current_ruleset(env, options.dir));
+  if (impl->ruleset_set) {
+    impl->governor.set_ruleset(impl->ruleset_set);
+    impl->ingest.totals.ruleset = impl->ruleset_set->hash();
+  }
   Impl* raw = impl.get();
   impl->sequencer = std::thread([raw] { raw->run_sequencer(); });
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -91,10 +104,12 @@ Status Engine::close() {
   {
     std::lock_guard<std::mutex> lock(impl_->queue_mutex);
     if (impl_->closed) return Status::ok();
+    impl_->doorbell->closed.store(true, std::memory_order_release);  // no new packets
     impl_->stopping = true;
     impl_->queue_changed.notify_all();
   }
   if (impl_->sequencer.joinable()) impl_->sequencer.join();
+  impl_->refuse_leftovers();  // pushed while the sequencer took its last packets
   impl_->events.close();  // delivers what the last ticks queued
   if (impl_->telemetry) impl_->telemetry->flush();
   std::lock_guard<std::mutex> checkpoint_lock(impl_->checkpoint_mutex);
@@ -166,9 +181,80 @@ Result<TickId> Engine::checkpoint() {
   return state.tick();
 }
 
+const state::Tables& Engine::Impl::tables_of(const State& state) {
+  return state::StateAccessors::data(state).tables;
+}
+
+Result<Producer> Engine::producer(const ProducerOptions& options) {
+  if (impl_->doorbell->closed.load(std::memory_order_acquire)) {
+    return Status(StatusCode::kUnavailable, "engine is closed");
+  }
+  MMSB_ASSIGN_OR_RETURN(std::shared_ptr<ingest::ProducerState> state,
+                        impl_->producers.add(options));
+  return Producer(std::move(state));
+}
+
+Result<Hash128> Engine::set_ruleset(const Ruleset& ruleset) {
+  MMSB_ASSIGN_OR_RETURN(std::shared_ptr<const ingest::CompiledRuleset> compiled,
+                        ingest::CompiledRuleset::compile(ruleset));
+  std::lock_guard<std::mutex> lock(impl_->ruleset_mutex);
+  if (impl_->doorbell->closed.load(std::memory_order_acquire)) {
+    return Status(StatusCode::kUnavailable, "engine is closed");
+  }
+  MMSB_RETURN_IF_ERROR(compiled->check_pages(Impl::tables_of(impl_->head())));
+  MMSB_RETURN_IF_ERROR(ingest::store_ruleset(*impl_->env, impl_->options.dir, *compiled));
+  impl_->ruleset_set = compiled;
+  delete impl_->pending_ruleset.exchange(
+      new std::shared_ptr<const ingest::CompiledRuleset>(compiled), std::memory_order_acq_rel);
+  return compiled->hash();
+}
+
+std::optional<Ruleset> Engine::ruleset() const {
+  std::lock_guard<std::mutex> lock(impl_->ruleset_mutex);
+  if (!impl_->ruleset_set) return std::nullopt;
+  return impl_->ruleset_set->spec();
+}
+
 EngineStats Engine::stats() const {
+  // Producer counters first (each producer's own lock), then the engine's.
+  const auto producers = impl_->producers.snapshot();
+  std::map<std::uint32_t, std::uint64_t> refused_live;
+  EngineStats::Ingest live;
+  for (const auto& producer : *producers) {
+    {
+      std::lock_guard<std::mutex> lock(producer->refused_mutex);
+      for (const auto& [topic, count] : producer->refused_by_topic) refused_live[topic] += count;
+    }
+    live.refused += producer->refused.load(std::memory_order_relaxed) +
+                    producer->dropped.load(std::memory_order_relaxed);
+    live.dropped += producer->dropped.load(std::memory_order_relaxed);
+    live.backpressure_transitions +=
+        producer->backpressure_transitions.load(std::memory_order_relaxed);
+    live.queue_depth += producer->ring.size_approx();
+  }
   std::lock_guard<std::mutex> lock(impl_->stats_mutex);
   EngineStats stats = impl_->stats;
+  const engine::IngestTotals& ingest = impl_->ingest;
+  stats.ingest = ingest.totals;
+  stats.ingest.producers = producers->size();
+  stats.ingest.refused = live.refused + ingest.refused_gone_total;
+  stats.ingest.dropped = live.dropped + ingest.dropped_gone;
+  stats.ingest.backpressure_transitions = live.backpressure_transitions + ingest.transitions_gone;
+  stats.ingest.queue_depth = live.queue_depth;
+  stats.ingest.latency_ns_p50 = ingest.latency.percentile(0.50);
+  stats.ingest.latency_ns_p99 = ingest.latency.percentile(0.99);
+  stats.ingest.latency_ns_p999 = ingest.latency.percentile(0.999);
+  std::map<std::uint32_t, EngineStats::IngestTopic> topics = ingest.topics;
+  auto add_refused = [&](const std::map<std::uint32_t, std::uint64_t>& refused) {
+    for (const auto& [topic, count] : refused) {
+      EngineStats::IngestTopic& entry = topics[topic];
+      entry.topic = topic;
+      entry.refused += count;
+    }
+  };
+  add_refused(refused_live);
+  add_refused(ingest.refused_gone);
+  for (const auto& [topic, entry] : topics) stats.ingest.topics.push_back(entry);
   stats.commit_latency_ns_p50 = impl_->latency.percentile(0.50);
   stats.commit_latency_ns_p99 = impl_->latency.percentile(0.99);
   stats.commit_latency_ns_p999 = impl_->latency.percentile(0.999);

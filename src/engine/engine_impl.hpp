@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <atomic>
 #include <deque>
+#include <map>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -17,6 +19,8 @@
 #include "graph/dependency_graph.hpp"
 #include "graph/functions.hpp"
 #include "graph/propagator.hpp"
+#include "ingest/producer.hpp"
+#include "ingest/ruleset.hpp"
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
 #include "mmsb/engine.hpp"
@@ -60,7 +64,24 @@ struct PendingTick {
   sched::RuleCounters rules;
   std::uint64_t rule_commit_ns = 0;
   std::vector<Event> events;
+  // An ingest tick: the producers of its packets (from the drain's snapshot) and what it
+  // adds to the per-topic counters.
+  std::shared_ptr<const ingest::ProducerRegistry::List> producers;
+  std::vector<EngineStats::IngestTopic> topic_counts;
   bool logged() const { return !dropped && !(merge_outcome && !merge_outcome->is_ok()); }
+};
+
+// Ingest counters the sequencer keeps (under Engine::Impl::stats_mutex).
+struct IngestTotals {
+  EngineStats::Ingest totals;  // topics, producers, queue depth and latency filled by stats()
+  std::map<std::uint32_t, EngineStats::IngestTopic> topics;
+  std::map<std::uint32_t, std::uint64_t> refused_gone;  // by topic, of removed producers
+  std::uint64_t dropped_gone = 0;
+  std::uint64_t refused_gone_total = 0;
+  std::uint64_t transitions_gone = 0;
+  LatencyHistogram latency;
+  // Per-topic rate windows: (start, admitted at start).
+  std::map<std::uint32_t, std::pair<Clock::time_point, std::uint64_t>> windows;
 };
 
 }  // namespace mmsb::engine
@@ -76,8 +97,11 @@ struct Engine::Impl {
   mutable std::mutex publish_mutex;
   State published;
 
-  std::mutex queue_mutex;
-  std::condition_variable queue_changed;
+  // The doorbell's mutex and condition variable are the request queue's, so one wait
+  // covers requests and packets.
+  std::shared_ptr<ingest::Doorbell> doorbell = std::make_shared<ingest::Doorbell>();
+  std::mutex& queue_mutex = doorbell->mutex;
+  std::condition_variable& queue_changed = doorbell->cv;
   std::deque<engine::Request*> queue;
   bool stopping = false;
   bool closed = false;
@@ -101,9 +125,23 @@ struct Engine::Impl {
   sched::RulesStep rules_step;
   std::unique_ptr<sched::TelemetryWriter> telemetry;
 
+  // Ingest. set_ruleset publishes a compiled ruleset in `pending_ruleset` (owned; an
+  // unseen one is replaced and freed by the next set_ruleset); the sequencer, the only
+  // reader of rulesets, takes it at its next ingest tick and frees the one it replaces.
+  ingest::ProducerRegistry producers{doorbell};
+  mutable std::mutex ruleset_mutex;  // serializes set_ruleset; guards ruleset_set
+  std::shared_ptr<const ingest::CompiledRuleset> ruleset_set;
+  std::atomic<std::shared_ptr<const ingest::CompiledRuleset>*> pending_ruleset{nullptr};
+  // Sequencer thread only.
+  ingest::Governor governor;
+  Hash128 ruleset_logged;  // logged in full by this process (zero: none yet)
+  std::uint64_t ingest_time_ns = 0;
+  std::vector<Packet> drained;
+
   mutable std::mutex stats_mutex;
   EngineStats stats;
   engine::LatencyHistogram latency;
+  engine::IngestTotals ingest;
 
   State head() const {
     std::lock_guard<std::mutex> lock(publish_mutex);
@@ -112,13 +150,20 @@ struct Engine::Impl {
 
   // Queues a request for the sequencer, or says why it cannot.
   Status submit(engine::Request* request);
+  ~Impl() { delete pending_ruleset.load(); }
+  // A State's tables, for checking a ruleset against it.
+  static const state::Tables& tables_of(const State& state);
 
   // sequencer.cpp
   void run_sequencer();
   void sync_barrier(engine::Request* barrier);
-  void process(std::vector<engine::Request*>& batch);
-  // Builds the batch's ticks on `state`; false if the allocator gave out (batch failed).
-  bool build_ticks(std::vector<engine::Request*>& batch, State state,
+  using ProducerList = std::shared_ptr<const ingest::ProducerRegistry::List>;
+  void process(std::vector<engine::Request*>& batch, std::span<const Packet> packets,
+               const ProducerList& producers);
+  // Builds the batch's ticks on `state` (the packets' tick first); false if the allocator
+  // gave out (batch failed).
+  bool build_ticks(std::vector<engine::Request*>& batch, std::span<const Packet> packets,
+                   const ProducerList& producers, State state,
                    std::vector<engine::PendingTick>& ticks);
   enum class Built { kTick, kRetryAlone, kRebuild, kDamaged };
   // Builds one tick of transactions from batch[next...]. On kRetryAlone (a rule or
@@ -130,6 +175,19 @@ struct Engine::Impl {
                                Status* damage);
   void build_merge_tick(engine::Request* request, const State& state, engine::PendingTick& tick,
                         const graph::FunctionMap& functions);
+  // Ingest: whether a ring holds packets; drains up to ingest_tick_packets_max in
+  // round-robin order into `drained`; builds the tick that judges and applies them.
+  bool packets_waiting() const;
+  std::size_t drain(ProducerList& producers);
+  Built build_ingest_tick(std::span<const Packet> packets, const State& state,
+                          engine::PendingTick& tick, const graph::FunctionMap& functions,
+                          const sched::RuleMap& rules, Status* damage);
+  // Tells the tick's producers what became of their packets; stats_mutex held.
+  void complete_ingest(engine::PendingTick& tick, engine::Clock::time_point now);
+  // The packets of a batch that failed as a whole: denied (tick_failed), completed.
+  void fail_packets(std::span<const Packet> packets, const ProducerList& producers);
+  // Packets left in rings after the sequencer stopped are refused (close).
+  void refuse_leftovers();
   // Step 2 on the fork after the tick's transactions. kFailed: a transaction's candidate
   // failed (`failure` names it); kSuspended: a standing or retry candidate failed and its
   // rule is now suspended; kDamaged: the allocator refused. Only kOk leaves the fork

@@ -2,6 +2,7 @@
 
 #include "engine/apply.hpp"
 #include "engine/rules.hpp"
+#include "ingest/ruleset_store.hpp"
 #include "log/checkpoint.hpp"
 #include "log/tick_record.hpp"
 
@@ -84,6 +85,90 @@ Status replay_rules(state::ForkCore& fork, const log::TickRecord& record,
   return Status::ok();
 }
 
+// Governance on replay: the rulesets met so far by hash and a governor of their own.
+struct IngestReplay {
+  Env& env;
+  const std::string& dir;
+  std::map<Hash128, std::shared_ptr<const ingest::CompiledRuleset>> known;
+  ingest::Governor governor;
+};
+
+Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::IngestSection& section,
+                                                                  IngestReplay& ingest,
+                                                                  const std::string& at_tick) {
+  if (section.ruleset == Hash128{}) return std::shared_ptr<const ingest::CompiledRuleset>();
+  if (!section.ruleset_bytes.empty()) {
+    auto decoded = ingest::CompiledRuleset::decode(section.ruleset_bytes);
+    if (!decoded.is_ok()) return corruption(at_tick + ": logged " + decoded.status().message());
+    if ((*decoded)->hash() != section.ruleset) {
+      return corruption(at_tick + ": the logged ruleset does not hash to " +
+                        section.ruleset.to_hex());
+    }
+    ingest.known[section.ruleset] = *decoded;
+  }
+  auto found = ingest.known.find(section.ruleset);
+  if (found != ingest.known.end()) return found->second;
+  auto loaded = ingest::load_ruleset(ingest.env, ingest.dir, section.ruleset);
+  if (!loaded.is_ok()) {
+    return corruption(at_tick + ": ruleset " + section.ruleset.to_hex() +
+                      " is neither in the log before it nor loadable from " +
+                      ingest::ruleset_dir_of(ingest.dir) + ": " + loaded.status().message());
+  }
+  ingest.known[section.ruleset] = *loaded;
+  return *loaded;
+}
+
+// Step 1 of an ingest tick: every packet is judged again with the logged ruleset, time and
+// bucket levels and must get its logged outcome; admitted ones are applied.
+Status replay_ingest(state::ForkCore& fork, const log::TickRecord& record, IngestReplay& ingest,
+                     const std::string& at_tick, ReplaySummary* summary) {
+  const log::IngestSection& section = record.ingest;
+  MMSB_ASSIGN_OR_RETURN(std::shared_ptr<const ingest::CompiledRuleset> ruleset,
+                        ruleset_of(section, ingest, at_tick));
+  ingest::Governor& governor = ingest.governor;
+  const Hash128 in_force = governor.ruleset() != nullptr ? governor.ruleset()->hash() : Hash128{};
+  if (in_force != section.ruleset) governor.set_ruleset(ruleset);
+  governor.begin_tick(section.time_ns);
+  Status loaded = governor.load_levels(section.buckets);
+  if (!loaded.is_ok()) return corruption(at_tick + ": " + loaded.message());
+  for (std::size_t i = 0; i < section.packets.size(); ++i) {
+    const log::IngestPacket& logged = section.packets[i];
+    Packet packet;
+    packet.topic = logged.topic;
+    packet.producer = logged.producer;
+    packet.sequence = logged.sequence;
+    packet.length = logged.length;
+    const std::span<const std::byte> payload =
+        logged.has_payload ? section.payload_of(logged) : std::span<const std::byte>();
+    const ingest::Verdict verdict = governor.judge(packet, payload, fork.tables());
+    const std::string name = at_tick + ": packet " + std::to_string(i) + " (producer " +
+                             std::to_string(logged.producer) + ", sequence " +
+                             std::to_string(logged.sequence) + ", topic " +
+                             std::to_string(logged.topic) + ")";
+    if (verdict.outcome != logged.outcome || verdict.reason != logged.reason) {
+      return corruption(name + ": logged " + std::string(packet_outcome_name(logged.outcome)) +
+                        " (" + std::string(deny_reason_name(logged.reason)) +
+                        "), governance gives " + std::string(packet_outcome_name(verdict.outcome)) +
+                        " (" + std::string(deny_reason_name(verdict.reason)) + ")");
+    }
+    if (verdict.payload_needed != logged.has_payload) {
+      return corruption(name + ": its payload is " + (logged.has_payload ? "" : "not ") +
+                        "logged, but governance " + (verdict.payload_needed ? "needs" : "ignores") +
+                        " it");
+    }
+    if (verdict.outcome == PacketOutcome::kAdmitted) {
+      Status applied = ingest::apply_packet(
+          fork, ruleset->topic(static_cast<std::size_t>(verdict.topic_index)), payload);
+      if (!applied.is_ok()) return Status(applied.code(), name + ": " + applied.message());
+    }
+  }
+  if (governor.tick_levels() != section.buckets) {
+    return corruption(at_tick + ": the token buckets the packets used differ from the logged ones");
+  }
+  summary->packets_checked += section.packets.size();
+  return Status::ok();
+}
+
 Status reexecute_transaction(state::ForkCore& fork, log::TransactionInput& logged,
                              graph::DependencyGraph* graph, const std::string& txn) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> logged_results;
@@ -113,7 +198,8 @@ Status reexecute_transaction(state::ForkCore& fork, log::TransactionInput& logge
 // give what the log says; without, the committed inputs and the logged derived deltas are
 // applied.
 Result<State> apply_record(const State& state, log::TickRecord& record, Reexecution* reexecution,
-                           const std::string& where, ReplaySummary* summary) {
+                           IngestReplay& ingest, const std::string& where,
+                           ReplaySummary* summary) {
   const std::string at_tick = where + ": tick " + std::to_string(record.tick.value());
   graph::DependencyGraph* graph = reexecution != nullptr ? &reexecution->graph : nullptr;
   state::ForkCore fork(state);
@@ -123,6 +209,7 @@ Result<State> apply_record(const State& state, log::TickRecord& record, Reexecut
     MMSB_RETURN_IF_ERROR(
         reexecute_transaction(fork, logged, graph, at_tick + " transaction " + std::to_string(i)));
   }
+  if (record.has_ingest) MMSB_RETURN_IF_ERROR(replay_ingest(fork, record, ingest, at_tick, summary));
   if (!record.has_merge) MMSB_RETURN_IF_ERROR(replay_rules(fork, record, reexecution, at_tick, summary));
   std::vector<PageId> merged;
   if (record.has_merge) {
@@ -209,6 +296,7 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
     }
     reexecution->scheduler = std::make_unique<sched::Scheduler>(reexecution->rule_pool.get());
   }
+  IngestReplay ingest{env, dir, {}, {}};
   bool have_previous = false;
   Hash128 previous;
   bool done = false;
@@ -229,7 +317,14 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
         have_previous = true;
         previous = xxh3_128(payload);
         summary->last_record_hash = previous;
-        if (record.tick <= state.tick()) return Status::ok();  // covered by the checkpoint
+        if (record.tick <= state.tick()) {  // covered by the checkpoint
+          // A ruleset logged in full here may still judge the ticks after it.
+          if (record.has_ingest && !record.ingest.ruleset_bytes.empty()) {
+            auto known = ruleset_of(record.ingest, ingest, at(path, offset));
+            if (!known.is_ok()) return known.status();
+          }
+          return Status::ok();
+        }
         if (options.to && record.tick > *options.to) {
           done = true;
           return Status::ok();
@@ -240,7 +335,7 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
                             std::to_string(record.tick.value()));
         }
         MMSB_ASSIGN_OR_RETURN(
-            State next, apply_record(state, record, reexecution.get(), at(path, offset), summary));
+            State next, apply_record(state, record, reexecution.get(), ingest, at(path, offset), summary));
         if (next.root() != record.root) {
           return corruption(at(path, offset) + ": tick " + std::to_string(record.tick.value()) +
                             ": replayed root " + next.root().to_hex() +

@@ -48,6 +48,7 @@ struct ReplaySummary {
   std::uint64_t derived_taken_from_log = 0;  // re-execution: function not available
   std::uint64_t rule_candidates_checked = 0;  // re-execution: scheduled and executed again
   std::uint64_t rule_ticks_taken_from_log = 0;  // re-execution: a rule not available
+  std::uint64_t packets_checked = 0;  // ingest packets judged again (always)
 };
 
 std::string log_dir_of(const std::string& dir);

@@ -1,6 +1,7 @@
 // The sequencer: the one thread that changes the engine's state. It takes the requests
 // queued since its last batch, builds their ticks, logs them with one sync, publishes the
 // last State and then completes every request (docs/ARCHITECTURE.md "engine").
+#include "core/byte_reader.hpp"
 #include "engine/apply.hpp"
 #include "engine/engine_impl.hpp"
 #include "engine/rules.hpp"
@@ -35,12 +36,20 @@ Status Engine::Impl::submit(Request* request) {
 void Engine::Impl::run_sequencer() {
   const std::size_t batch_max = options.tick_transactions_max * engine::kTicksPerSyncMax;
   std::vector<Request*> batch;
+  ProducerList producers_now;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(queue_mutex);
-      queue_changed.wait(lock, [&] { return stopping || !queue.empty(); });
-      if (queue.empty()) return;  // stopping and drained
-      if (queue.front()->is_sync) {
+      auto has_work = [&] { return stopping || !queue.empty() || packets_waiting(); };
+      if (!has_work()) {
+        // The doorbell protocol (ingest/producer.hpp): say so, fence, look again in wait().
+        doorbell->sleeping.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        queue_changed.wait(lock, has_work);
+        doorbell->sleeping.store(false, std::memory_order_relaxed);
+      }
+      if (queue.empty() && !packets_waiting()) return;  // stopping and drained
+      if (!queue.empty() && queue.front()->is_sync) {
         Request* barrier = queue.front();
         queue.pop_front();
         lock.unlock();
@@ -52,9 +61,55 @@ void Engine::Impl::run_sequencer() {
         queue.pop_front();
       }
     }
-    process(batch);
+    const std::size_t packets = drain(producers_now);
+    process(batch, std::span<const Packet>(drained.data(), packets), producers_now);
     batch.clear();
   }
+}
+
+bool Engine::Impl::packets_waiting() const {
+  const ProducerList list = producers.snapshot();
+  for (const auto& producer : *list) {
+    if (producer->ring.size_approx() != 0) return true;
+  }
+  return false;
+}
+
+std::size_t Engine::Impl::drain(ProducerList& list) {
+  std::vector<std::shared_ptr<ingest::ProducerState>> gone = producers.remove_finished();
+  if (!gone.empty()) {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    for (const auto& producer : gone) {
+      std::lock_guard<std::mutex> refused_lock(producer->refused_mutex);
+      for (const auto& [topic, count] : producer->refused_by_topic) ingest.refused_gone[topic] += count;
+      ingest.refused_gone_total += producer->refused.load(std::memory_order_relaxed) +
+                                   producer->dropped.load(std::memory_order_relaxed);
+      ingest.dropped_gone += producer->dropped.load(std::memory_order_relaxed);
+      ingest.transitions_gone += producer->backpressure_transitions.load(std::memory_order_relaxed);
+    }
+  }
+  list = producers.snapshot();
+  const std::size_t max = options.ingest_tick_packets_max;
+  if (drained.size() < max) drained.resize(max);
+  // Round-robin by producer id, a quantum each per round, so one busy producer cannot
+  // starve the others; the order follows from the rings' contents alone.
+  constexpr std::size_t kQuantum = 64;
+  std::size_t count = 0;
+  for (bool progress = true; progress && count < max;) {
+    progress = false;
+    for (const auto& producer : *list) {
+      const std::size_t room = std::min(kQuantum, max - count);
+      if (room == 0) break;
+      const std::size_t taken = producer->ring.pop(std::span<Packet>(drained.data() + count, room));
+      count += taken;
+      progress |= taken != 0;
+    }
+  }
+  if (count != 0) {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    ingest.totals.queue_depth_max = std::max<std::uint64_t>(ingest.totals.queue_depth_max, count);
+  }
+  return count;
 }
 
 void Engine::Impl::sync_barrier(Request* barrier) {
@@ -76,16 +131,22 @@ void Engine::Impl::fail_all(std::vector<Request*>& batch, const Status& status) 
   }
 }
 
-void Engine::Impl::process(std::vector<Request*>& batch) {
+void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet> packets,
+                           const ProducerList& producers_now) {
   {
     std::lock_guard<std::mutex> lock(queue_mutex);
     if (!failure.is_ok()) {
       fail_all(batch, io_error("engine refuses commits after a log failure: " + failure.message()));
+      fail_packets(packets, producers_now);
       return;
     }
   }
   std::vector<PendingTick> ticks;
-  if (!build_ticks(batch, head(), ticks)) return;
+  if (!build_ticks(batch, packets, producers_now, head(), ticks)) {
+    ruleset_logged = Hash128{};  // a ruleset "logged" by a tick that was not: log it again
+    fail_packets(packets, producers_now);
+    return;
+  }
   const std::uint64_t bytes_before = writer->bytes_written();
   Status logged = write_ticks(ticks);
   if (!logged.is_ok()) {
@@ -94,6 +155,8 @@ void Engine::Impl::process(std::vector<Request*>& batch) {
       failure = logged;
     }
     fail_all(batch, logged);
+    ruleset_logged = Hash128{};
+    fail_packets(packets, producers_now);
     return;
   }
   {
@@ -104,11 +167,32 @@ void Engine::Impl::process(std::vector<Request*>& batch) {
   complete(ticks, writer->bytes_written() - bytes_before);
 }
 
-bool Engine::Impl::build_ticks(std::vector<Request*>& batch, State state,
+bool Engine::Impl::build_ticks(std::vector<Request*>& batch, std::span<const Packet> packets,
+                               const ProducerList& producers_now, State state,
                                std::vector<PendingTick>& ticks) {
   const std::size_t graph_mark = graph.mark();
   const std::shared_ptr<const graph::FunctionMap> functions_now = functions.snapshot();
   std::shared_ptr<const sched::RuleMap> rules_now = rules.snapshot();
+  while (!packets.empty()) {  // the packets drained before this batch: a tick of their own
+    PendingTick tick;
+    tick.record.tick = TickId(state.tick().value() + 1);
+    tick.producers = producers_now;
+    Status damage;
+    const Built built =
+        build_ingest_tick(packets, state, tick, *functions_now, *rules_now, &damage);
+    if (built == Built::kRebuild) {
+      rules_now = rules.snapshot();
+      continue;
+    }
+    if (built == Built::kDamaged) {
+      graph.undo_to(graph_mark);
+      fail_all(batch, damage);
+      return false;
+    }
+    state = tick.state;
+    ticks.push_back(std::move(tick));
+    break;
+  }
   std::size_t next = 0;
   std::size_t alone_until = 0;  // requests before this index get a tick each
   while (next < batch.size()) {
@@ -236,6 +320,124 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
   return Built::kTick;
 }
 
+Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> packets,
+                                                    const State& state, PendingTick& tick,
+                                                    const graph::FunctionMap& functions,
+                                                    const sched::RuleMap& rules, Status* damage) {
+  if (auto* next = pending_ruleset.exchange(nullptr, std::memory_order_acq_rel)) {
+    // The only reader of rulesets is this thread, between ticks: the one replaced is freed
+    // here, when nothing can hold it.
+    std::unique_ptr<std::shared_ptr<const ingest::CompiledRuleset>> owned(next);
+    governor.set_ruleset(std::move(*owned));
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    ++ingest.totals.ruleset_swaps;
+    ingest.totals.ruleset = governor.ruleset()->hash();
+  }
+  const ingest::CompiledRuleset* ruleset = governor.ruleset();
+  ingest_time_ns = std::max(ingest_time_ns, wall_time_ns());  // logical time never goes back
+  tick.record.has_ingest = true;
+  log::IngestSection& section = tick.record.ingest;
+  section = log::IngestSection{};
+  section.time_ns = ingest_time_ns;
+  if (ruleset != nullptr) {
+    section.ruleset = ruleset->hash();
+    if (section.ruleset != ruleset_logged) section.ruleset_bytes = ruleset->encoded();
+  }
+  governor.begin_tick(section.time_ns);
+  state::ForkCore fork(state);
+  // Counts by the deciding rule's index; packets of topics without a rule by topic.
+  std::vector<EngineStats::IngestTopic> counts(ruleset != nullptr ? ruleset->size() : 0);
+  std::map<std::uint32_t, EngineStats::IngestTopic> unruled;
+  section.packets.reserve(packets.size());
+  for (const Packet& packet : packets) {
+    const std::span<const std::byte> payload = packet.payload();
+    const ingest::Verdict verdict = governor.judge(packet, payload, fork.tables());
+    log::IngestPacket& entry = section.packets.emplace_back();
+    entry.producer = packet.producer;
+    entry.sequence = packet.sequence;
+    entry.topic = packet.topic;
+    entry.outcome = verdict.outcome;
+    entry.reason = verdict.reason;
+    entry.length = packet.length;
+    if (verdict.payload_needed) {
+      entry.has_payload = true;
+      entry.payload_at = section.payload.size();
+      append_bytes(section.payload, payload);
+    }
+    EngineStats::IngestTopic& count =
+        verdict.topic_index >= 0 ? counts[static_cast<std::size_t>(verdict.topic_index)]
+                                 : unruled[packet.topic];
+    if (verdict.outcome == PacketOutcome::kAdmitted) {
+      ++count.admitted;
+      count.bytes_admitted += packet.length;
+      Status applied = ingest::apply_packet(
+          fork, ruleset->topic(static_cast<std::size_t>(verdict.topic_index)), payload);
+      if (!applied.is_ok()) {
+        governor.rollback_tick();
+        *damage = applied;
+        return Built::kDamaged;
+      }
+    } else if (verdict.outcome == PacketOutcome::kDenied) {
+      ++count.denied;
+    } else {
+      ++count.throttled;
+    }
+  }
+  section.buckets = governor.tick_levels();
+  for (std::size_t i = 0; i < counts.size(); ++i) counts[i].topic = ruleset->topic(i).rule.topic;
+  for (auto& [topic, count] : unruled) {
+    count.topic = topic;
+    counts.push_back(count);
+  }
+  std::erase_if(counts, [](const EngineStats::IngestTopic& count) {
+    return count.admitted + count.denied + count.throttled == 0;
+  });
+  std::sort(counts.begin(), counts.end(),
+            [](const auto& a, const auto& b) { return a.topic < b.topic; });
+  tick.topic_counts = std::move(counts);
+
+  Status failure;
+  switch (run_rules(fork, rules, tick, &failure)) {
+    case Ruled::kOk:
+      failure = propagate(fork, {}, functions, tick);
+      break;
+    case Ruled::kSuspended:
+      governor.rollback_tick();
+      return Built::kRebuild;
+    case Ruled::kDamaged:
+      governor.rollback_tick();
+      *damage = failure;
+      return Built::kDamaged;
+    case Ruled::kFailed:  // only a transaction's candidate fails this way
+      break;
+  }
+  if (!failure.is_ok()) {
+    if (failure.code() == StatusCode::kResourceExhausted) {
+      governor.rollback_tick();
+      *damage = failure;
+      return Built::kDamaged;
+    }
+    // A derivation failed on what the packets wrote: the tick is not applied and its
+    // packets are denied (tick_failed). The tokens they took stay taken.
+    for (log::IngestPacket& packet : section.packets) {
+      if (packet.outcome != PacketOutcome::kAdmitted) continue;
+      packet.outcome = PacketOutcome::kDenied;
+      packet.reason = DenyReason::kTickFailed;
+    }
+    for (EngineStats::IngestTopic& count : tick.topic_counts) {
+      count.denied += count.admitted;
+      count.admitted = 0;
+      count.bytes_admitted = 0;
+    }
+    tick.dropped = true;
+    tick.state = state;
+    return Built::kTick;
+  }
+  if (!section.ruleset_bytes.empty()) ruleset_logged = section.ruleset;
+  tick.state = fork.commit_as(tick.record.tick);
+  return Built::kTick;
+}
+
 Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::RuleMap& rules,
                                             PendingTick& tick, Status* failure) {
   const TickId at = tick.record.tick;
@@ -357,6 +559,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
   stats.bytes_logged += bytes_logged;
   stats.fsyncs = writer->syncs();
   for (PendingTick& tick : ticks) {
+    if (tick.record.has_ingest) complete_ingest(tick, now);
     if (tick.logged()) {
       ++stats.ticks;
       stats.deltas += tick.deltas;
@@ -393,6 +596,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
       tick.requests[0]->merged.set_value(std::move(*tick.merge_outcome));
       continue;
     }
+    if (tick.record.has_ingest) continue;
     for (std::size_t i = 0; i < tick.requests.size(); ++i) {
       ++stats.transactions;
       const Result<CommitInfo>& outcome = tick.outcomes[i];
@@ -408,6 +612,119 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
               .count()));
       tick.requests[i]->done.set_value(std::move(tick.outcomes[i]));
     }
+  }
+}
+
+void Engine::Impl::complete_ingest(PendingTick& tick, Clock::time_point now) {
+  const log::IngestSection& section = tick.record.ingest;
+  const ingest::ProducerRegistry::List& list = *tick.producers;
+  struct Done {
+    std::uint64_t admitted = 0, denied = 0, throttled = 0, last = 0;
+  };
+  std::vector<Done> done(list.size());
+  engine::IngestTotals& totals = ingest;
+  EngineStats::Ingest& sums = totals.totals;
+  std::size_t at = 0;  // packets of one producer come in runs: remember the last one found
+  for (const log::IngestPacket& packet : section.packets) {
+    if (at >= list.size() || list[at]->id != packet.producer) {
+      at = static_cast<std::size_t>(
+          std::lower_bound(list.begin(), list.end(), packet.producer,
+                           [](const auto& producer, std::uint32_t id) { return producer->id < id; }) -
+          list.begin());
+      MMSB_ASSERT(at < list.size() && list[at]->id == packet.producer);
+    }
+    Done& mine = done[at];
+    mine.last = packet.sequence;
+    switch (packet.outcome) {
+      case PacketOutcome::kAdmitted: ++mine.admitted; break;
+      case PacketOutcome::kDenied:
+        ++mine.denied;
+        ++sums.denied_by_reason[static_cast<std::size_t>(packet.reason)];
+        break;
+      default: ++mine.throttled; break;
+    }
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (done[i].last == 0) continue;
+    ingest::ProducerState& producer = *list[i];
+    producer.admitted.fetch_add(done[i].admitted, std::memory_order_relaxed);
+    producer.denied.fetch_add(done[i].denied, std::memory_order_relaxed);
+    producer.throttled.fetch_add(done[i].throttled, std::memory_order_relaxed);
+    producer.completed.store(done[i].last, std::memory_order_release);
+    sums.admitted += done[i].admitted;
+    sums.denied += done[i].denied;
+    sums.throttled += done[i].throttled;
+    // Submit-to-outcome latency of the sampled packets now complete.
+    for (;;) {
+      if (!producer.has_held) {
+        ingest::LatencySample sample;
+        if (!producer.samples.pop(std::span<ingest::LatencySample>(&sample, 1))) break;
+        producer.held = sample;
+        producer.has_held = true;
+      }
+      if (producer.held.sequence > done[i].last) break;
+      const auto now_ns = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+      totals.latency.record(now_ns > producer.held.submitted_ns ? now_ns - producer.held.submitted_ns
+                                                                : 0);
+      producer.has_held = false;
+    }
+  }
+  sums.packets += section.packets.size();
+  if (tick.logged()) ++sums.ticks;
+  for (const EngineStats::IngestTopic& count : tick.topic_counts) {
+    EngineStats::IngestTopic& topic = totals.topics[count.topic];
+    topic.topic = count.topic;
+    topic.admitted += count.admitted;
+    topic.denied += count.denied;
+    topic.throttled += count.throttled;
+    topic.bytes_admitted += count.bytes_admitted;
+    auto [window, fresh] = totals.windows.try_emplace(count.topic, now, topic.admitted - count.admitted);
+    const double seconds = std::chrono::duration<double>(now - window->second.first).count();
+    if (!fresh && seconds >= 1.0) {
+      topic.admitted_per_second =
+          static_cast<double>(topic.admitted - window->second.second) / seconds;
+      window->second = {now, topic.admitted};
+    }
+  }
+}
+
+void Engine::Impl::fail_packets(std::span<const Packet> packets, const ProducerList& producers_now) {
+  if (packets.empty()) return;
+  PendingTick tick;
+  tick.producers = producers_now;
+  tick.dropped = true;
+  tick.record.has_ingest = true;
+  std::map<std::uint32_t, EngineStats::IngestTopic> counts;
+  for (const Packet& packet : packets) {
+    log::IngestPacket& entry = tick.record.ingest.packets.emplace_back();
+    entry.producer = packet.producer;
+    entry.sequence = packet.sequence;
+    entry.topic = packet.topic;
+    entry.outcome = PacketOutcome::kDenied;
+    entry.reason = DenyReason::kTickFailed;
+    EngineStats::IngestTopic& count = counts[packet.topic];
+    count.topic = packet.topic;
+    ++count.denied;
+  }
+  for (const auto& [topic, count] : counts) tick.topic_counts.push_back(count);
+  std::lock_guard<std::mutex> lock(stats_mutex);
+  complete_ingest(tick, Clock::now());
+}
+
+void Engine::Impl::refuse_leftovers() {
+  const ProducerList list = producers.snapshot();
+  Packet packet;
+  for (const auto& producer : *list) {
+    std::uint64_t last = 0, count = 0;
+    while (producer->ring.pop(std::span<Packet>(&packet, 1)) == 1) {
+      producer->count_refused(packet.topic);
+      last = packet.sequence;
+      ++count;
+    }
+    if (count == 0) continue;
+    producer->refused.fetch_add(count, std::memory_order_relaxed);
+    producer->completed.store(last, std::memory_order_release);
   }
 }
 

@@ -231,6 +231,92 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
                   "merge removed derivation");
 }
 
+constexpr std::uint8_t kFlagMerge = 1;
+constexpr std::uint8_t kFlagIngest = 2;
+constexpr std::uint8_t kPacketHasPayload = 1;
+constexpr std::size_t kBucketLevelBytes = 4 + 8 + 8;
+constexpr std::size_t kIngestPacketBytes = 4 + 8 + 4 + 1 + 1 + 1 + 4;
+
+void encode_ingest(const IngestSection& ingest, std::vector<std::byte>& out) {
+  append_le<std::uint64_t>(out, ingest.time_ns);
+  append_hash(out, ingest.ruleset);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ingest.ruleset_bytes.size()));
+  append_bytes(out, ingest.ruleset_bytes);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ingest.buckets.size()));
+  for (const BucketLevel& level : ingest.buckets) {
+    append_le<std::uint32_t>(out, level.topic);
+    append_le<std::uint64_t>(out, level.tokens);
+    append_le<std::uint64_t>(out, level.as_of_ns);
+  }
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ingest.packets.size()));
+  for (const IngestPacket& packet : ingest.packets) {
+    append_le<std::uint32_t>(out, packet.producer);
+    append_le<std::uint64_t>(out, packet.sequence);
+    append_le<std::uint32_t>(out, packet.topic);
+    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(packet.outcome));
+    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(packet.reason));
+    append_le<std::uint8_t>(out, packet.has_payload ? kPacketHasPayload : 0);
+    append_le<std::uint32_t>(out, packet.length);
+    if (packet.has_payload) append_bytes(out, ingest.payload_of(packet));
+  }
+}
+
+bool decode_ingest(ByteReader& in, IngestSection& ingest) {
+  std::uint32_t ruleset_bytes = 0, count = 0;
+  if (!in.read(ingest.time_ns, "ingest time")) return false;
+  if (in.remaining() < 16) return in.fail("truncated reading ingest ruleset hash");
+  std::vector<std::byte> hash;
+  in.read_bytes(16, hash, "ingest ruleset hash");
+  ingest.ruleset = read_hash_bytes(hash.data());
+  if (!read_count(in, ruleset_bytes, 1, "ingest ruleset length") ||
+      !in.read_bytes(ruleset_bytes, ingest.ruleset_bytes, "ingest ruleset") ||
+      !read_count(in, count, kBucketLevelBytes, "ingest bucket count")) {
+    return false;
+  }
+  ingest.buckets.resize(count);
+  for (BucketLevel& level : ingest.buckets) {
+    if (!in.read(level.topic, "bucket topic") || !in.read(level.tokens, "bucket tokens") ||
+        !in.read(level.as_of_ns, "bucket time")) {
+      return false;
+    }
+  }
+  if (!read_count(in, count, kIngestPacketBytes, "ingest packet count")) return false;
+  ingest.packets.resize(count);
+  std::vector<std::byte> bytes;
+  for (IngestPacket& packet : ingest.packets) {
+    std::uint8_t outcome = 0, reason = 0, flags = 0;
+    if (!in.read(packet.producer, "packet producer") ||
+        !in.read(packet.sequence, "packet sequence") || !in.read(packet.topic, "packet topic") ||
+        !in.read(outcome, "packet outcome") || !in.read(reason, "packet deny reason") ||
+        !in.read(flags, "packet flags") || !in.read(packet.length, "packet length")) {
+      return false;
+    }
+    if (outcome < static_cast<std::uint8_t>(PacketOutcome::kAdmitted) ||
+        outcome > static_cast<std::uint8_t>(PacketOutcome::kThrottled)) {
+      return in.fail("unknown packet outcome " + std::to_string(outcome));
+    }
+    if (reason >= kDenyReasons || flags > kPacketHasPayload) {
+      return in.fail("unknown packet deny reason " + std::to_string(reason) + " or flags " +
+                     std::to_string(flags));
+    }
+    packet.outcome = static_cast<PacketOutcome>(outcome);
+    packet.reason = static_cast<DenyReason>(reason);
+    packet.has_payload = flags == kPacketHasPayload;
+    if ((packet.outcome == PacketOutcome::kDenied) == (packet.reason == DenyReason::kNone) ||
+        (packet.outcome == PacketOutcome::kAdmitted && !packet.has_payload)) {
+      return in.fail("packet outcome " + std::to_string(outcome) + " with deny reason " +
+                     std::to_string(reason) + (packet.has_payload ? "" : " and no payload"));
+    }
+    if (packet.has_payload) {
+      if (packet.length > kPacketReferenceMaxBytes) return in.fail("packet longer than the limit");
+      if (!in.read_bytes(packet.length, bytes, "packet payload")) return false;
+      packet.payload_at = ingest.payload.size();
+      append_bytes(ingest.payload, bytes);
+    }
+  }
+  return true;
+}
+
 // Receipt: family, scope, nonce (8 each), outcome (1), attempt (4), blocker family and
 // scope, retry tick (8 each), write count (4), then the writes as kWrite ops without the kind.
 constexpr std::size_t kReceiptBytes = 8 * 3 + 1 + 4 + 8 * 3 + 4;
@@ -328,7 +414,8 @@ std::uint64_t encoded_size_bound(const std::vector<Op>& ops) {
 
 void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
   append_le<std::uint8_t>(out, kTickRecordVersion);
-  append_le<std::uint8_t>(out, record.has_merge ? 1 : 0);
+  append_le<std::uint8_t>(out, (record.has_merge ? kFlagMerge : 0) |
+                                   (record.has_ingest ? kFlagIngest : 0));
   append_le<std::uint16_t>(out, 0);
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.transactions.size()));
   append_le<std::uint64_t>(out, record.tick.value());
@@ -341,6 +428,7 @@ void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
     for (const Op& op : transaction.ops) encode_op(op, out);
   }
   if (record.has_merge) encode_merge(record.merge, out);
+  if (record.has_ingest) encode_ingest(record.ingest, out);
   encode_rules(record.rules, out);
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.derived.size()));
   std::vector<std::byte> delta;
@@ -363,7 +451,10 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     in.fail("unknown tick record version " + std::to_string(version) + " (this build reads " +
             std::to_string(kTickRecordVersion) + "; logs of other versions are not migrated)");
   }
-  if (in.read(flags, "flags") && flags > 1) in.fail("unknown flags " + std::to_string(flags));
+  if (in.read(flags, "flags") && (flags > (kFlagMerge | kFlagIngest) ||
+                                  flags == (kFlagMerge | kFlagIngest))) {
+    in.fail("unknown flags " + std::to_string(flags));
+  }
   if (in.read(reserved, "reserved") && reserved != 0) in.fail("reserved bytes are not zero");
   read_count(in, transactions, 5, "transaction count");
   in.read(tick, "tick");
@@ -377,7 +468,8 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
   }
   in.read(record.wall_time_ns, "wall time");
   record.tick = TickId(tick);
-  record.has_merge = flags == 1;
+  record.has_merge = (flags & kFlagMerge) != 0;
+  record.has_ingest = (flags & kFlagIngest) != 0;
   if (in.ok()) record.transactions.resize(transactions);
   for (TransactionInput& transaction : record.transactions) {
     std::uint32_t ops = 0;
@@ -399,6 +491,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     if (!in.ok()) break;
   }
   if (in.ok() && record.has_merge) decode_merge(in, record.merge);
+  if (in.ok() && record.has_ingest) decode_ingest(in, record.ingest);
   if (in.ok()) decode_rules(in, record.rules);
   if (in.ok()) decode_derived(in, record.derived);
   if (in.ok() && in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " trailing bytes");

@@ -13,6 +13,7 @@
 #include "mmsb/delta.hpp"
 #include "mmsb/hash.hpp"
 #include "mmsb/ids.hpp"
+#include "mmsb/ingest.hpp"
 #include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
 #include "mmsb/status.hpp"
@@ -91,7 +92,45 @@ struct RuleOutcome {
   friend bool operator==(const RuleOutcome&, const RuleOutcome&) = default;
 };
 
-inline constexpr std::uint8_t kTickRecordVersion = 3;
+// A token bucket's level at some logical time: what an ingest tick's bucket started with.
+struct BucketLevel {
+  std::uint32_t topic = 0;
+  std::uint64_t tokens = 0;  // nano-tokens (10^9 per packet)
+  std::uint64_t as_of_ns = 0;
+  friend bool operator==(const BucketLevel&, const BucketLevel&) = default;
+};
+
+// One drained packet and the governor's verdict. Its payload is logged when the verdict
+// depended on it (the packet passed the size check), admitted packets always.
+struct IngestPacket {
+  std::uint32_t producer = 0;
+  std::uint64_t sequence = 0;
+  std::uint32_t topic = 0;
+  PacketOutcome outcome = PacketOutcome::kAdmitted;
+  DenyReason reason = DenyReason::kNone;
+  std::uint32_t length = 0;
+  bool has_payload = false;
+  std::uint64_t payload_at = 0;  // offset of its payload in IngestSection::payload
+  friend bool operator==(const IngestPacket&, const IngestPacket&) = default;
+};
+
+// The packets an ingest tick drained, in the sequencer's round-robin order, judged by the
+// ruleset `ruleset` (its hash; the full encoding when it differs from the one the previous
+// ingest tick of this process logged) at logical time `time_ns`.
+struct IngestSection {
+  std::uint64_t time_ns = 0;
+  Hash128 ruleset;                       // zero: no ruleset in force
+  std::vector<std::byte> ruleset_bytes;  // empty unless logged in full here
+  std::vector<BucketLevel> buckets;      // by topic
+  std::vector<IngestPacket> packets;
+  std::vector<std::byte> payload;
+  std::span<const std::byte> payload_of(const IngestPacket& packet) const {
+    return std::span<const std::byte>(payload).subspan(packet.payload_at, packet.length);
+  }
+  friend bool operator==(const IngestSection&, const IngestSection&) = default;
+};
+
+inline constexpr std::uint8_t kTickRecordVersion = 4;
 // Limits that keep every TickRecord decodable and under the record size limit: a
 // transaction above either is refused at commit, and a tick closes before it would pass
 // kTickBytesMax.
@@ -110,6 +149,8 @@ struct TickRecord {
   std::vector<TransactionInput> transactions;
   bool has_merge = false;
   MergeEffect merge;
+  bool has_ingest = false;
+  IngestSection ingest;
   // The rules step: every candidate in canonical order.
   std::vector<RuleOutcome> rules;
   // Written by propagation after the inputs, in the order they were committed (topological);

@@ -83,6 +83,96 @@ TEST(TickRecordTest, RoundTripsEveryOpKind) {
   EXPECT_EQ(decode_tick_record(payload).value(), record);
 }
 
+// An ingest tick: two packets, one admitted (payload logged), one denied before its payload
+// mattered (not logged), a bucket level and the ruleset logged in full.
+TickRecord ingest_record() {
+  TickRecord record;
+  record.tick = TickId(3);
+  record.has_ingest = true;
+  IngestSection& ingest = record.ingest;
+  ingest.time_ns = 0x99;
+  ingest.ruleset = Hash128{0x5555, 0x6666};
+  ingest.ruleset_bytes = test::bytes_of("R");
+  ingest.buckets = {BucketLevel{7, 2'000'000'000, 0x88}};
+  ingest.payload = test::bytes_of("hi");
+  ingest.packets = {
+      IngestPacket{1, 5, 7, PacketOutcome::kAdmitted, DenyReason::kNone, 2, true, 0},
+      IngestPacket{2, 9, 8, PacketOutcome::kDenied, DenyReason::kTopicDenied, 300, false, 0}};
+  return record;
+}
+
+TEST(TickRecordTest, RoundTripsAnIngestSection) {
+  TickRecord record = ingest_record();
+  std::vector<std::byte> payload;
+  encode_tick_record(record, payload);
+  EXPECT_EQ(decode_tick_record(payload).value(), record);
+  // Every damaged byte is refused or re-encodes to itself.
+  for (std::size_t at = 0; at < payload.size(); ++at) {
+    std::vector<std::byte> damaged = payload;
+    damaged[at] ^= std::byte{0xff};
+    auto decoded = decode_tick_record(damaged);
+    if (!decoded.is_ok()) continue;
+    std::vector<std::byte> again;
+    encode_tick_record(*decoded, again);
+    EXPECT_EQ(again, damaged) << "byte " << at;
+  }
+}
+
+TEST(TickRecordTest, IngestPacketsWithImpossibleOutcomesAreRefused) {
+  TickRecord record = ingest_record();
+  record.ingest.packets[0].has_payload = false;  // admitted without its payload
+  record.ingest.packets[0].length = 0;
+  std::vector<std::byte> payload;
+  encode_tick_record(record, payload);
+  auto decoded = decode_tick_record(payload);
+  EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(decoded.status().message().find("packet outcome 1 with deny reason 0 and no payload"),
+            std::string::npos)
+      << decoded.status().message();
+}
+
+// Pins the ingest section of docs/FORMAT.md "TickRecord".
+TEST(TickRecordTest, GoldenIngestLayout) {
+  std::vector<std::byte> payload;
+  encode_tick_record(ingest_record(), payload);
+  EXPECT_EQ(
+      to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
+      "04"                                // version
+      "02"                                // flags: ingest
+      "0000"                              // reserved
+      "00000000"                          // transactions
+      "0300000000000000"                  // tick
+      "00000000000000000000000000000000"  // previous
+      "00000000000000000000000000000000"  // root
+      "0000000000000000"                  // wall time
+      "9900000000000000"                  // ingest time
+      "00000000000066660000000000005555"  // ruleset hash
+      "01000000"                          // ruleset length
+      "52"                                // ruleset ("R")
+      "01000000"                          // bucket levels
+      "07000000"                          // topic
+      "0094357700000000"                  // tokens (2 packets in nano-tokens)
+      "8800000000000000"                  // as of
+      "02000000"                          // packets
+      "01000000"                          // producer
+      "0500000000000000"                  // sequence
+      "07000000"                          // topic
+      "01"                                // admitted
+      "00"                                // no reason
+      "01"                                // payload logged
+      "02000000"                          // length
+      "6869"                              // "hi"
+      "02000000"                          // producer
+      "0900000000000000"                  // sequence
+      "08000000"                          // topic
+      "02"                                // denied
+      "03"                                // topic_denied
+      "00"                                // payload not logged
+      "2c010000"                          // length 300
+      "00000000"                          // rule receipts
+      "00000000");                        // derived deltas
+}
+
 TEST(TickRecordTest, RoundTripsAMergeEffect) {
   TickRecord record;
   record.tick = TickId(2);
@@ -116,11 +206,11 @@ TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
 TEST(TickRecordTest, OtherVersionsAreRefusedWithBothVersionsNamed) {
   std::vector<std::byte> payload;
   encode_tick_record(sample_record(), payload);
-  payload[0] = std::byte{2};  // a record of the previous layout
+  payload[0] = std::byte{3};  // a record of the previous layout
   auto decoded = decode_tick_record(payload);
   EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
   EXPECT_EQ(decoded.status().message(),
-            "tick record: unknown tick record version 2 (this build reads 3; logs of other "
+            "tick record: unknown tick record version 3 (this build reads 4; logs of other "
             "versions are not migrated) at byte 1");
 }
 
@@ -186,7 +276,7 @@ TEST(TickRecordTest, GoldenLayout) {
   const std::string delta_hex = test::hex(encode_delta(record.derived[0]));
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "03"                                // version
+      "04"                                // version
       "00"                                // flags
       "0000"                              // reserved
       "01000000"                          // transactions

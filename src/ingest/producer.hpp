@@ -1,0 +1,103 @@
+// Producer state shared by a Producer handle (its thread) and the sequencer, the doorbell
+// that wakes a sleeping sequencer, and the registry of producers (docs/ARCHITECTURE.md
+// "ingest").
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "ingest/spsc_ring.hpp"
+#include "mmsb/ingest.hpp"
+
+namespace mmsb::ingest {
+
+// Wakes the sequencer when it sleeps. The sequencer sets `sleeping`, then (after a full
+// fence) looks at every ring once more before it waits on `cv` under `mutex`; a producer
+// publishes, fences, and rings only if it sees `sleeping`: no wake-up is lost, and a busy
+// sequencer costs producers one load per batch.
+struct Doorbell {
+  std::mutex mutex;  // also the engine's queue mutex
+  std::condition_variable cv;
+  std::atomic<bool> sleeping{false};
+  std::atomic<bool> closed{false};  // the engine takes no more packets (its rings are drained)
+
+  void ring() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!sleeping.load(std::memory_order_relaxed)) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    cv.notify_all();
+  }
+};
+
+// A submit time sampled for the latency histogram: one per batch, at most one per
+// kLatencySampleEvery packets.
+struct LatencySample {
+  std::uint64_t sequence = 0;
+  std::uint64_t submitted_ns = 0;  // steady clock
+};
+inline constexpr std::uint64_t kLatencySampleEvery = 64;
+
+struct ProducerState {
+  ProducerState(std::uint32_t id, const ProducerOptions& options,
+                std::shared_ptr<Doorbell> doorbell);
+
+  const std::uint32_t id;
+  const Backpressure backpressure;
+  SpscRing<Packet> ring;
+  SpscRing<LatencySample> samples;
+  std::shared_ptr<Doorbell> doorbell;
+
+  // Producer thread only.
+  std::uint64_t next_sequence = 1;
+  std::uint64_t last_sampled = 0;
+  bool full = false;  // the ring was full at the last submit
+
+  // Written by the producer thread, read by anyone.
+  std::atomic<std::uint64_t> submitted{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> backpressure_transitions{0};
+  // Sequencer thread only: a latency sample taken from `samples` whose packet is not yet
+  // complete.
+  LatencySample held;
+  bool has_held = false;
+  // Written by the sequencer, read by anyone.
+  std::atomic<std::uint64_t> admitted{0};
+  std::atomic<std::uint64_t> denied{0};
+  std::atomic<std::uint64_t> throttled{0};
+  std::atomic<std::uint64_t> completed{0};  // completed_sequence
+  std::atomic<bool> handle_gone{false};     // the handle was destroyed
+
+  // Refused (fail fast) and dropped packets by topic: the slow path, so a mutex.
+  std::mutex refused_mutex;
+  std::map<std::uint32_t, std::uint64_t> refused_by_topic;
+  void count_refused(std::uint32_t topic);
+};
+
+// The producers of one engine. Handles are added by any thread; the sequencer reads an
+// immutable snapshot (by id) and takes a new one only when the list changed.
+class ProducerRegistry {
+ public:
+  using List = std::vector<std::shared_ptr<ProducerState>>;
+
+  explicit ProducerRegistry(std::shared_ptr<Doorbell> doorbell) : doorbell_(std::move(doorbell)) {}
+
+  Result<std::shared_ptr<ProducerState>> add(const ProducerOptions& options);
+  // Drops producers whose handle is gone and whose ring is empty (sequencer); returns them.
+  std::vector<std::shared_ptr<ProducerState>> remove_finished();
+  std::shared_ptr<const List> snapshot() const;
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+ private:
+  std::shared_ptr<Doorbell> doorbell_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const List> list_ = std::make_shared<List>();
+  std::atomic<std::uint64_t> version_{0};
+};
+
+}  // namespace mmsb::ingest
