@@ -46,13 +46,13 @@ inline constexpr std::uint32_t kRecordHeaderBytes = 4;
 struct TopicRule {
   std::uint32_t topic = 0;
   bool allow = true;                     // false: every packet is denied
-  std::vector<std::uint32_t> producers;  // producers allowed to publish; empty: any
+  std::vector<std::uint32_t> producers = {};  // allowed to publish; empty: any
   std::uint32_t max_payload_bytes = kPacketInlineBytes;
   // Token bucket: at most `burst` packets at once, refilled at `rate_per_second` on the
   // ticks' logged time. 0 and 0: no limit.
   std::uint64_t rate_per_second = 0;
   std::uint64_t burst = 0;
-  TopicMapping mapping;  // ignored when !allow
+  TopicMapping mapping = {};  // ignored when !allow
 };
 
 // The governance ruleset: one rule per topic; packets of other topics are denied.

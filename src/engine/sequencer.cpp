@@ -680,11 +680,12 @@ void Engine::Impl::complete_ingest(PendingTick& tick, Clock::time_point now) {
     topic.throttled += count.throttled;
     topic.bytes_admitted += count.bytes_admitted;
     auto [window, fresh] = totals.windows.try_emplace(count.topic, now, topic.admitted - count.admitted);
+    // The rate over the window so far; a window closes after a second.
     const double seconds = std::chrono::duration<double>(now - window->second.first).count();
-    if (!fresh && seconds >= 1.0) {
+    if (!fresh && seconds >= 0.01) {
       topic.admitted_per_second =
           static_cast<double>(topic.admitted - window->second.second) / seconds;
-      window->second = {now, topic.admitted};
+      if (seconds >= 1.0) window->second = {now, topic.admitted};
     }
   }
 }

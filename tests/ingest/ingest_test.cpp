@@ -45,9 +45,9 @@ struct Pages {
 
 Pages create_pages(Engine& engine) {
   Transaction txn = engine.begin();
-  PageId overwrite = txn.create_page({.type = 1, .size_bytes = 16});
-  PageId offset = txn.create_page({.type = 1, .size_bytes = 64});
-  PageId append = txn.create_page({.type = 1, .size_bytes = 8 + 3 * 12});  // 3 records
+  txn.create_page({.type = 1, .size_bytes = 16});          // overwrite
+  txn.create_page({.type = 1, .size_bytes = 64});          // offset
+  txn.create_page({.type = 1, .size_bytes = 8 + 3 * 12});  // append: 3 records
   CommitInfo info = txn.commit().value();
   return {info.created_pages[0], info.created_pages[1], info.created_pages[2]};
 }

@@ -82,6 +82,20 @@ void print_record(const log::TickRecord& record) {
                record.merge.pages_set.size(), record.merge.pages_deleted.size(),
                record.merge.edges_added.size(), record.merge.edges_removed.size());
   }
+  if (record.has_ingest) {
+    const log::IngestSection& ingest = record.ingest;
+    fmt::print("  ingest at {} ns, ruleset {}{}, {} buckets, {} packets\n", ingest.time_ns,
+               ingest.ruleset.to_hex(), ingest.ruleset_bytes.empty() ? "" : " (logged in full)",
+               ingest.buckets.size(), ingest.packets.size());
+    for (const log::IngestPacket& packet : ingest.packets) {
+      fmt::print("    producer {} sequence {} topic {}: {}", packet.producer, packet.sequence,
+                 packet.topic, packet_outcome_name(packet.outcome));
+      if (packet.outcome == PacketOutcome::kDenied) {
+        fmt::print(" ({})", deny_reason_name(packet.reason));
+      }
+      fmt::print(", {} bytes\n", packet.length);
+    }
+  }
   for (const log::RuleOutcome& rule : record.rules) {
     const RuleReceipt& receipt = rule.receipt;
     fmt::print("  rule {:016x} scope {} nonce {} attempt {}: {}", receipt.family,
@@ -132,6 +146,10 @@ int run_replay(const ReplayCommand& command) {
              "  state root       {}\n",
              state->tick().value(), state->page_count(), state->edge_count(),
              state->derivation_count(), state->root().to_hex());
+  if (summary.packets_checked != 0) {
+    fmt::print("  ingest           {} packets judged again, every outcome equal to the log\n",
+               summary.packets_checked);
+  }
   if (command.verify) {
     const std::uint64_t rerun = summary.propagation.recomputes - summary.derived_taken_from_log;
     fmt::print("  propagation      {} recomputes re-run and checked, {} taken from the log\n",

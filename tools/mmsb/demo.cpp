@@ -1,6 +1,7 @@
 // `mmsb demo`: the main job on an embedded default. Builds a state, takes a snapshot and a
 // fork, changes a share of the pages on each side, merges three-way and prints what it cost.
 #include "tools/mmsb/demo.hpp"
+#include "tools/mmsb/ingest.hpp"
 
 #include <fmt/core.h>
 
@@ -376,7 +377,9 @@ int run_demo(const DemoOptions& options) {
   if (state_result != 0) return state_result;
   int engine_result = run_engine_demo(options);
   if (engine_result != 0) return engine_result;
-  return run_particle_demo(options);
+  int particle_result = run_particle_demo(options);
+  if (particle_result != 0) return particle_result;
+  return run_ingest_demo(options.dir + ".ingest");
 }
 
 }  // namespace mmsb::cli

@@ -5,6 +5,7 @@
 
 #include "tools/mmsb/commands.hpp"
 #include "tools/mmsb/demo.hpp"
+#include "tools/mmsb/ingest.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"mmsb: a deterministic, versioned state engine"};
@@ -71,6 +72,23 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingDirectory);
   checkpoint->callback([&] { exit_code = mmsb::cli::run_checkpoint(checkpoint_dir); });
+
+  mmsb::cli::IngestBenchOptions ingest_options;
+  CLI::App* bench = app.add_subcommand("bench", "Measure a part of mmsb");
+  bench->require_subcommand(1);
+  CLI::App* ingest = bench->add_subcommand(
+      "ingest", "Packets from producer threads through governance into state, logged");
+  ingest->add_option("--producers", ingest_options.producers, "Producer threads")
+      ->check(CLI::Range(1, 256));
+  ingest->add_option("--seconds", ingest_options.seconds, "How long to submit")
+      ->check(CLI::Range(0.1, 3600.0));
+  ingest->add_option("--payload", ingest_options.payload_bytes,
+                     "Payload bytes per packet (above 40: by reference)")
+      ->check(CLI::Range(0u, 1u << 20));
+  ingest->add_option("--durability", ingest_options.durability, "none, flush or fsync")
+      ->check(CLI::IsMember({"none", "flush", "fsync"}));
+  ingest->add_option("--dir", ingest_options.dir, "Data directory (default: a temporary one)");
+  ingest->callback([&] { exit_code = mmsb::cli::run_ingest_bench(ingest_options); });
 
   CLI11_PARSE(app, argc, argv);
   return exit_code;
