@@ -9,7 +9,8 @@
 //                                  State, store durably, publish
 //   BM_ingest_end_to_end/<producers>/<fsync>/<swap every ms>
 //                                  packets from producer threads through governance into
-//                                  state, logged, until every outcome is known
+//                                  state, logged, until every outcome is known; heap
+//                                  allocations of the submitting threads per packet
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -164,6 +165,7 @@ void BM_ingest_end_to_end(benchmark::State& state) {
   constexpr std::size_t kSubmitBatch = 64;
   IngestEngine ingest = open_ingest_engine("e2e", fsync ? Durability::kFsync : Durability::kNone);
   std::uint64_t admitted = 0, swaps = 0;
+  std::atomic<std::uint64_t> submit_allocations{0};
   for (auto _ : state) {
     std::atomic<bool> done{false};
     std::thread swapper;
@@ -184,9 +186,11 @@ void BM_ingest_end_to_end(benchmark::State& state) {
       threads.emplace_back([&] {
         Producer producer = ingest.engine->producer({.ring_packets = 1 << 14}).value();
         std::vector<Packet> batch = packets_over_topics(kSubmitBatch);
+        const std::uint64_t before = bench::allocations_on_this_thread();
         for (std::uint64_t sent = 0; sent < kPacketsPerProducer; sent += kSubmitBatch) {
           MMSB_ASSERT(producer.submit_batch(batch).is_ok());
         }
+        submit_allocations += bench::allocations_on_this_thread() - before;
         MMSB_ASSERT(producer.flush().is_ok());
         admitted_now += producer.counters().admitted;
       });
@@ -201,6 +205,9 @@ void BM_ingest_end_to_end(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(packets));
   state.counters["admitted_share"] = static_cast<double>(admitted) / packets;
   state.counters["ticks"] = static_cast<double>(stats.ingest.ticks);
+  // Heap allocations on the producers' threads while submitting (the sequencer's per-tick
+  // buffers are not per packet).
+  state.counters["submit_allocs_per_packet"] = static_cast<double>(submit_allocations) / packets;
   state.counters["swaps"] = static_cast<double>(swaps);
   state.counters["p50_us"] = static_cast<double>(stats.ingest.latency_ns_p50) / 1000.0;
   state.counters["p99_us"] = static_cast<double>(stats.ingest.latency_ns_p99) / 1000.0;

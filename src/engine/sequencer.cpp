@@ -349,6 +349,7 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
   std::vector<EngineStats::IngestTopic> counts(ruleset != nullptr ? ruleset->size() : 0);
   std::map<std::uint32_t, EngineStats::IngestTopic> unruled;
   section.packets.reserve(packets.size());
+  section.payload.reserve(packets.size() * kPacketInlineBytes);
   for (const Packet& packet : packets) {
     const std::span<const std::byte> payload = packet.payload();
     const ingest::Verdict verdict = governor.judge(packet, payload, fork.tables());

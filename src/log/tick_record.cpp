@@ -1,5 +1,7 @@
 #include "log/tick_record.hpp"
 
+#include <cstring>
+
 #include "core/byte_reader.hpp"
 
 namespace mmsb::log {
@@ -238,27 +240,47 @@ constexpr std::size_t kBucketLevelBytes = 4 + 8 + 8;
 constexpr std::size_t kIngestPacketBytes = 4 + 8 + 4 + 1 + 1 + 1 + 4;
 
 void encode_ingest(const IngestSection& ingest, std::vector<std::byte>& out) {
-  append_le<std::uint64_t>(out, ingest.time_ns);
-  append_hash(out, ingest.ruleset);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ingest.ruleset_bytes.size()));
-  append_bytes(out, ingest.ruleset_bytes);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ingest.buckets.size()));
+  // Sized once and written in place: an ingest tick has up to a million packets.
+  std::size_t size = 8 + 16 + 4 + ingest.ruleset_bytes.size() + 4 +
+                     kBucketLevelBytes * ingest.buckets.size() + 4 +
+                     kIngestPacketBytes * ingest.packets.size();
+  for (const IngestPacket& packet : ingest.packets) size += packet.has_payload ? packet.length : 0;
+  std::size_t at = out.size();
+  out.resize(at + size);
+  std::byte* to = out.data() + at;
+  auto put = [&]<typename T>(T value) {
+    put_le<T>(to, value);
+    to += sizeof(T);
+  };
+  put(ingest.time_ns);
+  ingest.ruleset.write_bytes(to);
+  to += 16;
+  put(static_cast<std::uint32_t>(ingest.ruleset_bytes.size()));
+  if (!ingest.ruleset_bytes.empty()) {
+    std::memcpy(to, ingest.ruleset_bytes.data(), ingest.ruleset_bytes.size());
+    to += ingest.ruleset_bytes.size();
+  }
+  put(static_cast<std::uint32_t>(ingest.buckets.size()));
   for (const BucketLevel& level : ingest.buckets) {
-    append_le<std::uint32_t>(out, level.topic);
-    append_le<std::uint64_t>(out, level.tokens);
-    append_le<std::uint64_t>(out, level.as_of_ns);
+    put(level.topic);
+    put(level.tokens);
+    put(level.as_of_ns);
   }
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ingest.packets.size()));
+  put(static_cast<std::uint32_t>(ingest.packets.size()));
   for (const IngestPacket& packet : ingest.packets) {
-    append_le<std::uint32_t>(out, packet.producer);
-    append_le<std::uint64_t>(out, packet.sequence);
-    append_le<std::uint32_t>(out, packet.topic);
-    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(packet.outcome));
-    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(packet.reason));
-    append_le<std::uint8_t>(out, packet.has_payload ? kPacketHasPayload : 0);
-    append_le<std::uint32_t>(out, packet.length);
-    if (packet.has_payload) append_bytes(out, ingest.payload_of(packet));
+    put(packet.producer);
+    put(packet.sequence);
+    put(packet.topic);
+    put(static_cast<std::uint8_t>(packet.outcome));
+    put(static_cast<std::uint8_t>(packet.reason));
+    put(static_cast<std::uint8_t>(packet.has_payload ? kPacketHasPayload : 0));
+    put(packet.length);
+    if (packet.has_payload && packet.length != 0) {
+      std::memcpy(to, ingest.payload.data() + packet.payload_at, packet.length);
+      to += packet.length;
+    }
   }
+  MMSB_DEBUG_ASSERT(to == out.data() + out.size());
 }
 
 bool decode_ingest(ByteReader& in, IngestSection& ingest) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <random>
 #include <sstream>
@@ -42,19 +43,33 @@ Child spawn(const std::string& dir) {
   return Child{pid, pipe_fds[0]};
 }
 
-// Everything the child printed, in complete lines.
-std::map<std::uint64_t, std::string> read_acks(int fd) {
+// Everything the child printed, in complete lines: acknowledged ticks with their roots, and
+// how many packets it saw admitted durably.
+struct Acks {
+  std::map<std::uint64_t, std::string> ticks;
+  std::uint64_t packets = 0;
+};
+
+Acks read_acks(int fd) {
   std::string text;
   char buffer[4096];
   ssize_t got;
   while ((got = ::read(fd, buffer, sizeof(buffer))) > 0)
     text.append(buffer, static_cast<std::size_t>(got));
   ::close(fd);
-  std::map<std::uint64_t, std::string> acks;
+  Acks acks;
   std::istringstream lines(text.substr(0, text.rfind('\n') + 1));
-  std::uint64_t tick;
-  std::string root;
-  while (lines >> tick >> root) acks[tick] = root;
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line == "p") {
+      ++acks.packets;
+      continue;
+    }
+    std::istringstream fields(line);
+    std::uint64_t tick;
+    std::string root;
+    if (fields >> tick >> root) acks.ticks[tick] = root;
+  }
   return acks;
 }
 
@@ -64,7 +79,7 @@ TEST(KillTest, AcknowledgedTicksSurviveSigkill) {
   test::TempDir dir;
   std::mt19937 random(20261122);  // seeded: the schedule of kills is the same on every run
   std::uniform_int_distribution<int> delay_ms(5, 120);
-  std::uint64_t acked_total = 0;
+  std::uint64_t acked_total = 0, packets_total = 0;
   for (int round = 0; round < rounds; ++round) {
     Child child = spawn(dir.path());
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
@@ -72,8 +87,10 @@ TEST(KillTest, AcknowledgedTicksSurviveSigkill) {
     int status = 0;
     ::waitpid(child.pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "round " << round << ": the child exited by itself";
-    std::map<std::uint64_t, std::string> acks = read_acks(child.output);
+    Acks all = read_acks(child.output);
+    std::map<std::uint64_t, std::string>& acks = all.ticks;
     acked_total += acks.size();
+    packets_total += all.packets;
 
     EngineOptions options;
     options.dir = dir.path();
@@ -83,6 +100,14 @@ TEST(KillTest, AcknowledgedTicksSurviveSigkill) {
       ASSERT_TRUE(engine.is_ok()) << "round " << round << ": " << engine.status();
       if (!acks.empty()) {
         ASSERT_GE(report.tick.value(), acks.rbegin()->first) << "round " << round << " lost ticks";
+      }
+      // The append page counts every admitted packet of every round: at least the acked ones.
+      State state = (*engine)->snapshot();
+      if (state.page_count() != 0) {
+        const auto page = state.read(PageId(17)).value();
+        std::uint64_t appended = 0;
+        std::memcpy(&appended, page.data(), 8);
+        ASSERT_GE(appended, packets_total) << "round " << round << " lost admitted packets";
       }
     }
     // Every acknowledged tick replays to the root the child reported for it.
@@ -99,8 +124,10 @@ TEST(KillTest, AcknowledgedTicksSurviveSigkill) {
         break;
     }
   }
-  std::printf("kills survived: %d; acknowledged ticks: %llu, none lost\n", rounds,
-              static_cast<unsigned long long>(acked_total));
+  std::printf("kills survived: %d; acknowledged ticks: %llu and admitted packets: %llu, none lost\n",
+              rounds, static_cast<unsigned long long>(acked_total),
+              static_cast<unsigned long long>(packets_total));
+  EXPECT_GT(packets_total, 0u);
 }
 
 }  // namespace
