@@ -55,7 +55,13 @@ std::uint64_t produce(std::uint64_t packets, std::size_t batch_size, std::uint32
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(batch_size, packets - sent));
     for (std::size_t i = 0; i < want; ++i) batch[i].sequence = sent + i + 1;
     std::span<const Packet> left(batch.data(), want);
-    while (!left.empty()) left = left.subspan(push(left));
+    while (!left.empty()) {
+      const std::size_t taken = push(left);
+      // Full: give the core away, as the producer handle's back-off does (matters when
+      // producers outnumber cores).
+      if (taken == 0) std::this_thread::yield();
+      left = left.subspan(taken);
+    }
     sent += want;
   }
   return mmsb::bench::allocations_on_this_thread() - before;
@@ -136,9 +142,12 @@ void BM_ring_np1c(benchmark::State& state) {
     const std::uint64_t before = mmsb::bench::allocations_on_this_thread();
     std::uint64_t received = 0;
     while (received < each * producers) {
+      std::uint64_t round = 0;
       for (auto& ring : rings) {  // round-robin, a bounded batch from each
-        received += ring->consume(kDrainBatch, [&](const Packet& p) { checksum += p.sequence; });
+        round += ring->consume(kDrainBatch, [&](const Packet& p) { checksum += p.sequence; });
       }
+      if (round == 0) std::this_thread::yield();  // all empty: let a producer run
+      received += round;
     }
     for (std::thread& thread : threads) thread.join();
     allocations += producer_allocations + mmsb::bench::allocations_on_this_thread() - before;
@@ -174,6 +183,7 @@ void BM_moodycamel_np1c(benchmark::State& state) {
     while (received < each * producers) {
       const std::size_t got = queue.try_dequeue_bulk(token, out.data(), out.size());
       for (std::size_t i = 0; i < got; ++i) checksum += out[i].sequence;
+      if (got == 0) std::this_thread::yield();  // as the ring consumer does
       received += got;
     }
     for (std::thread& thread : threads) thread.join();

@@ -137,6 +137,10 @@ struct Engine::Impl {
   Hash128 ruleset_logged;  // logged in full by this process (zero: none yet)
   std::uint64_t ingest_time_ns = 0;
   std::vector<Packet> drained;
+  // Buffers kept from tick to tick (megabytes for a full ingest tick: allocating them anew
+  // would fault in fresh pages every tick).
+  log::IngestSection spare_ingest;
+  std::vector<std::byte> record_buffer;
 
   mutable std::mutex stats_mutex;
   EngineStats stats;

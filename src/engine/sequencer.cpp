@@ -165,6 +165,9 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
   }
   graph.clear_journal();
   complete(ticks, writer->bytes_written() - bytes_before);
+  if (!ticks.empty() && ticks.front().record.has_ingest) {
+    spare_ingest = std::move(ticks.front().record.ingest);
+  }
 }
 
 bool Engine::Impl::build_ticks(std::vector<Request*>& batch, std::span<const Packet> packets,
@@ -337,7 +340,12 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
   ingest_time_ns = std::max(ingest_time_ns, wall_time_ns());  // logical time never goes back
   tick.record.has_ingest = true;
   log::IngestSection& section = tick.record.ingest;
-  section = log::IngestSection{};
+  section = std::move(spare_ingest);  // its vectors keep their capacity
+  section.ruleset = Hash128{};
+  section.ruleset_bytes.clear();
+  section.buckets.clear();
+  section.packets.clear();
+  section.payload.clear();
   section.time_ns = ingest_time_ns;
   if (ruleset != nullptr) {
     section.ruleset = ruleset->hash();
@@ -526,7 +534,7 @@ Status Engine::Impl::propagate(state::ForkCore& fork, std::span<const PageId> al
 }
 
 Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
-  std::vector<std::byte> payload;
+  std::vector<std::byte>& payload = record_buffer;
   Hash128 chain = previous_record_hash;
   for (PendingTick& tick : ticks) {
     if (!tick.logged()) continue;

@@ -93,7 +93,7 @@ int run_ingest_bench(const IngestBenchOptions& options) {
   if (!opened.is_ok()) return fail(opened.status());
   Engine& engine = **opened;
   const std::uint64_t slots =
-      std::max<std::uint64_t>(1, (4u << 20) / (options.payload_bytes + kRecordHeaderBytes));
+      std::max<std::uint64_t>(1, (64u << 10) / (options.payload_bytes + kRecordHeaderBytes));
   auto page = create_append_page(engine, options.payload_bytes, slots);
   if (!page.is_ok()) return fail(page.status());
   Ruleset rules;
