@@ -66,6 +66,9 @@ struct EngineOptions {
 };
 
 inline constexpr std::size_t kIngestTickPacketsMax = 1u << 20;
+// An ingest tick stops draining once its packets carry this many payload bytes (it may
+// pass it by one round of 64 packets a producer).
+inline constexpr std::uint64_t kIngestTickPayloadBytes = 64ull << 20;
 
 // What open() found and did.
 struct OpenReport {

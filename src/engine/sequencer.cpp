@@ -93,14 +93,19 @@ std::size_t Engine::Impl::drain(ProducerList& list) {
   if (drained.size() < max) drained.resize(max);
   // Round-robin by producer id, a quantum each per round, so one busy producer cannot
   // starve the others; the order follows from the rings' contents alone.
+  // Payload bytes are bounded too (referenced payloads are up to 1 MiB): past
+  // kIngestTickPayloadBytes the drain stops, so a tick's record, overshooting by at most one
+  // quantum of the largest packets, stays under the log's limits.
   constexpr std::size_t kQuantum = 64;
   std::size_t count = 0;
-  for (bool progress = true; progress && count < max;) {
+  std::uint64_t bytes = 0;
+  for (bool progress = true; progress && count < max && bytes < kIngestTickPayloadBytes;) {
     progress = false;
     for (const auto& producer : *list) {
       const std::size_t room = std::min(kQuantum, max - count);
-      if (room == 0) break;
+      if (room == 0 || bytes >= kIngestTickPayloadBytes) break;
       const std::size_t taken = producer->ring.pop(std::span<Packet>(drained.data() + count, room));
+      for (std::size_t i = count; i < count + taken; ++i) bytes += drained[i].length;
       count += taken;
       progress |= taken != 0;
     }

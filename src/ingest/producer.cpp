@@ -1,5 +1,6 @@
 #include "ingest/producer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -85,9 +86,13 @@ Result<std::shared_ptr<ProducerState>> ProducerRegistry::add(const ProducerOptio
 std::vector<std::shared_ptr<ProducerState>> ProducerRegistry::remove_finished() {
   std::vector<std::shared_ptr<ProducerState>> removed;
   std::lock_guard<std::mutex> lock(mutex_);
+  auto finished = [](const std::shared_ptr<ProducerState>& producer) {
+    return producer->handle_gone.load(std::memory_order_acquire) && producer->ring.size_approx() == 0;
+  };
+  if (std::none_of(list_->begin(), list_->end(), finished)) return removed;
   auto list = std::make_shared<List>();
   for (const auto& producer : *list_) {
-    if (producer->handle_gone.load(std::memory_order_acquire) && producer->ring.size_approx() == 0) {
+    if (finished(producer)) {
       removed.push_back(producer);
     } else {
       list->push_back(producer);
@@ -111,7 +116,10 @@ Producer::Producer(std::shared_ptr<ingest::ProducerState> state) : state_(std::m
 Producer::Producer(Producer&&) noexcept = default;
 Producer& Producer::operator=(Producer&& other) noexcept {
   if (this != &other) {
-    if (state_) state_->handle_gone.store(true, std::memory_order_release);
+    if (state_) {
+      state_->handle_gone.store(true, std::memory_order_release);
+      state_->doorbell->ring();
+    }
     state_ = std::move(other.state_);
   }
   return *this;

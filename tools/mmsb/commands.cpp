@@ -10,20 +10,11 @@
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
 #include "mmsb/mmsb.hpp"
+#include "tools/mmsb/cli_util.hpp"
 
 namespace mmsb::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-int fail(const Status& status) {
-  fmt::print(stderr, "mmsb: {}\n", status.to_string());
-  return 1;
-}
 
 const char* op_name(log::OpKind kind) {
   switch (kind) {

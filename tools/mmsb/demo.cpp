@@ -15,11 +15,10 @@
 #include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
+#include "tools/mmsb/cli_util.hpp"
 
 namespace mmsb::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -10,20 +11,11 @@
 
 #include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
+#include "tools/mmsb/cli_util.hpp"
 
 namespace mmsb::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-int fail(const Status& status) {
-  fmt::print(stderr, "mmsb: {}\n", status.to_string());
-  return 1;
-}
 
 void row(const char* what, const std::string& value) { fmt::print("  {:<30} {}\n", what, value); }
 
@@ -115,7 +107,10 @@ int run_ingest_bench(const IngestBenchOptions& options) {
   const Clock::time_point start = Clock::now();
   for (int p = 0; p < options.producers; ++p) {
     threads.emplace_back([&, p] {
-      auto producer = engine.producer();
+      // At most 64 MiB of payload queued per producer (8192 packets of up to 8 KiB).
+      const std::size_t ring = std::clamp<std::size_t>(
+          (64u << 20) / std::max<std::uint32_t>(options.payload_bytes, 1), 2, 8192);
+      auto producer = engine.producer({.ring_packets = ring});
       if (!producer.is_ok()) {
         failures[static_cast<std::size_t>(p)] = producer.status();
         return;
