@@ -498,6 +498,32 @@ TEST(IngestTest, TheSequencerDrainsProducersRoundRobinAndLogsThatOrder) {
   }
 }
 
+TEST(IngestTest, ATickStopsDrainingPastItsPayloadBudget) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  Transaction txn = engine->begin();
+  txn.create_page({.type = 1, .size_bytes = 1 << 20});
+  const PageId page = txn.commit().value().created_pages[0];
+  Ruleset rules;
+  rules.topics.push_back({.topic = 1,
+                          .max_payload_bytes = 1 << 20,
+                          .mapping = {TopicAction::kOverwrite, page}});
+  ASSERT_TRUE(engine->set_ruleset(rules).is_ok());
+  SequencerHold hold(*engine);
+  Producer producer = engine->producer({.ring_packets = 128}).value();
+  hold.hold();
+  const std::vector<std::byte> mebibyte(1 << 20, std::byte{7});
+  for (int i = 0; i < 80; ++i) ASSERT_TRUE(producer.submit_reference(1, mebibyte).is_ok());
+  hold.release();
+  ASSERT_TRUE(producer.flush().is_ok());
+  EXPECT_EQ(producer.counters().admitted, 80u);
+  // 64 packets of 1 MiB reach the 64 MiB budget: the other 16 wait for the next tick.
+  const auto sections = logged_ingest(dir.path());
+  ASSERT_EQ(sections.size(), 2u);
+  EXPECT_EQ(sections[0].packets.size(), 64u);
+  EXPECT_EQ(sections[1].packets.size(), 16u);
+}
+
 TEST(IngestTest, RulesetSwapsUnderLoadJudgeEveryPacketByOneRuleset) {
   test::TempDir dir;
   Hash128 root;
