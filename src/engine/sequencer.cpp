@@ -42,9 +42,8 @@ void Engine::Impl::run_sequencer() {
       std::unique_lock<std::mutex> lock(queue_mutex);
       auto has_work = [&] { return stopping || !queue.empty() || packets_waiting(); };
       if (!has_work()) {
-        // The doorbell protocol (ingest/producer.hpp): say so, fence, look again in wait().
-        doorbell->sleeping.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        // The doorbell protocol (ingest/producer.hpp): say so, then look again in wait().
+        doorbell->sleeping.store(true, std::memory_order_seq_cst);
         queue_changed.wait(lock, has_work);
         doorbell->sleeping.store(false, std::memory_order_relaxed);
       }

@@ -16,10 +16,12 @@
 
 namespace mmsb::ingest {
 
-// Wakes the sequencer when it sleeps. The sequencer sets `sleeping`, then (after a full
-// fence) looks at every ring once more before it waits on `cv` under `mutex`; a producer
-// publishes, fences, and rings only if it sees `sleeping`: no wake-up is lost, and a busy
-// sequencer costs producers one load per batch.
+// Wakes the sequencer when it sleeps. The sequencer sets `sleeping` and then looks at every
+// ring once more (in its condition wait, under `mutex`); a producer publishes into its ring
+// and then rings only if it sees `sleeping`. All four accesses are sequentially consistent
+// (the rings publish and report their size that way), so in their single total order
+// either the sequencer sees the packet or the producer sees it sleeping: no wake-up is lost,
+// and a busy sequencer costs producers one load per batch.
 struct Doorbell {
   std::mutex mutex;  // also the engine's queue mutex
   std::condition_variable cv;
@@ -27,8 +29,7 @@ struct Doorbell {
   std::atomic<bool> closed{false};  // the engine takes no more packets (its rings are drained)
 
   void ring() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!sleeping.load(std::memory_order_relaxed)) return;
+    if (!sleeping.load(std::memory_order_seq_cst)) return;
     std::lock_guard<std::mutex> lock(mutex);
     cv.notify_all();
   }

@@ -33,10 +33,11 @@ Status store_ruleset(Env& env, const std::string& dir, const CompiledRuleset& ru
   const std::string rulesets = ruleset_dir_of(dir);
   MMSB_RETURN_IF_ERROR(env.create_dir(rulesets));
   if (!env.file_exists(rulesets + "/" + file_name(ruleset.hash()))) {
-    std::vector<std::byte> bytes(8);
+    const std::vector<std::byte>& encoded = ruleset.encoded();
+    std::vector<std::byte> bytes(8 + encoded.size() + 16);  // magic, encoding, hash
     std::memcpy(bytes.data(), kRulesetMagic, 8);
-    append_bytes(bytes, ruleset.encoded());
-    append_hash(bytes, ruleset.hash());
+    std::memcpy(bytes.data() + 8, encoded.data(), encoded.size());
+    ruleset.hash().write_bytes(bytes.data() + 8 + encoded.size());
     MMSB_RETURN_IF_ERROR(write_durably(env, rulesets, file_name(ruleset.hash()), bytes));
   }
   const std::string current = ruleset.hash().to_hex() + "\n";
