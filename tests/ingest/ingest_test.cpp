@@ -524,6 +524,50 @@ TEST(IngestTest, ATickStopsDrainingPastItsPayloadBudget) {
   EXPECT_EQ(sections[1].packets.size(), 16u);
 }
 
+TEST(IngestTest, PacketsWhoseTickFailsPropagationAreDeniedAndNothingIsApplied) {
+  test::TempDir dir;
+  Hash128 root;
+  {
+    auto engine = Engine::open(options_for(dir)).value();
+    // A derived page over the overwrite page whose function refuses a payload starting 'X'.
+    ASSERT_TRUE(engine
+                    ->register_function("test.no_x",
+                                        [](const DeriveInput& input, std::vector<std::byte>& out) {
+                                          if (input.parents[0][0] == std::byte{'X'}) {
+                                            return invalid_argument("X is refused");
+                                          }
+                                          out.assign(input.parents[0].begin(),
+                                                     input.parents[0].end());
+                                          return Status::ok();
+                                        })
+                    .is_ok());
+    const Pages pages = create_pages(*engine);
+    Transaction txn = engine->begin();
+    txn.create_page({.type = 1, .size_bytes = 16});
+    const PageId copy = txn.commit().value().created_pages[0];
+    PageId parents[] = {pages.overwrite};
+    ASSERT_TRUE(engine->derive(copy, parents, "test.no_x").is_ok());
+    ASSERT_TRUE(engine->set_ruleset(ruleset_for(pages)).is_ok());
+    Producer producer = engine->producer().value();
+    ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("fine")).is_ok());
+    ASSERT_TRUE(producer.flush().is_ok());
+    ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("Xbad")).is_ok());
+    ASSERT_TRUE(producer.flush().is_ok());
+    const ProducerCounters counters = producer.counters();
+    EXPECT_EQ(counters.admitted, 1u);
+    EXPECT_EQ(counters.denied, 1u);
+    EXPECT_EQ(engine->stats().ingest.denied_by_reason[static_cast<std::size_t>(
+                  DenyReason::kTickFailed)],
+              1u);
+    State state = engine->snapshot();
+    EXPECT_EQ(to_vector(state.read(copy).value().subspan(0, 4)), bytes_of("fine"));
+    EXPECT_EQ(to_vector(state.read(pages.overwrite).value().subspan(0, 4)), bytes_of("fine"));
+    root = state.root();
+  }
+  auto engine = Engine::open(options_for(dir)).value();  // the failed tick was never logged
+  EXPECT_EQ(engine->snapshot().root(), root);
+}
+
 TEST(IngestTest, RulesetSwapsUnderLoadJudgeEveryPacketByOneRuleset) {
   test::TempDir dir;
   Hash128 root;
