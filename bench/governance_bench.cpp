@@ -29,14 +29,15 @@ using namespace mmsb;
 constexpr std::uint32_t kTopics = 100;
 constexpr std::size_t kBatch = 4096;
 
-Ruleset hundred_topics(PageId page, std::uint32_t max_payload) {
+Ruleset hundred_topics(PageId page, std::uint32_t max_payload,
+                       std::uint64_t rate = kTopicRateMax) {
   Ruleset rules;
   for (std::uint32_t topic = 1; topic <= kTopics; ++topic) {
     TopicRule rule{.topic = topic,
                    .max_payload_bytes = max_payload,
                    .mapping = {TopicAction::kAppend, page, max_payload + kRecordHeaderBytes}};
     if (topic % 2 == 0) {  // token buckets that rarely run dry
-      rule.rate_per_second = kTopicRateMax;
+      rule.rate_per_second = rate;
       rule.burst = kTopicBurstMax;
     }
     rules.topics.push_back(rule);
@@ -129,7 +130,7 @@ std::string fresh_dir(const std::string& name) {
 struct IngestEngine {
   std::unique_ptr<Engine> engine;
   Ruleset rules;
-  Ruleset other;  // the same with smaller payloads, for swaps
+  Ruleset other;  // admits the same packets (another bucket rate): for swaps
 };
 
 IngestEngine open_ingest_engine(const std::string& name, Durability durability) {
@@ -142,7 +143,7 @@ IngestEngine open_ingest_engine(const std::string& name, Durability durability) 
   txn.create_page({.type = 1, .size_bytes = 8 + 20 * 1024});
   const PageId page = txn.commit().value().created_pages[0];
   out.rules = hundred_topics(page, 16);
-  out.other = hundred_topics(page, 12);
+  out.other = hundred_topics(page, 16, kTopicRateMax - 1);
   MMSB_ASSERT(out.engine->set_ruleset(out.rules).is_ok());
   return out;
 }
