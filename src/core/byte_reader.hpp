@@ -34,6 +34,15 @@ class ByteReader {
     return true;
   }
 
+  // Appends the next `length` bytes to `out` (no intermediate copy).
+  bool append_to(std::size_t length, std::vector<std::byte>& out, const char* field) {
+    if (!ensure(length, field)) return false;
+    out.insert(out.end(), bytes_.begin() + static_cast<std::ptrdiff_t>(at_),
+               bytes_.begin() + static_cast<std::ptrdiff_t>(at_ + length));
+    at_ += length;
+    return true;
+  }
+
   bool skip(std::size_t length, const char* field) {
     if (!ensure(length, field)) return false;
     at_ += length;

@@ -221,15 +221,7 @@ EngineStats Engine::stats() const {
   std::map<std::uint32_t, std::uint64_t> refused_live;
   EngineStats::Ingest live;
   for (const auto& producer : *producers) {
-    {
-      std::lock_guard<std::mutex> lock(producer->refused_mutex);
-      for (const auto& [topic, count] : producer->refused_by_topic) refused_live[topic] += count;
-    }
-    live.refused += producer->refused.load(std::memory_order_relaxed) +
-                    producer->dropped.load(std::memory_order_relaxed);
-    live.dropped += producer->dropped.load(std::memory_order_relaxed);
-    live.backpressure_transitions +=
-        producer->backpressure_transitions.load(std::memory_order_relaxed);
+    ingest::add_backpressure_counters(*producer, live, refused_live);
     live.queue_depth += producer->ring.size_approx();
   }
   std::lock_guard<std::mutex> lock(impl_->stats_mutex);
@@ -237,9 +229,10 @@ EngineStats Engine::stats() const {
   const engine::IngestTotals& ingest = impl_->ingest;
   stats.ingest = ingest.totals;
   stats.ingest.producers = producers->size();
-  stats.ingest.refused = live.refused + ingest.refused_gone_total;
-  stats.ingest.dropped = live.dropped + ingest.dropped_gone;
-  stats.ingest.backpressure_transitions = live.backpressure_transitions + ingest.transitions_gone;
+  stats.ingest.refused = live.refused + ingest.gone.refused;
+  stats.ingest.dropped = live.dropped + ingest.gone.dropped;
+  stats.ingest.backpressure_transitions =
+      live.backpressure_transitions + ingest.gone.backpressure_transitions;
   stats.ingest.queue_depth = live.queue_depth;
   stats.ingest.latency_ns_p50 = ingest.latency.percentile(0.50);
   stats.ingest.latency_ns_p99 = ingest.latency.percentile(0.99);

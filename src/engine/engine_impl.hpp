@@ -75,10 +75,9 @@ struct PendingTick {
 struct IngestTotals {
   EngineStats::Ingest totals;  // topics, producers, queue depth and latency filled by stats()
   std::map<std::uint32_t, EngineStats::IngestTopic> topics;
-  std::map<std::uint32_t, std::uint64_t> refused_gone;  // by topic, of removed producers
-  std::uint64_t dropped_gone = 0;
-  std::uint64_t refused_gone_total = 0;
-  std::uint64_t transitions_gone = 0;
+  // Backpressure counters of producers already removed (refused, dropped, transitions).
+  EngineStats::Ingest gone;
+  std::map<std::uint32_t, std::uint64_t> refused_gone;  // by topic
   LatencyHistogram latency;
   // Per-topic rate windows: (start, admitted at start).
   std::map<std::uint32_t, std::pair<Clock::time_point, std::uint64_t>> windows;

@@ -79,12 +79,7 @@ std::size_t Engine::Impl::drain(ProducerList& list) {
   if (!gone.empty()) {
     std::lock_guard<std::mutex> lock(stats_mutex);
     for (const auto& producer : gone) {
-      std::lock_guard<std::mutex> refused_lock(producer->refused_mutex);
-      for (const auto& [topic, count] : producer->refused_by_topic) ingest.refused_gone[topic] += count;
-      ingest.refused_gone_total += producer->refused.load(std::memory_order_relaxed) +
-                                   producer->dropped.load(std::memory_order_relaxed);
-      ingest.dropped_gone += producer->dropped.load(std::memory_order_relaxed);
-      ingest.transitions_gone += producer->backpressure_transitions.load(std::memory_order_relaxed);
+      ingest::add_backpressure_counters(*producer, ingest.gone, ingest.refused_gone);
     }
   }
   list = producers.snapshot();
@@ -657,6 +652,8 @@ void Engine::Impl::complete_ingest(PendingTick& tick, Clock::time_point now) {
       default: ++mine.throttled; break;
     }
   }
+  const auto now_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (done[i].last == 0) continue;
     ingest::ProducerState& producer = *list[i];
@@ -676,8 +673,6 @@ void Engine::Impl::complete_ingest(PendingTick& tick, Clock::time_point now) {
         producer.has_held = true;
       }
       if (producer.held.sequence > done[i].last) break;
-      const auto now_ns = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
       totals.latency.record(now_ns > producer.held.submitted_ns ? now_ns - producer.held.submitted_ns
                                                                 : 0);
       producer.has_held = false;

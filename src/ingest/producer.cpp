@@ -79,7 +79,6 @@ Result<std::shared_ptr<ProducerState>> ProducerRegistry::add(const ProducerOptio
   while (at != list->end() && (*at)->id < id) ++at;
   list->insert(at, state);
   list_ = std::move(list);
-  version_.fetch_add(1, std::memory_order_release);
   return state;
 }
 
@@ -98,11 +97,18 @@ std::vector<std::shared_ptr<ProducerState>> ProducerRegistry::remove_finished() 
       list->push_back(producer);
     }
   }
-  if (!removed.empty()) {
-    list_ = std::move(list);
-    version_.fetch_add(1, std::memory_order_release);
-  }
+  list_ = std::move(list);
   return removed;
+}
+
+void add_backpressure_counters(ProducerState& producer, EngineStats::Ingest& into,
+                               std::map<std::uint32_t, std::uint64_t>& refused_by_topic) {
+  const std::uint64_t dropped = producer.dropped.load(std::memory_order_relaxed);
+  into.refused += producer.refused.load(std::memory_order_relaxed) + dropped;
+  into.dropped += dropped;
+  into.backpressure_transitions += producer.backpressure_transitions.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(producer.refused_mutex);
+  for (const auto& [topic, count] : producer.refused_by_topic) refused_by_topic[topic] += count;
 }
 
 std::shared_ptr<const ProducerRegistry::List> ProducerRegistry::snapshot() const {

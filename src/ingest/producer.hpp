@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ingest/spsc_ring.hpp"
+#include "mmsb/engine.hpp"
 #include "mmsb/ingest.hpp"
 
 namespace mmsb::ingest {
@@ -80,8 +81,8 @@ struct ProducerState {
   void count_refused(std::uint32_t topic);
 };
 
-// The producers of one engine. Handles are added by any thread; the sequencer reads an
-// immutable snapshot (by id) and takes a new one only when the list changed.
+// The producers of one engine. Handles are added by any thread; the sequencer and stats()
+// read immutable snapshots of the list (by id).
 class ProducerRegistry {
  public:
   using List = std::vector<std::shared_ptr<ProducerState>>;
@@ -92,13 +93,16 @@ class ProducerRegistry {
   // Drops producers whose handle is gone and whose ring is empty (sequencer); returns them.
   std::vector<std::shared_ptr<ProducerState>> remove_finished();
   std::shared_ptr<const List> snapshot() const;
-  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
   std::shared_ptr<Doorbell> doorbell_;
   mutable std::mutex mutex_;
   std::shared_ptr<const List> list_ = std::make_shared<List>();
-  std::atomic<std::uint64_t> version_{0};
 };
+
+// What a producer refused, dropped and how often it found its ring full: added to `into`
+// (refused counts both) and, by topic, to `refused_by_topic`.
+void add_backpressure_counters(ProducerState& producer, EngineStats::Ingest& into,
+                               std::map<std::uint32_t, std::uint64_t>& refused_by_topic);
 
 }  // namespace mmsb::ingest

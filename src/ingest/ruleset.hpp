@@ -85,7 +85,6 @@ class Governor {
   // their level; the others start full.
   void set_ruleset(std::shared_ptr<const CompiledRuleset> ruleset);
   const CompiledRuleset* ruleset() const { return ruleset_.get(); }
-  const std::shared_ptr<const CompiledRuleset>& shared_ruleset() const { return ruleset_; }
 
   // Starts judging a tick at logical time `time_ns` (not below the previous tick's).
   void begin_tick(std::uint64_t time_ns);

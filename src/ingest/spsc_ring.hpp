@@ -52,7 +52,6 @@ class SpscRing {
   SpscRing& operator=(const SpscRing&) = delete;
 
   std::size_t capacity() const { return mask_ + 1; }
-  bool overwrite() const { return overwrite_; }
 
   // Producer: appends as many of `items` as fit and returns how many.
   std::size_t push(std::span<const T> items) {

@@ -304,7 +304,6 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
   }
   if (!read_count(in, count, kIngestPacketBytes, "ingest packet count")) return false;
   ingest.packets.resize(count);
-  std::vector<std::byte> bytes;
   for (IngestPacket& packet : ingest.packets) {
     std::uint8_t outcome = 0, reason = 0, flags = 0;
     if (!in.read(packet.producer, "packet producer") ||
@@ -331,9 +330,8 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
     }
     if (packet.has_payload) {
       if (packet.length > kPacketReferenceMaxBytes) return in.fail("packet longer than the limit");
-      if (!in.read_bytes(packet.length, bytes, "packet payload")) return false;
       packet.payload_at = ingest.payload.size();
-      append_bytes(ingest.payload, bytes);
+      if (!in.append_to(packet.length, ingest.payload, "packet payload")) return false;
     }
   }
   return true;
