@@ -277,8 +277,9 @@ class Engine {
   // Checks `ruleset` (InvalidArgument naming the topic: duplicate topics, impossible rates,
   // a mapping to a missing or derived page or past its end, against the current State),
   // stores it durably in the data directory and hands it to the sequencer, which puts it in
-  // force at its next ingest tick; the data path never waits for it. Returns its hash. On
-  // error the ruleset in force stays.
+  // force at its next ingest tick; the data path never waits for it. Returns its hash.
+  // Setting the ruleset already set (the same hash) only checks it. On error the ruleset in
+  // force stays.
   Result<Hash128> set_ruleset(const Ruleset& ruleset);
   // The last ruleset set (or recovered at open); nullopt if none.
   std::optional<Ruleset> ruleset() const;

@@ -202,6 +202,10 @@ Result<Hash128> Engine::set_ruleset(const Ruleset& ruleset) {
     return Status(StatusCode::kUnavailable, "engine is closed");
   }
   MMSB_RETURN_IF_ERROR(compiled->check_pages(Impl::tables_of(impl_->head())));
+  // The ruleset already set: stored and handed over before, nothing to write or swap.
+  if (impl_->ruleset_set && impl_->ruleset_set->hash() == compiled->hash()) {
+    return compiled->hash();
+  }
   MMSB_RETURN_IF_ERROR(ingest::store_ruleset(*impl_->env, impl_->options.dir, *compiled));
   impl_->ruleset_set = compiled;
   delete impl_->pending_ruleset.exchange(
