@@ -7,6 +7,7 @@
 #   make bench       build release and run the benchmarks (BENCH_FILTER=regex to narrow)
 #   make asan|tsan   build and test under ASan+UBSan or TSan
 #   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#   make soak        run the simulator on fresh seeds for SECONDS (default 60)
 #   make format      clang-format every source file
 
 ifeq ($(CI),true)
@@ -18,8 +19,11 @@ endif
 RELEASE_DIR := build/release
 BENCH_FILTER ?= .
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := delta_decode tick_record segment checkpoint ruleset
+SECONDS ?= 60
+SOAK_START ?= $(shell date +%s)
 
-.PHONY: all deps build demo test bench asan tsan fuzz format clean
+.PHONY: all deps build demo test bench asan tsan fuzz soak format clean
 
 all: build
 
@@ -58,13 +62,16 @@ tsan: deps
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz
-	@for target in delta_decode tick_record; do \
+	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p build/fuzz/corpus/$$target; \
 		build/fuzz/tests/fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) \
 			build/fuzz/corpus/$$target > build/fuzz/$$target.log 2>&1 \
 			|| { tail -40 build/fuzz/$$target.log; exit 1; }; \
 		printf '%s: ' $$target; grep -E "^Done [0-9]+ runs" build/fuzz/$$target.log; \
 	done
+
+soak: build
+	@$(RELEASE_DIR)/tests/mmsb_sim --soak $(SECONDS) --start $(SOAK_START)
 
 format:
 	@clang-format -i $$(git ls-files '*.hpp' '*.cpp')

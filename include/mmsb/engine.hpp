@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mmsb/clock.hpp"
 #include "mmsb/derive.hpp"
 #include "mmsb/env.hpp"
 #include "mmsb/fork.hpp"
@@ -40,6 +41,7 @@ struct EngineOptions {
   std::string dir = "./mmsb-data";
   Durability durability = Durability::kFsync;
   Env* env = nullptr;  // nullptr: Env::posix()
+  Clock* clock = nullptr;  // nullptr: Clock::system(); must outlive the engine
   StateOptions state;
   // Most transactions one tick takes (group commit bound).
   std::size_t tick_transactions_max = 4096;

@@ -3,6 +3,7 @@
 
 #include "mmsb/allocator.hpp"
 #include "mmsb/assert.hpp"
+#include "mmsb/clock.hpp"
 #include "mmsb/delta.hpp"
 #include "mmsb/derive.hpp"
 #include "mmsb/engine.hpp"

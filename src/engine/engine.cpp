@@ -45,6 +45,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->env = options.env != nullptr ? options.env : Env::posix();
+  impl->clock = options.clock != nullptr ? options.clock : Clock::system();
   Env& env = *impl->env;
   MMSB_RETURN_IF_ERROR(env.create_dir(options.dir));
   OpenReport local;

@@ -30,7 +30,7 @@
 
 namespace mmsb::engine {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // Ticks one batch writes before a single sync: group commit across ticks.
 inline constexpr std::size_t kTicksPerSyncMax = 64;
@@ -44,7 +44,7 @@ struct Request {
   State merge_base;
   State merge_theirs;
   MergeOptions merge_options;
-  Clock::time_point submitted = Clock::now();
+  SteadyClock::time_point submitted = SteadyClock::now();
   std::promise<Result<CommitInfo>> done;
   std::promise<Result<MergeResult>> merged;
   std::promise<Status> synced;
@@ -80,7 +80,7 @@ struct IngestTotals {
   std::map<std::uint32_t, std::uint64_t> refused_gone;  // by topic
   LatencyHistogram latency;
   // Per-topic rate windows: (start, admitted at start).
-  std::map<std::uint32_t, std::pair<Clock::time_point, std::uint64_t>> windows;
+  std::map<std::uint32_t, std::pair<SteadyClock::time_point, std::uint64_t>> windows;
 };
 
 }  // namespace mmsb::engine
@@ -90,6 +90,7 @@ namespace mmsb {
 struct Engine::Impl {
   EngineOptions options;
   Env* env = nullptr;
+  Clock* clock = nullptr;
   std::unique_ptr<log::LogWriter> writer;  // used by the sequencer thread only
   Hash128 previous_record_hash;            // likewise
 
@@ -186,7 +187,7 @@ struct Engine::Impl {
                           engine::PendingTick& tick, const graph::FunctionMap& functions,
                           const sched::RuleMap& rules, Status* damage);
   // Tells the tick's producers what became of their packets; stats_mutex held.
-  void complete_ingest(engine::PendingTick& tick, engine::Clock::time_point now);
+  void complete_ingest(engine::PendingTick& tick, engine::SteadyClock::time_point now);
   // The packets of a batch that failed as a whole: denied (tick_failed), completed.
   void fail_packets(std::span<const Packet> packets, const ProducerList& producers);
   // Packets left in rings after the sequencer stopped are refused (close).

@@ -7,17 +7,8 @@
 #include "engine/rules.hpp"
 
 namespace mmsb {
-namespace {
 
-std::uint64_t wall_time_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-}  // namespace
-
-using engine::Clock;
+using engine::SteadyClock;
 using engine::PendingTick;
 using engine::Request;
 
@@ -336,7 +327,7 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
     ingest.totals.ruleset = governor.ruleset()->hash();
   }
   const ingest::CompiledRuleset* ruleset = governor.ruleset();
-  ingest_time_ns = std::max(ingest_time_ns, wall_time_ns());  // logical time never goes back
+  ingest_time_ns = std::max(ingest_time_ns, clock->now_ns());  // logical time never goes back
   tick.record.has_ingest = true;
   log::IngestSection& section = tick.record.ingest;
   section = std::move(spare_ingest);  // its vectors keep their capacity
@@ -468,7 +459,7 @@ Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::
     *failure = step.failure;
     return Ruled::kFailed;
   }
-  const Clock::time_point committing = Clock::now();
+  const SteadyClock::time_point committing = SteadyClock::now();
   Status applied = engine::apply_rules_step(fork, step, tick.record.rules);
   if (!applied.is_ok()) {
     *failure = applied;
@@ -476,7 +467,7 @@ Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::
   }
   engine::advance_retries(fork, at, tick.record.rules);
   tick.rule_commit_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - committing).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - committing).count());
   tick.rules = step.counters;
   // Each transaction learns what became of the candidates it applied.
   for (std::size_t i = 0; i < step.candidates.size(); ++i) {
@@ -539,7 +530,7 @@ Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
     if (!tick.logged()) continue;
     tick.record.previous = chain;
     tick.record.root = tick.state.root();
-    tick.record.wall_time_ns = wall_time_ns();
+    tick.record.wall_time_ns = clock->now_ns();
     payload.clear();
     log::encode_tick_record(tick.record, payload);
     MMSB_RETURN_IF_ERROR(writer->append(tick.record.tick, payload));
@@ -552,7 +543,7 @@ Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
 }
 
 void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes_logged) {
-  const Clock::time_point now = Clock::now();
+  const SteadyClock::time_point now = SteadyClock::now();
   if (telemetry) {  // before the stats lock: readers of stats() never wait for it
     std::vector<RuleReceipt> receipts;
     for (const PendingTick& tick : ticks) {
@@ -623,7 +614,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
   }
 }
 
-void Engine::Impl::complete_ingest(PendingTick& tick, Clock::time_point now) {
+void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point now) {
   const log::IngestSection& section = tick.record.ingest;
   const ingest::ProducerRegistry::List& list = *tick.producers;
   struct Done {
@@ -718,7 +709,7 @@ void Engine::Impl::fail_packets(std::span<const Packet> packets, const ProducerL
   }
   for (const auto& [topic, count] : counts) tick.topic_counts.push_back(count);
   std::lock_guard<std::mutex> lock(stats_mutex);
-  complete_ingest(tick, Clock::now());
+  complete_ingest(tick, SteadyClock::now());
 }
 
 void Engine::Impl::refuse_leftovers() {

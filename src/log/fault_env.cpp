@@ -1,5 +1,7 @@
 #include "log/fault_env.hpp"
 
+#include <algorithm>
+
 namespace mmsb::log {
 namespace {
 
@@ -13,6 +15,11 @@ class FaultWritableFile final : public WritableFile {
     if (!injected.is_ok()) {
       base_->append(data.first(data.size() / 2)).ignore();  // a short write
       return injected;
+    }
+    const std::uint64_t fits = env_->take_space(data.size());
+    if (fits < data.size()) {
+      base_->append(data.first(fits)).ignore();
+      return io_error(path_ + ": append failed: no space left on device (injected)");
     }
     return base_->append(data);
   }
@@ -63,6 +70,35 @@ void FaultEnv::fail_call(std::uint64_t n) {
   failed_ = false;
 }
 
+void FaultEnv::fail_next(std::string what) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fail_next_ = std::move(what);
+  failed_ = false;
+}
+
+void FaultEnv::set_space_bytes(std::optional<std::uint64_t> bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  space_bytes_ = bytes;
+}
+
+void FaultEnv::heal() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fail_at_ = 0;
+  fail_next_.clear();
+  sticky_ = false;
+  failed_ = false;
+  space_bytes_.reset();
+}
+
+std::uint64_t FaultEnv::take_space(std::uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!space_bytes_) return bytes;
+  const std::uint64_t fits = std::min(bytes, *space_bytes_);
+  *space_bytes_ -= fits;
+  if (fits < bytes) ++failures_;
+  return fits;
+}
+
 void FaultEnv::set_sticky(bool sticky) {
   std::lock_guard<std::mutex> lock(mutex_);
   sticky_ = sticky;
@@ -81,7 +117,9 @@ std::uint64_t FaultEnv::failures() const {
 Status FaultEnv::check(const char* what, const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++calls_;
-  if (calls_ == fail_at_ || (sticky_ && failed_)) {
+  const bool next_of_kind = !fail_next_.empty() && fail_next_ == what;
+  if (next_of_kind) fail_next_.clear();
+  if (calls_ == fail_at_ || next_of_kind || (sticky_ && failed_)) {
     failed_ = true;
     ++failures_;
     return io_error(path + ": " + what + " failed: injected fault at call " +
@@ -103,6 +141,26 @@ Status FaultEnv::drop_unsynced() {
   }
   for (const auto& [path, size] : synced) {
     if (base_->file_exists(path)) MMSB_RETURN_IF_ERROR(base_->truncate_file(path, size));
+  }
+  return Status::ok();
+}
+
+Status FaultEnv::drop_unsynced(std::uint64_t seed) {
+  std::map<std::string, std::uint64_t> synced;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    synced = synced_size_;
+  }
+  std::uint64_t draw = seed;
+  for (const auto& [path, size] : synced) {
+    if (!base_->file_exists(path)) continue;
+    MMSB_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file,
+                          base_->new_random_access_file(path));
+    const std::uint64_t written = file->size();
+    if (written <= size) continue;
+    draw = draw * 6364136223846793005ull + 1442695040888963407ull;  // one LCG step a file
+    const std::uint64_t kept = (draw >> 33) % (written - size + 1);
+    MMSB_RETURN_IF_ERROR(base_->truncate_file(path, size + kept));
   }
   return Status::ok();
 }

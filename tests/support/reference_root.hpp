@@ -45,57 +45,91 @@ inline Hash128 reference_map_hash(const LeafHashes& entries) {
   return reference_node_hash(entries, top_level(entries.back().first));
 }
 
-inline Hash128 reference_root(const State& state) {
-  LeafHashes pages;
-  state.for_each_page([&](const PageView& page) {
-    Hasher128 hasher;
-    hasher.update_u64(page.id.value());
-    hasher.update_u32(page.type);
-    hasher.update_u8(static_cast<std::uint8_t>(page.location));
-    hasher.update_u64(page.size_bytes);
-    hasher.update_u64(page.epoch.value());
-    hasher.update_hash(xxh3_128(page.bytes));
-    pages.emplace_back(page.id.value(), hasher.digest());
-  });
-  LeafHashes edges;
-  state.for_each_edge([&](const Edge& edge) {
-    Hasher128 hasher;
-    hasher.update_u64(edge.id.value());
-    hasher.update_u32(edge.kind);
-    hasher.update_u64(edge.from.value());
-    hasher.update_u64(edge.to.value());
-    edges.emplace_back(edge.id.value(), hasher.digest());
-  });
-  LeafHashes derivations;
-  state.for_each_derivation([&](const Derivation& derivation) {
-    Hasher128 hasher;
-    hasher.update_u64(derivation.child.value());
-    hasher.update_u32(static_cast<std::uint32_t>(derivation.function.size()));
-    hasher.update(as_bytes(derivation.function));
-    derivations.emplace_back(derivation.child.value(), hasher.digest());
-  });
+// What the root commits to, gathered from a State or from any model of one (the
+// simulator's oracle builds it from its own maps).
+struct RootParts {
+  std::uint64_t tick = 0;
+  std::uint64_t next_page_id = 1;
+  std::uint64_t next_edge_id = 1;
+  LeafHashes pages;        // reference_page_leaf per page, by id
+  LeafHashes edges;        // reference_edge_leaf per edge, by id
+  LeafHashes derivations;  // reference_derivation_leaf per derived page, by child id
+  std::vector<PendingRetry> retries;  // by (due, family, scope)
+};
+
+inline Hash128 reference_page_leaf(std::uint64_t id, PageType type, Location location,
+                                   std::span<const std::byte> bytes, std::uint64_t epoch) {
+  Hasher128 hasher;
+  hasher.update_u64(id);
+  hasher.update_u32(type);
+  hasher.update_u8(static_cast<std::uint8_t>(location));
+  hasher.update_u64(bytes.size());
+  hasher.update_u64(epoch);
+  hasher.update_hash(xxh3_128(bytes));
+  return hasher.digest();
+}
+
+inline Hash128 reference_edge_leaf(const Edge& edge) {
+  Hasher128 hasher;
+  hasher.update_u64(edge.id.value());
+  hasher.update_u32(edge.kind);
+  hasher.update_u64(edge.from.value());
+  hasher.update_u64(edge.to.value());
+  return hasher.digest();
+}
+
+inline Hash128 reference_derivation_leaf(PageId child, std::string_view function) {
+  Hasher128 hasher;
+  hasher.update_u64(child.value());
+  hasher.update_u32(static_cast<std::uint32_t>(function.size()));
+  hasher.update(as_bytes(function));
+  return hasher.digest();
+}
+
+inline Hash128 reference_root(const RootParts& parts) {
   Hasher128 hasher;
   hasher.update_string("mmsb:state-root:v3");
-  hasher.update_u64(state.tick().value());
-  hasher.update_u64(state.next_page_id().value());
-  hasher.update_u64(state.next_edge_id().value());
-  hasher.update_u64(state.page_count());
-  hasher.update_u64(state.edge_count());
-  hasher.update_u64(state.derivation_count());
-  hasher.update_hash(reference_map_hash(pages));
-  hasher.update_hash(reference_map_hash(edges));
-  hasher.update_hash(reference_map_hash(derivations));
+  hasher.update_u64(parts.tick);
+  hasher.update_u64(parts.next_page_id);
+  hasher.update_u64(parts.next_edge_id);
+  hasher.update_u64(parts.pages.size());
+  hasher.update_u64(parts.edges.size());
+  hasher.update_u64(parts.derivations.size());
+  hasher.update_hash(reference_map_hash(parts.pages));
+  hasher.update_hash(reference_map_hash(parts.edges));
+  hasher.update_hash(reference_map_hash(parts.derivations));
   // Pending retries: count, then XXH3-128 over (due, family, scope, attempt) per entry.
   Hasher128 retries;
-  for (const PendingRetry& retry : state.pending_retries()) {
+  for (const PendingRetry& retry : parts.retries) {
     retries.update_u64(retry.due.value());
     retries.update_u64(retry.family);
     retries.update_u64(retry.scope.value());
     retries.update_u32(retry.attempt);
   }
-  hasher.update_u64(state.pending_retries().size());
+  hasher.update_u64(parts.retries.size());
   hasher.update_hash(retries.digest());
   return hasher.digest();
+}
+
+inline Hash128 reference_root(const State& state) {
+  RootParts parts;
+  parts.tick = state.tick().value();
+  parts.next_page_id = state.next_page_id().value();
+  parts.next_edge_id = state.next_edge_id().value();
+  state.for_each_page([&](const PageView& page) {
+    parts.pages.emplace_back(page.id.value(), reference_page_leaf(page.id.value(), page.type,
+                                                                  page.location, page.bytes,
+                                                                  page.epoch.value()));
+  });
+  state.for_each_edge(
+      [&](const Edge& edge) { parts.edges.emplace_back(edge.id.value(), reference_edge_leaf(edge)); });
+  state.for_each_derivation([&](const Derivation& derivation) {
+    parts.derivations.emplace_back(derivation.child.value(),
+                                   reference_derivation_leaf(derivation.child, derivation.function));
+  });
+  const auto retries = state.pending_retries();
+  parts.retries.assign(retries.begin(), retries.end());
+  return reference_root(parts);
 }
 
 }  // namespace mmsb::test
