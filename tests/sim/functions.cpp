@@ -66,9 +66,12 @@ DeriveFunction engine_function(Status (*compute)(std::span<const std::span<const
 
 }  // namespace
 
+DeriveFunction mix_function() { return engine_function(compute_mix); }
+DeriveFunction picky_function() { return engine_function(compute_picky); }
+
 Status register_functions(Engine& engine) {
-  MMSB_RETURN_IF_ERROR(engine.register_function(std::string(kMix), engine_function(compute_mix)));
-  return engine.register_function(std::string(kPicky), engine_function(compute_picky));
+  MMSB_RETURN_IF_ERROR(engine.register_function(std::string(kMix), mix_function()));
+  return engine.register_function(std::string(kPicky), picky_function());
 }
 
 }  // namespace mmsb::sim

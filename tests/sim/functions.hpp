@@ -28,6 +28,9 @@ Status compute_function(std::string_view function,
                         std::span<const std::span<const std::byte>> parents,
                         std::vector<std::byte>& out);
 
+// kMix and kPicky as DeriveFunctions.
+DeriveFunction mix_function();
+DeriveFunction picky_function();
 // Registers kMix and kPicky.
 Status register_functions(Engine& engine);
 
