@@ -231,7 +231,9 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
       break;
     }
     PendingRetry retry{TickId(due), family, PageId(scope), attempt};
-    if (due <= tick.value() || attempt < 2 || reserved != 0 ||
+    // A retry may be due at or before the checkpoint's tick: one due at a merge tick waits
+    // for the next transaction tick (docs/SEMANTICS.md "Rules and scheduling").
+    if (due == 0 || attempt < 2 || reserved != 0 ||
         (!retries.empty() && !(retries.back() < retry))) {
       return damaged(at, "invalid retry entry " + std::to_string(i));
     }

@@ -438,6 +438,36 @@ TEST(RulesTest, PendingRetriesSurviveACheckpointAndReopen) {
   EXPECT_TRUE(engine->snapshot().pending_retries().empty());
 }
 
+// Found by the simulator (tests/sim/seeds.txt, seed 270): merge ticks run no rules, so a
+// retry can be due at or before the tick a checkpoint is taken at; that checkpoint must load.
+TEST(RulesTest, ACheckpointWithRetriesDueDuringMergeTicksLoads) {
+  test::TempDir dir;
+  Hash128 root;
+  TickId checkpointed;
+  {
+    auto engine = Engine::open(options_for(dir)).value();
+    std::vector<PageId> pages = create_counters(*engine, 3);
+    ASSERT_TRUE(
+        engine->register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
+    Transaction txn = engine->begin();
+    txn.apply("pair", pages[0]);
+    txn.apply("pair", pages[1]);
+    const RuleReceipt deferred = txn.commit().value().receipts.at(1);
+    ASSERT_EQ(deferred.outcome, ReceiptOutcome::kDeferred);
+    while (engine->snapshot().tick() < deferred.retry_at) {
+      ASSERT_TRUE(engine->merge(engine->fork()).is_ok());  // a tick without rules
+    }
+    ASSERT_EQ(engine->snapshot().pending_retries().size(), 1u);  // due, not yet run
+    checkpointed = engine->checkpoint().value();
+    root = engine->snapshot().root();
+  }
+  OpenReport report;
+  auto engine = Engine::open(options_for(dir), &report).value();
+  ASSERT_EQ(report.checkpoint, checkpointed);  // loaded, not skipped for the log
+  EXPECT_EQ(engine->snapshot().root(), root);
+  EXPECT_EQ(engine->snapshot().pending_retries().size(), 1u);
+}
+
 TEST(RulesTest, ReplayReexecutesRulesAndChecksReceiptsAndWrites) {
   test::TempDir dir;
   Hash128 root;

@@ -4,6 +4,7 @@
 //   mmsb_sim --seeds FILE                       every seed of a file (one per line, # comments)
 //   mmsb_sim --soak SECONDS [--start S]         seeds S, S+1, ... for that long
 //   mmsb_sim --seed S --minimize                the fewest steps that still fail
+//   --keep DIR                                  on failure, copy the data directory to DIR
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,7 +58,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: mmsb_sim --seed S [--steps N] [--verbose] [--minimize]\n"
+               "usage: mmsb_sim --seed S [--steps N] [--verbose] [--minimize] [--keep DIR]\n"
                "       mmsb_sim --seeds FILE\n"
                "       mmsb_sim --soak SECONDS [--start S]\n");
   return 2;
@@ -101,6 +102,8 @@ int main(int argc, char** argv) {
       options.verbose = true;
     } else if (arg == "--minimize") {
       do_minimize = true;
+    } else if (arg == "--keep" && has_value) {
+      options.keep_dir = argv[++i];
     } else if (arg == "--seeds" && has_value) {
       seeds_file = argv[++i];
     } else if (has_value && parse_u64(argv[i + 1], value) &&

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sim/functions.hpp"
+#include "sim/rules.hpp"
 #include "support/reference_root.hpp"
 
 namespace mmsb::sim {
@@ -117,12 +118,18 @@ class TxnApplier {
         return Status::ok();
       case SimOp::Kind::kDerive:
         return derive(op);
+      case SimOp::Kind::kApply: {
+        MMSB_ASSIGN_OR_RETURN(std::uint64_t scope, resolve(op.page));
+        applied.push_back(scope);
+        return Status::ok();
+      }
     }
     return Status::ok();
   }
 
   std::vector<std::uint64_t> created_pages;
   std::vector<std::uint64_t> created_edges;
+  std::vector<std::uint64_t> applied;  // sim.pull scopes, in call order
 
  private:
   Result<std::uint64_t> resolve(const PageRef& ref) const {
@@ -180,6 +187,7 @@ Hash128 Model::root() const {
   for (const auto& [child, function] : derivations) {
     parts.derivations.emplace_back(child, test::reference_derivation_leaf(PageId(child), function));
   }
+  parts.retries = retries;
   return test::reference_root(parts);
 }
 
@@ -187,35 +195,40 @@ Outcome model_transaction(const Model& before, const std::vector<SimOp>& ops,
                           const std::vector<SimRead>& reads) {
   Outcome outcome;
   outcome.after = before;
-  auto refuse_in_tick = [&](Status status) {
-    outcome.status = std::move(status);
-    outcome.after = before;
-    outcome.after.tick = before.tick + 1;  // a failed transaction is still logged in its tick
-    outcome.created_pages.clear();
-    outcome.created_edges.clear();
-    return outcome;
-  };
   for (const SimRead& read : reads) {
     auto page = before.pages.find(read.page);
     if (page == before.pages.end() || page->second.epoch != read.epoch) {
-      return refuse_in_tick(named(StatusCode::kConflict, "read page changed"));
+      outcome.status = named(StatusCode::kConflict, "read page changed");
+      break;
     }
   }
-  TxnApplier applier(outcome.after);
-  for (const SimOp& op : ops) {
-    Status applied = applier.apply(op);
-    if (!applied.is_ok()) return refuse_in_tick(applied);
+  std::vector<std::uint64_t> applied;
+  if (outcome.status.is_ok()) {
+    TxnApplier applier(outcome.after);
+    for (const SimOp& op : ops) {
+      outcome.status = applier.apply(op);
+      if (!outcome.status.is_ok()) break;
+    }
+    if (outcome.status.is_ok()) {
+      outcome.created_pages = applier.created_pages;
+      outcome.created_edges = applier.created_edges;
+      applied = applier.applied;
+    }
   }
+  if (!outcome.status.is_ok()) outcome.after = before;  // still logged in its tick, unapplied
+  // Rules run in every transaction tick, a failed transaction's too (without its calls).
+  model_rules_step(outcome.after, before.tick + 1, applied);
   Status propagated = propagate(outcome.after);
   if (!propagated.is_ok()) {
-    outcome.status = propagated;
+    // The tick is not built: the transaction is refused and nothing is logged.
+    if (outcome.status.is_ok()) outcome.status = propagated;
     outcome.logged = false;
     outcome.after = before;
+    outcome.created_pages.clear();
+    outcome.created_edges.clear();
     return outcome;
   }
   seal(outcome.after, before);
-  outcome.created_pages = applier.created_pages;
-  outcome.created_edges = applier.created_edges;
   return outcome;
 }
 
@@ -304,7 +317,11 @@ std::string first_difference(const Model& model, const State& state) {
       return "derivation of page " + std::to_string(child) + " differs";
     }
   }
-  if (!state.pending_retries().empty()) return "the engine has pending retries the model has not";
+  const auto retries = state.pending_retries();
+  if (!std::equal(retries.begin(), retries.end(), model.retries.begin(), model.retries.end())) {
+    return "pending retries differ: model " + std::to_string(model.retries.size()) + ", engine " +
+           std::to_string(retries.size());
+  }
   const Hash128 expected = model.root();
   if (state.root() != expected) {
     return differ("root", expected.to_hex(), state.root().to_hex());

@@ -26,6 +26,7 @@ struct Model {
   std::map<std::uint64_t, ModelPage> pages;
   std::map<std::uint64_t, Edge> edges;
   std::map<std::uint64_t, std::string> derivations;  // child -> function
+  std::vector<PendingRetry> retries;                 // by (due, family, scope)
 
   // The child's Data parents, in edge id order.
   std::vector<std::uint64_t> parents_of(std::uint64_t child) const;
@@ -41,7 +42,9 @@ struct PageRef {
 };
 
 struct SimOp {
-  enum class Kind : std::uint8_t { kCreate, kWrite, kPut, kDelete, kAddEdge, kRemoveEdge, kDerive };
+  enum class Kind : std::uint8_t {
+    kCreate, kWrite, kPut, kDelete, kAddEdge, kRemoveEdge, kDerive, kApply  // kApply: sim.pull
+  };
   Kind kind = Kind::kWrite;
   PageRef page;                       // kCreate: unused; kAddEdge: from
   PageRef to;                         // kAddEdge
@@ -69,6 +72,8 @@ struct Outcome {
   std::vector<std::uint64_t> created_edges;
 };
 
+// One transaction tick: the inputs (nothing of them if they fail), the rules step
+// (sim/rules.hpp), propagation and seal.
 Outcome model_transaction(const Model& before, const std::vector<SimOp>& ops,
                           const std::vector<SimRead>& reads);
 

@@ -53,7 +53,12 @@ class Simulation {
   bool commit_model(const Outcome& expected, const Result<CommitInfo>& committed);
   void arm_fault();
   bool step(StepKind kind);
+  // Destroys the engine, adding its rule counters to the report.
+  void retire_engine();
+  // The data directory's files and sizes, for failure messages.
+  std::string list_files() const;
   bool transaction_step();
+  bool rule_step();
   bool stale_read_step();
   bool merge_step();
   bool checkpoint_step();

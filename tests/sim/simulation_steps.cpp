@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "sim/rules.hpp"
 #include "sim/simulation.hpp"
 
 namespace mmsb::sim {
@@ -48,6 +49,9 @@ Result<CommitInfo> commit_ops(Transaction& txn, const std::vector<SimOp>& ops) {
       case SimOp::Kind::kRemoveEdge:
         txn.remove_edge(EdgeId(op.edge));
         break;
+      case SimOp::Kind::kApply:
+        txn.apply(kPullRule, engine_page(op.page, created));
+        break;
       case SimOp::Kind::kDerive: {
         std::vector<PageId> parents;
         for (const PageRef& parent : op.parents) parents.push_back(engine_page(parent, created));
@@ -81,6 +85,14 @@ void Simulation::arm_fault() {
       env_.set_space_bytes(random_.below(4096));
       ++report_.faults["disk full"];
   }
+}
+
+// A transaction of a few writes that applies sim.pull at one to three scopes.
+bool Simulation::rule_step() {
+  const std::vector<SimOp> ops = draw_rule_transaction(random_, model());
+  const Outcome expected = model_transaction(model(), ops, {});
+  Transaction txn = engine_->begin();
+  return commit_model(expected, commit_ops(txn, ops));
 }
 
 bool Simulation::transaction_step() {
@@ -270,7 +282,7 @@ bool Simulation::checkpoint_step() {
 bool Simulation::reopen_step() {
   Status closed = engine_->close();
   if (!closed.is_ok()) return recover("close: " + closed.to_string());
-  engine_.reset();
+  retire_engine();
   acked_tick_ = model().tick;  // close synced everything
   OpenReport opened;
   if (!open_engine(&opened)) return false;
@@ -286,7 +298,7 @@ bool Simulation::step(StepKind kind) {
     case StepKind::kTransaction: return transaction_step();
     case StepKind::kStaleRead: return stale_read_step();
     case StepKind::kMerge: return merge_step();
-    case StepKind::kRule: return transaction_step();
+    case StepKind::kRule: return rule_step();
     case StepKind::kIngest: return ingest_step();
     case StepKind::kRuleset: return ruleset_step();
     case StepKind::kClock:

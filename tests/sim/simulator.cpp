@@ -1,21 +1,52 @@
 #include "sim/simulator.hpp"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "engine/replay.hpp"
 #include "graph/functions.hpp"
+#include "sched/rule_table.hpp"
 #include "sim/functions.hpp"
+#include "sim/rules.hpp"
 #include "sim/simulation.hpp"
 
 namespace mmsb::sim {
 
 bool Simulation::fail(const std::string& what) {
   if (!report_.ok) return false;
+  if (!options_.keep_dir.empty()) {  // the data directory as the failure left it
+    std::error_code error;
+    std::filesystem::remove_all(options_.keep_dir, error);
+    std::filesystem::copy(engine_options_.dir, options_.keep_dir,
+                          std::filesystem::copy_options::recursive, error);
+  }
   report_.ok = false;
   report_.failure = what;
   report_.failed_step = step_;
   report_.failed_tick = model().tick;
   return false;
+}
+
+std::string Simulation::list_files() const {
+  std::string out;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(engine_options_.dir, error)) {
+    if (!entry.is_regular_file()) continue;
+    out += " " + std::filesystem::relative(entry.path(), engine_options_.dir).string() + " (" +
+           std::to_string(entry.file_size()) + ")";
+  }
+  return out;
+}
+
+void Simulation::retire_engine() {
+  if (!engine_) return;
+  const EngineStats stats = engine_->stats();
+  report_.outcomes["rule candidates"] += stats.rule_candidates;
+  report_.outcomes["rules applied"] += stats.rules_applied;
+  report_.outcomes["rules rejected"] += stats.rules_rejected;
+  report_.outcomes["rules deferred"] += stats.rules_deferred;
+  report_.outcomes["rule retries"] += stats.rule_retries;
+  engine_.reset();
 }
 
 bool Simulation::check(const char* after) {
@@ -39,11 +70,12 @@ bool Simulation::open_engine(OpenReport* report) {
       ingest_.reopened(recovered);
       ruleset_attempted_.reset();
       Status registered = register_functions(*engine_);
+      if (registered.is_ok()) registered = register_rules(*engine_);
       if (!registered.is_ok()) return fail("registering functions and rules: " + registered.to_string());
       return true;
     }
     if (opened.status().code() != StatusCode::kIOError) {
-      return fail("open refused: " + opened.status().to_string());
+      return fail("open refused: " + opened.status().to_string() + " (files:" + list_files() + ")");
     }
     ++report_.faults["fault during recovery"];
     env_.heal();  // the disk works again; the next open must recover from what is there
@@ -60,7 +92,7 @@ bool Simulation::recover(const std::string& why) {
   note("recover (" + why + "), mode " + std::to_string(mode));
   env_.fail_call(env_.calls() + 1);
   env_.set_sticky(true);
-  engine_.reset();
+  retire_engine();
   env_.heal();
   std::uint64_t floor = checkpoint_tick_;
   const bool survives_process_crash = engine_options_.durability != Durability::kNone;
@@ -124,16 +156,21 @@ bool Simulation::finish() {
   env_.heal();
   Status closed = engine_->close();
   if (!closed.is_ok()) return fail("final close: " + closed.to_string());
-  engine_.reset();
+  retire_engine();
   graph::FunctionTable functions;
   (void)functions.add(std::string(kMix), mix_function());
   (void)functions.add(std::string(kPicky), picky_function());
   const auto function_map = functions.snapshot();
+  sched::RuleTable rules;
+  for (Rule& rule : make_rules()) (void)rules.add(std::move(rule));
+  const auto rule_map = rules.snapshot();
   for (bool reexecute : {false, true}) {
     engine::ReplayOptions replay_options;
     replay_options.reexecute = reexecute;
     replay_options.functions = function_map.get();
     replay_options.propagation_workers = engine_options_.propagation_workers;
+    replay_options.rules = rule_map.get();
+    replay_options.rule_workers = engine_options_.rule_workers;
     engine::ReplaySummary summary;
     auto replayed = engine::replay(env_, engine_options_.dir, {}, replay_options, &summary);
     const char* mode = reexecute ? "re-executing replay" : "replay";

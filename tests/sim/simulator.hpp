@@ -15,6 +15,7 @@ struct SimOptions {
   std::uint64_t seed = 1;
   std::size_t steps = 0;  // 0: drawn from the seed (60 to 240)
   bool verbose = false;   // print every step
+  std::string keep_dir;   // non-empty: on failure, copy the data directory here
 };
 
 struct SimReport {

@@ -58,10 +58,25 @@ SimOp invalid_op(Random& random, const Model& model) {
   }
 }
 
+// Pages rules may write: scopes of the standing rule, and of pending retries. They must stay
+// underived, and a fork leaves them alone (the transactions before its merge run rules).
+bool rules_leave_alone(const Model& model, std::uint64_t page) {
+  if (model.pages.at(page).type == kScopeType) return false;
+  for (const PendingRetry& retry : model.retries) {
+    if (retry.scope.value() == page) return false;
+  }
+  return true;
+}
+
 SimOp derive_op(Random& random, const Model& model, const std::vector<std::uint64_t>& ids) {
   SimOp op;
   op.kind = SimOp::Kind::kDerive;
-  const std::uint64_t child = random.pick(ids);
+  std::vector<std::uint64_t> children;
+  for (std::uint64_t id : ids) {
+    if (rules_leave_alone(model, id)) children.push_back(id);
+  }
+  if (children.empty()) return invalid_op(random, model);
+  const std::uint64_t child = random.pick(children);
   op.page = {false, child};
   const std::uint64_t size = model.pages.at(child).bytes.size();
   const std::size_t parents = static_cast<std::size_t>(random.between(1, 3));
@@ -177,9 +192,31 @@ std::vector<SimOp> draw_transaction(Random& random, const Model& model,
   return ops;
 }
 
+std::vector<SimOp> draw_rule_transaction(Random& random, const Model& model) {
+  std::vector<SimOp> ops;
+  const std::vector<std::uint64_t> writable = writable_pages(model);
+  if (writable.empty()) return ops;
+  const std::size_t writes = static_cast<std::size_t>(random.below(3));
+  for (std::size_t i = 0; i < writes; ++i) {
+    const std::uint64_t page = random.pick(writable);
+    ops.push_back(write_op(random, page, model.pages.at(page).bytes.size()));
+  }
+  const std::size_t applies = static_cast<std::size_t>(random.between(1, 3));
+  for (std::size_t i = 0; i < applies; ++i) {
+    SimOp op;
+    op.kind = SimOp::Kind::kApply;
+    op.page = {false, random.pick(writable)};
+    ops.push_back(op);
+  }
+  return ops;
+}
+
 ForkChanges draw_fork_changes(Random& random, const Model& model) {
   ForkChanges changes;
-  const std::vector<std::uint64_t> writable = writable_pages(model);
+  std::vector<std::uint64_t> writable;
+  for (std::uint64_t page : writable_pages(model)) {
+    if (rules_leave_alone(model, page)) writable.push_back(page);
+  }
   const std::size_t writes = writable.empty() ? 0 : static_cast<std::size_t>(random.between(0, 3));
   for (std::size_t i = 0; i < writes; ++i) {
     const std::uint64_t page = random.pick(writable);

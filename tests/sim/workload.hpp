@@ -33,6 +33,9 @@ StepKind draw_step(Random& random);
 std::vector<SimOp> draw_transaction(Random& random, const Model& model,
                                     const std::set<std::uint64_t>& avoid = {});
 
+// A transaction of zero to two writes, then one to three sim.pull calls.
+std::vector<SimOp> draw_rule_transaction(Random& random, const Model& model);
+
 // Pages ordinary writes may target (existing, not derived) and that are not in `avoid`.
 std::vector<std::uint64_t> writable_pages(const Model& model,
                                           const std::set<std::uint64_t>& avoid = {});
