@@ -110,9 +110,14 @@ Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::Ing
   if (found != ingest.known.end()) return found->second;
   auto loaded = ingest::load_ruleset(ingest.env, ingest.dir, section.ruleset);
   if (!loaded.is_ok()) {
-    return corruption(at_tick + ": ruleset " + section.ruleset.to_hex() +
-                      " is neither in the log before it nor loadable from " +
-                      ingest::ruleset_dir_of(ingest.dir) + ": " + loaded.status().message());
+    // Missing or damaged is damage to the directory; a failed read (IOError) stays one, so
+    // the caller can tell a bad disk from bad data.
+    const StatusCode code = loaded.status().code() == StatusCode::kNotFound
+                                ? StatusCode::kCorruption
+                                : loaded.status().code();
+    return Status(code, at_tick + ": ruleset " + section.ruleset.to_hex() +
+                            " is neither in the log before it nor loadable from " +
+                            ingest::ruleset_dir_of(ingest.dir) + ": " + loaded.status().message());
   }
   ingest.known[section.ruleset] = *loaded;
   return *loaded;

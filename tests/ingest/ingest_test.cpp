@@ -12,6 +12,7 @@
 #include "ingest/ruleset.hpp"
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
+#include "log/fault_env.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
@@ -633,6 +634,64 @@ TEST(IngestTest, ProducersAfterCloseAndDuplicateIdsAreRefused) {
   ASSERT_TRUE(engine->close().is_ok());
   EXPECT_EQ(producer.submit(1, bytes_of("a")).status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(engine->producer().status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace mmsb
+
+namespace mmsb {
+namespace {
+
+// Found by the simulator's soak: recovery that reads a ruleset file (the log names it by hash
+// after a checkpoint covered the tick that logged it in full) reported a failed read as
+// Corruption. Every I/O call of that recovery fails in turn: the open either succeeds or
+// says IOError, never that the data is damaged.
+TEST(IngestTest, AFailedReadDuringRecoveryIsAnIOErrorNotCorruption) {
+  test::TempDir dir;
+  {
+    EngineOptions options = options_for(dir, Durability::kFsync);
+    options.segment_size_max_bytes = 256;  // a segment a tick: the checkpoint covers them
+    options.remove_covered_segments = true;
+    auto engine = Engine::open(options).value();
+    const Pages pages = create_pages(*engine);
+    ASSERT_TRUE(engine->set_ruleset(ruleset_for(pages)).is_ok());
+    Producer producer = engine->producer().value();
+    ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("first")).is_ok());
+    ASSERT_TRUE(producer.flush().is_ok());  // logs the ruleset in full
+    ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("second")).is_ok());
+    ASSERT_TRUE(producer.flush().is_ok());  // names it by hash only, in the next segment
+    ASSERT_TRUE(engine->checkpoint().is_ok());  // removes the segment with the full one
+    ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("third")).is_ok());
+    ASSERT_TRUE(producer.flush().is_ok());  // by hash: recovery needs the ruleset file
+    Ruleset second = ruleset_for(pages);    // CURRENT moves on: the first is only a file now
+    second.topics[0].max_payload_bytes = 8;
+    ASSERT_TRUE(engine->set_ruleset(second).is_ok());
+    ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("fourth")).is_ok());
+    ASSERT_TRUE(producer.flush().is_ok());
+    ASSERT_TRUE(engine->close().is_ok());
+  }
+  std::uint64_t calls = 0;
+  {
+    log::FaultEnv env(Env::posix());
+    EngineOptions options = options_for(dir);
+    options.env = &env;
+    ASSERT_TRUE(Engine::open(options).is_ok());
+    calls = env.calls();
+  }
+  int io_errors = 0;
+  for (std::uint64_t n = 1; n <= calls; ++n) {
+    test::TempDir copy;
+    std::filesystem::copy(dir.path(), copy.path(), std::filesystem::copy_options::recursive);
+    log::FaultEnv env(Env::posix());
+    env.fail_call(n);
+    EngineOptions options = options_for(copy);
+    options.env = &env;
+    auto opened = Engine::open(options);
+    if (opened.is_ok()) continue;
+    EXPECT_EQ(opened.status().code(), StatusCode::kIOError) << "call " << n << ": " << opened.status();
+    ++io_errors;
+  }
+  EXPECT_GT(io_errors, 0);
 }
 
 }  // namespace

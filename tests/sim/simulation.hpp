@@ -87,7 +87,7 @@ class Simulation {
   std::size_t step_ = 0;
   std::uint64_t opens_ = 0;  // engines opened so far
   IngestModel ingest_;
-  std::optional<Ruleset> ruleset_attempted_;  // a set_ruleset that failed: maybe stored
+  std::vector<Ruleset> rulesets_attempted_;  // set_rulesets that failed since the last open: maybe stored
   std::map<std::uint32_t, Producer> producers_;  // of the engine open now
 };
 

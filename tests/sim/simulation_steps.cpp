@@ -200,7 +200,7 @@ bool Simulation::ruleset_step() {
   auto set = engine_->set_ruleset(*ruleset);
   if (!set.is_ok()) {
     if (set.status().code() != StatusCode::kIOError) return fail("set_ruleset: " + set.status().to_string());
-    ruleset_attempted_ = *ruleset;  // a crash may still find it stored
+    rulesets_attempted_.push_back(*ruleset);  // a crash may still find it stored
     ++report_.outcomes["ruleset failed"];
     return true;
   }

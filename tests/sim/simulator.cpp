@@ -1,5 +1,6 @@
 #include "sim/simulator.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -65,10 +66,11 @@ bool Simulation::open_engine(OpenReport* report) {
       const std::optional<Ruleset> recovered = engine_->ruleset();
       const bool known = (!recovered && !ingest_.last_set()) ||
                          (recovered && ingest_.last_set() && same_ruleset(*recovered, *ingest_.last_set())) ||
-                         (recovered && ruleset_attempted_ && same_ruleset(*recovered, *ruleset_attempted_));
+                         (recovered && std::any_of(rulesets_attempted_.begin(), rulesets_attempted_.end(),
+                                                   [&](const Ruleset& tried) { return same_ruleset(*recovered, tried); }));
       if (!known) return fail("open recovered a ruleset that was never set");
       ingest_.reopened(recovered);
-      ruleset_attempted_.reset();
+      rulesets_attempted_.clear();
       Status registered = register_functions(*engine_);
       if (registered.is_ok()) registered = register_rules(*engine_);
       if (!registered.is_ok()) return fail("registering functions and rules: " + registered.to_string());
