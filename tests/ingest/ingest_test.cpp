@@ -289,6 +289,41 @@ TEST(IngestTest, TokenBucketsThrottleOnLogicalTime) {
   EXPECT_EQ(topic_stats(engine->stats(), kThrottledTopic)->throttled, counters.throttled);
 }
 
+// With a ManualClock the engine reads no other time: buckets refill exactly as far as the
+// clock moved, and each ingest tick logs the clock's time.
+TEST(IngestTest, TokenBucketsRefillOnTheEnginesClock) {
+  test::TempDir dir;
+  ManualClock clock(5'000'000'000);
+  EngineOptions options = options_for(dir);
+  options.clock = &clock;
+  auto engine = Engine::open(options).value();
+  const Pages pages = create_pages(*engine);
+  ASSERT_TRUE(engine->set_ruleset(ruleset_for(pages)).is_ok());  // burst 2, 1 a second
+  Producer producer = engine->producer().value();
+  auto burst = [&](std::size_t count) {
+    std::vector<Packet> batch(count);
+    for (Packet& packet : batch) packet.set_inline(kThrottledTopic, bytes_of("t"));
+    EXPECT_EQ(producer.submit_batch(batch).value(), count);
+    EXPECT_TRUE(producer.flush().is_ok());
+  };
+  burst(3);
+  EXPECT_EQ(producer.counters().admitted, 2u);  // the burst, then nothing: no time passed
+  burst(3);
+  EXPECT_EQ(producer.counters().admitted, 2u);
+  clock.advance(1'500'000'000);  // one and a half tokens
+  burst(3);
+  EXPECT_EQ(producer.counters().admitted, 3u);
+  clock.advance(500'000'000);  // the half left and another half
+  burst(1);
+  EXPECT_EQ(producer.counters().admitted, 4u);
+  EXPECT_EQ(producer.counters().throttled, 6u);
+  const auto sections = logged_ingest(dir.path());
+  ASSERT_EQ(sections.size(), 4u);
+  EXPECT_EQ(sections[0].time_ns, 5'000'000'000u);
+  EXPECT_EQ(sections[2].time_ns, 6'500'000'000u);
+  EXPECT_EQ(sections[3].time_ns, 7'000'000'000u);
+}
+
 TEST(IngestTest, ReplayReachesTheSameStateAndTheSameOutcomes) {
   test::TempDir dir;
   Hash128 root;
