@@ -220,8 +220,9 @@ Outcome model_transaction(const Model& before, const std::vector<SimOp>& ops,
   model_rules_step(outcome.after, before.tick + 1, applied);
   Status propagated = propagate(outcome.after);
   if (!propagated.is_ok()) {
-    // The tick is not built: the transaction is refused and nothing is logged.
-    if (outcome.status.is_ok()) outcome.status = propagated;
+    // The tick is not built: the transaction is refused with the derivation's Status (even
+    // one that conflicted: the standing rules' writes alone fail it) and nothing is logged.
+    outcome.status = propagated;
     outcome.logged = false;
     outcome.after = before;
     outcome.created_pages.clear();

@@ -234,18 +234,18 @@ bool Simulation::ingest_step() {
   Status flushed = producer.flush();
   const ProducerCounters after = producer.counters();
   if (!flushed.is_ok() || after.completed_sequence < before.submitted + batch.size()) {
-    pending_ = expected.after;
+    if (expected.logged) pending_ = expected.after;
     return recover("ingest flush: " + flushed.to_string());
   }
   const PacketCounts seen{after.admitted - before.admitted, after.denied - before.denied,
                           after.throttled - before.throttled};
   const std::uint64_t tick_failed = engine_->stats().ingest.denied_by_reason[
       static_cast<std::size_t>(DenyReason::kTickFailed)] - tick_failed_before;
-  if (tick_failed == batch.size() && expected.logged) {
+  if (tick_failed == batch.size() && (expected.logged || !(seen == counts[id]))) {
     // The log failed (an injected fault): the engine denies the whole drain tick_failed. Its
     // record may still have reached the disk, so recovery may or may not hold it.
     ++report_.outcomes["ingest tick lost to a log failure"];
-    pending_ = expected.after;
+    if (expected.logged) pending_ = expected.after;
     return recover("ingest tick failed with the log");
   }
   if (!(seen == counts[id])) {
