@@ -67,6 +67,19 @@ Rule increment_rule(std::string name, std::optional<PageId> shared = std::nullop
 
 Status empty_tick(Engine& engine) { return engine.begin().commit().status(); }
 
+// Registers "pair" (Retry(4); every candidate also writes pages[2]) and applies it at pages[0]
+// and pages[1] in one transaction: the second is deferred. Returns its receipt.
+RuleReceipt defer_a_pair(Engine& engine, const std::vector<PageId>& pages) {
+  EXPECT_TRUE(
+      engine.register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
+  Transaction txn = engine.begin();
+  txn.apply("pair", pages[0]);
+  txn.apply("pair", pages[1]);
+  const RuleReceipt deferred = txn.commit().value().receipts.at(1);
+  EXPECT_EQ(deferred.outcome, ReceiptOutcome::kDeferred);
+  return deferred;
+}
+
 TEST(RulesTest, StandingMotionRuleMovesEveryParticleEveryTick) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir, 4)).value();
@@ -205,13 +218,7 @@ TEST(RulesTest, ARetryDueAtAMergeTickRunsInTheNextTick) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 4);
-  ASSERT_TRUE(
-      engine->register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
-  Transaction txn = engine->begin();
-  txn.apply("pair", pages[0]);
-  txn.apply("pair", pages[1]);
-  const RuleReceipt deferred = txn.commit().value().receipts.at(1);
-  ASSERT_EQ(deferred.outcome, ReceiptOutcome::kDeferred);
+  const RuleReceipt deferred = defer_a_pair(*engine, pages);
   while (engine->snapshot().tick().value() + 1 < deferred.retry_at.value()) {
     ASSERT_TRUE(empty_tick(*engine).is_ok());
   }
@@ -446,14 +453,7 @@ TEST(RulesTest, ACheckpointWithRetriesDueDuringMergeTicksLoads) {
   TickId checkpointed;
   {
     auto engine = Engine::open(options_for(dir)).value();
-    std::vector<PageId> pages = create_counters(*engine, 3);
-    ASSERT_TRUE(
-        engine->register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
-    Transaction txn = engine->begin();
-    txn.apply("pair", pages[0]);
-    txn.apply("pair", pages[1]);
-    const RuleReceipt deferred = txn.commit().value().receipts.at(1);
-    ASSERT_EQ(deferred.outcome, ReceiptOutcome::kDeferred);
+    const RuleReceipt deferred = defer_a_pair(*engine, create_counters(*engine, 3));
     while (engine->snapshot().tick() < deferred.retry_at) {
       ASSERT_TRUE(engine->merge(engine->fork()).is_ok());  // a tick without rules
     }
