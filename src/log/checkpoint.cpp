@@ -231,10 +231,10 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
       break;
     }
     PendingRetry retry{TickId(due), family, PageId(scope), attempt};
-    // A retry may be due at or before the checkpoint's tick: one due at a merge tick waits
-    // for the next transaction tick (docs/SEMANTICS.md "Rules and scheduling").
-    if (due == 0 || attempt < 2 || reserved != 0 ||
-        (!retries.empty() && !(retries.back() < retry))) {
+    // A retry may be due at or before the checkpoint's tick (one due at a merge tick waits
+    // for the next transaction tick), and equal entries may repeat (the same rule and scope
+    // deferred in two ticks to the same due tick): docs/SEMANTICS.md "Rules and scheduling".
+    if (due == 0 || attempt < 2 || reserved != 0 || (!retries.empty() && retry < retries.back())) {
       return damaged(at, "invalid retry entry " + std::to_string(i));
     }
     retries.push_back(retry);

@@ -3,6 +3,7 @@
 // scheduling").
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 
@@ -466,6 +467,38 @@ TEST(RulesTest, ACheckpointWithRetriesDueDuringMergeTicksLoads) {
   ASSERT_EQ(report.checkpoint, checkpointed);  // loaded, not skipped for the log
   EXPECT_EQ(engine->snapshot().root(), root);
   EXPECT_EQ(engine->snapshot().pending_retries().size(), 1u);
+}
+
+// Found by the simulator (seed 200266): the same rule and scope deferred in two ticks to the
+// same due tick gives two equal pending retries; a checkpoint of that State must load.
+TEST(RulesTest, ACheckpointWithEqualPendingRetriesLoads) {
+  test::TempDir dir;
+  Hash128 root;
+  TickId checkpointed;
+  {
+    auto engine = Engine::open(options_for(dir)).value();
+    std::vector<PageId> pages = create_counters(*engine, 3);
+    (void)defer_a_pair(*engine, pages);
+    // Backoffs of a first attempt are 1 or 2 ticks: deferring again each tick soon gives a
+    // retry due where one is already waiting.
+    auto has_equal_retries = [&] {
+      const auto retries = engine->snapshot().pending_retries();
+      return std::adjacent_find(retries.begin(), retries.end()) != retries.end();
+    };
+    for (int i = 0; i < 64 && !has_equal_retries(); ++i) {
+      Transaction txn = engine->begin();
+      txn.apply("pair", pages[0]);
+      txn.apply("pair", pages[1]);
+      ASSERT_TRUE(txn.commit().is_ok());
+    }
+    ASSERT_TRUE(has_equal_retries());
+    checkpointed = engine->checkpoint().value();
+    root = engine->snapshot().root();
+  }
+  OpenReport report;
+  auto engine = Engine::open(options_for(dir), &report).value();
+  ASSERT_EQ(report.checkpoint, checkpointed);  // loaded, not skipped for the log
+  EXPECT_EQ(engine->snapshot().root(), root);
 }
 
 TEST(RulesTest, ReplayReexecutesRulesAndChecksReceiptsAndWrites) {
