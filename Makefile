@@ -64,7 +64,7 @@ fuzz: deps
 	@cmake --build --preset fuzz
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p build/fuzz/corpus/$$target; \
-		build/fuzz/tests/fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) \
+		build/fuzz/tests/fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/ \
 			build/fuzz/corpus/$$target > build/fuzz/$$target.log 2>&1 \
 			|| { tail -40 build/fuzz/$$target.log; exit 1; }; \
 		printf '%s: ' $$target; grep -E "^Done [0-9]+ runs" build/fuzz/$$target.log; \

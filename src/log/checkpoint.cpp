@@ -141,9 +141,13 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion)
     return damaged(8, "unsupported version " + std::to_string(get_le<std::uint32_t>(header + 8)) +
                           " (this build reads " + std::to_string(kCheckpointVersion) + ")");
+  if (get_le<std::uint32_t>(header + 12) != 0) return damaged(12, "reserved header bytes are not 0");
   const TickId tick(get_le<std::uint64_t>(header + 16));
   const std::uint64_t next_page = get_le<std::uint64_t>(header + 24);
   const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);
+  // Ids start at 1 (docs/SEMANTICS.md "Ids"), so the next ones are at least 1.
+  if (next_page == 0) return damaged(24, "next page id 0");
+  if (next_edge == 0) return damaged(32, "next edge id 0");
   const std::uint64_t pages = get_le<std::uint64_t>(header + 40);
   const std::uint64_t edges = get_le<std::uint64_t>(header + 48);
   const std::uint64_t derivations = get_le<std::uint64_t>(header + 56);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "engine/replay.hpp"
 #include "fuzz/checkpoint_target.hpp"
@@ -102,6 +103,24 @@ TEST(DecoderFuzzCorpusTest, SegmentsCheckpointsAndRulesetsOfARealDirectory) {
     EXPECT_TRUE(ingest::CompiledRuleset::decode(ruleset).is_ok());  // the corpus is valid
   }
   EXPECT_GT(cases, 1000);
+}
+
+// Inputs the fuzzers once failed on (tests/fuzz/regressions/<target>/), run in every build.
+TEST(DecoderFuzzCorpusTest, InputsThatOnceFailed) {
+  const std::map<std::string, Target> targets = {{"segment", fuzz::segment_target},
+                                                 {"checkpoint", fuzz::checkpoint_target},
+                                                 {"ruleset", fuzz::ruleset_target}};
+  int inputs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(MMSB_FUZZ_REGRESSIONS)) {
+    const std::string name = entry.path().filename().string();
+    ASSERT_TRUE(targets.count(name)) << "no fuzz target named " << name;
+    for (const auto& file : std::filesystem::directory_iterator(entry.path())) {
+      const auto bytes = read_file(*Env::posix(), file.path().string()).value();
+      targets.at(name)(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+      ++inputs;
+    }
+  }
+  EXPECT_GT(inputs, 0);
 }
 
 }  // namespace
