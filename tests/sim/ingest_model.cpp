@@ -131,10 +131,12 @@ bool IngestModel::admit(const TopicRule& rule, std::uint64_t time_ns) {
   Bucket& bucket = buckets_.at(rule.topic);
   const std::uint64_t capacity = rule.burst * kNanoTokens;
   if (time_ns > bucket.as_of_ns) {
-    const unsigned __int128 refill =
-        static_cast<unsigned __int128>(time_ns - bucket.as_of_ns) * rule.rate_per_second;
-    bucket.tokens = static_cast<std::uint64_t>(
-        std::min<unsigned __int128>(capacity, bucket.tokens + refill));
+    std::uint64_t refill = 0;  // nano-tokens: rate per second times nanoseconds
+    if (__builtin_mul_overflow(time_ns - bucket.as_of_ns, rule.rate_per_second, &refill) ||
+        refill > capacity) {
+      refill = capacity;
+    }
+    bucket.tokens = std::min(capacity, bucket.tokens + refill);  // both at most 10^18
     bucket.as_of_ns = time_ns;
   }
   if (bucket.tokens < kNanoTokens) return false;
