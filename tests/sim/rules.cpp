@@ -3,24 +3,28 @@
 #include <algorithm>
 #include <tuple>
 
-#include "core/endian.hpp"
+#include "sched/order.hpp"
+#include "sched/retry.hpp"
 #include "sim/workload.hpp"
 
 namespace mmsb::sim {
 namespace {
 
 // The rewrites, as pure functions of the scope's and the neighbour's bytes (empty: none).
-std::vector<std::byte> grow(std::span<const std::byte> scope, std::span<const std::byte> neighbour) {
+std::vector<std::byte> grow(std::span<const std::byte> scope,
+                            std::span<const std::byte> neighbour) {
   std::vector<std::byte> out(scope.begin(), scope.end());
   out[0] = std::byte(static_cast<std::uint8_t>(std::to_integer<unsigned>(out[0]) + 1));
   if (out.size() >= 2 && !neighbour.empty()) out[1] = neighbour[0];
   return out;
 }
 
-std::vector<std::byte> pull(std::span<const std::byte> scope, std::span<const std::byte> neighbour) {
+std::vector<std::byte> pull(std::span<const std::byte> scope,
+                            std::span<const std::byte> neighbour) {
   std::vector<std::byte> out(scope.begin(), scope.end());
   const unsigned folded = neighbour.empty() ? 0x5A : std::to_integer<unsigned>(neighbour[0]);
-  out.back() = std::byte(static_cast<std::uint8_t>(std::to_integer<unsigned>(out.back()) * 3 + folded + 1));
+  out.back() =
+      std::byte(static_cast<std::uint8_t>(std::to_integer<unsigned>(out.back()) * 3 + folded + 1));
   return out;
 }
 
@@ -41,25 +45,6 @@ Rule make_rule(std::string_view name, Rewrite rewrite) {
     return out.write(scope, 0, rewrite(bytes, neighbour));
   };
   return rule;
-}
-
-std::uint64_t scope_hash(std::uint64_t x) {  // FORMAT.md "Scope hash"
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
-
-std::uint64_t backoff(std::uint64_t family, std::uint64_t scope, std::uint64_t tick,
-                      std::uint32_t attempt) {  // FORMAT.md "Retry backoff"
-  std::byte input[24];
-  put_le<std::uint64_t>(input, family);
-  put_le<std::uint64_t>(input + 8, scope);
-  put_le<std::uint64_t>(input + 16, tick);
-  const std::uint32_t exponent = std::min<std::uint32_t>(attempt, 10);
-  return 1 + (xxh3_64(input, 0x6d6d73622d726574ull) & ((std::uint64_t{1} << exponent) - 1));
 }
 
 struct Candidate {
@@ -102,16 +87,19 @@ void model_rules_step(Model& model, std::uint64_t tick, const std::vector<std::u
   std::vector<Candidate> candidates;
   for (const PendingRetry& retry : model.retries) {
     if (retry.due.value() <= tick) {
-      candidates.push_back({retry.family, retry.scope.value(), candidates.size(), retry.attempt, {}, {}});
+      candidates.push_back(
+          {retry.family, retry.scope.value(), candidates.size(), retry.attempt, {}, {}});
     }
   }
-  for (std::uint64_t scope : applied) candidates.push_back({pull_family, scope, candidates.size(), 1, {}, {}});
+  for (std::uint64_t scope : applied)
+    candidates.push_back({pull_family, scope, candidates.size(), 1, {}, {}});
   for (const auto& [id, page] : model.pages) {  // the one standing rule, by page id
-    if (page.type == kScopeType) candidates.push_back({grow_family, id, candidates.size(), 1, {}, {}});
+    if (page.type == kScopeType)
+      candidates.push_back({grow_family, id, candidates.size(), 1, {}, {}});
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return std::tuple(scope_hash(a.scope), a.family, a.nonce) <
-           std::tuple(scope_hash(b.scope), b.family, b.nonce);
+    return std::tuple(sched::scope_hash(PageId(a.scope)), a.family, a.nonce) <
+           std::tuple(sched::scope_hash(PageId(b.scope)), b.family, b.nonce);
   });
   const Model snapshot = model;
   std::vector<const Candidate*> reserved;
@@ -121,19 +109,24 @@ void model_rules_step(Model& model, std::uint64_t tick, const std::vector<std::u
   }
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     Candidate& candidate = candidates[i];
-    if (i > 0 && candidates[i - 1].family == candidate.family && candidates[i - 1].scope == candidate.scope) {
+    if (i > 0 && candidates[i - 1].family == candidate.family &&
+        candidates[i - 1].scope == candidate.scope) {
       continue;  // a duplicate: collapsed into the first of its run
     }
     if (!snapshot.pages.count(candidate.scope)) continue;  // skipped
     candidate.writes = {candidate.scope};
     candidate.reads = {candidate.scope + 1};
-    const bool blocked = std::any_of(reserved.begin(), reserved.end(),
-                                     [&](const Candidate* other) { return conflict(candidate, *other); });
+    const bool blocked = std::any_of(reserved.begin(), reserved.end(), [&](const Candidate* other) {
+      return conflict(candidate, *other);
+    });
     if (!blocked) {
       reserved.push_back(&candidate);
     } else if (candidate.family == pull_family && candidate.attempt < kPullAttempts) {
-      const std::uint64_t due = tick + backoff(candidate.family, candidate.scope, tick, candidate.attempt);
-      retries.push_back(PendingRetry{TickId(due), candidate.family, PageId(candidate.scope), candidate.attempt + 1});
+      const std::uint64_t due =
+          tick + sched::retry_backoff(candidate.family, PageId(candidate.scope), TickId(tick),
+                                      candidate.attempt);
+      retries.push_back(PendingRetry{TickId(due), candidate.family, PageId(candidate.scope),
+                                     candidate.attempt + 1});
     }
   }
   for (const Candidate* candidate : reserved) {  // canonical order; each sees the snapshot

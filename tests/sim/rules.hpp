@@ -9,7 +9,9 @@
 // candidates at neighbouring scopes conflict. The model builds the candidates (due retries,
 // applied calls, standing rules), sorts them canonically, runs a naive reserve gate (each
 // candidate against every one reserved before it), executes the reserved ones against the
-// rule snapshot and defers the blocked retrying ones by the documented backoff.
+// rule snapshot and defers the blocked retrying ones. The scope hash and the backoff are the
+// engine's (sched/order.hpp, sched/retry.hpp): formulas pinned by their own golden tests,
+// not logic this model checks.
 #pragma once
 
 #include <vector>
