@@ -133,33 +133,27 @@ void FaultEnv::note_synced(const std::string& path, std::uint64_t size) {
   synced_size_[path] = size;
 }
 
-Status FaultEnv::drop_unsynced() {
-  std::map<std::string, std::uint64_t> synced;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    synced = synced_size_;
-  }
-  for (const auto& [path, size] : synced) {
-    if (base_->file_exists(path)) MMSB_RETURN_IF_ERROR(base_->truncate_file(path, size));
-  }
-  return Status::ok();
-}
+Status FaultEnv::drop_unsynced() { return cut_unsynced(std::nullopt); }
 
-Status FaultEnv::drop_unsynced(std::uint64_t seed) {
+Status FaultEnv::drop_unsynced(std::uint64_t seed) { return cut_unsynced(seed); }
+
+Status FaultEnv::cut_unsynced(std::optional<std::uint64_t> seed) {
   std::map<std::string, std::uint64_t> synced;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     synced = synced_size_;
   }
-  std::uint64_t draw = seed;
+  std::uint64_t draw = seed.value_or(0);
   for (const auto& [path, size] : synced) {
     if (!base_->file_exists(path)) continue;
-    MMSB_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file,
-                          base_->new_random_access_file(path));
-    const std::uint64_t written = file->size();
-    if (written <= size) continue;
-    draw = draw * 6364136223846793005ull + 1442695040888963407ull;  // one LCG step a file
-    const std::uint64_t kept = (draw >> 33) % (written - size + 1);
+    std::uint64_t kept = 0;  // of what was written after the last sync
+    if (seed) {
+      MMSB_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file,
+                            base_->new_random_access_file(path));
+      if (file->size() <= size) continue;
+      draw = draw * 6364136223846793005ull + 1442695040888963407ull;  // one LCG step a file
+      kept = (draw >> 33) % (file->size() - size + 1);
+    }
     MMSB_RETURN_IF_ERROR(base_->truncate_file(path, size + kept));
   }
   return Status::ok();

@@ -62,6 +62,8 @@ class FaultEnv final : public Env {
   void note_synced(const std::string& path, std::uint64_t size);
 
  private:
+  // Cuts every file back to its synced size plus, with a seed, a drawn part of the rest.
+  Status cut_unsynced(std::optional<std::uint64_t> seed);
   Result<std::unique_ptr<WritableFile>> wrap(const std::string& path,
                                              Result<std::unique_ptr<WritableFile>> file);
 
