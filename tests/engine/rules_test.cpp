@@ -68,6 +68,21 @@ Rule increment_rule(std::string name, std::optional<PageId> shared = std::nullop
 
 Status empty_tick(Engine& engine) { return engine.begin().commit().status(); }
 
+// Checkpoints `engine`, closes it and opens `dir` again: recovery must start from that
+// checkpoint (not skip it for the log) and give the same root and pending retries.
+void expect_checkpoint_reloads(std::unique_ptr<Engine> engine, const test::TempDir& dir) {
+  const TickId checkpointed = engine->checkpoint().value();
+  const State before = engine->snapshot();
+  engine.reset();
+  OpenReport report;
+  auto reopened = Engine::open(options_for(dir), &report).value();
+  ASSERT_EQ(report.checkpoint, checkpointed);
+  EXPECT_EQ(reopened->snapshot().root(), before.root());
+  const auto retries = reopened->snapshot().pending_retries();
+  EXPECT_TRUE(std::equal(retries.begin(), retries.end(), before.pending_retries().begin(),
+                         before.pending_retries().end()));
+}
+
 // Registers "pair" (Retry(4); every candidate also writes pages[2]) and applies it at pages[0]
 // and pages[1] in one transaction: the second is deferred. Returns its receipt.
 RuleReceipt defer_a_pair(Engine& engine, const std::vector<PageId>& pages) {
@@ -450,55 +465,36 @@ TEST(RulesTest, PendingRetriesSurviveACheckpointAndReopen) {
 // retry can be due at or before the tick a checkpoint is taken at; that checkpoint must load.
 TEST(RulesTest, ACheckpointWithRetriesDueDuringMergeTicksLoads) {
   test::TempDir dir;
-  Hash128 root;
-  TickId checkpointed;
-  {
-    auto engine = Engine::open(options_for(dir)).value();
-    const RuleReceipt deferred = defer_a_pair(*engine, create_counters(*engine, 3));
-    while (engine->snapshot().tick() < deferred.retry_at) {
-      ASSERT_TRUE(engine->merge(engine->fork()).is_ok());  // a tick without rules
-    }
-    ASSERT_EQ(engine->snapshot().pending_retries().size(), 1u);  // due, not yet run
-    checkpointed = engine->checkpoint().value();
-    root = engine->snapshot().root();
+  auto engine = Engine::open(options_for(dir)).value();
+  const RuleReceipt deferred = defer_a_pair(*engine, create_counters(*engine, 3));
+  while (engine->snapshot().tick() < deferred.retry_at) {
+    ASSERT_TRUE(engine->merge(engine->fork()).is_ok());  // a tick without rules
   }
-  OpenReport report;
-  auto engine = Engine::open(options_for(dir), &report).value();
-  ASSERT_EQ(report.checkpoint, checkpointed);  // loaded, not skipped for the log
-  EXPECT_EQ(engine->snapshot().root(), root);
-  EXPECT_EQ(engine->snapshot().pending_retries().size(), 1u);
+  ASSERT_EQ(engine->snapshot().pending_retries().size(), 1u);  // due, not yet run
+  expect_checkpoint_reloads(std::move(engine), dir);
 }
 
 // Found by the simulator (seed 200266): the same rule and scope deferred in two ticks to the
 // same due tick gives two equal pending retries; a checkpoint of that State must load.
 TEST(RulesTest, ACheckpointWithEqualPendingRetriesLoads) {
   test::TempDir dir;
-  Hash128 root;
-  TickId checkpointed;
-  {
-    auto engine = Engine::open(options_for(dir)).value();
-    std::vector<PageId> pages = create_counters(*engine, 3);
-    (void)defer_a_pair(*engine, pages);
-    // Backoffs of a first attempt are 1 or 2 ticks: deferring again each tick soon gives a
-    // retry due where one is already waiting.
-    auto has_equal_retries = [&] {
-      const auto retries = engine->snapshot().pending_retries();
-      return std::adjacent_find(retries.begin(), retries.end()) != retries.end();
-    };
-    for (int i = 0; i < 64 && !has_equal_retries(); ++i) {
-      Transaction txn = engine->begin();
-      txn.apply("pair", pages[0]);
-      txn.apply("pair", pages[1]);
-      ASSERT_TRUE(txn.commit().is_ok());
-    }
-    ASSERT_TRUE(has_equal_retries());
-    checkpointed = engine->checkpoint().value();
-    root = engine->snapshot().root();
+  auto engine = Engine::open(options_for(dir)).value();
+  std::vector<PageId> pages = create_counters(*engine, 3);
+  (void)defer_a_pair(*engine, pages);
+  // Backoffs of a first attempt are 1 or 2 ticks: deferring again each tick soon gives a
+  // retry due where one is already waiting.
+  auto has_equal_retries = [&] {
+    const auto retries = engine->snapshot().pending_retries();
+    return std::adjacent_find(retries.begin(), retries.end()) != retries.end();
+  };
+  for (int i = 0; i < 64 && !has_equal_retries(); ++i) {
+    Transaction txn = engine->begin();
+    txn.apply("pair", pages[0]);
+    txn.apply("pair", pages[1]);
+    ASSERT_TRUE(txn.commit().is_ok());
   }
-  OpenReport report;
-  auto engine = Engine::open(options_for(dir), &report).value();
-  ASSERT_EQ(report.checkpoint, checkpointed);  // loaded, not skipped for the log
-  EXPECT_EQ(engine->snapshot().root(), root);
+  ASSERT_TRUE(has_equal_retries());
+  expect_checkpoint_reloads(std::move(engine), dir);
 }
 
 TEST(RulesTest, ReplayReexecutesRulesAndChecksReceiptsAndWrites) {
