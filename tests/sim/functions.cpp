@@ -4,7 +4,8 @@
 
 namespace mmsb::sim {
 
-Status compute_mix(std::span<const std::span<const std::byte>> parents, std::vector<std::byte>& out) {
+Status compute_mix(std::span<const std::span<const std::byte>> parents,
+                   std::vector<std::byte>& out) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     std::uint8_t value = static_cast<std::uint8_t>(i * 31 + 7);
     for (const auto& parent : parents) {

@@ -18,7 +18,8 @@ inline constexpr std::string_view kMix = "sim.mix";
 inline constexpr std::string_view kPicky = "sim.picky";
 inline constexpr std::byte kPickyPoison{0xEE};
 
-Status compute_mix(std::span<const std::span<const std::byte>> parents, std::vector<std::byte>& out);
+Status compute_mix(std::span<const std::span<const std::byte>> parents,
+                   std::vector<std::byte>& out);
 Status compute_picky(std::span<const std::span<const std::byte>> parents,
                      std::vector<std::byte>& out);
 

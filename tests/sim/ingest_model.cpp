@@ -34,7 +34,9 @@ bool write_packet(Model& model, const TopicRule& rule, std::span<const std::byte
   if (payload.size() < 4) return false;
   const std::uint64_t offset = get_le<std::uint32_t>(payload.data());
   if (offset > bytes.size() || payload.size() - 4 > bytes.size() - offset) return false;
-  if (apply) std::copy(payload.begin() + 4, payload.end(), bytes.begin() + static_cast<std::ptrdiff_t>(offset));
+  if (apply)
+    std::copy(payload.begin() + 4, payload.end(),
+              bytes.begin() + static_cast<std::ptrdiff_t>(offset));
   return true;
 }
 
@@ -47,8 +49,8 @@ bool same_ruleset(const Ruleset& a, const Ruleset& b) {
     const TopicRule& y = b.topics[i];
     if (x.topic != y.topic || x.allow != y.allow || x.producers != y.producers ||
         x.max_payload_bytes != y.max_payload_bytes || x.rate_per_second != y.rate_per_second ||
-        x.burst != y.burst || (x.allow && (x.mapping.action != y.mapping.action ||
-                                            x.mapping.page != y.mapping.page))) {
+        x.burst != y.burst ||
+        (x.allow && (x.mapping.action != y.mapping.action || x.mapping.page != y.mapping.page))) {
       return false;
     }
   }
@@ -72,7 +74,8 @@ std::optional<Ruleset> IngestModel::draw_ruleset(Random& random, const Model& mo
       const std::uint64_t page = random.pick(pages);
       const std::uint64_t size = model.pages.at(page).bytes.size();
       rule.mapping.page = PageId(page);
-      rule.mapping.action = random.chance(60) ? TopicAction::kOverwrite : TopicAction::kWriteAtOffset;
+      rule.mapping.action =
+          random.chance(60) ? TopicAction::kOverwrite : TopicAction::kWriteAtOffset;
       rule.max_payload_bytes = static_cast<std::uint32_t>(
           random.between(rule.mapping.action == TopicAction::kOverwrite ? 1 : 5,
                          std::min<std::uint64_t>(size, kPacketInlineBytes)));
@@ -98,7 +101,8 @@ std::vector<PacketDraw> IngestModel::draw_packets(Random& random, const Model& m
     if (rule != nullptr && rule->mapping.action == TopicAction::kWriteAtOffset &&
         packet.payload.size() >= 4 && model.pages.count(rule->mapping.page.value())) {
       const std::uint64_t size = model.pages.at(rule->mapping.page.value()).bytes.size();
-      put_le<std::uint32_t>(packet.payload.data(), static_cast<std::uint32_t>(random.below(size + 2)));
+      put_le<std::uint32_t>(packet.payload.data(),
+                            static_cast<std::uint32_t>(random.below(size + 2)));
     }
     packets.push_back(std::move(packet));
   }
@@ -148,17 +152,16 @@ Outcome IngestModel::tick(const Model& before, const std::vector<PacketDraw>& pa
                           std::uint64_t time_ns, std::map<std::uint32_t, PacketCounts>& counts) {
   take_force();
   time_ns_ = std::max(time_ns_, time_ns);
-  Outcome outcome;
-  outcome.after = before;
-  Model& after = outcome.after;
+  Model after = before;
   for (const PacketDraw& packet : packets) {
     const TopicRule* rule = find_topic(in_force_, packet.topic);
     const bool denied =
         rule == nullptr || !rule->allow ||
-        (!rule->producers.empty() &&
-         std::find(rule->producers.begin(), rule->producers.end(), packet.producer) == rule->producers.end()) ||
+        (!rule->producers.empty() && std::find(rule->producers.begin(), rule->producers.end(),
+                                               packet.producer) == rule->producers.end()) ||
         packet.payload.size() > rule->max_payload_bytes ||
-        !after.pages.count(rule->mapping.page.value()) || after.is_derived(rule->mapping.page.value()) ||
+        !after.pages.count(rule->mapping.page.value()) ||
+        after.is_derived(rule->mapping.page.value()) ||
         !write_packet(after, *rule, packet.payload, false);
     if (denied) {
       ++counts[packet.producer].denied;
@@ -169,29 +172,16 @@ Outcome IngestModel::tick(const Model& before, const std::vector<PacketDraw>& pa
       ++counts[packet.producer].admitted;
     }
   }
-  Outcome propagated = model_transaction(after, {}, {});  // propagation and seal, no inputs
-  if (!propagated.status.is_ok()) {
+  Outcome finished = finish_tick(before, std::move(after), {});
+  if (!finished.status.is_ok()) {
     // tick_failed: the tick is dropped (not logged), its admitted packets are denied
     // instead; the tokens they took stay taken.
     for (auto& [producer, count] : counts) {
       count.denied += count.admitted;
       count.admitted = 0;
     }
-    outcome.status = propagated.status;
-    outcome.logged = false;
-    outcome.after = before;
-    return outcome;
   }
-  outcome.after = propagated.after;
-  // model_transaction sealed against the packets' State; epochs count against `before`.
-  for (auto& [id, page] : outcome.after.pages) {
-    auto was = before.pages.find(id);
-    if (was != before.pages.end()) {
-      page.epoch = was->second.bytes != page.bytes ? was->second.epoch + 1 : was->second.epoch;
-    }
-  }
-  outcome.after.tick = before.tick + 1;
-  return outcome;
+  return finished;
 }
 
 }  // namespace mmsb::sim

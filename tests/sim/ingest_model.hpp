@@ -52,8 +52,8 @@ class IngestModel {
   void take_force();
   bool admit(const TopicRule& rule, std::uint64_t time_ns);
 
-  std::optional<Ruleset> next_;      // the last ruleset set
-  std::optional<Ruleset> in_force_;  // the one the last ingest tick used
+  std::optional<Ruleset> next_;              // the last ruleset set
+  std::optional<Ruleset> in_force_;          // the one the last ingest tick used
   std::map<std::uint32_t, Bucket> buckets_;  // by topic
   std::uint64_t time_ns_ = 0;
 };

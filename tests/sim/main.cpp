@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,11 @@ struct Totals {
                 static_cast<unsigned long long>(ticks), static_cast<unsigned long long>(recoveries),
                 seconds, seconds > 0 ? static_cast<double>(seeds) / seconds : 0.0);
     std::printf("faults injected:");
-    for (const auto& [kind, count] : faults) std::printf(" %s %llu;", kind.c_str(), static_cast<unsigned long long>(count));
+    for (const auto& [kind, count] : faults)
+      std::printf(" %s %llu;", kind.c_str(), static_cast<unsigned long long>(count));
     std::printf("\nsteps by outcome:");
-    for (const auto& [kind, count] : outcomes) std::printf(" %s %llu;", kind.c_str(), static_cast<unsigned long long>(count));
+    for (const auto& [kind, count] : outcomes)
+      std::printf(" %s %llu;", kind.c_str(), static_cast<unsigned long long>(count));
     std::printf("\n%llu passed, %llu failed\n", static_cast<unsigned long long>(seeds - failures),
                 static_cast<unsigned long long>(failures));
   }
@@ -70,17 +73,42 @@ bool parse_u64(const char* text, std::uint64_t& out) {
   return end != text && *end == '\0';
 }
 
+// One seed a line; '#' starts a comment.
+bool read_seeds(const std::string& path, std::vector<std::uint64_t>& seeds) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "mmsb_sim: cannot read seeds file '%s'\n", path.c_str());
+    return false;
+  }
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line.substr(0, line.find('#')));
+    std::string seed, extra;
+    if (!(words >> seed)) continue;
+    std::uint64_t value = 0;
+    if (!parse_u64(seed.c_str(), value) || (words >> extra)) {
+      std::fprintf(stderr, "mmsb_sim: %s: bad seed line '%s'\n", path.c_str(), line.c_str());
+      return false;
+    }
+    seeds.push_back(value);
+  }
+  return true;
+}
+
 // Shortens a failing run: the smallest step count (a prefix of the same run) that fails.
 int minimize(SimOptions options) {
   SimReport report = mmsb::sim::simulate(options);
   if (report.ok) {
-    std::printf("seed %llu passes; nothing to minimize\n", static_cast<unsigned long long>(options.seed));
+    std::printf("seed %llu passes; nothing to minimize\n",
+                static_cast<unsigned long long>(options.seed));
     return 0;
   }
   std::size_t low = 1, high = report.failed_step;
   while (low < high) {
     options.steps = (low + high) / 2;
-    if (mmsb::sim::simulate(options).ok) low = options.steps + 1; else high = options.steps;
+    if (mmsb::sim::simulate(options).ok)
+      low = options.steps + 1;
+    else
+      high = options.steps;
   }
   options.steps = high;
   print_failure(options, mmsb::sim::simulate(options));
@@ -122,23 +150,7 @@ int main(int argc, char** argv) {
   if (do_minimize) return minimize(options);
   std::vector<std::uint64_t> seeds;
   if (have_seed) seeds.push_back(options.seed);
-  if (!seeds_file.empty()) {
-    std::ifstream in(seeds_file);
-    if (!in) {
-      std::fprintf(stderr, "mmsb_sim: cannot read seeds file '%s'\n", seeds_file.c_str());
-      return 2;
-    }
-    for (std::string line; std::getline(in, line);) {
-      const std::string seed = line.substr(0, line.find('#'));
-      std::uint64_t value = 0;
-      if (seed.find_first_not_of(" \t") == std::string::npos) continue;
-      if (!parse_u64(seed.substr(seed.find_first_not_of(" \t"), seed.find_last_not_of(" \t") - seed.find_first_not_of(" \t") + 1).c_str(), value)) {
-        std::fprintf(stderr, "mmsb_sim: %s: bad seed line '%s'\n", seeds_file.c_str(), line.c_str());
-        return 2;
-      }
-      seeds.push_back(value);
-    }
-  }
+  if (!seeds_file.empty() && !read_seeds(seeds_file, seeds)) return 2;
   const auto began = std::chrono::steady_clock::now();
   Totals totals;
   auto run_one = [&](std::uint64_t seed) {
@@ -150,11 +162,13 @@ int main(int argc, char** argv) {
   };
   if (soak_seconds != 0) {
     auto last_progress = began;
-    for (std::uint64_t seed = start; seconds_since(began) < static_cast<double>(soak_seconds); ++seed) {
+    for (std::uint64_t seed = start; seconds_since(began) < static_cast<double>(soak_seconds);
+         ++seed) {
       run_one(seed);
       if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(30)) {
         last_progress = std::chrono::steady_clock::now();
-        std::printf("soak: %llu seeds, %llu failed, %.0f s\n", static_cast<unsigned long long>(totals.seeds),
+        std::printf("soak: %llu seeds, %llu failed, %.0f s\n",
+                    static_cast<unsigned long long>(totals.seeds),
                     static_cast<unsigned long long>(totals.failures), seconds_since(began));
         std::fflush(stdout);
       }

@@ -11,8 +11,6 @@
 namespace mmsb::sim {
 namespace {
 
-Status named(StatusCode code, const std::string& message) { return Status(code, message); }
-
 bool reaches(const Model& model, std::uint64_t from, std::uint64_t to) {
   // Depth-first over dependency edges (Data and Control): does `from` reach `to`?
   std::set<std::uint64_t> seen;
@@ -23,7 +21,8 @@ bool reaches(const Model& model, std::uint64_t from, std::uint64_t to) {
     if (page == to) return true;
     if (!seen.insert(page).second) continue;
     for (const auto& [id, edge] : model.edges) {
-      if (is_dependency_kind(edge.kind) && edge.from.value() == page) stack.push_back(edge.to.value());
+      if (is_dependency_kind(edge.kind) && edge.from.value() == page)
+        stack.push_back(edge.to.value());
     }
   }
   return false;
@@ -45,8 +44,8 @@ Status propagate(Model& model) {
     std::vector<std::byte> out(page.bytes.size());
     Status computed = compute_function(model.derivations.at(child), inputs, out);
     if (!computed.is_ok()) {
-      return named(computed.code(), "derived page " + std::to_string(child) + ": " +
-                                        computed.message());
+      return Status(computed.code(),
+                    "derived page " + std::to_string(child) + ": " + computed.message());
     }
     page.bytes = std::move(out);
     return Status::ok();
@@ -59,7 +58,8 @@ Status propagate(Model& model) {
 void seal(Model& model, const Model& start) {
   for (auto& [id, page] : model.pages) {
     auto was = start.pages.find(id);
-    if (was != start.pages.end() && was->second.bytes != page.bytes) page.epoch = was->second.epoch + 1;
+    if (was != start.pages.end() && was->second.bytes != page.bytes)
+      page.epoch = was->second.epoch + 1;
   }
   model.tick = start.tick + 1;
 }
@@ -88,13 +88,14 @@ class TxnApplier {
       case SimOp::Kind::kPut: {
         MMSB_ASSIGN_OR_RETURN(std::uint64_t id, resolve(op.page));
         ModelPage& page = model_.pages.at(id);
-        if (model_.is_derived(id)) return named(StatusCode::kInvalidArgument, "write of derived page");
+        if (model_.is_derived(id))
+          return Status(StatusCode::kInvalidArgument, "write of derived page");
         const std::uint64_t offset = op.kind == SimOp::Kind::kWrite ? op.offset : 0;
         if (op.kind == SimOp::Kind::kPut && op.bytes.size() != page.bytes.size()) {
-          return named(StatusCode::kInvalidArgument, "put of the wrong size");
+          return Status(StatusCode::kInvalidArgument, "put of the wrong size");
         }
         if (offset > page.bytes.size() || op.bytes.size() > page.bytes.size() - offset) {
-          return named(StatusCode::kInvalidArgument, "write out of range");
+          return Status(StatusCode::kInvalidArgument, "write out of range");
         }
         std::copy(op.bytes.begin(), op.bytes.end(),
                   page.bytes.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -114,7 +115,7 @@ class TxnApplier {
         return Status::ok();
       }
       case SimOp::Kind::kRemoveEdge:
-        if (model_.edges.erase(op.edge) == 0) return named(StatusCode::kNotFound, "no such edge");
+        if (model_.edges.erase(op.edge) == 0) return Status(StatusCode::kNotFound, "no such edge");
         return Status::ok();
       case SimOp::Kind::kDerive:
         return derive(op);
@@ -135,7 +136,9 @@ class TxnApplier {
   Result<std::uint64_t> resolve(const PageRef& ref) const {
     const std::uint64_t id = ref.created ? created_pages.at(ref.value) : ref.value;
     // Pages this transaction creates are named by their provisional ids only.
-    if (!model_.pages.count(id) || (!ref.created && id >= first_created_)) return named(StatusCode::kNotFound, "page " + std::to_string(id));
+    if (!model_.pages.count(id) || (!ref.created && id >= first_created_)) {
+      return Status(StatusCode::kNotFound, "page " + std::to_string(id));
+    }
     return id;
   }
 
@@ -151,7 +154,7 @@ class TxnApplier {
       return entry.second.kind == kEdgeKindData && entry.second.to.value() == child;
     });
     for (std::uint64_t parent : parents) {
-      if (reaches(rewired, child, parent)) return named(StatusCode::kInvalidArgument, "cycle");
+      if (reaches(rewired, child, parent)) return Status(StatusCode::kInvalidArgument, "cycle");
       const std::uint64_t id = rewired.next_edge++;
       rewired.edges[id] = Edge{EdgeId(id), kEdgeKindData, PageId(parent), PageId(child)};
     }
@@ -169,7 +172,8 @@ class TxnApplier {
 std::vector<std::uint64_t> Model::parents_of(std::uint64_t child) const {
   std::vector<std::uint64_t> parents;
   for (const auto& [id, edge] : edges) {
-    if (edge.kind == kEdgeKindData && edge.to.value() == child) parents.push_back(edge.from.value());
+    if (edge.kind == kEdgeKindData && edge.to.value() == child)
+      parents.push_back(edge.from.value());
   }
   return parents;
 }
@@ -180,10 +184,11 @@ Hash128 Model::root() const {
   parts.next_page_id = next_page;
   parts.next_edge_id = next_edge;
   for (const auto& [id, page] : pages) {
-    parts.pages.emplace_back(id, test::reference_page_leaf(id, page.type, Location::kHost,
-                                                           page.bytes, page.epoch));
+    parts.pages.emplace_back(
+        id, test::reference_page_leaf(id, page.type, Location::kHost, page.bytes, page.epoch));
   }
-  for (const auto& [id, edge] : edges) parts.edges.emplace_back(id, test::reference_edge_leaf(edge));
+  for (const auto& [id, edge] : edges)
+    parts.edges.emplace_back(id, test::reference_edge_leaf(edge));
   for (const auto& [child, function] : derivations) {
     parts.derivations.emplace_back(child, test::reference_derivation_leaf(PageId(child), function));
   }
@@ -198,7 +203,7 @@ Outcome model_transaction(const Model& before, const std::vector<SimOp>& ops,
   for (const SimRead& read : reads) {
     auto page = before.pages.find(read.page);
     if (page == before.pages.end() || page->second.epoch != read.epoch) {
-      outcome.status = named(StatusCode::kConflict, "read page changed");
+      outcome.status = Status(StatusCode::kConflict, "read page changed");
       break;
     }
   }
@@ -216,17 +221,25 @@ Outcome model_transaction(const Model& before, const std::vector<SimOp>& ops,
     }
   }
   if (!outcome.status.is_ok()) outcome.after = before;  // still logged in its tick, unapplied
-  // Rules run in every transaction tick, a failed transaction's too (without its calls).
+  Outcome finished = finish_tick(before, std::move(outcome.after), applied);
+  if (!finished.status.is_ok()) return finished;  // the derivation's Status, even after a conflict
+  finished.status = outcome.status;
+  finished.created_pages = std::move(outcome.created_pages);
+  finished.created_edges = std::move(outcome.created_edges);
+  return finished;
+}
+
+Outcome finish_tick(const Model& before, Model inputs, const std::vector<std::uint64_t>& applied) {
+  Outcome outcome;
+  outcome.after = std::move(inputs);
   model_rules_step(outcome.after, before.tick + 1, applied);
   Status propagated = propagate(outcome.after);
   if (!propagated.is_ok()) {
-    // The tick is not built: the transaction is refused with the derivation's Status (even
-    // one that conflicted: the standing rules' writes alone fail it) and nothing is logged.
+    // The tick is not built: nothing is logged, and its inputs are refused with the
+    // derivation's Status (the standing rules' writes alone may fail it).
     outcome.status = propagated;
     outcome.logged = false;
     outcome.after = before;
-    outcome.created_pages.clear();
-    outcome.created_edges.clear();
     return outcome;
   }
   seal(outcome.after, before);
@@ -309,8 +322,7 @@ std::string first_difference(const Model& model, const State& state) {
   }
   for (const auto& [child, function] : model.derivations) {
     auto derivation = state.derivation(PageId(child));
-    if (!derivation || derivation->function != function ||
-        [&] {
+    if (!derivation || derivation->function != function || [&] {
           std::vector<std::uint64_t> parents;
           for (PageId parent : derivation->parents) parents.push_back(parent.value());
           return parents != model.parents_of(child);
@@ -327,7 +339,8 @@ std::string first_difference(const Model& model, const State& state) {
   if (state.root() != expected) {
     return differ("root", expected.to_hex(), state.root().to_hex());
   }
-  if (test::reference_root(state) != expected) return "the reference root of the engine's State differs";
+  if (test::reference_root(state) != expected)
+    return "the reference root of the engine's State differs";
   return "";
 }
 

@@ -43,19 +43,26 @@ struct PageRef {
 
 struct SimOp {
   enum class Kind : std::uint8_t {
-    kCreate, kWrite, kPut, kDelete, kAddEdge, kRemoveEdge, kDerive, kApply  // kApply: sim.pull
+    kCreate,
+    kWrite,
+    kPut,
+    kDelete,
+    kAddEdge,
+    kRemoveEdge,
+    kDerive,
+    kApply  // kApply: sim.pull
   };
   Kind kind = Kind::kWrite;
-  PageRef page;                       // kCreate: unused; kAddEdge: from
-  PageRef to;                         // kAddEdge
-  PageType type = 0;                  // kCreate
-  std::uint64_t size = 0;             // kCreate
-  std::uint64_t offset = 0;           // kWrite
-  std::vector<std::byte> bytes;       // kWrite, kPut
-  EdgeKind edge_kind = 0;             // kAddEdge
-  std::uint64_t edge = 0;             // kRemoveEdge
-  std::vector<PageRef> parents;       // kDerive
-  std::string function;               // kDerive
+  PageRef page;                  // kCreate: unused; kAddEdge: from
+  PageRef to;                    // kAddEdge
+  PageType type = 0;             // kCreate
+  std::uint64_t size = 0;        // kCreate
+  std::uint64_t offset = 0;      // kWrite
+  std::vector<std::byte> bytes;  // kWrite, kPut
+  EdgeKind edge_kind = 0;        // kAddEdge
+  std::uint64_t edge = 0;        // kRemoveEdge
+  std::vector<PageRef> parents;  // kDerive
+  std::string function;          // kDerive
 };
 
 struct SimRead {
@@ -65,17 +72,21 @@ struct SimRead {
 
 // What the model says a transaction does.
 struct Outcome {
-  Status status;             // OK, or the class of failure expected
-  bool logged = true;        // the tick happens (also for Conflict and invalid operations)
-  Model after;               // the state after its tick (== before if not logged)
+  Status status;       // OK, or the class of failure expected
+  bool logged = true;  // the tick happens (also for Conflict and invalid operations)
+  Model after;         // the state after its tick (== before if not logged)
   std::vector<std::uint64_t> created_pages;
   std::vector<std::uint64_t> created_edges;
 };
 
-// One transaction tick: the inputs (nothing of them if they fail), the rules step
-// (sim/rules.hpp), propagation and seal.
+// One transaction tick: the inputs (nothing of them if they fail), then finish_tick.
 Outcome model_transaction(const Model& before, const std::vector<SimOp>& ops,
                           const std::vector<SimRead>& reads);
+
+// The steps of a transaction or ingest tick after its inputs: the rules step (sim/rules.hpp)
+// with `applied` the tick's sim.pull scopes, propagation, and the seal against `before`
+// (epochs, tick). Not logged, and `before` kept, if propagation fails.
+Outcome finish_tick(const Model& before, Model inputs, const std::vector<std::uint64_t>& applied);
 
 // A fork's changes, as the simulator made them: whole pages written (by id in the base),
 // pages created (with their content) and pages deleted.

@@ -21,7 +21,9 @@ class Random {
   // Uniform in [0, bound) (bound > 0; the bias of a 64-bit modulo is negligible here).
   std::uint64_t below(std::uint64_t bound) { return next() % bound; }
   // Uniform in [low, high].
-  std::uint64_t between(std::uint64_t low, std::uint64_t high) { return low + below(high - low + 1); }
+  std::uint64_t between(std::uint64_t low, std::uint64_t high) {
+    return low + below(high - low + 1);
+  }
   // True with probability percent / 100.
   bool chance(unsigned percent) { return below(100) < percent; }
   template <typename T>

@@ -50,6 +50,12 @@ class Simulation {
   bool check(const char* after);
   bool open_engine(OpenReport* report);
   bool recover(const std::string& why);
+  // A step failed with IOError: what it would have made (if logged) may have reached the log.
+  bool lost_to_fault(const Outcome& expected, const std::string& why);
+  // A step the model predicted as `expected` was acknowledged: the model moves on, then check.
+  bool advance(const Outcome& expected, const char* after);
+  // Success or failure as the model says (and Conflict where it says Conflict), else fail.
+  bool same_answer(const char* what, const Outcome& expected, const Status& answer);
   bool commit_model(const Outcome& expected, const Result<CommitInfo>& committed);
   void arm_fault();
   bool step(StepKind kind);
@@ -68,7 +74,9 @@ class Simulation {
   bool reopen_step();
   bool finish();
   void note(const std::string& line) {
-    if (options_.verbose) std::printf("  step %zu tick %llu: %s\n", step_, static_cast<unsigned long long>(model().tick), line.c_str());
+    if (options_.verbose)
+      std::printf("  step %zu tick %llu: %s\n", step_,
+                  static_cast<unsigned long long>(model().tick), line.c_str());
   }
 
   SimOptions options_;
@@ -79,15 +87,16 @@ class Simulation {
   EngineOptions engine_options_;
   unsigned fault_percent_ = 0;
   std::unique_ptr<Engine> engine_;
-  std::vector<Model> history_;  // history_[t]: the model at tick t
-  std::uint64_t acked_tick_ = 0;        // the last tick acknowledged to the simulator
-  std::uint64_t checkpoint_tick_ = 0;   // the last checkpoint's tick
-  std::optional<Model> pending_;        // what a step that failed with IOError would give
+  std::vector<Model> history_;         // history_[t]: the model at tick t
+  std::uint64_t acked_tick_ = 0;       // the last tick acknowledged to the simulator
+  std::uint64_t checkpoint_tick_ = 0;  // the last checkpoint's tick
+  std::optional<Model> pending_;       // what a step that failed with IOError would give
   SimReport report_;
   std::size_t step_ = 0;
   std::uint64_t opens_ = 0;  // engines opened so far
   IngestModel ingest_;
-  std::vector<Ruleset> rulesets_attempted_;  // set_rulesets that failed since the last open: maybe stored
+  std::vector<Ruleset>
+      rulesets_attempted_;  // set_rulesets that failed since the last open: maybe stored
   std::map<std::uint32_t, Producer> producers_;  // of the engine open now
 };
 

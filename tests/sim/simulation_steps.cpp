@@ -8,16 +8,26 @@ namespace {
 
 const char* step_name(StepKind kind) {
   switch (kind) {
-    case StepKind::kTransaction: return "transaction";
-    case StepKind::kStaleRead: return "stale read";
-    case StepKind::kMerge: return "merge";
-    case StepKind::kRule: return "rules";
-    case StepKind::kIngest: return "ingest";
-    case StepKind::kRuleset: return "ruleset";
-    case StepKind::kClock: return "clock";
-    case StepKind::kCheckpoint: return "checkpoint";
-    case StepKind::kReopen: return "reopen";
-    case StepKind::kCrash: return "crash";
+    case StepKind::kTransaction:
+      return "transaction";
+    case StepKind::kStaleRead:
+      return "stale read";
+    case StepKind::kMerge:
+      return "merge";
+    case StepKind::kRule:
+      return "rules";
+    case StepKind::kIngest:
+      return "ingest";
+    case StepKind::kRuleset:
+      return "ruleset";
+    case StepKind::kClock:
+      return "clock";
+    case StepKind::kCheckpoint:
+      return "checkpoint";
+    case StepKind::kReopen:
+      return "reopen";
+    case StepKind::kCrash:
+      return "crash";
   }
   return "?";
 }
@@ -110,7 +120,8 @@ bool Simulation::stale_read_step() {
   const std::uint64_t page = random_.pick(writable);
   Transaction reader = engine_->begin();
   auto seen = reader.read(PageId(page));
-  if (!seen.is_ok()) return fail("read of page " + std::to_string(page) + ": " + seen.status().to_string());
+  if (!seen.is_ok())
+    return fail("read of page " + std::to_string(page) + ": " + seen.status().to_string());
   const std::vector<SimRead> reads{{page, model().pages.at(page).epoch}};
   if (random_.chance(60)) {
     SimOp write;
@@ -166,20 +177,12 @@ bool Simulation::merge_step() {
   }
   const Outcome expected = model_merge(base, model(), changes);
   auto merged = engine_->merge(fork);
-  if (!merged.is_ok() && merged.status().code() == StatusCode::kIOError) {
-    if (expected.logged) pending_ = expected.after;
-    return recover("merge: " + merged.status().to_string());
+  if (merged.status().code() == StatusCode::kIOError) {
+    return lost_to_fault(expected, "merge: " + merged.status().to_string());
   }
-  if (expected.status.is_ok() != merged.is_ok()) {
-    return fail("merge: model says " + expected.status.to_string() + ", engine says " +
-                merged.status().to_string());
-  }
+  if (!same_answer("merge", expected, merged.status())) return false;
   ++report_.outcomes[merged.is_ok() ? "merged" : "merge refused"];
-  if (expected.logged) {
-    history_.push_back(expected.after);
-    acked_tick_ = model().tick;
-  }
-  return check("merge");
+  return advance(expected, "merge");
 }
 
 std::string Simulation::deny_reasons() const {
@@ -199,7 +202,8 @@ bool Simulation::ruleset_step() {
   if (!ruleset) return true;
   auto set = engine_->set_ruleset(*ruleset);
   if (!set.is_ok()) {
-    if (set.status().code() != StatusCode::kIOError) return fail("set_ruleset: " + set.status().to_string());
+    if (set.status().code() != StatusCode::kIOError)
+      return fail("set_ruleset: " + set.status().to_string());
     rulesets_attempted_.push_back(*ruleset);  // a crash may still find it stored
     ++report_.outcomes["ruleset failed"];
     return true;
@@ -218,50 +222,49 @@ bool Simulation::ingest_step() {
   auto found = producers_.find(id);
   if (found == producers_.end()) {
     auto made = engine_->producer({.id = id});
-    if (!made.is_ok()) return fail("producer " + std::to_string(id) + ": " + made.status().to_string());
+    if (!made.is_ok())
+      return fail("producer " + std::to_string(id) + ": " + made.status().to_string());
     found = producers_.emplace(id, std::move(made).value()).first;
   }
   Producer& producer = found->second;
   std::vector<Packet> batch(packets.size());
-  for (std::size_t i = 0; i < packets.size(); ++i) batch[i].set_inline(packets[i].topic, packets[i].payload);
+  for (std::size_t i = 0; i < packets.size(); ++i)
+    batch[i].set_inline(packets[i].topic, packets[i].payload);
   const ProducerCounters before = producer.counters();
-  const std::uint64_t tick_failed_before = engine_->stats().ingest.denied_by_reason[
-      static_cast<std::size_t>(DenyReason::kTickFailed)];
+  const std::uint64_t tick_failed_before =
+      engine_->stats().ingest.denied_by_reason[static_cast<std::size_t>(DenyReason::kTickFailed)];
   std::map<std::uint32_t, PacketCounts> counts;
   const Outcome expected = ingest_.tick(model(), packets, clock_.now_ns(), counts);
   auto submitted = producer.submit_batch(batch);
-  if (!submitted.is_ok() || *submitted != batch.size()) return fail("submit_batch took less than all");
+  if (!submitted.is_ok() || *submitted != batch.size())
+    return fail("submit_batch took less than all");
   Status flushed = producer.flush();
   const ProducerCounters after = producer.counters();
   if (!flushed.is_ok() || after.completed_sequence < before.submitted + batch.size()) {
-    if (expected.logged) pending_ = expected.after;
-    return recover("ingest flush: " + flushed.to_string());
+    return lost_to_fault(expected, "ingest flush: " + flushed.to_string());
   }
   const PacketCounts seen{after.admitted - before.admitted, after.denied - before.denied,
                           after.throttled - before.throttled};
-  const std::uint64_t tick_failed = engine_->stats().ingest.denied_by_reason[
-      static_cast<std::size_t>(DenyReason::kTickFailed)] - tick_failed_before;
+  const std::uint64_t tick_failed =
+      engine_->stats().ingest.denied_by_reason[static_cast<std::size_t>(DenyReason::kTickFailed)] -
+      tick_failed_before;
   if (tick_failed == batch.size() && (expected.logged || !(seen == counts[id]))) {
     // The log failed (an injected fault): the engine denies the whole drain tick_failed. Its
     // record may still have reached the disk, so recovery may or may not hold it.
     ++report_.outcomes["ingest tick lost to a log failure"];
-    if (expected.logged) pending_ = expected.after;
-    return recover("ingest tick failed with the log");
+    return lost_to_fault(expected, "ingest tick failed with the log");
   }
   if (!(seen == counts[id])) {
-    return fail("ingest outcomes: model admitted/denied/throttled " + std::to_string(counts[id].admitted) +
-                "/" + std::to_string(counts[id].denied) + "/" + std::to_string(counts[id].throttled) +
-                ", engine " + std::to_string(seen.admitted) + "/" + std::to_string(seen.denied) + "/" +
-                std::to_string(seen.throttled) + " (engine's deny reasons so far:" + deny_reasons() + ")");
+    return fail(
+        "ingest outcomes: model admitted/denied/throttled " + std::to_string(counts[id].admitted) +
+        "/" + std::to_string(counts[id].denied) + "/" + std::to_string(counts[id].throttled) +
+        ", engine " + std::to_string(seen.admitted) + "/" + std::to_string(seen.denied) + "/" +
+        std::to_string(seen.throttled) + " (engine's deny reasons so far:" + deny_reasons() + ")");
   }
   report_.outcomes["packets admitted"] += seen.admitted;
   report_.outcomes["packets denied"] += seen.denied;
   report_.outcomes["packets throttled"] += seen.throttled;
-  if (expected.logged) {
-    history_.push_back(expected.after);
-    acked_tick_ = model().tick;
-  }
-  return check("ingest");
+  return advance(expected, "ingest");
 }
 
 bool Simulation::checkpoint_step() {
@@ -295,17 +298,25 @@ bool Simulation::step(StepKind kind) {
   note(step_name(kind));
   arm_fault();
   switch (kind) {
-    case StepKind::kTransaction: return transaction_step();
-    case StepKind::kStaleRead: return stale_read_step();
-    case StepKind::kMerge: return merge_step();
-    case StepKind::kRule: return rule_step();
-    case StepKind::kIngest: return ingest_step();
-    case StepKind::kRuleset: return ruleset_step();
+    case StepKind::kTransaction:
+      return transaction_step();
+    case StepKind::kStaleRead:
+      return stale_read_step();
+    case StepKind::kMerge:
+      return merge_step();
+    case StepKind::kRule:
+      return rule_step();
+    case StepKind::kIngest:
+      return ingest_step();
+    case StepKind::kRuleset:
+      return ruleset_step();
     case StepKind::kClock:
       clock_.advance(random_.between(1, 2'000'000'000));
       return true;
-    case StepKind::kCheckpoint: return checkpoint_step();
-    case StepKind::kReopen: return reopen_step();
+    case StepKind::kCheckpoint:
+      return checkpoint_step();
+    case StepKind::kReopen:
+      return reopen_step();
     case StepKind::kCrash:
       ++report_.faults["crash"];
       return recover("crash");

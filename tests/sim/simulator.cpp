@@ -31,7 +31,8 @@ bool Simulation::fail(const std::string& what) {
 std::string Simulation::list_files() const {
   std::string out;
   std::error_code error;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(engine_options_.dir, error)) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(engine_options_.dir, error)) {
     if (!entry.is_regular_file()) continue;
     out += " " + std::filesystem::relative(entry.path(), engine_options_.dir).string() + " (" +
            std::to_string(entry.file_size()) + ")";
@@ -64,16 +65,19 @@ bool Simulation::open_engine(OpenReport* report) {
       ++opens_;
       producers_.clear();
       const std::optional<Ruleset> recovered = engine_->ruleset();
-      const bool known = (!recovered && !ingest_.last_set()) ||
-                         (recovered && ingest_.last_set() && same_ruleset(*recovered, *ingest_.last_set())) ||
-                         (recovered && std::any_of(rulesets_attempted_.begin(), rulesets_attempted_.end(),
-                                                   [&](const Ruleset& tried) { return same_ruleset(*recovered, tried); }));
+      const bool known =
+          (!recovered && !ingest_.last_set()) ||
+          (recovered && ingest_.last_set() && same_ruleset(*recovered, *ingest_.last_set())) ||
+          (recovered &&
+           std::any_of(rulesets_attempted_.begin(), rulesets_attempted_.end(),
+                       [&](const Ruleset& tried) { return same_ruleset(*recovered, tried); }));
       if (!known) return fail("open recovered a ruleset that was never set");
       ingest_.reopened(recovered);
       rulesets_attempted_.clear();
       Status registered = register_functions(*engine_);
       if (registered.is_ok()) registered = register_rules(*engine_);
-      if (!registered.is_ok()) return fail("registering functions and rules: " + registered.to_string());
+      if (!registered.is_ok())
+        return fail("registering functions and rules: " + registered.to_string());
       return true;
     }
     if (opened.status().code() != StatusCode::kIOError) {
@@ -125,19 +129,36 @@ bool Simulation::recover(const std::string& why) {
   return check(("recovery: " + why).c_str());
 }
 
+bool Simulation::lost_to_fault(const Outcome& expected, const std::string& why) {
+  if (expected.logged) pending_ = expected.after;
+  return recover(why);
+}
+
+bool Simulation::advance(const Outcome& expected, const char* after) {
+  if (expected.logged) {
+    history_.push_back(expected.after);
+    acked_tick_ = model().tick;
+  }
+  return check(after);
+}
+
+bool Simulation::same_answer(const char* what, const Outcome& expected, const Status& answer) {
+  if (expected.status.is_ok() == answer.is_ok() &&
+      (expected.status.code() != StatusCode::kConflict || answer.code() == StatusCode::kConflict)) {
+    return true;
+  }
+  return fail(std::string(what) + ": model says " + expected.status.to_string() + ", engine says " +
+              answer.to_string());
+}
+
 // Compares a commit's result with the model's outcome and moves the model on.
 bool Simulation::commit_model(const Outcome& expected, const Result<CommitInfo>& committed) {
-  if (!committed.is_ok() && committed.status().code() == StatusCode::kIOError) {
-    if (expected.logged) pending_ = expected.after;
-    return recover("commit: " + committed.status().to_string());
+  if (committed.status().code() == StatusCode::kIOError) {
+    return lost_to_fault(expected, "commit: " + committed.status().to_string());
   }
-  if (expected.status.is_ok() != committed.is_ok() ||
-      (expected.status.code() == StatusCode::kConflict &&
-       committed.status().code() != StatusCode::kConflict)) {
-    return fail("commit: model says " + expected.status.to_string() + ", engine says " +
-                committed.status().to_string());
-  }
-  ++report_.outcomes[committed.is_ok() ? "committed" : status_code_name(committed.status().code()).data()];
+  if (!same_answer("commit", expected, committed.status())) return false;
+  ++report_.outcomes[committed.is_ok() ? "committed"
+                                       : status_code_name(committed.status().code()).data()];
   if (committed.is_ok()) {
     if (committed->tick.value() != expected.after.tick) return fail("commit: tick differs");
     std::vector<std::uint64_t> pages, edges;
@@ -146,11 +167,7 @@ bool Simulation::commit_model(const Outcome& expected, const Result<CommitInfo>&
     if (pages != expected.created_pages) return fail("commit: created page ids differ");
     if (edges != expected.created_edges) return fail("commit: created edge ids differ");
   }
-  if (expected.logged) {
-    history_.push_back(expected.after);
-    acked_tick_ = model().tick;
-  }
-  return check("commit");
+  return advance(expected, "commit");
 }
 
 // Closes cleanly, then replays the directory in both modes: each must give the model's State.

@@ -20,13 +20,13 @@ struct SimOptions {
 
 struct SimReport {
   bool ok = true;
-  std::string failure;      // the first difference, named
+  std::string failure;  // the first difference, named
   std::size_t failed_step = 0;
   std::uint64_t failed_tick = 0;
   std::size_t steps = 0;
-  std::uint64_t ticks = 0;        // ticks the engine committed (as the model counts them)
-  std::uint64_t recoveries = 0;   // crashes and faults recovered from
-  std::map<std::string, std::uint64_t> faults;  // injected, by kind
+  std::uint64_t ticks = 0;       // ticks the engine committed (as the model counts them)
+  std::uint64_t recoveries = 0;  // crashes and faults recovered from
+  std::map<std::string, std::uint64_t> faults;    // injected, by kind
   std::map<std::string, std::uint64_t> outcomes;  // steps by what they did
 };
 

@@ -46,13 +46,8 @@ SimOp invalid_op(Random& random, const Model& model) {
       op.page = {false, model.next_page + random.below(4)};
       op.bytes = random.bytes(1);
       return op;
-    default:
-      for (const auto& [child, function] : model.derivations) {
-        op.page = {false, child};
-        op.bytes = random.bytes(1);
-        return op;
-      }
-      op.page = {false, 0};
+    default:  // the first derived page, or page 0, which never exists
+      op.page = {false, model.derivations.empty() ? 0 : model.derivations.begin()->first};
       op.bytes = random.bytes(1);
       return op;
   }
@@ -121,7 +116,8 @@ StepKind draw_step(Random& random) {
   return StepKind::kCrash;
 }
 
-std::vector<std::uint64_t> writable_pages(const Model& model, const std::set<std::uint64_t>& avoid) {
+std::vector<std::uint64_t> writable_pages(const Model& model,
+                                          const std::set<std::uint64_t>& avoid) {
   std::vector<std::uint64_t> ids;
   for (const auto& [id, page] : model.pages) {
     if (!model.is_derived(id) && !avoid.count(id)) ids.push_back(id);
@@ -220,8 +216,8 @@ ForkChanges draw_fork_changes(Random& random, const Model& model) {
   const std::size_t writes = writable.empty() ? 0 : static_cast<std::size_t>(random.between(0, 3));
   for (std::size_t i = 0; i < writes; ++i) {
     const std::uint64_t page = random.pick(writable);
-    std::vector<std::byte> bytes = changes.written.count(page) ? changes.written.at(page)
-                                                               : model.pages.at(page).bytes;
+    std::vector<std::byte> bytes =
+        changes.written.count(page) ? changes.written.at(page) : model.pages.at(page).bytes;
     const std::uint64_t offset = random.below(bytes.size());
     const std::vector<std::byte> run = random.bytes(random.between(1, bytes.size() - offset));
     std::copy(run.begin(), run.end(), bytes.begin() + static_cast<std::ptrdiff_t>(offset));

@@ -16,15 +16,15 @@ inline constexpr PageType kScopeType = 7;  // pages a standing rule visits
 
 enum class StepKind : std::uint8_t {
   kTransaction,
-  kStaleRead,   // a transaction whose read another commit invalidates first
-  kMerge,       // fork, change it, commit other transactions, merge
-  kRule,        // a transaction that applies rules
-  kIngest,      // a batch of packets
-  kRuleset,     // a new governance ruleset
-  kClock,       // the simulated clock moves
+  kStaleRead,  // a transaction whose read another commit invalidates first
+  kMerge,      // fork, change it, commit other transactions, merge
+  kRule,       // a transaction that applies rules
+  kIngest,     // a batch of packets
+  kRuleset,    // a new governance ruleset
+  kClock,      // the simulated clock moves
   kCheckpoint,
-  kReopen,      // close cleanly and open again
-  kCrash,       // the process dies here (and maybe the power with it)
+  kReopen,  // close cleanly and open again
+  kCrash,   // the process dies here (and maybe the power with it)
 };
 
 StepKind draw_step(Random& random);
