@@ -8,9 +8,9 @@
 
 namespace mmsb {
 
-using engine::SteadyClock;
 using engine::PendingTick;
 using engine::Request;
+using engine::SteadyClock;
 
 Status Engine::Impl::submit(Request* request) {
   std::lock_guard<std::mutex> lock(queue_mutex);
@@ -467,7 +467,8 @@ Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::
   }
   engine::advance_retries(fork, at, tick.record.rules);
   tick.rule_commit_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - committing).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - committing)
+          .count());
   tick.rules = step.counters;
   // Each transaction learns what became of the candidates it applied.
   for (std::size_t i = 0; i < step.candidates.size(); ++i) {

@@ -141,7 +141,8 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
   if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion)
     return damaged(8, "unsupported version " + std::to_string(get_le<std::uint32_t>(header + 8)) +
                           " (this build reads " + std::to_string(kCheckpointVersion) + ")");
-  if (get_le<std::uint32_t>(header + 12) != 0) return damaged(12, "reserved header bytes are not 0");
+  if (get_le<std::uint32_t>(header + 12) != 0)
+    return damaged(12, "reserved header bytes are not 0");
   const TickId tick(get_le<std::uint64_t>(header + 16));
   const std::uint64_t next_page = get_le<std::uint64_t>(header + 24);
   const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);

@@ -60,7 +60,8 @@ inline void raw_segment(std::span<const std::byte> input) {
       check_refusal(scan, path);
       continue;
     }
-    for (std::size_t i = 1; i < scan.offsets.size(); ++i) MMSB_ASSERT(scan.offsets[i] > scan.offsets[i - 1]);
+    for (std::size_t i = 1; i < scan.offsets.size(); ++i)
+      MMSB_ASSERT(scan.offsets[i] > scan.offsets[i - 1]);
     if (scan.torn) {
       MMSB_ASSERT(last);  // only the last segment may end torn
       MMSB_ASSERT(scan.torn->path == path);
@@ -74,13 +75,15 @@ inline void raw_segment(std::span<const std::byte> input) {
 // as a torn tail (or, if the cut piece holds a valid record of its own, Corruption).
 inline void framed_segment(std::span<const std::byte> input) {
   if (input.size() < 2) return;
-  const std::size_t cut_hint = std::to_integer<std::size_t>(input[0]) << 8 | std::to_integer<std::size_t>(input[1]);
+  const std::size_t cut_hint =
+      std::to_integer<std::size_t>(input[0]) << 8 | std::to_integer<std::size_t>(input[1]);
   std::vector<std::byte> file;
   log::encode_segment_header(TickId(1), file);
   std::vector<std::vector<std::byte>> records;
   std::vector<std::size_t> ends;
   for (std::size_t at = 2; at < input.size();) {
-    const std::size_t length = std::min<std::size_t>(std::to_integer<std::size_t>(input[at]), input.size() - at - 1);
+    const std::size_t length =
+        std::min<std::size_t>(std::to_integer<std::size_t>(input[at]), input.size() - at - 1);
     records.emplace_back(input.begin() + static_cast<std::ptrdiff_t>(at + 1),
                          input.begin() + static_cast<std::ptrdiff_t>(at + 1 + length));
     log::append_frame(log::RecordType::kTick, records.back(), file);
@@ -107,7 +110,8 @@ inline void framed_segment(std::span<const std::byte> input) {
   } else if (cut == boundary) {
     MMSB_ASSERT(!scan.torn);
   } else {
-    MMSB_ASSERT(scan.torn && scan.torn->offset == boundary && scan.torn->bytes_dropped == cut - boundary);
+    MMSB_ASSERT(scan.torn && scan.torn->offset == boundary &&
+                scan.torn->bytes_dropped == cut - boundary);
   }
 }
 

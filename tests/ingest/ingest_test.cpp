@@ -10,9 +10,9 @@
 #include "core/endian.hpp"
 #include "engine/replay.hpp"
 #include "ingest/ruleset.hpp"
+#include "log/fault_env.hpp"
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
-#include "log/fault_env.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
@@ -694,7 +694,7 @@ TEST(IngestTest, AFailedReadDuringRecoveryIsAnIOErrorNotCorruption) {
     ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("first")).is_ok());
     ASSERT_TRUE(producer.flush().is_ok());  // logs the ruleset in full
     ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("second")).is_ok());
-    ASSERT_TRUE(producer.flush().is_ok());  // names it by hash only, in the next segment
+    ASSERT_TRUE(producer.flush().is_ok());      // names it by hash only, in the next segment
     ASSERT_TRUE(engine->checkpoint().is_ok());  // removes the segment with the full one
     ASSERT_TRUE(producer.submit(kOverwriteTopic, bytes_of("third")).is_ok());
     ASSERT_TRUE(producer.flush().is_ok());  // by hash: recovery needs the ruleset file
@@ -723,7 +723,8 @@ TEST(IngestTest, AFailedReadDuringRecoveryIsAnIOErrorNotCorruption) {
     options.env = &env;
     auto opened = Engine::open(options);
     if (opened.is_ok()) continue;
-    EXPECT_EQ(opened.status().code(), StatusCode::kIOError) << "call " << n << ": " << opened.status();
+    EXPECT_EQ(opened.status().code(), StatusCode::kIOError)
+        << "call " << n << ": " << opened.status();
     ++io_errors;
   }
   EXPECT_GT(io_errors, 0);

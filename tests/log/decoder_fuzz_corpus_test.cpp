@@ -56,10 +56,14 @@ DataFiles make_data_directory(const std::string& dir) {
     if (i > 0) txn.add_edge(kEdgeKindUserFirst, PageId(1), page);
     EXPECT_TRUE(txn.commit().is_ok());
   }
-  EXPECT_TRUE(engine->derive(PageId(6), std::vector<PageId>{PageId(5)}, kDerivePassthrough).is_ok());
+  EXPECT_TRUE(
+      engine->derive(PageId(6), std::vector<PageId>{PageId(5)}, kDerivePassthrough).is_ok());
   Ruleset ruleset;
-  ruleset.topics.push_back(TopicRule{.topic = 9, .producers = {1, 4}, .max_payload_bytes = 16,
-                                     .rate_per_second = 100, .burst = 10,
+  ruleset.topics.push_back(TopicRule{.topic = 9,
+                                     .producers = {1, 4},
+                                     .max_payload_bytes = 16,
+                                     .rate_per_second = 100,
+                                     .burst = 10,
                                      .mapping = {TopicAction::kOverwrite, PageId(2)}});
   ruleset.topics.push_back(TopicRule{.topic = 11, .allow = false});
   EXPECT_TRUE(engine->set_ruleset(ruleset).is_ok());
@@ -70,7 +74,8 @@ DataFiles make_data_directory(const std::string& dir) {
     std::vector<std::vector<std::byte>> out;
     for (const auto& entry : std::filesystem::directory_iterator(sub)) {
       const std::string path = entry.path().string();
-      if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (path.size() >= suffix.size() &&
+          path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
         out.push_back(read_file(*Env::posix(), path).value());
       }
     }

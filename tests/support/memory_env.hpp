@@ -36,7 +36,8 @@ class MemoryEnv final : public Env {
     if (!bytes) bytes = std::make_shared<Bytes>();
     return std::unique_ptr<WritableFile>(new File(bytes));
   }
-  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(const std::string& path) override {
+  Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(
+      const std::string& path) override {
     auto it = files_.find(path);
     if (it == files_.end()) return Status(StatusCode::kNotFound, path + ": no such file");
     return std::unique_ptr<RandomAccessFile>(new Reader(it->second));
@@ -51,7 +52,8 @@ class MemoryEnv final : public Env {
     std::vector<std::string> names;
     const std::string prefix = dir + "/";
     for (const auto& [path, bytes] : files_) {
-      if (path.compare(0, prefix.size(), prefix) == 0 && path.find('/', prefix.size()) == std::string::npos) {
+      if (path.compare(0, prefix.size(), prefix) == 0 &&
+          path.find('/', prefix.size()) == std::string::npos) {
         names.push_back(path.substr(prefix.size()));
       }
     }

@@ -51,9 +51,9 @@ struct RootParts {
   std::uint64_t tick = 0;
   std::uint64_t next_page_id = 1;
   std::uint64_t next_edge_id = 1;
-  LeafHashes pages;        // reference_page_leaf per page, by id
-  LeafHashes edges;        // reference_edge_leaf per edge, by id
-  LeafHashes derivations;  // reference_derivation_leaf per derived page, by child id
+  LeafHashes pages;                   // reference_page_leaf per page, by id
+  LeafHashes edges;                   // reference_edge_leaf per edge, by id
+  LeafHashes derivations;             // reference_derivation_leaf per derived page, by child id
   std::vector<PendingRetry> retries;  // by (due, family, scope)
 };
 
@@ -117,15 +117,16 @@ inline Hash128 reference_root(const State& state) {
   parts.next_page_id = state.next_page_id().value();
   parts.next_edge_id = state.next_edge_id().value();
   state.for_each_page([&](const PageView& page) {
-    parts.pages.emplace_back(page.id.value(), reference_page_leaf(page.id.value(), page.type,
-                                                                  page.location, page.bytes,
-                                                                  page.epoch.value()));
+    parts.pages.emplace_back(
+        page.id.value(), reference_page_leaf(page.id.value(), page.type, page.location, page.bytes,
+                                             page.epoch.value()));
   });
-  state.for_each_edge(
-      [&](const Edge& edge) { parts.edges.emplace_back(edge.id.value(), reference_edge_leaf(edge)); });
+  state.for_each_edge([&](const Edge& edge) {
+    parts.edges.emplace_back(edge.id.value(), reference_edge_leaf(edge));
+  });
   state.for_each_derivation([&](const Derivation& derivation) {
-    parts.derivations.emplace_back(derivation.child.value(),
-                                   reference_derivation_leaf(derivation.child, derivation.function));
+    parts.derivations.emplace_back(
+        derivation.child.value(), reference_derivation_leaf(derivation.child, derivation.function));
   });
   const auto retries = state.pending_retries();
   parts.retries.assign(retries.begin(), retries.end());
