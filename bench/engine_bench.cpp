@@ -81,13 +81,15 @@ void BM_commit_tick(benchmark::State& state) {
     record.tick = mmsb::TickId(head.tick().value() + 1);
     for (auto& ops : inputs) {
       bool damaged = false;
-      mmsb::Status outcome = mmsb::engine::apply_transaction(fork, ops, nullptr, &damaged);
-      record.transactions.push_back({std::move(ops), outcome.code()});
+      mmsb::log::LoggedTransaction& logged = record.transactions.emplace_back();
+      logged.input.ops = std::move(ops);
+      (void)mmsb::engine::apply_transaction(fork, logged.input.ops, logged.result, nullptr,
+                                            &damaged);
     }
     head = fork.commit_as(record.tick);
     record.root = head.root();
     payload.clear();
-    mmsb::log::encode_tick_record(record, payload);
+    if (!mmsb::log::encode_tick_record(record, payload).is_ok()) state.SkipWithError("encode");
     if (!writer->append(record.tick, payload).is_ok()) state.SkipWithError("append failed");
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_tick));
@@ -221,14 +223,16 @@ void BM_replay(benchmark::State& state) {
           ops[0].bytes.assign(kPageBytes, std::byte{static_cast<unsigned char>(next_random(seed))});
         }
         bool damaged = false;
-        mmsb::Status outcome = mmsb::engine::apply_transaction(fork, ops, nullptr, &damaged);
-        record.transactions.push_back({std::move(ops), outcome.code()});
+        mmsb::log::LoggedTransaction& logged = record.transactions.emplace_back();
+        logged.input.ops = std::move(ops);
+        (void)mmsb::engine::apply_transaction(fork, logged.input.ops, logged.result, nullptr,
+                                              &damaged);
       }
       head = fork.commit_as(record.tick);
       record.root = head.root();
       record.previous = previous;
       payload.clear();
-      mmsb::log::encode_tick_record(record, payload);
+      (void)mmsb::log::encode_tick_record(record, payload);
       (void)writer->append(record.tick, payload);
       previous = mmsb::xxh3_128(payload);
     }

@@ -168,6 +168,16 @@ Status check_cycles(const state::ForkCore& fork, const std::vector<Op>& ops,
   return Status::ok();
 }
 
+Status validate(const state::ForkCore& fork, const std::vector<Op>& ops);
+
+// Everything that can refuse a transaction, checked before anything is applied.
+Status validate_all(const state::ForkCore& fork, const std::vector<Op>& ops,
+                    graph::DependencyGraph* graph) {
+  MMSB_RETURN_IF_ERROR(validate(fork, ops));
+  if (graph != nullptr) MMSB_RETURN_IF_ERROR(check_cycles(fork, ops, *graph));
+  return Status::ok();
+}
+
 Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
   Overlay overlay(fork);
   const std::uint64_t page_size_max = fork.options().page_size_max_bytes;
@@ -250,17 +260,18 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
   return Status::ok();
 }
 
-// Replaces the child's Data parents and sets its function; op.assigned gets the first new
-// edge id.
+// Replaces the child's Data parents and sets its function; `result` gets the first new edge
+// id.
 template <typename Resolve>
-Status apply_derive(state::ForkCore& fork, Op& op, const Resolve& resolve_page) {
+Status apply_derive(state::ForkCore& fork, const Op& op, log::OpResult& result,
+                    const Resolve& resolve_page) {
   const PageId child = resolve_page(op.page);
   for (const Edge& edge : fork.tables().edges_of(child)) {
     if (edge.kind == kEdgeKindData && edge.to == child) {
       MMSB_RETURN_IF_ERROR(fork.remove_edge(edge.id));
     }
   }
-  op.assigned = op.parents.empty() ? 0 : fork.tables().next_edge_id;
+  result.assigned = op.parents.empty() ? 0 : fork.tables().next_edge_id;
   for (std::uint64_t parent : op.parents) {
     MMSB_RETURN_IF_ERROR(fork.add_edge(kEdgeKindData, resolve_page(parent), child).status());
   }
@@ -270,11 +281,18 @@ Status apply_derive(state::ForkCore& fork, Op& op, const Resolve& resolve_page) 
 
 }  // namespace
 
-Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo* info,
-                         bool* fork_damaged, graph::DependencyGraph* graph) {
+Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
+                         log::TransactionResult& result, CommitInfo* info, bool* fork_damaged,
+                         graph::DependencyGraph* graph) {
   *fork_damaged = false;
-  MMSB_RETURN_IF_ERROR(validate(fork, ops));
-  if (graph != nullptr) MMSB_RETURN_IF_ERROR(check_cycles(fork, ops, *graph));
+  result.ops.clear();
+  result.outcome = StatusCode::kOk;
+  Status valid = validate_all(fork, ops, graph);
+  if (!valid.is_ok()) {
+    result.outcome = valid.code();
+    return valid;
+  }
+  result.ops.resize(ops.size());
   std::vector<PageId> created_pages;
   std::vector<EdgeId> created_edges;
   auto resolve_page = [&](std::uint64_t id) {
@@ -283,7 +301,9 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
   auto resolve_edge = [&](std::uint64_t id) {
     return log::is_provisional(id) ? created_edges[id & ~log::kProvisionalBit] : EdgeId(id);
   };
-  for (Op& op : ops) {
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    log::OpResult& applied = result.ops[i];
     Status status;
     switch (op.kind) {
       case OpKind::kRead:
@@ -296,12 +316,12 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
           break;
         }
         created_pages.push_back(*created);
-        op.assigned = created->value();
+        applied.assigned = created->value();
         break;
       }
       case OpKind::kWrite: {
         PageId page = resolve_page(op.page);
-        op.epoch = fork.tables().find_page(page)->epoch.value();
+        applied.epoch = fork.tables().find_page(page)->epoch.value();
         status = fork.write(page, op.offset, op.bytes);
         break;
       }
@@ -315,22 +335,23 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
           break;
         }
         created_edges.push_back(*added);
-        op.assigned = added->value();
+        applied.assigned = added->value();
         break;
       }
       case OpKind::kRemoveEdge:
         status = fork.remove_edge(resolve_edge(op.edge));
         break;
       case OpKind::kDerive:
-        status = apply_derive(fork, op, resolve_page);
+        status = apply_derive(fork, op, applied, resolve_page);
         break;
       case OpKind::kApplyRule:
-        op.assigned = resolve_page(op.page).value();  // the rules step takes it from here
+        applied.assigned = resolve_page(op.page).value();  // the rules step takes it from here
         break;
     }
     if (!status.is_ok()) {
       // Validation passed, so only the allocator can have refused.
       *fork_damaged = true;
+      result.outcome = status.code();
       return status;
     }
   }
@@ -339,13 +360,6 @@ Status apply_transaction(state::ForkCore& fork, std::vector<Op>& ops, CommitInfo
     info->created_edges = std::move(created_edges);
   }
   return Status::ok();
-}
-
-void clear_applied_results(std::vector<Op>& ops) {
-  for (Op& op : ops) {
-    op.assigned = 0;
-    if (op.kind == OpKind::kWrite) op.epoch = 0;
-  }
 }
 
 Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect,

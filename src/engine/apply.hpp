@@ -11,11 +11,13 @@
 
 namespace mmsb::engine {
 
-// Validates all of `ops` against `fork` (the tick so far), then applies them in order and
-// records in each op the id it was given (creations) and the epoch it was applied at
-// (writes). On failure returns why and changes nothing: Conflict if a read page was written
-// earlier in this tick or has another epoch than the one seen; InvalidArgument or NotFound
-// for an invalid operation, naming the operation's index. `info` gets the assigned ids.
+// Validates all of `ops` against `fork` (the tick so far), then applies them in order;
+// `result` gets the outcome and, one per op, the id it was given (creations) and the epoch it
+// was applied at (writes). The ops are inputs and never change. On failure returns why and
+// changes nothing (`result` has the code and no op results): Conflict if a read page was
+// written earlier in this tick or has another epoch than the one seen; InvalidArgument or
+// NotFound for an invalid operation, naming the operation's index. `info` gets the assigned
+// ids.
 //
 // An allocator failure while applying (after validation) returns ResourceExhausted with the
 // fork partly changed: the caller must drop the whole tick.
@@ -23,12 +25,9 @@ namespace mmsb::engine {
 // With a `graph` (the dependency edges of `fork`), dependency edges that would close a cycle
 // fail the transaction with InvalidArgument naming the cycle, and the graph follows the
 // applied transaction (its journal lets the caller roll a failed tick back).
-Status apply_transaction(state::ForkCore& fork, std::vector<log::Op>& ops, CommitInfo* info,
-                         bool* fork_damaged, graph::DependencyGraph* graph = nullptr);
-
-// Forgets what apply_transaction recorded in `ops` (assigned ids, write epochs), so they
-// are as submitted and can be applied again.
-void clear_applied_results(std::vector<log::Op>& ops);
+Status apply_transaction(state::ForkCore& fork, const std::vector<log::Op>& ops,
+                         log::TransactionResult& result, CommitInfo* info, bool* fork_damaged,
+                         graph::DependencyGraph* graph = nullptr);
 
 // Applies a merge effect as logged. With a `graph`, it follows the effect's dependency
 // edges, and an edge that would close a cycle is refused with InvalidArgument (the fork and

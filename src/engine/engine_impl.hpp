@@ -16,6 +16,7 @@
 #include "core/thread_pool.hpp"
 #include "engine/events.hpp"
 #include "engine/latency.hpp"
+#include "engine/tick.hpp"
 #include "graph/dependency_graph.hpp"
 #include "graph/functions.hpp"
 #include "graph/propagator.hpp"
@@ -68,6 +69,7 @@ struct PendingTick {
   // adds to the per-topic counters.
   std::shared_ptr<const ingest::ProducerRegistry::List> producers;
   std::vector<EngineStats::IngestTopic> topic_counts;
+  void take(TickResult& result);
   bool logged() const { return !dropped && !(merge_outcome && !merge_outcome->is_ok()); }
 };
 
@@ -170,37 +172,32 @@ struct Engine::Impl {
                    const ProducerList& producers, State state,
                    std::vector<engine::PendingTick>& ticks);
   enum class Built { kTick, kRetryAlone, kRebuild, kDamaged };
+  // The tick step's context for this batch: the sequencer's graph, propagator, scheduler and
+  // governor, and the batch's functions and rules.
+  engine::TickContext tick_context(const graph::FunctionMap& functions,
+                                   const sched::RuleMap& rules_now);
   // Builds one tick of transactions from batch[next...]. On kRetryAlone (a rule or
   // derivation failed in a tick of several transactions) and kRebuild (a standing or retry
   // rule failed and was suspended) nothing is consumed.
   Built build_transaction_tick(std::vector<engine::Request*>& batch, std::size_t& next,
                                std::size_t limit, const State& state, engine::PendingTick& tick,
-                               const graph::FunctionMap& functions, const sched::RuleMap& rules,
-                               Status* damage);
+                               engine::TickContext& ctx, Status* damage);
   void build_merge_tick(engine::Request* request, const State& state, engine::PendingTick& tick,
-                        const graph::FunctionMap& functions);
+                        engine::TickContext& ctx);
+  // A standing or retry rule failed the tick: it is suspended (true).
+  bool suspend_failed_rule(const engine::TickResult& result);
   // Ingest: whether a ring holds packets; drains up to ingest_tick_packets_max in
   // round-robin order into `drained`; builds the tick that judges and applies them.
   bool packets_waiting() const;
   std::size_t drain(ProducerList& producers);
   Built build_ingest_tick(std::span<const Packet> packets, const State& state,
-                          engine::PendingTick& tick, const graph::FunctionMap& functions,
-                          const sched::RuleMap& rules, Status* damage);
+                          engine::PendingTick& tick, engine::TickContext& ctx, Status* damage);
   // Tells the tick's producers what became of their packets; stats_mutex held.
   void complete_ingest(engine::PendingTick& tick, engine::SteadyClock::time_point now);
   // The packets of a batch that failed as a whole: denied (tick_failed), completed.
   void fail_packets(std::span<const Packet> packets, const ProducerList& producers);
   // Packets left in rings after the sequencer stopped are refused (close).
   void refuse_leftovers();
-  // Step 2 on the fork after the tick's transactions. kFailed: a transaction's candidate
-  // failed (`failure` names it); kSuspended: a standing or retry candidate failed and its
-  // rule is now suspended; kDamaged: the allocator refused. Only kOk leaves the fork
-  // changed.
-  enum class Ruled { kOk, kFailed, kSuspended, kDamaged };
-  Ruled run_rules(state::ForkCore& fork, const sched::RuleMap& rules, engine::PendingTick& tick,
-                  Status* failure);
-  Status propagate(state::ForkCore& fork, std::span<const PageId> also_changed,
-                   const graph::FunctionMap& functions, engine::PendingTick& tick);
   Status write_ticks(std::vector<engine::PendingTick>& ticks);
   void complete(std::vector<engine::PendingTick>& ticks, std::uint64_t bytes_logged);
   void fail_all(std::vector<engine::Request*>& batch, const Status& status);

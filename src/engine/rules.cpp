@@ -5,7 +5,7 @@
 namespace mmsb::engine {
 
 std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
-                                                 const std::vector<log::TransactionInput>& inputs,
+                                                 const std::vector<log::LoggedTransaction>& transactions,
                                                  const sched::RuleMap& rules) {
   std::vector<sched::Candidate> candidates;
   std::uint64_t nonce = 0;
@@ -23,13 +23,15 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
       }
     }
   }
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].outcome != StatusCode::kOk) continue;
-    for (const log::Op& op : inputs[i].ops) {
-      if (op.kind != log::OpKind::kApplyRule) continue;
-      const sched::RegisteredRule* rule = rules.find(op.family);
+  for (std::size_t i = 0; i < transactions.size(); ++i) {
+    const log::LoggedTransaction& transaction = transactions[i];
+    if (!transaction.committed()) continue;
+    const std::vector<log::Op>& ops = transaction.input.ops;
+    for (std::size_t k = 0; k < ops.size(); ++k) {
+      if (ops[k].kind != log::OpKind::kApplyRule) continue;
+      const sched::RegisteredRule* rule = rules.find(ops[k].family);
       MMSB_ASSERT(rule != nullptr);  // Transaction::apply checked, and rules stay registered
-      add(*rule, PageId(op.assigned), 1, static_cast<std::uint32_t>(i));
+      add(*rule, PageId(transaction.result.ops[k].assigned), 1, static_cast<std::uint32_t>(i));
     }
   }
   for (std::uint32_t id : rules.standing) {
@@ -51,13 +53,12 @@ Status apply_rules_step(state::ForkCore& fork, sched::RulesStep& step,
     outcome.receipt = step.receipts[i];
     outcome.writes.reserve(step.writes[i].size());
     for (sched::RuleWrite& write : step.writes[i]) {
-      log::Op& op = outcome.writes.emplace_back();
-      op.kind = log::OpKind::kWrite;
-      op.page = write.page.value();
-      op.epoch = fork.tables().find_page(write.page)->epoch.value();
-      op.offset = write.offset;
-      op.bytes = std::move(write.bytes);
-      MMSB_RETURN_IF_ERROR(fork.write(write.page, op.offset, op.bytes));
+      log::PageWrite& logged = outcome.writes.emplace_back();
+      logged.page = write.page;
+      logged.epoch = fork.tables().find_page(write.page)->epoch;
+      logged.offset = write.offset;
+      logged.bytes = std::move(write.bytes);
+      MMSB_RETURN_IF_ERROR(fork.write(write.page, logged.offset, logged.bytes));
     }
   }
   return Status::ok();
@@ -65,15 +66,15 @@ Status apply_rules_step(state::ForkCore& fork, sched::RulesStep& step,
 
 Status apply_logged_rules(state::ForkCore& fork, const std::vector<log::RuleOutcome>& rules) {
   for (const log::RuleOutcome& outcome : rules) {
-    for (const log::Op& op : outcome.writes) {
-      const state::PageRecord* page = fork.tables().find_page(PageId(op.page));
-      const std::string where = "rule write to page " + std::to_string(op.page);
+    for (const log::PageWrite& write : outcome.writes) {
+      const state::PageRecord* page = fork.tables().find_page(write.page);
+      const std::string where = "rule write to page " + std::to_string(write.page.value());
       if (page == nullptr) return corruption(where + ": the page does not exist");
-      if (page->epoch.value() != op.epoch) {
-        return corruption(where + ": logged at epoch " + std::to_string(op.epoch) +
+      if (page->epoch != write.epoch) {
+        return corruption(where + ": logged at epoch " + std::to_string(write.epoch.value()) +
                           ", the page is at " + std::to_string(page->epoch.value()));
       }
-      Status written = fork.write(PageId(op.page), op.offset, op.bytes);
+      Status written = fork.write(write.page, write.offset, write.bytes);
       if (written.code() == StatusCode::kResourceExhausted) return written;
       if (!written.is_ok()) return corruption(where + ": " + written.message());
     }

@@ -16,11 +16,11 @@ namespace mmsb::engine {
 // family id) at every page of its type (by page id). Suspended or unregistered rules get no
 // standing or retry candidates.
 std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
-                                                 const std::vector<log::TransactionInput>& inputs,
+                                                 const std::vector<log::LoggedTransaction>& transactions,
                                                  const sched::RuleMap& rules);
 
 // Applies the step's buffers to `fork` in canonical order and appends every candidate's
-// outcome to `out` (writes as kWrite ops with the page's epoch before the tick). Only the
+// outcome to `out` (writes with the page's epoch before the tick). Only the
 // allocator can refuse (ResourceExhausted: the fork is then partly changed).
 Status apply_rules_step(state::ForkCore& fork, sched::RulesStep& step,
                         std::vector<log::RuleOutcome>& out);

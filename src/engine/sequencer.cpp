@@ -4,7 +4,7 @@
 #include "core/byte_reader.hpp"
 #include "engine/apply.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/rules.hpp"
+#include "engine/tick.hpp"
 
 namespace mmsb {
 
@@ -166,15 +166,16 @@ bool Engine::Impl::build_ticks(std::vector<Request*>& batch, std::span<const Pac
   const std::size_t graph_mark = graph.mark();
   const std::shared_ptr<const graph::FunctionMap> functions_now = functions.snapshot();
   std::shared_ptr<const sched::RuleMap> rules_now = rules.snapshot();
+  engine::TickContext ctx = tick_context(*functions_now, *rules_now);
   while (!packets.empty()) {  // the packets drained before this batch: a tick of their own
     PendingTick tick;
     tick.record.tick = TickId(state.tick().value() + 1);
     tick.producers = producers_now;
     Status damage;
-    const Built built =
-        build_ingest_tick(packets, state, tick, *functions_now, *rules_now, &damage);
+    const Built built = build_ingest_tick(packets, state, tick, ctx, &damage);
     if (built == Built::kRebuild) {
       rules_now = rules.snapshot();
+      ctx.rules = rules_now.get();
       continue;
     }
     if (built == Built::kDamaged) {
@@ -193,18 +194,18 @@ bool Engine::Impl::build_ticks(std::vector<Request*>& batch, std::span<const Pac
     tick.record.tick = TickId(state.tick().value() + 1);
     if (batch[next]->is_merge) {
       // A merge is a tick of its own, against the state the batch has reached.
-      build_merge_tick(batch[next++], state, tick, *functions_now);
+      build_merge_tick(batch[next++], state, tick, ctx);
     } else {
       const std::size_t first = next;
       const std::size_t limit = next < alone_until ? 1 : options.tick_transactions_max;
       Status damage;
-      switch (build_transaction_tick(batch, next, limit, state, tick, *functions_now, *rules_now,
-                                     &damage)) {
+      switch (build_transaction_tick(batch, next, limit, state, tick, ctx, &damage)) {
         case Built::kTick:
           break;
         case Built::kRebuild:
           // A standing or retry rule failed and is suspended: build the tick without it.
           rules_now = rules.snapshot();
+          ctx.rules = rules_now.get();
           continue;
         case Built::kRetryAlone:
           // A rule or derivation failed: give each of these transactions its own tick, so
@@ -224,99 +225,96 @@ bool Engine::Impl::build_ticks(std::vector<Request*>& batch, std::span<const Pac
   return true;
 }
 
+engine::TickContext Engine::Impl::tick_context(const graph::FunctionMap& functions,
+                                               const sched::RuleMap& rules_now) {
+  engine::TickContext ctx;
+  ctx.graph = &graph;
+  ctx.propagator = propagator.get();
+  ctx.functions = &functions;
+  ctx.scheduler = scheduler.get();
+  ctx.rules_step = &rules_step;
+  ctx.rules = &rules_now;
+  ctx.governor = &governor;
+  ctx.collect_events = events.has_subscribers();
+  return ctx;
+}
+
+// What the tick step produced that the tick's completion reports.
+void engine::PendingTick::take(engine::TickResult& result) {
+  outcomes = std::move(result.transactions);
+  deltas = result.deltas;
+  propagation = result.propagation;
+  rules = result.rules;
+  rule_commit_ns = result.rule_commit_ns;
+  events = std::move(result.events);
+  topic_counts = std::move(result.topic_counts);
+}
+
+bool Engine::Impl::suspend_failed_rule(const engine::TickResult& result) {
+  if (result.failed_at != engine::TickStage::kRules ||
+      (result.failed_origin != sched::kOriginStanding &&
+       result.failed_origin != sched::kOriginRetry)) {
+    return false;
+  }
+  rules.suspend(result.failed_family, result.status);
+  std::lock_guard<std::mutex> lock(stats_mutex);
+  ++stats.rule_failures;
+  return true;
+}
+
 Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& batch,
                                                          std::size_t& next, std::size_t limit,
                                                          const State& state, PendingTick& tick,
-                                                         const graph::FunctionMap& functions,
-                                                         const sched::RuleMap& rules,
+                                                         engine::TickContext& ctx,
                                                          Status* damage) {
-  const std::size_t graph_mark = graph.mark();
-  state::ForkCore fork(state);
   std::uint64_t tick_bytes = 0;
   while (next < batch.size() && !batch[next]->is_merge && tick.requests.size() < limit) {
     const std::uint64_t request_bytes = log::encoded_size_bound(batch[next]->ops);
     if (!tick.requests.empty() && tick_bytes + request_bytes > log::kTickBytesMax) break;
     tick_bytes += request_bytes;
     Request* request = batch[next++];
-    CommitInfo info;
-    bool damaged = false;
-    Status outcome = engine::apply_transaction(fork, request->ops, &info, &damaged, &graph);
-    if (damaged) {
-      *damage = outcome;
-      return Built::kDamaged;
-    }
     tick.requests.push_back(request);
-    if (outcome.is_ok()) {
-      for (const log::Op& op : request->ops) tick.deltas += op.kind == log::OpKind::kWrite;
-      info.tick = tick.record.tick;
-      tick.outcomes.emplace_back(std::move(info));
-    } else {
-      tick.outcomes.emplace_back(outcome);
-    }
-    // The inputs move into the record; the request no longer needs them.
-    tick.record.transactions.push_back(
-        log::TransactionInput{std::move(request->ops), outcome.code()});
+    // The inputs move into the record (and back, unchanged, if the tick is built again).
+    tick.record.transactions.push_back(log::LoggedTransaction{{std::move(request->ops)}, {}});
   }
-  // A failed tick hands the inputs back, as they were submitted, so they can be built again.
+  engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
+  if (result.ok()) {
+    tick.take(result);
+    tick.state = std::move(result.state);
+    return Built::kTick;
+  }
+  if (result.damaged) {
+    *damage = result.status;
+    return Built::kDamaged;
+  }
   auto hand_back = [&] {
-    graph.undo_to(graph_mark);
     next -= tick.requests.size();
     for (std::size_t i = 0; i < tick.requests.size(); ++i) {
-      std::vector<log::Op>& ops = tick.record.transactions[i].ops;
-      engine::clear_applied_results(ops);
-      tick.requests[i]->ops = std::move(ops);
+      tick.requests[i]->ops = std::move(tick.record.transactions[i].input.ops);
     }
   };
+  if (suspend_failed_rule(result)) {  // build the tick again without that rule
+    hand_back();
+    return Built::kRebuild;
+  }
+  if (tick.requests.size() > 1) {
+    // A transaction's rule or a derivation failed: give each of these transactions its own
+    // tick, so only the ones whose changes make it fail are refused.
+    hand_back();
+    return Built::kRetryAlone;
+  }
   // A tick of one transaction that cannot be built is answered and not logged.
-  auto drop = [&](const Status& why, bool by_rule) {
-    graph.undo_to(graph_mark);
-    tick.dropped = true;
-    tick.dropped_by_rule = by_rule;
-    tick.outcomes[0] = why;
-    tick.state = state;
-    return Built::kTick;
-  };
-  Status failure;
-  switch (run_rules(fork, rules, tick, &failure)) {
-    case Ruled::kOk:
-      break;
-    case Ruled::kSuspended:
-      hand_back();
-      return Built::kRebuild;
-    case Ruled::kDamaged:
-      graph.undo_to(graph_mark);
-      *damage = failure;
-      return Built::kDamaged;
-    case Ruled::kFailed:
-      if (tick.requests.size() > 1) {
-        hand_back();
-        return Built::kRetryAlone;
-      }
-      return drop(failure, true);
-  }
-  Status propagated = propagate(fork, {}, functions, tick);
-  if (!propagated.is_ok()) {
-    if (propagated.code() == StatusCode::kResourceExhausted) {
-      graph.undo_to(graph_mark);
-      *damage = propagated;
-      return Built::kDamaged;
-    }
-    if (tick.requests.size() > 1) {
-      // Retry them one by one, so only the transactions whose changes make it fail are
-      // refused.
-      hand_back();
-      return Built::kRetryAlone;
-    }
-    return drop(propagated, false);
-  }
-  tick.state = fork.commit_as(tick.record.tick);
+  tick.dropped = true;
+  tick.dropped_by_rule = result.failed_at == engine::TickStage::kRules;
+  tick.outcomes.clear();
+  tick.outcomes.emplace_back(std::move(result.status));
+  tick.state = state;
   return Built::kTick;
 }
 
 Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> packets,
                                                     const State& state, PendingTick& tick,
-                                                    const graph::FunctionMap& functions,
-                                                    const sched::RuleMap& rules, Status* damage) {
+                                                    engine::TickContext& ctx, Status* damage) {
   if (auto* next = pending_ruleset.exchange(nullptr, std::memory_order_acq_rel)) {
     // The only reader of rulesets is this thread, between ticks: the one replaced is freed
     // here, when nothing can hold it.
@@ -341,147 +339,43 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
     section.ruleset = ruleset->hash();
     if (section.ruleset != ruleset_logged) section.ruleset_bytes = ruleset->encoded();
   }
-  governor.begin_tick(section.time_ns);
-  state::ForkCore fork(state);
-  // Counts by the deciding rule's index; packets of topics without a rule by topic.
-  std::vector<EngineStats::IngestTopic> counts(ruleset != nullptr ? ruleset->size() : 0);
-  std::map<std::uint32_t, EngineStats::IngestTopic> unruled;
-  section.packets.reserve(packets.size());
-  section.payload.reserve(packets.size() * kPacketInlineBytes);
-  for (const Packet& packet : packets) {
-    const std::span<const std::byte> payload = packet.payload();
-    const ingest::Verdict verdict = governor.judge(packet, payload, fork.tables());
-    log::IngestPacket& entry = section.packets.emplace_back();
-    entry.producer = packet.producer;
-    entry.sequence = packet.sequence;
-    entry.topic = packet.topic;
-    entry.outcome = verdict.outcome;
-    entry.reason = verdict.reason;
-    entry.length = packet.length;
-    if (verdict.payload_needed) {
-      entry.has_payload = true;
-      entry.payload_at = section.payload.size();
-      append_bytes(section.payload, payload);
-    }
-    EngineStats::IngestTopic& count =
-        verdict.topic_index >= 0 ? counts[static_cast<std::size_t>(verdict.topic_index)]
-                                 : unruled[packet.topic];
-    if (verdict.outcome == PacketOutcome::kAdmitted) {
-      ++count.admitted;
-      count.bytes_admitted += packet.length;
-      Status applied = ingest::apply_packet(
-          fork, ruleset->topic(static_cast<std::size_t>(verdict.topic_index)), payload);
-      if (!applied.is_ok()) {
-        governor.rollback_tick();
-        *damage = applied;
-        return Built::kDamaged;
-      }
-    } else if (verdict.outcome == PacketOutcome::kDenied) {
-      ++count.denied;
-    } else {
-      ++count.throttled;
-    }
-  }
-  section.buckets = governor.tick_levels();
-  for (std::size_t i = 0; i < counts.size(); ++i) counts[i].topic = ruleset->topic(i).rule.topic;
-  for (auto& [topic, count] : unruled) {
-    count.topic = topic;
-    counts.push_back(count);
-  }
-  std::erase_if(counts, [](const EngineStats::IngestTopic& count) {
-    return count.admitted + count.denied + count.throttled == 0;
-  });
-  std::sort(counts.begin(), counts.end(),
-            [](const auto& a, const auto& b) { return a.topic < b.topic; });
-  tick.topic_counts = std::move(counts);
-
-  Status failure;
-  switch (run_rules(fork, rules, tick, &failure)) {
-    case Ruled::kOk:
-      failure = propagate(fork, {}, functions, tick);
-      break;
-    case Ruled::kSuspended:
-      governor.rollback_tick();
-      return Built::kRebuild;
-    case Ruled::kDamaged:
-      governor.rollback_tick();
-      *damage = failure;
-      return Built::kDamaged;
-    case Ruled::kFailed:  // only a transaction's candidate fails this way
-      break;
-  }
-  if (!failure.is_ok()) {
-    if (failure.code() == StatusCode::kResourceExhausted) {
-      governor.rollback_tick();
-      *damage = failure;
-      return Built::kDamaged;
-    }
-    // A derivation failed on what the packets wrote: the tick is not applied and its
-    // packets are denied (tick_failed). The tokens they took stay taken.
-    for (log::IngestPacket& packet : section.packets) {
-      if (packet.outcome != PacketOutcome::kAdmitted) continue;
-      packet.outcome = PacketOutcome::kDenied;
-      packet.reason = DenyReason::kTickFailed;
-    }
-    for (EngineStats::IngestTopic& count : tick.topic_counts) {
-      count.denied += count.admitted;
-      count.admitted = 0;
-      count.bytes_admitted = 0;
-    }
-    tick.dropped = true;
-    tick.state = state;
+  ctx.packets = packets;
+  engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
+  ctx.packets = {};
+  tick.take(result);
+  if (result.ok()) {
+    if (!section.ruleset_bytes.empty()) ruleset_logged = section.ruleset;
+    tick.state = std::move(result.state);
     return Built::kTick;
   }
-  if (!section.ruleset_bytes.empty()) ruleset_logged = section.ruleset;
-  tick.state = fork.commit_as(tick.record.tick);
+  if (result.damaged) {
+    governor.rollback_tick();
+    *damage = result.status;
+    return Built::kDamaged;
+  }
+  if (suspend_failed_rule(result)) {  // only standing and retry candidates are here
+    governor.rollback_tick();
+    return Built::kRebuild;
+  }
+  // A derivation failed on what the packets wrote: the tick is not applied and its packets
+  // are denied (tick_failed). The tokens they took stay taken.
+  for (log::IngestPacket& packet : section.packets) {
+    if (packet.outcome != PacketOutcome::kAdmitted) continue;
+    packet.outcome = PacketOutcome::kDenied;
+    packet.reason = DenyReason::kTickFailed;
+  }
+  for (EngineStats::IngestTopic& count : tick.topic_counts) {
+    count.denied += count.admitted;
+    count.admitted = 0;
+    count.bytes_admitted = 0;
+  }
+  tick.dropped = true;
+  tick.state = state;
   return Built::kTick;
 }
 
-Engine::Impl::Ruled Engine::Impl::run_rules(state::ForkCore& fork, const sched::RuleMap& rules,
-                                            PendingTick& tick, Status* failure) {
-  const TickId at = tick.record.tick;
-  std::vector<sched::Candidate> candidates =
-      engine::collect_candidates(fork, at, tick.record.transactions, rules);
-  if (candidates.empty()) {
-    engine::advance_retries(fork, at, tick.record.rules);  // none: due entries leave
-    return Ruled::kOk;
-  }
-  sched::RulesStep& step = rules_step;
-  scheduler->run(fork.tables(), rules, at, std::move(candidates), step);
-  if (!step.failure.is_ok()) {
-    const sched::Candidate& failed = step.candidates[step.failed];
-    if (failed.origin == sched::kOriginStanding || failed.origin == sched::kOriginRetry) {
-      this->rules.suspend(failed.key.family, step.failure);
-      std::lock_guard<std::mutex> lock(stats_mutex);
-      ++stats.rule_failures;
-      return Ruled::kSuspended;
-    }
-    *failure = step.failure;
-    return Ruled::kFailed;
-  }
-  const SteadyClock::time_point committing = SteadyClock::now();
-  Status applied = engine::apply_rules_step(fork, step, tick.record.rules);
-  if (!applied.is_ok()) {
-    *failure = applied;
-    return Ruled::kDamaged;
-  }
-  engine::advance_retries(fork, at, tick.record.rules);
-  tick.rule_commit_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - committing)
-          .count());
-  tick.rules = step.counters;
-  // Each transaction learns what became of the candidates it applied.
-  for (std::size_t i = 0; i < step.candidates.size(); ++i) {
-    const std::uint32_t from = step.candidates[i].origin;
-    if (from < tick.outcomes.size() && tick.outcomes[from].is_ok()) {
-      tick.outcomes[from]->receipts.push_back(step.receipts[i]);
-    }
-  }
-  return Ruled::kOk;
-}
-
 void Engine::Impl::build_merge_tick(Request* request, const State& state, PendingTick& tick,
-                                    const graph::FunctionMap& functions) {
+                                    engine::TickContext& ctx) {
   tick.requests.push_back(request);
   tick.state = state;  // unless it succeeds: nothing happened, nothing is logged
   auto merged =
@@ -491,37 +385,18 @@ void Engine::Impl::build_merge_tick(Request* request, const State& state, Pendin
     return;
   }
   // The tick is the merge's effect (as the log has it) plus the propagation it causes.
-  const std::size_t graph_mark = graph.mark();
-  log::MergeEffect effect = engine::merge_effect(state, merged->state);
-  state::ForkCore fork(state);
-  Status applied = engine::apply_merge_effect(fork, effect, &graph);
-  std::vector<PageId> set;
-  for (const log::PageImage& page : effect.pages_set) set.push_back(page.id);
-  if (applied.is_ok()) applied = propagate(fork, set, functions, tick);
-  if (!applied.is_ok()) {
-    graph.undo_to(graph_mark);
-    tick.merge_outcome = Result<MergeResult>(Status(applied.code(), "merge: " + applied.message()));
+  tick.record.has_merge = true;
+  tick.record.merge = engine::merge_effect(state, merged->state);
+  engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
+  if (!result.ok()) {
+    tick.merge_outcome =
+        Result<MergeResult>(Status(result.status.code(), "merge: " + result.status.message()));
     return;
   }
-  tick.record.has_merge = true;
-  tick.record.merge = std::move(effect);
-  tick.state = fork.commit_as(tick.record.tick);
+  tick.take(result);
+  tick.state = std::move(result.state);
   merged->state = tick.state;
   tick.merge_outcome = std::move(merged);
-}
-
-Status Engine::Impl::propagate(state::ForkCore& fork, std::span<const PageId> also_changed,
-                               const graph::FunctionMap& functions, PendingTick& tick) {
-  graph::PropagationOutput out;
-  graph::PropagationInput input;
-  input.also_changed = also_changed;
-  input.functions = &functions;
-  input.collect_events = events.has_subscribers();
-  MMSB_RETURN_IF_ERROR(propagator->run(fork, graph, input, out));
-  tick.record.derived = std::move(out.derived);
-  tick.events = std::move(out.events);
-  tick.propagation = out.counters;
-  return Status::ok();
 }
 
 Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
@@ -533,7 +408,7 @@ Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {
     tick.record.root = tick.state.root();
     tick.record.wall_time_ns = clock->now_ns();
     payload.clear();
-    log::encode_tick_record(tick.record, payload);
+    MMSB_RETURN_IF_ERROR(log::encode_tick_record(tick.record, payload));
     MMSB_RETURN_IF_ERROR(writer->append(tick.record.tick, payload));
     chain = xxh3_128(payload);
   }

@@ -7,7 +7,70 @@
 namespace mmsb::log {
 namespace {
 
-void encode_op(const Op& op, std::vector<std::byte>& out) {
+// A transaction's outcome is logged as its StatusCode's value (docs/FORMAT.md): the values
+// are part of the format and may never change.
+static_assert(static_cast<int>(StatusCode::kOk) == 0);
+static_assert(static_cast<int>(StatusCode::kInvalidArgument) == 1);
+static_assert(static_cast<int>(StatusCode::kNotFound) == 2);
+static_assert(static_cast<int>(StatusCode::kAlreadyExists) == 3);
+static_assert(static_cast<int>(StatusCode::kConflict) == 4);
+static_assert(static_cast<int>(StatusCode::kCorruption) == 5);
+static_assert(static_cast<int>(StatusCode::kIOError) == 6);
+static_assert(static_cast<int>(StatusCode::kResourceExhausted) == 7);
+static_assert(static_cast<int>(StatusCode::kPermissionDenied) == 8);
+static_assert(static_cast<int>(StatusCode::kUnavailable) == 9);
+static_assert(static_cast<int>(StatusCode::kFailedPrecondition) == 10);
+static_assert(static_cast<int>(StatusCode::kInternal) == 11);
+constexpr std::uint8_t kStatusCodeLast = static_cast<std::uint8_t>(StatusCode::kInternal);
+
+// Minimum encoded sizes of the repeated items, as their fixed fields add up; the decoder
+// checks a count against them before allocating, and the encoder asserts each item reaches
+// its minimum, so the two cannot drift apart unnoticed.
+constexpr std::size_t kTransactionMinBytes = 4 + 1;  // op count, outcome
+constexpr std::size_t kOpMinBytes = 1 + 8;           // kind, then at least one id
+constexpr std::size_t kMergePageMinBytes = 8 + 4 + 8 + 8;
+constexpr std::size_t kMergeEdgeBytes = 8 + 4 + 8 + 8;
+constexpr std::size_t kMergeDerivationMinBytes = 8 + 4;
+constexpr std::size_t kPageWriteMinBytes = 8 * 4;
+constexpr std::size_t kDerivedMinBytes = 8 + kDeltaHeaderBytes;
+
+// The encoder: appends to `out` and remembers the first count that is over its limit (an
+// encoding error, since the decoder would refuse it).
+class Encoder {
+ public:
+  explicit Encoder(std::vector<std::byte>& out) : out_(out) {}
+  std::vector<std::byte>& out() { return out_; }
+  // A u32 count, checked against `max`.
+  void count(std::size_t n, std::uint64_t max, const char* field) {
+    append_le<std::uint32_t>(out_, checked(n, max, field));
+  }
+  // `n`, or an error if it is above `max` (at most kCountMax).
+  std::uint32_t checked(std::size_t n, std::uint64_t max, const char* field) {
+    if (n > max && status_.is_ok()) {
+      status_ = invalid_argument(std::string("tick record: ") + field + " " + std::to_string(n) +
+                                 " is above the limit " + std::to_string(max));
+    }
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, max));
+  }
+  // Marks the start of an item whose encoding is at least `min_bytes`.
+  std::size_t begin() const { return out_.size(); }
+  void end(std::size_t begun, std::size_t min_bytes) const {
+    MMSB_DEBUG_ASSERT(out_.size() - begun >= min_bytes);
+    (void)begun;
+    (void)min_bytes;
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  std::vector<std::byte>& out_;
+  Status status_;
+};
+
+inline constexpr std::uint64_t kCountMax = 0xffffffffu;
+
+void encode_op(const Op& op, const OpResult& result, Encoder& encoder) {
+  std::vector<std::byte>& out = encoder.out();
+  const std::size_t begun = encoder.begin();
   append_le<std::uint8_t>(out, static_cast<std::uint8_t>(op.kind));
   switch (op.kind) {
     case OpKind::kRead:
@@ -17,13 +80,13 @@ void encode_op(const Op& op, std::vector<std::byte>& out) {
     case OpKind::kCreatePage:
       append_le<std::uint32_t>(out, op.type);
       append_le<std::uint64_t>(out, op.size_bytes);
-      append_le<std::uint64_t>(out, op.assigned);
+      append_le<std::uint64_t>(out, result.assigned);
       append_le<std::uint64_t>(out, op.bytes.size());
       append_bytes(out, op.bytes);
       break;
     case OpKind::kWrite:
       append_le<std::uint64_t>(out, op.page);
-      append_le<std::uint64_t>(out, op.epoch);
+      append_le<std::uint64_t>(out, result.epoch);
       append_le<std::uint64_t>(out, op.offset);
       append_le<std::uint64_t>(out, op.bytes.size());
       append_bytes(out, op.bytes);
@@ -35,37 +98,33 @@ void encode_op(const Op& op, std::vector<std::byte>& out) {
       append_le<std::uint32_t>(out, op.edge_kind);
       append_le<std::uint64_t>(out, op.from);
       append_le<std::uint64_t>(out, op.to);
-      append_le<std::uint64_t>(out, op.assigned);
+      append_le<std::uint64_t>(out, result.assigned);
       break;
     case OpKind::kRemoveEdge:
       append_le<std::uint64_t>(out, op.edge);
       break;
     case OpKind::kDerive:
       append_le<std::uint64_t>(out, op.page);
-      append_le<std::uint64_t>(out, op.assigned);
-      append_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.function.size()));
+      append_le<std::uint64_t>(out, result.assigned);
+      encoder.count(op.function.size(), kFunctionNameMaxBytes, "derive function name length");
       append_bytes(out, as_bytes(op.function));
-      append_le<std::uint32_t>(out, static_cast<std::uint32_t>(op.parents.size()));
+      encoder.count(op.parents.size(), kDerivationParentsMax, "derive parent count");
       for (std::uint64_t parent : op.parents) append_le<std::uint64_t>(out, parent);
       break;
     case OpKind::kApplyRule:
       append_le<std::uint64_t>(out, op.family);
       append_le<std::uint64_t>(out, op.page);
-      append_le<std::uint64_t>(out, op.assigned);
+      append_le<std::uint64_t>(out, result.assigned);
       break;
   }
+  encoder.end(begun, kOpMinBytes);
 }
 
 // A count (4) and the ids (8 each).
 template <typename Id>
-void append_ids(std::vector<std::byte>& out, const std::vector<Id>& ids) {
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(ids.size()));
-  for (Id id : ids) append_le<std::uint64_t>(out, id.value());
-}
-
-void append_string(std::vector<std::byte>& out, const std::string& text) {
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
-  append_bytes(out, as_bytes(text));
+void append_ids(Encoder& encoder, const std::vector<Id>& ids, const char* field) {
+  encoder.count(ids.size(), kCountMax, field);
+  for (Id id : ids) append_le<std::uint64_t>(encoder.out(), id.value());
 }
 
 bool read_length_prefixed(ByteReader& in, std::vector<std::byte>& out, const char* field) {
@@ -110,9 +169,9 @@ bool read_ids(ByteReader& in, std::vector<Id>& ids, const char* count_field,
   return true;
 }
 
-bool decode_derive(ByteReader& in, Op& op) {
+bool decode_derive(ByteReader& in, Op& op, OpResult& result) {
   std::uint32_t parents = 0;
-  if (!in.read(op.page, "derive page") || !in.read(op.assigned, "derive first edge id") ||
+  if (!in.read(op.page, "derive page") || !in.read(result.assigned, "derive first edge id") ||
       !read_string(in, op.function, kFunctionNameMaxBytes, "derive function") ||
       !read_count(in, parents, 8, "derive parent count")) {
     return false;
@@ -124,7 +183,7 @@ bool decode_derive(ByteReader& in, Op& op) {
   return true;
 }
 
-bool decode_op(ByteReader& in, Op& op) {
+bool decode_op(ByteReader& in, Op& op, OpResult& result) {
   std::uint8_t kind = 0;
   if (!in.read(kind, "op kind")) return false;
   op.kind = static_cast<OpKind>(kind);
@@ -133,61 +192,69 @@ bool decode_op(ByteReader& in, Op& op) {
       return in.read(op.page, "read page") && in.read(op.epoch, "read epoch");
     case OpKind::kCreatePage:
       return in.read(op.type, "create type") && in.read(op.size_bytes, "create size") &&
-             in.read(op.assigned, "create id") &&
+             in.read(result.assigned, "create id") &&
              read_length_prefixed(in, op.bytes, "create initial bytes");
     case OpKind::kWrite:
-      return in.read(op.page, "write page") && in.read(op.epoch, "write epoch") &&
+      return in.read(op.page, "write page") && in.read(result.epoch, "write epoch") &&
              in.read(op.offset, "write offset") &&
              read_length_prefixed(in, op.bytes, "write bytes");
     case OpKind::kDeletePage:
       return in.read(op.page, "delete page");
     case OpKind::kAddEdge:
       return in.read(op.edge_kind, "edge kind") && in.read(op.from, "edge from") &&
-             in.read(op.to, "edge to") && in.read(op.assigned, "edge id");
+             in.read(op.to, "edge to") && in.read(result.assigned, "edge id");
     case OpKind::kRemoveEdge:
       return in.read(op.edge, "removed edge");
     case OpKind::kDerive:
-      return decode_derive(in, op);
+      return decode_derive(in, op, result);
     case OpKind::kApplyRule:
       return in.read(op.family, "apply rule family") && in.read(op.page, "apply rule scope") &&
-             in.read(op.assigned, "apply rule scope id");
+             in.read(result.assigned, "apply rule scope id");
   }
   return in.fail("unknown op kind " + std::to_string(kind));
 }
 
-void encode_merge(const MergeEffect& merge, std::vector<std::byte>& out) {
+void encode_merge(const MergeEffect& merge, Encoder& encoder) {
+  std::vector<std::byte>& out = encoder.out();
   append_le<std::uint64_t>(out, merge.next_page_id);
   append_le<std::uint64_t>(out, merge.next_edge_id);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.pages_set.size()));
+  encoder.count(merge.pages_set.size(), kCountMax, "merge page count");
   for (const PageImage& page : merge.pages_set) {
+    const std::size_t begun = encoder.begin();
     append_le<std::uint64_t>(out, page.id.value());
     append_le<std::uint32_t>(out, page.type);
     append_le<std::uint64_t>(out, page.epoch.value());
     append_le<std::uint64_t>(out, page.bytes.size());
     append_bytes(out, page.bytes);
+    encoder.end(begun, kMergePageMinBytes);
   }
-  append_ids(out, merge.pages_deleted);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.edges_added.size()));
+  append_ids(encoder, merge.pages_deleted, "merge deleted page count");
+  encoder.count(merge.edges_added.size(), kCountMax, "merge added edge count");
   for (const Edge& edge : merge.edges_added) {
+    const std::size_t begun = encoder.begin();
     append_le<std::uint64_t>(out, edge.id.value());
     append_le<std::uint32_t>(out, edge.kind);
     append_le<std::uint64_t>(out, edge.from.value());
     append_le<std::uint64_t>(out, edge.to.value());
+    encoder.end(begun, kMergeEdgeBytes);
   }
-  append_ids(out, merge.edges_removed);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(merge.derivations_set.size()));
+  append_ids(encoder, merge.edges_removed, "merge removed edge count");
+  encoder.count(merge.derivations_set.size(), kCountMax, "merge derivation count");
   for (const auto& [child, function] : merge.derivations_set) {
+    const std::size_t begun = encoder.begin();
     append_le<std::uint64_t>(out, child.value());
-    append_string(out, function);
+    encoder.count(function.size(), kFunctionNameMaxBytes, "merge derivation function length");
+    append_bytes(out, as_bytes(function));
+    encoder.end(begun, kMergeDerivationMinBytes);
   }
-  append_ids(out, merge.derivations_removed);
+  append_ids(encoder, merge.derivations_removed, "merge removed derivation count");
 }
 
 bool decode_merge(ByteReader& in, MergeEffect& merge) {
   std::uint32_t count = 0;
   if (!in.read(merge.next_page_id, "merge next page id") ||
       !in.read(merge.next_edge_id, "merge next edge id") ||
-      !read_count(in, count, 28, "merge page count")) {
+      !read_count(in, count, kMergePageMinBytes, "merge page count")) {
     return false;
   }
   merge.pages_set.resize(count);
@@ -204,7 +271,7 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
   if (!read_ids(in, merge.pages_deleted, "merge deleted page count", "merge deleted page")) {
     return false;
   }
-  if (!read_count(in, count, 28, "merge added edge count")) return false;
+  if (!read_count(in, count, kMergeEdgeBytes, "merge added edge count")) return false;
   merge.edges_added.resize(count);
   for (Edge& edge : merge.edges_added) {
     std::uint64_t id = 0, from = 0, to = 0;
@@ -219,7 +286,7 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
   if (!read_ids(in, merge.edges_removed, "merge removed edge count", "merge removed edge")) {
     return false;
   }
-  if (!read_count(in, count, 12, "merge derivation count")) return false;
+  if (!read_count(in, count, kMergeDerivationMinBytes, "merge derivation count")) return false;
   merge.derivations_set.resize(count);
   for (auto& [child, function] : merge.derivations_set) {
     std::uint64_t id = 0;
@@ -239,7 +306,13 @@ constexpr std::uint8_t kPacketHasPayload = 1;
 constexpr std::size_t kBucketLevelBytes = 4 + 8 + 8;
 constexpr std::size_t kIngestPacketBytes = 4 + 8 + 4 + 1 + 1 + 1 + 4;
 
-void encode_ingest(const IngestSection& ingest, std::vector<std::byte>& out) {
+void encode_ingest(const IngestSection& ingest, Encoder& encoder) {
+  std::vector<std::byte>& out = encoder.out();
+  const std::uint32_t ruleset_bytes =
+      encoder.checked(ingest.ruleset_bytes.size(), kCountMax, "ingest ruleset length");
+  const std::uint32_t buckets = encoder.checked(ingest.buckets.size(), kCountMax, "bucket count");
+  const std::uint32_t packets =
+      encoder.checked(ingest.packets.size(), kCountMax, "ingest packet count");
   // Sized once and written in place: an ingest tick has up to a million packets.
   std::size_t size = 8 + 16 + 4 + ingest.ruleset_bytes.size() + 4 +
                      kBucketLevelBytes * ingest.buckets.size() + 4 +
@@ -255,18 +328,18 @@ void encode_ingest(const IngestSection& ingest, std::vector<std::byte>& out) {
   put(ingest.time_ns);
   ingest.ruleset.write_bytes(to);
   to += 16;
-  put(static_cast<std::uint32_t>(ingest.ruleset_bytes.size()));
+  put(ruleset_bytes);
   if (!ingest.ruleset_bytes.empty()) {
     std::memcpy(to, ingest.ruleset_bytes.data(), ingest.ruleset_bytes.size());
     to += ingest.ruleset_bytes.size();
   }
-  put(static_cast<std::uint32_t>(ingest.buckets.size()));
+  put(buckets);
   for (const BucketLevel& level : ingest.buckets) {
     put(level.topic);
     put(level.tokens);
     put(level.as_of_ns);
   }
-  put(static_cast<std::uint32_t>(ingest.packets.size()));
+  put(packets);
   for (const IngestPacket& packet : ingest.packets) {
     put(packet.producer);
     put(packet.sequence);
@@ -338,12 +411,15 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
 }
 
 // Receipt: family, scope, nonce (8 each), outcome (1), attempt (4), blocker family and
-// scope, retry tick (8 each), write count (4), then the writes as kWrite ops without the kind.
+// scope, retry tick (8 each), write count (4), then the writes (page, epoch, offset, length,
+// bytes).
 constexpr std::size_t kReceiptBytes = 8 * 3 + 1 + 4 + 8 * 3 + 4;
 
-void encode_rules(const std::vector<RuleOutcome>& rules, std::vector<std::byte>& out) {
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(rules.size()));
+void encode_rules(const std::vector<RuleOutcome>& rules, Encoder& encoder) {
+  std::vector<std::byte>& out = encoder.out();
+  encoder.count(rules.size(), kCountMax, "rule receipt count");
   for (const RuleOutcome& rule : rules) {
+    const std::size_t begun = encoder.begin();
     const RuleReceipt& receipt = rule.receipt;
     append_le<std::uint64_t>(out, receipt.family);
     append_le<std::uint64_t>(out, receipt.scope.value());
@@ -353,13 +429,16 @@ void encode_rules(const std::vector<RuleOutcome>& rules, std::vector<std::byte>&
     append_le<std::uint64_t>(out, receipt.blocker_family);
     append_le<std::uint64_t>(out, receipt.blocker_scope.value());
     append_le<std::uint64_t>(out, receipt.retry_at.value());
-    append_le<std::uint32_t>(out, static_cast<std::uint32_t>(rule.writes.size()));
-    for (const Op& write : rule.writes) {
-      append_le<std::uint64_t>(out, write.page);
-      append_le<std::uint64_t>(out, write.epoch);
+    encoder.count(rule.writes.size(), kCountMax, "receipt write count");
+    encoder.end(begun, kReceiptBytes);
+    for (const PageWrite& write : rule.writes) {
+      const std::size_t at = encoder.begin();
+      append_le<std::uint64_t>(out, write.page.value());
+      append_le<std::uint64_t>(out, write.epoch.value());
       append_le<std::uint64_t>(out, write.offset);
       append_le<std::uint64_t>(out, write.bytes.size());
       append_bytes(out, write.bytes);
+      encoder.end(at, kPageWriteMinBytes);
     }
   }
 }
@@ -379,7 +458,7 @@ bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
         !in.read(receipt.blocker_family, "receipt blocker family") ||
         !in.read(blocker_scope, "receipt blocker scope") ||
         !in.read(retry_at, "receipt retry tick") ||
-        !read_count(in, writes, 32, "receipt write count")) {
+        !read_count(in, writes, kPageWriteMinBytes, "receipt write count")) {
       return false;
     }
     if (outcome < static_cast<std::uint8_t>(ReceiptOutcome::kApplied) ||
@@ -394,13 +473,15 @@ bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
       return in.fail("receipt with writes is not applied");
     }
     rule.writes.resize(writes);
-    for (Op& write : rule.writes) {
-      write.kind = OpKind::kWrite;
-      if (!in.read(write.page, "rule write page") || !in.read(write.epoch, "rule write epoch") ||
+    for (PageWrite& write : rule.writes) {
+      std::uint64_t page = 0, epoch = 0;
+      if (!in.read(page, "rule write page") || !in.read(epoch, "rule write epoch") ||
           !in.read(write.offset, "rule write offset") ||
           !read_length_prefixed(in, write.bytes, "rule write bytes")) {
         return false;
       }
+      write.page = PageId(page);
+      write.epoch = Epoch(epoch);
     }
   }
   return true;
@@ -408,7 +489,7 @@ bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
 
 bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
   std::uint32_t count = 0;
-  if (!read_count(in, count, 8 + kDeltaHeaderBytes, "derived delta count")) return false;
+  if (!read_count(in, count, kDerivedMinBytes, "derived delta count")) return false;
   derived.reserve(count);
   std::vector<std::byte> bytes;
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -432,25 +513,39 @@ std::uint64_t encoded_size_bound(const std::vector<Op>& ops) {
   return bytes;
 }
 
-void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
+Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
+  const std::size_t start = out.size();
+  Encoder encoder(out);
   append_le<std::uint8_t>(out, kTickRecordVersion);
   append_le<std::uint8_t>(out, (record.has_merge ? kFlagMerge : 0) |
                                    (record.has_ingest ? kFlagIngest : 0));
   append_le<std::uint16_t>(out, 0);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.transactions.size()));
+  encoder.count(record.transactions.size(), kCountMax, "transaction count");
   append_le<std::uint64_t>(out, record.tick.value());
   append_hash(out, record.previous);
   append_hash(out, record.root);
   append_le<std::uint64_t>(out, record.wall_time_ns);
-  for (const TransactionInput& transaction : record.transactions) {
-    append_le<std::uint32_t>(out, static_cast<std::uint32_t>(transaction.ops.size()));
-    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(transaction.outcome));
-    for (const Op& op : transaction.ops) encode_op(op, out);
+  for (const LoggedTransaction& transaction : record.transactions) {
+    const std::vector<Op>& ops = transaction.input.ops;
+    const std::vector<OpResult>& results = transaction.result.ops;
+    // A failed transaction produced no results; one that committed has one per op.
+    if (!results.empty() && results.size() != ops.size()) {
+      out.resize(start);
+      return invalid_argument("tick record: a transaction of " + std::to_string(ops.size()) +
+                              " ops has " + std::to_string(results.size()) + " results");
+    }
+    const std::size_t begun = encoder.begin();
+    encoder.count(ops.size(), kOpsPerTransactionMax, "op count");
+    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(transaction.result.outcome));
+    encoder.end(begun, kTransactionMinBytes);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      encode_op(ops[i], results.empty() ? OpResult{} : results[i], encoder);
+    }
   }
-  if (record.has_merge) encode_merge(record.merge, out);
-  if (record.has_ingest) encode_ingest(record.ingest, out);
-  encode_rules(record.rules, out);
-  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(record.derived.size()));
+  if (record.has_merge) encode_merge(record.merge, encoder);
+  if (record.has_ingest) encode_ingest(record.ingest, encoder);
+  encode_rules(record.rules, encoder);
+  encoder.count(record.derived.size(), kCountMax, "derived delta count");
   std::vector<std::byte> delta;
   for (const Delta& derived : record.derived) {
     delta.clear();
@@ -458,6 +553,11 @@ void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out) {
     append_le<std::uint64_t>(out, delta.size());
     append_bytes(out, delta);
   }
+  if (!encoder.status().is_ok()) {
+    out.resize(start);
+    return encoder.status();
+  }
+  return Status::ok();
 }
 
 Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
@@ -476,7 +576,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     in.fail("unknown flags " + std::to_string(flags));
   }
   if (in.read(reserved, "reserved") && reserved != 0) in.fail("reserved bytes are not zero");
-  read_count(in, transactions, 5, "transaction count");
+  read_count(in, transactions, kTransactionMinBytes, "transaction count");
   in.read(tick, "tick");
   if (in.ok() && in.remaining() >= 40) {
     record.previous = read_hash_bytes(payload.data() + in.offset());
@@ -491,24 +591,35 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
   record.has_merge = (flags & kFlagMerge) != 0;
   record.has_ingest = (flags & kFlagIngest) != 0;
   if (in.ok()) record.transactions.resize(transactions);
-  for (TransactionInput& transaction : record.transactions) {
+  for (LoggedTransaction& transaction : record.transactions) {
     std::uint32_t ops = 0;
     std::uint8_t outcome = 0;
-    if (!read_count(in, ops, 1, "op count") || !in.read(outcome, "outcome")) break;
+    if (!read_count(in, ops, kOpMinBytes, "op count") || !in.read(outcome, "outcome")) break;
     if (ops > kOpsPerTransactionMax) {
       in.fail("op count " + std::to_string(ops) + " above the limit");
       break;
     }
-    if (outcome > static_cast<std::uint8_t>(StatusCode::kInternal)) {
+    if (outcome > kStatusCodeLast) {
       in.fail("unknown outcome " + std::to_string(outcome));
       break;
     }
-    transaction.outcome = static_cast<StatusCode>(outcome);
-    transaction.ops.resize(ops);
-    for (Op& op : transaction.ops) {
-      if (!decode_op(in, op)) break;
+    transaction.result.outcome = static_cast<StatusCode>(outcome);
+    transaction.input.ops.resize(ops);
+    transaction.result.ops.resize(ops);
+    for (std::uint32_t i = 0; i < ops; ++i) {
+      if (!decode_op(in, transaction.input.ops[i], transaction.result.ops[i])) break;
     }
     if (!in.ok()) break;
+    // A failed transaction applied nothing: it has no results (all were logged as zero).
+    if (transaction.result.outcome != StatusCode::kOk) {
+      for (const OpResult& result : transaction.result.ops) {
+        if (result != OpResult{}) {
+          in.fail("a failed transaction with assigned ids or epochs");
+          break;
+        }
+      }
+      transaction.result.ops.clear();
+    }
   }
   if (in.ok() && record.has_merge) decode_merge(in, record.merge);
   if (in.ok() && record.has_ingest) decode_ingest(in, record.ingest);

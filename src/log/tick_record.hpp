@@ -1,9 +1,11 @@
 // TickRecord: everything one tick did, as the log stores it (docs/FORMAT.md "TickRecord").
 //
-// Inputs are the transactions as submitted, in sequence order, each with its outcome and,
-// for those that committed, the ids and epochs it was applied with: that is enough both to
-// apply the tick again (replay) and to re-execute it and compare (the determinism oracle).
-// Changes that do not come from transactions (a merge of a fork) are stored as their effect.
+// A tick's inputs are the transactions as submitted (immutable once recorded), in sequence
+// order, or the packets it drained, or a merge's effect. Beside each transaction's inputs
+// the record keeps what applying them produced (its outcome, the ids and epochs it was
+// applied with), and after the inputs what the rules step and propagation produced: enough
+// both to apply the tick again (replay) and to re-execute it and compare (the determinism
+// oracle). Results are never written into inputs: a tick built again re-runs the inputs.
 #pragma once
 
 #include <cstdint>
@@ -36,10 +38,11 @@ enum class OpKind : std::uint8_t {
   kApplyRule = 8,   // family, page (the scope; may be provisional)
 };
 
+// One operation as recorded from the API: an input, never changed once recorded.
 struct Op {
   OpKind kind = OpKind::kRead;
-  std::uint64_t page = 0;        // kRead, kWrite, kDeletePage; may be provisional
-  std::uint64_t epoch = 0;       // kRead: seen; kWrite: the page's epoch when applied
+  std::uint64_t page = 0;        // kRead, kWrite, kDeletePage, kDerive, kApplyRule; may be provisional
+  std::uint64_t epoch = 0;       // kRead: the epoch seen
   std::uint64_t offset = 0;      // kWrite
   PageType type = 0;             // kCreatePage
   std::uint64_t size_bytes = 0;  // kCreatePage
@@ -48,8 +51,6 @@ struct Op {
   std::uint64_t to = 0;          // kAddEdge; may be provisional
   std::uint64_t edge = 0;        // kRemoveEdge; may be provisional
   std::uint64_t family = 0;      // kApplyRule: RuleFamilyId
-  // kCreatePage, kAddEdge, kDerive: the (first) id given; kApplyRule: the scope's id
-  std::uint64_t assigned = 0;
   std::vector<std::byte> bytes;  // kWrite, kCreatePage
   std::string function;          // kDerive
   std::vector<std::uint64_t> parents;  // kDerive; may be provisional
@@ -58,8 +59,39 @@ struct Op {
 
 struct TransactionInput {
   std::vector<Op> ops;
-  StatusCode outcome = StatusCode::kOk;  // kOk: applied; otherwise why not (nothing applied)
   friend bool operator==(const TransactionInput&, const TransactionInput&) = default;
+};
+
+// What applying one op produced.
+struct OpResult {
+  // kCreatePage, kAddEdge, kDerive: the (first) id given; kApplyRule: the scope's id
+  std::uint64_t assigned = 0;
+  std::uint64_t epoch = 0;  // kWrite: the page's epoch when applied
+  friend bool operator==(const OpResult&, const OpResult&) = default;
+};
+
+// What applying a transaction produced: its outcome and, one per op, the ids and epochs
+// (all zero for a transaction that failed, which applied nothing).
+struct TransactionResult {
+  StatusCode outcome = StatusCode::kOk;  // kOk: applied; otherwise why not
+  std::vector<OpResult> ops;
+  friend bool operator==(const TransactionResult&, const TransactionResult&) = default;
+};
+
+struct LoggedTransaction {
+  TransactionInput input;
+  TransactionResult result;
+  bool committed() const { return result.outcome == StatusCode::kOk; }
+  friend bool operator==(const LoggedTransaction&, const LoggedTransaction&) = default;
+};
+
+// A write the rules step made, against the page's epoch before the tick.
+struct PageWrite {
+  PageId page;
+  Epoch epoch;
+  std::uint64_t offset = 0;
+  std::vector<std::byte> bytes;
+  friend bool operator==(const PageWrite&, const PageWrite&) = default;
 };
 
 // A page as a merge left it (whole content, epoch included).
@@ -84,11 +116,11 @@ struct MergeEffect {
   friend bool operator==(const MergeEffect&, const MergeEffect&) = default;
 };
 
-// One candidate of the rules step: its receipt and, if applied, its writes (kWrite ops with
-// the page's epoch before the tick), in the order the executor made them.
+// One candidate of the rules step: its receipt and, if applied, its writes in the order the
+// executor made them.
 struct RuleOutcome {
   RuleReceipt receipt;
-  std::vector<Op> writes;
+  std::vector<PageWrite> writes;
   friend bool operator==(const RuleOutcome&, const RuleOutcome&) = default;
 };
 
@@ -146,7 +178,7 @@ struct TickRecord {
   Hash128 previous;                // hash of the previous TickRecord's payload (zero for the first)
   Hash128 root;                    // state root after the tick
   std::uint64_t wall_time_ns = 0;  // metadata only: never enters the state or its root
-  std::vector<TransactionInput> transactions;
+  std::vector<LoggedTransaction> transactions;
   bool has_merge = false;
   MergeEffect merge;
   bool has_ingest = false;
@@ -159,8 +191,9 @@ struct TickRecord {
   friend bool operator==(const TickRecord&, const TickRecord&) = default;
 };
 
-// Appends the payload encoding (docs/FORMAT.md) to `out`.
-void encode_tick_record(const TickRecord& record, std::vector<std::byte>& out);
+// Appends the payload encoding (docs/FORMAT.md) to `out`. A count above its limit (one the
+// decoder would refuse) is InvalidArgument naming it, and `out` is left as it was.
+[[nodiscard]] Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out);
 // Decodes one payload; Corruption naming the field on malformed input.
 Result<TickRecord> decode_tick_record(std::span<const std::byte> payload);
 

@@ -21,7 +21,7 @@ inline void tick_record_target(const std::uint8_t* data, std::size_t size) {
     return;
   }
   std::vector<std::byte> again;
-  log::encode_tick_record(*decoded, again);
+  MMSB_ASSERT(log::encode_tick_record(*decoded, again).is_ok());
   MMSB_ASSERT(again == std::vector<std::byte>(input.begin(), input.end()));
 }
 

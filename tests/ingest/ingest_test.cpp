@@ -395,7 +395,7 @@ TEST(IngestTest, ReplayRefusesALogWhoseOutcomesGovernanceDoesNotGive) {
   record.ingest.packets = {log::IngestPacket{1, 1, 1, PacketOutcome::kAdmitted,
                                              DenyReason::kNone, 1, true, 0}};
   std::vector<std::byte> payload;
-  log::encode_tick_record(record, payload);
+  ASSERT_TRUE(log::encode_tick_record(record, payload).is_ok());
   auto writer = log::LogWriter::open(Env::posix(), dir.path() + "/log", 1 << 20).value();
   ASSERT_TRUE(writer->append(record.tick, payload).is_ok());
   ASSERT_TRUE(writer->close().is_ok());
@@ -415,7 +415,7 @@ TEST(IngestTest, ReplayRefusesALogWhoseOutcomesGovernanceDoesNotGive) {
   record.ingest.packets[0].has_payload = false;
   record.ingest.payload.clear();
   payload.clear();
-  log::encode_tick_record(record, payload);
+  ASSERT_TRUE(log::encode_tick_record(record, payload).is_ok());
   test::TempDir other;
   writer = log::LogWriter::open(Env::posix(), other.path() + "/log", 1 << 20).value();
   ASSERT_TRUE(writer->append(record.tick, payload).is_ok());

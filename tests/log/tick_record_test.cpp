@@ -17,7 +17,7 @@ void expect_every_flipped_byte_refused_or_canonical(const std::vector<std::byte>
     auto decoded = decode_tick_record(damaged);
     if (decoded.is_ok()) {
       std::vector<std::byte> again;
-      encode_tick_record(*decoded, again);
+      ASSERT_TRUE(encode_tick_record(*decoded, again).is_ok());
       EXPECT_EQ(again, damaged) << "byte " << at;
     } else {
       EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption) << "byte " << at;
@@ -36,12 +36,10 @@ TickRecord sample_record() {
   create.kind = OpKind::kCreatePage;
   create.type = 5;
   create.size_bytes = 4;
-  create.assigned = 11;
   create.bytes = test::bytes_of("abcd");
   Op write;
   write.kind = OpKind::kWrite;
   write.page = kProvisionalBit | 0;
-  write.epoch = 0;
   write.offset = 1;
   write.bytes = test::bytes_of("xy");
   Op read;
@@ -53,7 +51,6 @@ TickRecord sample_record() {
   edge.edge_kind = 1024;
   edge.from = 3;
   edge.to = kProvisionalBit | 0;
-  edge.assigned = 2;
   Op remove;
   remove.kind = OpKind::kRemoveEdge;
   remove.edge = 1;
@@ -65,19 +62,20 @@ TickRecord sample_record() {
   derive.page = kProvisionalBit | 0;
   derive.function = "mmsb.concat";
   derive.parents = {3, 4};
-  derive.assigned = 5;
   Op apply;
   apply.kind = OpKind::kApplyRule;
   apply.family = 0x1234;
   apply.page = kProvisionalBit | 0;
-  apply.assigned = 11;
   committed.ops = {create, write, read, edge, remove, erase, derive, apply};
+  // Results, one per op: the page created as 11, written at epoch 0, edge 2, first derive
+  // edge 5, the rule's scope 11.
+  TransactionResult results;
+  results.ops = {{11, 0}, {0, 0}, {}, {2, 0}, {}, {}, {5, 0}, {11, 0}};
   TransactionInput conflicted;
   conflicted.ops = {read};
-  conflicted.outcome = StatusCode::kConflict;
-  record.transactions = {committed, conflicted};
-  Op rule_write = write;
-  rule_write.page = 11;
+  record.transactions = {LoggedTransaction{committed, results},
+                         LoggedTransaction{conflicted, {StatusCode::kConflict, {}}}};
+  PageWrite rule_write{PageId(11), Epoch(0), 1, test::bytes_of("xy")};
   RuleReceipt applied;
   applied.family = 0x1234;
   applied.scope = PageId(11);
@@ -96,7 +94,7 @@ TickRecord sample_record() {
 TEST(TickRecordTest, RoundTripsEveryOpKind) {
   TickRecord record = sample_record();
   std::vector<std::byte> payload;
-  encode_tick_record(record, payload);
+  ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
   EXPECT_EQ(decode_tick_record(payload).value(), record);
 }
 
@@ -121,7 +119,7 @@ TickRecord ingest_record() {
 TEST(TickRecordTest, RoundTripsAnIngestSection) {
   TickRecord record = ingest_record();
   std::vector<std::byte> payload;
-  encode_tick_record(record, payload);
+  ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
   EXPECT_EQ(decode_tick_record(payload).value(), record);
   expect_every_flipped_byte_refused_or_canonical(payload);
 }
@@ -131,7 +129,7 @@ TEST(TickRecordTest, IngestPacketsWithImpossibleOutcomesAreRefused) {
   record.ingest.packets[0].has_payload = false;  // admitted without its payload
   record.ingest.packets[0].length = 0;
   std::vector<std::byte> payload;
-  encode_tick_record(record, payload);
+  ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
   auto decoded = decode_tick_record(payload);
   EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
   EXPECT_NE(decoded.status().message().find("packet outcome 1 with deny reason 0 and no payload"),
@@ -142,7 +140,7 @@ TEST(TickRecordTest, IngestPacketsWithImpossibleOutcomesAreRefused) {
 // Pins the ingest section of docs/FORMAT.md "TickRecord".
 TEST(TickRecordTest, GoldenIngestLayout) {
   std::vector<std::byte> payload;
-  encode_tick_record(ingest_record(), payload);
+  ASSERT_TRUE(encode_tick_record(ingest_record(), payload).is_ok());
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
       "04"                                // version
@@ -194,13 +192,13 @@ TEST(TickRecordTest, RoundTripsAMergeEffect) {
   record.merge.next_page_id = 10;
   record.merge.next_edge_id = 12;
   std::vector<std::byte> payload;
-  encode_tick_record(record, payload);
+  ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
   EXPECT_EQ(decode_tick_record(payload).value(), record);
 }
 
 TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
   std::vector<std::byte> payload;
-  encode_tick_record(sample_record(), payload);
+  ASSERT_TRUE(encode_tick_record(sample_record(), payload).is_ok());
   for (std::size_t length = 0; length < payload.size(); ++length) {
     auto decoded = decode_tick_record(std::span(payload).first(length));
     ASSERT_FALSE(decoded.is_ok()) << length;
@@ -213,7 +211,7 @@ TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
 
 TEST(TickRecordTest, OtherVersionsAreRefusedWithBothVersionsNamed) {
   std::vector<std::byte> payload;
-  encode_tick_record(sample_record(), payload);
+  ASSERT_TRUE(encode_tick_record(sample_record(), payload).is_ok());
   payload[0] = std::byte{3};  // a record of the previous layout
   auto decoded = decode_tick_record(payload);
   EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
@@ -224,7 +222,7 @@ TEST(TickRecordTest, OtherVersionsAreRefusedWithBothVersionsNamed) {
 
 TEST(TickRecordTest, EveryFlippedByteIsRejectedOrDecodesToSomethingValid) {
   std::vector<std::byte> payload;
-  encode_tick_record(sample_record(), payload);
+  ASSERT_TRUE(encode_tick_record(sample_record(), payload).is_ok());
   expect_every_flipped_byte_refused_or_canonical(payload);
 }
 
@@ -238,23 +236,20 @@ TEST(TickRecordTest, GoldenLayout) {
   Op write;
   write.kind = OpKind::kWrite;
   write.page = 1;
-  write.epoch = 3;
   write.offset = 4;
   write.bytes = test::bytes_of("z");
   Op derive;
   derive.kind = OpKind::kDerive;
   derive.page = 9;
-  derive.assigned = 5;
   derive.function = "f";
   derive.parents = {1, 2};
   Op apply;
   apply.kind = OpKind::kApplyRule;
   apply.family = 0xab;
   apply.page = 1;
-  apply.assigned = 1;
-  record.transactions = {TransactionInput{{write, derive, apply}, StatusCode::kOk}};
-  Op rule_write = write;
-  rule_write.bytes = test::bytes_of("w");
+  record.transactions = {LoggedTransaction{TransactionInput{{write, derive, apply}},
+                                           TransactionResult{StatusCode::kOk, {{0, 3}, {5, 0}, {1, 0}}}}};
+  PageWrite rule_write{PageId(1), Epoch(3), 4, test::bytes_of("w")};
   RuleReceipt applied;
   applied.family = 0xab;
   applied.scope = PageId(1);
@@ -269,7 +264,7 @@ TEST(TickRecordTest, GoldenLayout) {
   record.rules = {RuleOutcome{applied, {rule_write}}, RuleOutcome{deferred, {}}};
   record.derived = {Delta::from_runs(PageId(9), Epoch(6), {DeltaRun{2, 1}}, test::bytes_of("q"))};
   std::vector<std::byte> payload;
-  encode_tick_record(record, payload);
+  ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
   const std::string delta_hex = test::hex(encode_delta(record.derived[0]));
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
@@ -343,7 +338,7 @@ namespace {
 // it, so every build checks what `make fuzz` explores at length.
 TEST(TickRecordTest, FuzzTargetCorpus) {
   std::vector<std::byte> payload;
-  encode_tick_record(sample_record(), payload);
+  ASSERT_TRUE(encode_tick_record(sample_record(), payload).is_ok());
   auto run = [](const std::vector<std::byte>& bytes) {
     fuzz::tick_record_target(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   };

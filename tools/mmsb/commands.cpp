@@ -48,24 +48,29 @@ void print_record(const log::TickRecord& record) {
   fmt::print("tick {}\n  root     {}\n  previous {}\n  wall time {} ns\n", record.tick.value(),
              record.root.to_hex(), record.previous.to_hex(), record.wall_time_ns);
   for (std::size_t i = 0; i < record.transactions.size(); ++i) {
-    const log::TransactionInput& txn = record.transactions[i];
-    fmt::print("  transaction {}: {} ops, {}\n", i, txn.ops.size(), status_code_name(txn.outcome));
-    for (const log::Op& op : txn.ops) {
+    const log::LoggedTransaction& txn = record.transactions[i];
+    const std::vector<log::Op>& ops = txn.input.ops;
+    fmt::print("  transaction {}: {} ops, {}\n", i, ops.size(),
+               status_code_name(txn.result.outcome));
+    for (std::size_t k = 0; k < ops.size(); ++k) {
+      const log::Op& op = ops[k];
+      const log::OpResult result = txn.committed() ? txn.result.ops[k] : log::OpResult{};
       if (op.kind == log::OpKind::kDerive) {
         std::vector<std::string> parents;
         for (std::uint64_t parent : op.parents) parents.push_back(id_text(parent));
         fmt::print("    {:<11} page {} function '{}' parents [{}] first edge {}\n",
                    op_name(op.kind), id_text(op.page), op.function, fmt::join(parents, ", "),
-                   op.assigned);
+                   result.assigned);
         continue;
       }
       if (op.kind == log::OpKind::kApplyRule) {
         fmt::print("    {:<11} rule {:016x} scope {} (id {})\n", op_name(op.kind), op.family,
-                   id_text(op.page), op.assigned);
+                   id_text(op.page), result.assigned);
         continue;
       }
       fmt::print("    {:<11} page {} edge {} offset {} bytes {} epoch {} id {}\n", op_name(op.kind),
-                 op.page, op.edge, op.offset, op.bytes.size(), op.epoch, op.assigned);
+                 op.page, op.edge, op.offset, op.bytes.size(),
+                 op.kind == log::OpKind::kRead ? op.epoch : result.epoch, result.assigned);
     }
   }
   if (record.has_merge) {
