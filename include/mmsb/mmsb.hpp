@@ -14,6 +14,8 @@
 #include "mmsb/ingest.hpp"
 #include "mmsb/merge.hpp"
 #include "mmsb/page.hpp"
+#include "mmsb/replay.hpp"
 #include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
 #include "mmsb/status.hpp"
+#include "mmsb/tick_record.hpp"

@@ -90,7 +90,8 @@ Result<State> apply_record(const State& state, log::TickRecord& record, Reexecut
   TickResult result =
       run_tick(state, record, ctx, reexecution != nullptr ? TickMode::kReexecute : TickMode::kApply);
   if (!result.ok()) return Status(result.status.code(), where + ": " + result.status.message());
-  summary->propagation += result.propagation;
+  summary->derived_recomputes += result.propagation.recomputes;
+  summary->derived_changed += result.propagation.changed;
   summary->derived_taken_from_log += result.derived_taken_from_log;
   summary->rule_candidates_checked += result.rule_candidates_checked;
   summary->rule_ticks_taken_from_log += result.rules_taken_from_log;
@@ -103,44 +104,75 @@ Result<State> apply_record(const State& state, log::TickRecord& record, Reexecut
 std::string log_dir_of(const std::string& dir) { return dir + "/log"; }
 std::string checkpoint_dir_of(const std::string& dir) { return dir + "/checkpoints"; }
 
+namespace {
+
+// Where replay starts: the newest loadable checkpoint it may use, or the empty State.
+// Damaged ones passed over on the way are kept in `damaged` (newest first).
+Result<State> start_state(Env& env, const std::string& dir, const StateOptions& state_options,
+                          const ReplayOptions& options, ReplaySummary* summary,
+                          std::vector<std::pair<TickId, std::string>>& damaged) {
+  MMSB_ASSIGN_OR_RETURN(State state, State::empty(state_options));
+  if (options.ignore_checkpoints) return state;
+  MMSB_ASSIGN_OR_RETURN(std::vector<TickId> checkpoints,
+                        log::list_checkpoints(env, checkpoint_dir_of(dir)));
+  // Newest first; a damaged checkpoint is passed over in favour of an older one, because
+  // the log still covers the ticks after the older one unless segments were removed (the
+  // caller then names the damaged checkpoints as the cause).
+  for (auto it = checkpoints.rbegin(); it != checkpoints.rend(); ++it) {
+    if (options.to && *it > *options.to) continue;
+    if (options.checkpoints_below && *it >= *options.checkpoints_below) continue;
+    const std::string path = checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(*it);
+    auto loaded = log::load_checkpoint(env, path, state_options);
+    if (loaded.is_ok()) {
+      summary->checkpoint = *it;
+      return std::move(*loaded);
+    }
+    if (loaded.status().code() != StatusCode::kCorruption) return loaded.status();
+    damaged.emplace_back(*it, loaded.status().message());
+  }
+  return state;
+}
+
+Result<std::unique_ptr<Reexecution>> make_reexecution(const State& state,
+                                                      const ReplayOptions& options) {
+  auto reexecution = std::make_unique<Reexecution>();
+  MMSB_RETURN_IF_ERROR(reexecution->graph.build(state));
+  reexecution->builtin_map = reexecution->builtins.snapshot();
+  reexecution->functions =
+      options.functions != nullptr ? options.functions : reexecution->builtin_map.get();
+  if (options.propagation_workers > 1) {
+    reexecution->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
+  }
+  reexecution->propagator = std::make_unique<graph::Propagator>(reexecution->pool.get());
+  reexecution->rules = options.rules;
+  if (options.rule_workers > 1) {
+    reexecution->rule_pool = std::make_unique<core::WorkerPool>(options.rule_workers);
+  }
+  reexecution->scheduler = std::make_unique<sched::Scheduler>(reexecution->rule_pool.get());
+  return reexecution;
+}
+
+// A damaged checkpoint whose ticks the log does not hold is the cause of what follows.
+Status blame_checkpoints(const std::vector<std::pair<TickId, std::string>>& damaged,
+                         const std::string& what) {
+  std::string names;
+  for (const auto& [tick, why] : damaged) names += (names.empty() ? "" : "; ") + why;
+  return corruption(names + (damaged.size() == 1 ? " (the checkpoint cannot be loaded)"
+                                                 : " (no checkpoint can be loaded)") +
+                    ", and the log does not hold the ticks it covers: " + what);
+}
+
+}  // namespace
+
 Result<State> replay(Env& env, const std::string& dir, const StateOptions& state_options,
                      const ReplayOptions& options, ReplaySummary* summary) {
   *summary = ReplaySummary{};
-  MMSB_ASSIGN_OR_RETURN(State state, State::empty(state_options));
-  if (!options.ignore_checkpoints) {
-    MMSB_ASSIGN_OR_RETURN(std::vector<TickId> checkpoints,
-                          log::list_checkpoints(env, checkpoint_dir_of(dir)));
-    // Newest first; a damaged checkpoint is skipped in favour of an older one, because the
-    // log still covers the ticks after the older one unless segments were removed (which
-    // the tick check below then reports).
-    for (auto it = checkpoints.rbegin(); it != checkpoints.rend(); ++it) {
-      if (options.to && *it > *options.to) continue;
-      auto loaded = log::load_checkpoint(
-          env, checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(*it), state_options);
-      if (loaded.is_ok()) {
-        state = *loaded;
-        summary->checkpoint = *it;
-        break;
-      }
-      if (loaded.status().code() != StatusCode::kCorruption) return loaded.status();
-    }
-  }
+  std::vector<std::pair<TickId, std::string>> damaged;
+  MMSB_ASSIGN_OR_RETURN(State state,
+                        start_state(env, dir, state_options, options, summary, damaged));
   std::unique_ptr<Reexecution> reexecution;
   if (options.reexecute) {
-    reexecution = std::make_unique<Reexecution>();
-    MMSB_RETURN_IF_ERROR(reexecution->graph.build(state));
-    reexecution->builtin_map = reexecution->builtins.snapshot();
-    reexecution->functions =
-        options.functions != nullptr ? options.functions : reexecution->builtin_map.get();
-    if (options.propagation_workers > 1) {
-      reexecution->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
-    }
-    reexecution->propagator = std::make_unique<graph::Propagator>(reexecution->pool.get());
-    reexecution->rules = options.rules;
-    if (options.rule_workers > 1) {
-      reexecution->rule_pool = std::make_unique<core::WorkerPool>(options.rule_workers);
-    }
-    reexecution->scheduler = std::make_unique<sched::Scheduler>(reexecution->rule_pool.get());
+    MMSB_ASSIGN_OR_RETURN(reexecution, make_reexecution(state, options));
   }
   IngestReplay ingest{env, dir, {}, {}};
   bool have_previous = false;
@@ -176,9 +208,10 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
           return Status::ok();
         }
         if (record.tick.value() != state.tick().value() + 1) {
-          return corruption(at(path, offset) + ": expected tick " +
-                            std::to_string(state.tick().value() + 1) + ", found tick " +
-                            std::to_string(record.tick.value()));
+          const std::string what = at(path, offset) + ": expected tick " +
+                                   std::to_string(state.tick().value() + 1) + ", found tick " +
+                                   std::to_string(record.tick.value());
+          return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
         MMSB_ASSIGN_OR_RETURN(state, apply_record(state, record, reexecution.get(), ingest,
                                                   at(path, offset), summary));
@@ -190,6 +223,10 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
       },
       &summary->torn);
   MMSB_RETURN_IF_ERROR(scanned);
+  if (!damaged.empty() && state.tick() < damaged.front().first) {
+    // The log ends before the damaged checkpoint's tick: the ticks it covered are lost.
+    return blame_checkpoints(damaged, "the log ends at tick " + std::to_string(state.tick().value()));
+  }
   return state;
 }
 

@@ -1,6 +1,6 @@
 // Rebuilding a State from a data directory: the newest loadable checkpoint, then every
 // logged tick after it, each checked against its logged root and the record chain.
-// Used by Engine::open (recovery) and by `mmsb replay` / `mmsb verify`.
+// Used by Engine::open (recovery) and by the public replay API (mmsb/replay.hpp).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "graph/propagator.hpp"
 #include "log/log_file.hpp"
 #include "mmsb/engine.hpp"
+#include "mmsb/replay.hpp"
 #include "sched/rule_table.hpp"
 
 namespace mmsb::engine {
@@ -33,23 +34,14 @@ struct ReplayOptions {
   std::size_t rule_workers = 1;
   // Start from the empty State even if checkpoints exist (needs the whole log).
   bool ignore_checkpoints = false;
+  // Only checkpoints before this tick may be the start (verification of a checkpoint).
+  std::optional<TickId> checkpoints_below;
   // Called every `progress_every` ticks with the tick reached and log bytes read.
   std::function<void(TickId, std::uint64_t)> progress;
   std::uint64_t progress_every = 10000;
 };
 
-struct ReplaySummary {
-  std::optional<TickId> checkpoint;
-  std::uint64_t ticks_applied = 0;
-  std::uint64_t bytes_read = 0;
-  std::optional<log::TornTail> torn;
-  Hash128 last_record_hash;  // of the last record read (the chain continues from it)
-  graph::PropagationCounters propagation;  // re-execution only
-  std::uint64_t derived_taken_from_log = 0;  // re-execution: function not available
-  std::uint64_t rule_candidates_checked = 0;  // re-execution: scheduled and executed again
-  std::uint64_t rule_ticks_taken_from_log = 0;  // re-execution: a rule not available
-  std::uint64_t packets_checked = 0;  // ingest packets judged again (always)
-};
+using ReplaySummary = ::mmsb::ReplaySummary;
 
 std::string log_dir_of(const std::string& dir);
 std::string checkpoint_dir_of(const std::string& dir);

@@ -12,6 +12,7 @@
 
 #include "log/format.hpp"
 #include "mmsb/env.hpp"
+#include "mmsb/replay.hpp"
 
 namespace mmsb::log {
 
@@ -25,11 +26,7 @@ struct SegmentFile {
 Result<std::vector<SegmentFile>> list_segments(Env& env, const std::string& log_dir);
 
 // An incomplete record at the end of the last segment: what a crash mid-append leaves.
-struct TornTail {
-  std::string path;
-  std::uint64_t offset = 0;         // where the valid part of the file ends
-  std::uint64_t bytes_dropped = 0;  // bytes after it
-};
+using TornTail = ::mmsb::TornTail;  // mmsb/replay.hpp
 
 using RecordVisitor = std::function<Status(std::span<const std::byte> payload,
                                            const std::string& path, std::uint64_t offset)>;

@@ -1,166 +1,14 @@
-// TickRecord: everything one tick did, as the log stores it (docs/FORMAT.md "TickRecord").
-//
-// A tick's inputs are the transactions as submitted (immutable once recorded), in sequence
-// order, or the packets it drained, or a merge's effect. Beside each transaction's inputs
-// the record keeps what applying them produced (its outcome, the ids and epochs it was
-// applied with), and after the inputs what the rules step and propagation produced: enough
-// both to apply the tick again (replay) and to re-execute it and compare (the determinism
-// oracle). Results are never written into inputs: a tick built again re-runs the inputs.
+// TickRecord's encoding and limits (docs/FORMAT.md "TickRecord"); the record's types are
+// public (mmsb/tick_record.hpp).
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
-#include "mmsb/delta.hpp"
-#include "mmsb/hash.hpp"
-#include "mmsb/ids.hpp"
-#include "mmsb/ingest.hpp"
-#include "mmsb/rule.hpp"
-#include "mmsb/state.hpp"
 #include "mmsb/status.hpp"
+#include "mmsb/tick_record.hpp"
 
 namespace mmsb::log {
-
-// Provisional ids name pages and edges a transaction creates before commit: the top bit set,
-// then the creation's index within the transaction.
-inline constexpr std::uint64_t kProvisionalBit = std::uint64_t{1} << 63;
-inline bool is_provisional(std::uint64_t id) { return (id & kProvisionalBit) != 0; }
-
-enum class OpKind : std::uint8_t {
-  kRead = 1,        // page, epoch seen
-  kCreatePage = 2,  // type, size, initial bytes (empty: zero-filled)
-  kWrite = 3,       // page, offset, bytes
-  kDeletePage = 4,  // page
-  kAddEdge = 5,     // kind, from, to
-  kRemoveEdge = 6,  // edge
-  kDerive = 7,      // page (the child), function (empty: no longer derived), parents
-  kApplyRule = 8,   // family, page (the scope; may be provisional)
-};
-
-// One operation as recorded from the API: an input, never changed once recorded.
-struct Op {
-  OpKind kind = OpKind::kRead;
-  std::uint64_t page = 0;        // kRead, kWrite, kDeletePage, kDerive, kApplyRule; may be provisional
-  std::uint64_t epoch = 0;       // kRead: the epoch seen
-  std::uint64_t offset = 0;      // kWrite
-  PageType type = 0;             // kCreatePage
-  std::uint64_t size_bytes = 0;  // kCreatePage
-  EdgeKind edge_kind = 0;        // kAddEdge
-  std::uint64_t from = 0;        // kAddEdge; may be provisional
-  std::uint64_t to = 0;          // kAddEdge; may be provisional
-  std::uint64_t edge = 0;        // kRemoveEdge; may be provisional
-  std::uint64_t family = 0;      // kApplyRule: RuleFamilyId
-  std::vector<std::byte> bytes;  // kWrite, kCreatePage
-  std::string function;          // kDerive
-  std::vector<std::uint64_t> parents;  // kDerive; may be provisional
-  friend bool operator==(const Op&, const Op&) = default;
-};
-
-struct TransactionInput {
-  std::vector<Op> ops;
-  friend bool operator==(const TransactionInput&, const TransactionInput&) = default;
-};
-
-// What applying one op produced.
-struct OpResult {
-  // kCreatePage, kAddEdge, kDerive: the (first) id given; kApplyRule: the scope's id
-  std::uint64_t assigned = 0;
-  std::uint64_t epoch = 0;  // kWrite: the page's epoch when applied
-  friend bool operator==(const OpResult&, const OpResult&) = default;
-};
-
-// What applying a transaction produced: its outcome and, one per op, the ids and epochs
-// (all zero for a transaction that failed, which applied nothing).
-struct TransactionResult {
-  StatusCode outcome = StatusCode::kOk;  // kOk: applied; otherwise why not
-  std::vector<OpResult> ops;
-  friend bool operator==(const TransactionResult&, const TransactionResult&) = default;
-};
-
-struct LoggedTransaction {
-  TransactionInput input;
-  TransactionResult result;
-  bool committed() const { return result.outcome == StatusCode::kOk; }
-  friend bool operator==(const LoggedTransaction&, const LoggedTransaction&) = default;
-};
-
-// A write the rules step made, against the page's epoch before the tick.
-struct PageWrite {
-  PageId page;
-  Epoch epoch;
-  std::uint64_t offset = 0;
-  std::vector<std::byte> bytes;
-  friend bool operator==(const PageWrite&, const PageWrite&) = default;
-};
-
-// A page as a merge left it (whole content, epoch included).
-struct PageImage {
-  PageId id;
-  PageType type = 0;
-  Epoch epoch;
-  std::vector<std::byte> bytes;
-  friend bool operator==(const PageImage&, const PageImage&) = default;
-};
-
-// The effect of a merge tick.
-struct MergeEffect {
-  std::vector<PageImage> pages_set;  // created or changed, by id
-  std::vector<PageId> pages_deleted;
-  std::vector<Edge> edges_added;
-  std::vector<EdgeId> edges_removed;
-  std::vector<std::pair<PageId, std::string>> derivations_set;  // by child id
-  std::vector<PageId> derivations_removed;
-  std::uint64_t next_page_id = 0;
-  std::uint64_t next_edge_id = 0;
-  friend bool operator==(const MergeEffect&, const MergeEffect&) = default;
-};
-
-// One candidate of the rules step: its receipt and, if applied, its writes in the order the
-// executor made them.
-struct RuleOutcome {
-  RuleReceipt receipt;
-  std::vector<PageWrite> writes;
-  friend bool operator==(const RuleOutcome&, const RuleOutcome&) = default;
-};
-
-// A token bucket's level at some logical time: what an ingest tick's bucket started with.
-struct BucketLevel {
-  std::uint32_t topic = 0;
-  std::uint64_t tokens = 0;  // nano-tokens (10^9 per packet)
-  std::uint64_t as_of_ns = 0;
-  friend bool operator==(const BucketLevel&, const BucketLevel&) = default;
-};
-
-// One drained packet and the governor's verdict. Its payload is logged when the verdict
-// depended on it (the packet passed the size check), admitted packets always.
-struct IngestPacket {
-  std::uint32_t producer = 0;
-  std::uint64_t sequence = 0;
-  std::uint32_t topic = 0;
-  PacketOutcome outcome = PacketOutcome::kAdmitted;
-  DenyReason reason = DenyReason::kNone;
-  std::uint32_t length = 0;
-  bool has_payload = false;
-  std::uint64_t payload_at = 0;  // offset of its payload in IngestSection::payload
-  friend bool operator==(const IngestPacket&, const IngestPacket&) = default;
-};
-
-// The packets an ingest tick drained, in the sequencer's round-robin order, judged by the
-// ruleset `ruleset` (its hash; the full encoding when it differs from the one the previous
-// ingest tick of this process logged) at logical time `time_ns`.
-struct IngestSection {
-  std::uint64_t time_ns = 0;
-  Hash128 ruleset;                       // zero: no ruleset in force
-  std::vector<std::byte> ruleset_bytes;  // empty unless logged in full here
-  std::vector<BucketLevel> buckets;      // by topic
-  std::vector<IngestPacket> packets;
-  std::vector<std::byte> payload;
-  std::span<const std::byte> payload_of(const IngestPacket& packet) const {
-    return std::span<const std::byte>(payload).subspan(packet.payload_at, packet.length);
-  }
-  friend bool operator==(const IngestSection&, const IngestSection&) = default;
-};
 
 inline constexpr std::uint8_t kTickRecordVersion = 4;
 // Limits that keep every TickRecord decodable and under the record size limit: a
@@ -172,24 +20,6 @@ inline constexpr std::uint64_t kTickBytesMax = 256ull << 20;
 
 // An upper bound on the encoded size of a transaction's ops.
 std::uint64_t encoded_size_bound(const std::vector<Op>& ops);
-
-struct TickRecord {
-  TickId tick;
-  Hash128 previous;                // hash of the previous TickRecord's payload (zero for the first)
-  Hash128 root;                    // state root after the tick
-  std::uint64_t wall_time_ns = 0;  // metadata only: never enters the state or its root
-  std::vector<LoggedTransaction> transactions;
-  bool has_merge = false;
-  MergeEffect merge;
-  bool has_ingest = false;
-  IngestSection ingest;
-  // The rules step: every candidate in canonical order.
-  std::vector<RuleOutcome> rules;
-  // Written by propagation after the inputs, in the order they were committed (topological);
-  // each against the page's epoch before the tick.
-  std::vector<Delta> derived;
-  friend bool operator==(const TickRecord&, const TickRecord&) = default;
-};
 
 // Appends the payload encoding (docs/FORMAT.md) to `out`. A count above its limit (one the
 // decoder would refuse) is InvalidArgument naming it, and `out` is left as it was.

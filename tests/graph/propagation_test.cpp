@@ -495,7 +495,7 @@ TEST(PropagationTest, DerivationsSurviveACheckpointAReopenAndAReplay) {
     auto replayed = engine::replay(*Env::posix(), dir.path(), {}, replay_options, &summary);
     ASSERT_TRUE(replayed.is_ok()) << replayed.status().to_string();
     EXPECT_EQ(replayed->root(), root);
-    EXPECT_EQ(summary.propagation.changed, 3u);
+    EXPECT_EQ(summary.derived_changed, 3u);
     EXPECT_EQ(summary.derived_taken_from_log, table != nullptr ? 0u : 3u);
   }
 }

@@ -5,10 +5,6 @@
 
 #include <chrono>
 
-#include "engine/replay.hpp"
-#include "log/checkpoint.hpp"
-#include "log/log_file.hpp"
-#include "log/tick_record.hpp"
 #include "mmsb/mmsb.hpp"
 #include "tools/mmsb/cli_util.hpp"
 
@@ -111,10 +107,26 @@ void print_record(const log::TickRecord& record) {
   }
 }
 
+// What re-execution checked, and what it had to take from the log.
+void print_reexecution(const ReplaySummary& summary) {
+  const std::uint64_t rerun = summary.derived_recomputes - summary.derived_taken_from_log;
+  fmt::print("  propagation      {} recomputes re-run and checked, {} taken from the log\n", rerun,
+             summary.derived_taken_from_log);
+  if (summary.derived_taken_from_log != 0) {
+    fmt::print("                   (user functions live in the program that registered them;\n"
+               "                   this tool has only the built-ins)\n");
+  }
+  if (summary.rule_ticks_taken_from_log != 0) {
+    fmt::print("  rules            {} ticks' receipts and writes taken from the log (rules live\n"
+               "                   in the program that registered them)\n",
+               summary.rule_ticks_taken_from_log);
+  }
+}
+
 }  // namespace
 
 int run_replay(const ReplayCommand& command) {
-  engine::ReplayOptions options;
+  ReplayOptions options;
   if (command.to) options.to = TickId(*command.to);
   options.reexecute = command.verify;
   options.ignore_checkpoints = command.full;
@@ -123,8 +135,8 @@ int run_replay(const ReplayCommand& command) {
     fmt::print(stderr, "\r  replayed to tick {}  {:.1f} MB  {:.0f} MB/s   ", tick.value(),
                bytes / 1e6, bytes / 1e6 / std::max(seconds_since(start), 1e-9));
   };
-  engine::ReplaySummary summary;
-  auto state = engine::replay(*Env::posix(), command.dir, {}, options, &summary);
+  ReplaySummary summary;
+  auto state = replay(command.dir, options, &summary);
   if (options.progress && summary.ticks_applied >= options.progress_every) fmt::print(stderr, "\n");
   if (!state.is_ok()) return fail(state.status());
   const double seconds = seconds_since(start);
@@ -146,99 +158,53 @@ int run_replay(const ReplayCommand& command) {
     fmt::print("  ingest           {} packets judged again, every outcome equal to the log\n",
                summary.packets_checked);
   }
-  if (command.verify) {
-    const std::uint64_t rerun = summary.propagation.recomputes - summary.derived_taken_from_log;
-    fmt::print("  propagation      {} recomputes re-run and checked, {} taken from the log\n",
-               rerun, summary.derived_taken_from_log);
-    if (summary.derived_taken_from_log != 0) {
-      fmt::print("                   (user functions live in the program that registered them;\n"
-                 "                   this tool has only the built-ins)\n");
-    }
-    if (summary.rule_ticks_taken_from_log != 0) {
-      fmt::print("  rules            {} ticks' receipts and writes taken from the log (rules live\n"
-                 "                   in the program that registered them)\n",
-                 summary.rule_ticks_taken_from_log);
-    }
-  }
+  if (command.verify) print_reexecution(summary);
   fmt::print("  every tick's root matched the log\n");
   return 0;
 }
 
 int run_verify(const std::string& dir) {
-  engine::ReplayOptions options;
-  options.reexecute = true;
-  options.ignore_checkpoints = true;
-  engine::ReplaySummary summary;
-  auto state = engine::replay(*Env::posix(), dir, {}, options, &summary);
-  if (!state.is_ok()) {
-    fmt::print("verify {}: FAILED\n  {}\n", dir, state.status().to_string());
+  auto report = verify(dir);
+  if (!report.is_ok()) {
+    fmt::print("verify {}: FAILED\n  {}\n", dir, report.status().to_string());
     return 1;
   }
-  int bad = 0;
-  auto checkpoints = log::list_checkpoints(*Env::posix(), engine::checkpoint_dir_of(dir));
-  if (!checkpoints.is_ok()) return fail(checkpoints.status());
-  for (TickId tick : *checkpoints) {
-    const std::string path = engine::checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(tick);
-    auto loaded = log::load_checkpoint(*Env::posix(), path, {});
-    if (!loaded.is_ok()) {
-      fmt::print("  checkpoint {}: {}\n", tick.value(), loaded.status().to_string());
-      ++bad;
-      continue;
-    }
-    engine::ReplayOptions to_tick;
-    to_tick.to = tick;
-    to_tick.ignore_checkpoints = true;
-    engine::ReplaySummary ignored;
-    auto replayed = engine::replay(*Env::posix(), dir, {}, to_tick, &ignored);
-    if (!replayed.is_ok() || replayed->tick() != tick || replayed->root() != loaded->root()) {
-      fmt::print("  checkpoint {}: root does not match the log\n", tick.value());
-      ++bad;
-    }
+  const ReplaySummary& recovery = report->recovery;
+  fmt::print("verify {}: {}\n", dir, report->ok() ? "OK" : "FAILED");
+  if (!report->failure.is_ok()) {
+    fmt::print("  recovery would fail: {}\n", report->failure.to_string());
+  } else {
+    fmt::print("  recovery: {} + {} ticks re-executed (checksums, chain, roots, inputs)\n",
+               recovery.checkpoint ? "checkpoint " + std::to_string(recovery.checkpoint->value())
+                                   : std::string("the whole log"),
+               recovery.ticks_applied);
+    fmt::print("  tick {}\n  state root {}\n", report->tick.value(), report->root.to_hex());
+    print_reexecution(recovery);
   }
-  fmt::print("verify {}: {}\n  ticks {} (checksums, chain, roots, re-executed inputs)\n", dir,
-             bad == 0 ? "OK" : "FAILED", summary.ticks_applied);
-  fmt::print("  checkpoints {} ({} bad)\n  state root {}\n", checkpoints->size(), bad,
-             state->root().to_hex());
-  if (summary.torn)
-    fmt::print("  torn tail of {} bytes in {}\n", summary.torn->bytes_dropped, summary.torn->path);
-  return bad == 0 ? 0 : 1;
+  for (const CheckpointCheck& check : report->checkpoints) {
+    fmt::print("  checkpoint {}: {}{}{}\n", check.tick.value(), checkpoint_outcome_name(check.outcome),
+               check.detail.empty() ? "" : ": ", check.detail);
+  }
+  if (recovery.torn) {
+    fmt::print("  torn tail of {} bytes in {}\n", recovery.torn->bytes_dropped, recovery.torn->path);
+  }
+  return report->ok() ? 0 : 1;
 }
 
 int run_log_inspect(const std::string& dir, std::optional<std::uint64_t> tick) {
-  const std::string log_dir = engine::log_dir_of(dir);
-  auto segments = log::list_segments(*Env::posix(), log_dir);
-  if (!segments.is_ok()) return fail(segments.status());
-  if (segments->empty()) {
-    fmt::print("{}: no log segments\n", log_dir);
+  bool found = false;
+  auto scan = scan_log(dir, [&](const log::TickRecord& record) {
+    if (tick && record.tick.value() == *tick) {
+      print_record(record);
+      found = true;
+    }
+    return Status::ok();
+  });
+  if (!scan.is_ok()) return fail(scan.status());
+  if (scan->segments.empty()) {
+    fmt::print("{}: no log segments\n", dir);
     return 1;
   }
-  struct SegmentStats {
-    std::uint64_t records = 0, bytes = 0, last_tick = 0;
-  };
-  std::vector<SegmentStats> stats(segments->size());
-  std::size_t current = 0;
-  std::string current_path;
-  bool found = false;
-  std::optional<log::TornTail> torn;
-  Status status = log::read_log(
-      *Env::posix(), log_dir,
-      [&](std::span<const std::byte> payload, const std::string& path, std::uint64_t) -> Status {
-        if (path != current_path) {
-          while (log_dir + "/" + (*segments)[current].name != path) ++current;
-          current_path = path;
-        }
-        MMSB_ASSIGN_OR_RETURN(log::TickRecord record, log::decode_tick_record(payload));
-        stats[current].records++;
-        stats[current].bytes += payload.size() + log::kFrameHeaderBytes;
-        stats[current].last_tick = record.tick.value();
-        if (tick && record.tick.value() == *tick) {
-          print_record(record);
-          found = true;
-        }
-        return Status::ok();
-      },
-      &torn);
-  if (!status.is_ok()) return fail(status);
   if (tick) {
     if (!found) fmt::print("tick {} is not in the log\n", *tick);
     return found ? 0 : 1;
@@ -246,17 +212,16 @@ int run_log_inspect(const std::string& dir, std::optional<std::uint64_t> tick) {
   fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "segment", "first tick", "last tick",
              "records", "bytes");
   std::uint64_t records = 0, bytes = 0;
-  for (std::size_t i = 0; i < segments->size(); ++i) {
-    fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", (*segments)[i].name,
-               (*segments)[i].first_tick.value(), stats[i].last_tick, stats[i].records,
-               stats[i].bytes);
-    records += stats[i].records;
-    bytes += stats[i].bytes;
+  for (const LogSegmentInfo& segment : scan->segments) {
+    fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", segment.name, segment.first_tick.value(),
+               segment.last_tick.value(), segment.records, segment.bytes);
+    records += segment.records;
+    bytes += segment.bytes;
   }
   fmt::print("{:<26} {:>12} {:>12} {:>10} {:>12}\n", "total", "", "", records, bytes);
-  if (torn)
-    fmt::print("torn tail: {} bytes at byte {} of {}\n", torn->bytes_dropped, torn->offset,
-               torn->path);
+  if (scan->torn)
+    fmt::print("torn tail: {} bytes at byte {} of {}\n", scan->torn->bytes_dropped,
+               scan->torn->offset, scan->torn->path);
   return 0;
 }
 

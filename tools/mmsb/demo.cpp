@@ -12,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
 #include "tools/mmsb/cli_util.hpp"
@@ -251,22 +250,21 @@ int run_engine_demo(const DemoOptions& options) {
   (void)(*again)->close();
 
   start = Clock::now();
-  graph::FunctionTable functions;
-  for (const auto& [name, function] : kDemoFunctions) (void)functions.add(name, function);
-  const auto function_map = functions.snapshot();
-  engine::ReplayOptions replay_options;
+  ReplayOptions replay_options;
   replay_options.reexecute = true;
   replay_options.ignore_checkpoints = true;
-  replay_options.functions = function_map.get();
-  engine::ReplaySummary summary;
-  auto replayed = engine::replay(*Env::posix(), options.dir, {}, replay_options, &summary);
+  for (const auto& [name, function] : kDemoFunctions) {
+    replay_options.functions.emplace_back(name, function);
+  }
+  ReplaySummary summary;
+  auto replayed = replay(options.dir, replay_options, &summary);
   if (!replayed.is_ok()) return fmt::print(stderr, "{}\n", replayed.status().to_string()), 1;
   row("replay of the whole log",
       fmt::format("{} ticks, {:.1f} MB in {:.1f} ms", summary.ticks_applied,
                   summary.bytes_read / 1e6, elapsed_ms(start)));
   row("replay re-ran derivations",
       fmt::format("{} recomputes, every derived delta equal to the log",
-                  summary.propagation.recomputes));
+                  summary.derived_recomputes));
   row("replayed root", replayed->root().to_hex());
   const bool match = reopened.root == root && replayed->root() == root && failures.load() == 0;
   row("roots match", match ? "yes" : "NO");
@@ -352,15 +350,11 @@ int run_particle_demo(const DemoOptions& options) {
   row("root with 4 workers", four->root.to_hex());
 
   // Re-execute the 4-worker log with the rules: every receipt and write must match.
-  sched::RuleTable table;
-  (void)table.add(particles::motion_rule());
-  (void)table.add(particles::collide_rule(four->grid));
-  const auto rules = table.snapshot();
-  engine::ReplayOptions replay_options;
+  ReplayOptions replay_options;
   replay_options.reexecute = true;
-  replay_options.rules = rules.get();
-  engine::ReplaySummary summary;
-  auto replayed = engine::replay(*Env::posix(), dir + "/w4", {}, replay_options, &summary);
+  replay_options.rules = {particles::motion_rule(), particles::collide_rule(four->grid)};
+  ReplaySummary summary;
+  auto replayed = replay(dir + "/w4", replay_options, &summary);
   if (!replayed.is_ok()) return fmt::print(stderr, "{}\n", replayed.status().to_string()), 1;
   row("replay re-ran the rules",
       fmt::format("{} candidates, every receipt and write equal to the log",

@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
 #include "tools/mmsb/cli_util.hpp"
 
@@ -242,8 +241,8 @@ int run_ingest_demo(const std::string& dir) {
   row("ticks", std::to_string(stats.ingest.ticks));
   const Hash128 root = engine.snapshot().root();
   if (Status closed = engine.close(); !closed.is_ok()) return fail(closed);
-  engine::ReplaySummary summary;
-  auto replayed = engine::replay(*Env::posix(), dir, {}, {}, &summary);
+  ReplaySummary summary;
+  auto replayed = replay(dir, {}, &summary);
   if (!replayed.is_ok()) return fail(replayed.status());
   row("replay judged again",
       fmt::format("{} packets, every outcome equal to the log", summary.packets_checked));
