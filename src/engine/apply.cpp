@@ -60,6 +60,7 @@ class Overlay {
 
   void create_page(std::uint64_t size_bytes) { created_sizes_.push_back(size_bytes); }
   void delete_page(std::uint64_t id) { deleted_.insert(id); }
+  bool deleted(std::uint64_t id) const { return deleted_.count(id) != 0; }
   void add_edge(std::uint64_t from, std::uint64_t to) { created_edges_.emplace_back(from, to); }
   void remove_edge(std::uint64_t id) { removed_edges_.insert(id); }
 
@@ -251,7 +252,9 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         overlay.set_derived(op.page, !op.function.empty());
         break;
       case OpKind::kApplyRule:
-        if (!overlay.page(op.page).exists) {
+        // A scope this transaction deleted is no error: its candidate is skipped
+        // (docs/SEMANTICS.md "Rules and scheduling").
+        if (!overlay.page(op.page).exists && !overlay.deleted(op.page)) {
           return not_found(op_name(i) + "rule scope: " + page_text(op.page) + " does not exist");
         }
         break;

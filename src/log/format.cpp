@@ -33,8 +33,11 @@ Result<TickId> parse_tick_file_name(const std::string& name, std::string_view su
 Result<std::vector<TickFile>> list_tick_files(Env& env, const std::string& dir,
                                               std::string_view suffix) {
   std::vector<TickFile> files;
-  if (!env.file_exists(dir)) return files;
-  MMSB_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(dir));
+  // Only a directory that is not there has no files: one that cannot be read is an error
+  // (never an empty database).
+  auto listed = env.list_dir(dir);
+  if (!listed.is_ok() && listed.status().code() == StatusCode::kNotFound) return files;
+  MMSB_ASSIGN_OR_RETURN(std::vector<std::string> names, std::move(listed));
   for (const std::string& name : names) {
     auto tick = parse_tick_file_name(name, suffix, "");
     if (tick.is_ok()) files.push_back(TickFile{name, *tick});

@@ -24,15 +24,19 @@ std::string where(const std::string& path, std::uint64_t offset) {
 }
 
 // Reads one segment. `last`: damage at the end may be a torn tail rather than corruption.
-Status read_segment(Env& env, const std::string& path, bool last, const RecordVisitor& visit,
-                    std::optional<TornTail>* torn) {
+Status read_segment(Env& env, const std::string& path, TickId named, bool last,
+                    const RecordVisitor& visit, std::optional<TornTail>* torn) {
   MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
   std::span<const std::byte> all(bytes);
   if (bytes.size() < kSegmentHeaderBytes && last) {
     *torn = TornTail{path, 0, bytes.size()};  // created, header never completed
     return Status::ok();
   }
-  MMSB_RETURN_IF_ERROR(decode_segment_header(all, path).status());
+  MMSB_ASSIGN_OR_RETURN(TickId first_tick, decode_segment_header(all, path));
+  if (first_tick != named) {
+    return corruption(path + ": its header says first tick " + std::to_string(first_tick.value()) +
+                      ", its name " + std::to_string(named.value()) + " (renamed?)");
+  }
   std::uint64_t at = kSegmentHeaderBytes;
   while (at < bytes.size()) {
     auto torn_here = [&](const char* what) -> Status {
@@ -77,7 +81,8 @@ Status read_log(Env& env, const std::string& log_dir, const RecordVisitor& visit
   MMSB_ASSIGN_OR_RETURN(std::vector<SegmentFile> segments, list_segments(env, log_dir));
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const bool last = i + 1 == segments.size();
-    MMSB_RETURN_IF_ERROR(read_segment(env, join(log_dir, segments[i].name), last, visit, torn));
+    MMSB_RETURN_IF_ERROR(read_segment(env, join(log_dir, segments[i].name), segments[i].first_tick, last, visit,
+                                      torn));
   }
   return Status::ok();
 }

@@ -153,6 +153,31 @@ TEST(RulesTest, ApplyGivesAReceiptAndSeesTheTransactionsOwnWrites) {
   EXPECT_EQ(value(*engine, made.created_pages[0]), 42u);
 }
 
+TEST(RulesTest, AScopeTheTransactionDeletedIsSkippedNotAnError) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
+  const PageId page = create_counters(*engine, 1)[0];
+  Transaction txn = engine->begin();
+  txn.delete_page(page);
+  txn.apply("inc", page);
+  CommitInfo info = txn.commit().value();  // SEMANTICS: a gone scope is skipped
+  ASSERT_EQ(info.receipts.size(), 1u);
+  EXPECT_EQ(info.receipts[0].outcome, ReceiptOutcome::kSkipped);
+  EXPECT_EQ(info.receipts[0].scope, page);
+  EXPECT_FALSE(engine->snapshot().page(page).is_ok());
+  // A page created and deleted in the same transaction, likewise.
+  Transaction fleeting = engine->begin();
+  const PageId fresh = fleeting.create_page({.size_bytes = 8});
+  fleeting.delete_page(fresh);
+  fleeting.apply("inc", fresh);
+  EXPECT_EQ(fleeting.commit().value().receipts.at(0).outcome, ReceiptOutcome::kSkipped);
+  // A scope that never existed stays an error.
+  Transaction missing = engine->begin();
+  missing.apply("inc", PageId(999));
+  EXPECT_EQ(missing.commit().status().code(), StatusCode::kNotFound);
+}
+
 TEST(RulesTest, ConflictingCandidatesAreRejectedWithTheBlockerNamed) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir)).value();

@@ -104,6 +104,7 @@ class TxnApplier {
       case SimOp::Kind::kDelete: {
         MMSB_ASSIGN_OR_RETURN(std::uint64_t id, resolve(op.page));
         remove_page(model_, id);
+        deleted_here_.insert(id);
         return Status::ok();
       }
       case SimOp::Kind::kAddEdge: {
@@ -120,6 +121,12 @@ class TxnApplier {
       case SimOp::Kind::kDerive:
         return derive(op);
       case SimOp::Kind::kApply: {
+        // A scope this transaction deleted is no error: its candidate is skipped.
+        const std::uint64_t named = op.page.created ? created_pages.at(op.page.value) : op.page.value;
+        if (deleted_here_.count(named) != 0) {
+          applied.push_back(named);
+          return Status::ok();
+        }
         MMSB_ASSIGN_OR_RETURN(std::uint64_t scope, resolve(op.page));
         applied.push_back(scope);
         return Status::ok();
@@ -133,6 +140,7 @@ class TxnApplier {
   std::vector<std::uint64_t> applied;  // sim.pull scopes, in call order
 
  private:
+  std::set<std::uint64_t> deleted_here_;  // pages this transaction deleted
   Result<std::uint64_t> resolve(const PageRef& ref) const {
     const std::uint64_t id = ref.created ? created_pages.at(ref.value) : ref.value;
     // Pages this transaction creates are named by their provisional ids only.
