@@ -163,6 +163,7 @@ struct EngineStats {
 // What a committed transaction became.
 struct CommitInfo {
   TickId tick;
+  Hash128 root;  // the state root after its tick (State::root of that tick's State)
   std::vector<PageId> created_pages;  // in the order create_page was called
   std::vector<EdgeId> created_edges;  // in the order add_edge was called
   std::vector<RuleReceipt> receipts;  // of its apply() calls, in canonical order
@@ -239,10 +240,14 @@ class Engine {
   State snapshot() const;
   Fork fork() const;
   // Merges a fork of this engine (three-way against the fork's base) as one logged tick.
+  // FailedPrecondition if the fork has uncommitted changes (Fork::commit them first);
+  // InvalidArgument if it was not made from this engine's states (another engine's, or this
+  // directory's before it was reopened, or one built by hand).
   Result<MergeResult> merge(const Fork& fork, const MergeOptions& options = {});
 
-  // Writes a checkpoint of the current State in the background and returns its tick once
-  // it is durable. Commits go on meanwhile.
+  // Writes a checkpoint of the current State on the calling thread and returns its tick
+  // once it is durable. It works from a snapshot, so commits from other threads go on
+  // meanwhile; one checkpoint runs at a time (a second call waits for the first).
   Result<TickId> checkpoint();
 
   // Derived pages (docs/SEMANTICS.md "Derived pages"). Functions are code: register them
@@ -292,8 +297,9 @@ class Engine {
  private:
   friend class Transaction;
   struct Impl;
-  explicit Engine(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Engine(std::shared_ptr<Impl> impl);
+  // Shared with its transactions, which may outlive it: after close() they get Unavailable.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace mmsb

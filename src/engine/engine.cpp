@@ -12,7 +12,7 @@ namespace mmsb {
 
 using engine::Request;
 
-Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::Engine(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() { close().ignore(); }
 
@@ -42,7 +42,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
                             std::to_string(options.event_queue_batches) + " is outside [1, " +
                             std::to_string(kEventQueueBatchesMax) + "]");
   }
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_shared<Impl>();
   impl->options = options;
   impl->env = options.env != nullptr ? options.env : Env::posix();
   impl->clock = options.clock != nullptr ? options.clock : Clock::system();
@@ -90,6 +90,8 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
   MMSB_ASSIGN_OR_RETURN(impl->writer, log::LogWriter::open(&env, engine::log_dir_of(options.dir),
                                                            options.segment_size_max_bytes));
   impl->previous_record_hash = summary.last_record_hash;
+  state = state::with_new_lineage(state);
+  impl->lineage = state::lineage_of(state);
   impl->published = state;
   MMSB_ASSIGN_OR_RETURN(impl->ruleset_set, ingest::load_current_ruleset(env, options.dir));
   if (impl->ruleset_set) {
@@ -124,7 +126,7 @@ Status Engine::close() {
 
 Transaction Engine::begin() {
   auto impl = std::make_unique<Transaction::Impl>();
-  impl->engine = impl_.get();
+  impl->engine = impl_;
   impl->snapshot = impl_->head();
   return Transaction(std::move(impl));
 }
@@ -134,6 +136,16 @@ State Engine::snapshot() const { return impl_->head(); }
 Fork Engine::fork() const { return Fork(impl_->head()); }
 
 Result<MergeResult> Engine::merge(const Fork& fork, const MergeOptions& options) {
+  if (fork.has_uncommitted_changes()) {
+    return failed_precondition(
+        "merge: the fork has uncommitted changes; commit() them to the fork first (a merge "
+        "takes the fork's committed head)");
+  }
+  if (state::lineage_of(fork.base()) != impl_->lineage) {
+    return invalid_argument(
+        "merge: the fork was not made from this engine's states (from another engine, from "
+        "this directory before it was reopened, or from a State built by hand)");
+  }
   Request request;
   request.is_merge = true;
   request.merge_base = fork.base();

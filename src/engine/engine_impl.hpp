@@ -91,6 +91,9 @@ namespace mmsb {
 
 struct Engine::Impl {
   EngineOptions options;
+  // Every State this engine publishes carries it (state::lineage_of): a fork's base tells
+  // whether the fork came from this engine, in this open.
+  std::uint64_t lineage = 0;
   Env* env = nullptr;
   Clock* clock = nullptr;
   std::unique_ptr<log::LogWriter> writer;  // used by the sequencer thread only
@@ -204,7 +207,7 @@ struct Engine::Impl {
 };
 
 struct Transaction::Impl {
-  Engine::Impl* engine;
+  std::shared_ptr<Engine::Impl> engine;  // outlives the Engine: commit() then says closed
   State snapshot;  // what read() reads
   std::vector<log::Op> ops;
   std::uint64_t pages_created = 0;

@@ -474,8 +474,9 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
     if (tick.record.has_ingest) continue;
     for (std::size_t i = 0; i < tick.requests.size(); ++i) {
       ++stats.transactions;
-      const Result<CommitInfo>& outcome = tick.outcomes[i];
+      Result<CommitInfo>& outcome = tick.outcomes[i];
       if (outcome.is_ok()) {
+        outcome->root = tick.record.root;  // a committed transaction's tick was logged
         ++stats.transactions_committed;
       } else if (outcome.status().code() == StatusCode::kConflict) {
         ++stats.conflicts;

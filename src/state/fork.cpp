@@ -24,6 +24,7 @@ ForkCore::ForkCore(const State& base)
       head_(base),
       options_(StateAccessors::data(base).options),
       tables_(StateAccessors::data(base).tables),
+      lineage_(StateAccessors::data(base).lineage),
       token_(next_token()) {}
 
 void ForkCore::renew_token() { token_ = next_token(); }
@@ -283,6 +284,7 @@ State ForkCore::commit_as(TickId tick) {
   data->tables = tables_;
   data->tick = tick;
   data->options = options_;
+  data->lineage = lineage_;
   head_ = StateAccessors::adopt(std::move(data));
   renew_token();
   written_.clear();

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <cstring>
 #include <new>
 
@@ -165,6 +166,20 @@ const StateData& StateAccessors::data(const State& state) { return *state.data_;
 State StateAccessors::adopt(Ref<StateData> data) {
   data->ref();  // the reference State's constructor adopts
   return State(data.get());
+}
+
+std::uint64_t lineage_of(const State& state) { return StateAccessors::data(state).lineage; }
+
+State with_new_lineage(const State& state) {
+  static std::atomic<std::uint64_t> next{1};
+  const StateData& from = StateAccessors::data(state);
+  auto data = make_ref<StateData>();
+  data->tables = from.tables;
+  data->tick = from.tick;
+  data->root = from.root;
+  data->options = from.options;
+  data->lineage = next.fetch_add(1, std::memory_order_relaxed);
+  return StateAccessors::adopt(std::move(data));
 }
 
 namespace {

@@ -136,7 +136,14 @@ struct StateData final : RefCounted {
   TickId tick;
   Hash128 root;
   StateOptions options;
+  // Which engine (in this process, in this open) the State descends from; 0: none. Not
+  // state: never hashed, logged or checkpointed. Commits keep their base's lineage.
+  std::uint64_t lineage = 0;
 };
+
+// The State's lineage, and the same State under a new lineage (unique in the process).
+std::uint64_t lineage_of(const State& state);
+State with_new_lineage(const State& state);
 
 // The state root over frozen (or fully hashable) tables.
 Hash128 compute_root(const Tables& tables, TickId tick);
@@ -209,6 +216,7 @@ class ForkCore {
   State head_;
   StateOptions options_;
   Tables tables_;
+  std::uint64_t lineage_ = 0;
   std::uint64_t token_ = 0;
   bool changed_ = false;
   std::vector<PageId> written_;  // pages copied or created in this tick, for epoch bumps
