@@ -296,6 +296,7 @@ class Engine {
 
  private:
   friend class Transaction;
+  friend struct EngineInternals;  // engine/engine_impl.hpp: the engine's own code and tests
   struct Impl;
   explicit Engine(std::shared_ptr<Impl> impl);
   // Shared with its transactions, which may outlive it: after close() they get Unavailable.

@@ -110,6 +110,15 @@ struct Engine::Impl {
   std::deque<engine::Request*> queue;
   bool stopping = false;
   bool closed = false;
+  // Test hooks (engine/test_hooks.hpp): a paused sequencer takes no batch; it says when it
+  // waits, so pause() can return once it is between batches.
+  bool paused = false;
+  bool sequencer_waiting = false;
+  std::condition_variable sequencer_idle;
+  struct BuildCounters {
+    std::atomic<std::uint64_t> batches{0}, largest_batch{0}, retried_alone{0}, rebuilt{0};
+  } build_counters;
+  engine::StageObserver stage_observer;
   Status failure;  // sticky: a log write or sync failed; commits are refused until reopen
   std::thread sequencer;
 
@@ -218,6 +227,10 @@ struct Transaction::Impl {
   // unregistered, so a later snapshot only has more).
   std::shared_ptr<const sched::RuleMap> rules;
   bool committed = false;
+};
+
+struct EngineInternals {
+  static Engine::Impl& of(Engine& engine) { return *engine.impl_; }
 };
 
 }  // namespace mmsb

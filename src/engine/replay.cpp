@@ -67,8 +67,9 @@ Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::Ing
 // The state after `record`, applied on `state` by the tick step.
 Result<State> apply_record(const State& state, log::TickRecord& record, Reexecution* reexecution,
                            IngestReplay& ingest, const std::string& where,
-                           ReplaySummary* summary) {
+                           const StageObserver* observer, ReplaySummary* summary) {
   TickContext ctx;
+  ctx.observer = observer;
   if (record.has_ingest) {
     MMSB_ASSIGN_OR_RETURN(std::shared_ptr<const ingest::CompiledRuleset> ruleset,
                           ruleset_of(record.ingest, ingest, where + ": tick " +
@@ -214,7 +215,7 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
         MMSB_ASSIGN_OR_RETURN(state, apply_record(state, record, reexecution.get(), ingest,
-                                                  at(path, offset), summary));
+                                                  at(path, offset), options.observer, summary));
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
           options.progress(state.tick(), summary->bytes_read);

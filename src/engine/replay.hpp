@@ -9,6 +9,7 @@
 #include <string>
 
 #include "graph/functions.hpp"
+#include "engine/tick.hpp"
 #include "graph/propagator.hpp"
 #include "log/log_file.hpp"
 #include "mmsb/engine.hpp"
@@ -36,6 +37,7 @@ struct ReplayOptions {
   bool ignore_checkpoints = false;
   // Only checkpoints before this tick may be the start (verification of a checkpoint).
   std::optional<TickId> checkpoints_below;
+  const StageObserver* observer = nullptr;  // test hook (engine/tick.hpp)
   // Called every `progress_every` ticks with the tick reached and log bytes read.
   std::function<void(TickId, std::uint64_t)> progress;
   std::uint64_t progress_every = 10000;

@@ -31,11 +31,16 @@ void Engine::Impl::run_sequencer() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(queue_mutex);
-      auto has_work = [&] { return stopping || !queue.empty() || packets_waiting(); };
+      auto has_work = [&] {
+        return stopping || (!paused && (!queue.empty() || packets_waiting()));
+      };
       if (!has_work()) {
         // The doorbell protocol (ingest/producer.hpp): say so, then look again in wait().
         doorbell->sleeping.store(true, std::memory_order_seq_cst);
+        sequencer_waiting = true;
+        sequencer_idle.notify_all();
         queue_changed.wait(lock, has_work);
+        sequencer_waiting = false;
         doorbell->sleeping.store(false, std::memory_order_relaxed);
       }
       if (queue.empty() && !packets_waiting()) return;  // stopping and drained
@@ -52,6 +57,10 @@ void Engine::Impl::run_sequencer() {
       }
     }
     const std::size_t packets = drain(producers_now);
+    build_counters.batches.fetch_add(1, std::memory_order_relaxed);
+    if (batch.size() > build_counters.largest_batch.load(std::memory_order_relaxed)) {
+      build_counters.largest_batch.store(batch.size(), std::memory_order_relaxed);
+    }
     process(batch, std::span<const Packet>(drained.data(), packets), producers_now);
     batch.clear();
   }
@@ -236,6 +245,7 @@ engine::TickContext Engine::Impl::tick_context(const graph::FunctionMap& functio
   ctx.rules = &rules_now;
   ctx.governor = &governor;
   ctx.collect_events = events.has_subscribers();
+  ctx.observer = &stage_observer;
   return ctx;
 }
 
@@ -295,12 +305,14 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
   };
   if (suspend_failed_rule(result)) {  // build the tick again without that rule
     hand_back();
+    build_counters.rebuilt.fetch_add(1, std::memory_order_relaxed);
     return Built::kRebuild;
   }
   if (tick.requests.size() > 1) {
     // A transaction's rule or a derivation failed: give each of these transactions its own
     // tick, so only the ones whose changes make it fail are refused.
     hand_back();
+    build_counters.retried_alone.fetch_add(1, std::memory_order_relaxed);
     return Built::kRetryAlone;
   }
   // A tick of one transaction that cannot be built is answered and not logged.

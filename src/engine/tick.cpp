@@ -341,7 +341,7 @@ Status propagation_step(Run& run) {
 }
 
 void enter(Run& run, TickStage stage) {
-  if (run.ctx.on_stage != nullptr) run.ctx.on_stage(run.ctx.on_stage_context, run.record.tick, stage);
+  if (run.ctx.observer != nullptr && *run.ctx.observer) (*run.ctx.observer)(run.record.tick, stage);
 }
 
 }  // namespace

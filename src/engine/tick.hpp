@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -41,6 +42,9 @@ enum class TickMode : std::uint8_t {
 // The tick's steps, in order (for failures and for the test that pins the order).
 enum class TickStage : std::uint8_t { kNone, kInputs, kRules, kPropagation, kSeal };
 
+// Test hook: told as each stage of each tick begins (on the thread running the tick).
+using StageObserver = std::function<void(TickId tick, TickStage stage)>;
+
 // What a tick uses besides the State: owned by the caller, changed only through the step.
 // A pointer a mode does not use may be null (kApply needs only `governor` for ingest ticks).
 struct TickContext {
@@ -56,9 +60,7 @@ struct TickContext {
   ingest::Governor* governor = nullptr;
   std::span<const Packet> packets;  // kBuild ingest tick: the drained packets, in order
   bool collect_events = false;      // kBuild: propagation collects change events
-  // Test hook: called as each stage begins.
-  void (*on_stage)(void* context, TickId tick, TickStage stage) = nullptr;
-  void* on_stage_context = nullptr;
+  const StageObserver* observer = nullptr;  // test hook: null in production
 };
 
 struct TickResult {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/replay.hpp"
+#include "engine/test_hooks.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
@@ -246,53 +247,46 @@ TEST(PropagationTest, AFailingFunctionFailsTheTickAndChangesNothing) {
 TEST(PropagationTest, OnlyTheTransactionThatMakesAFunctionFailIsRefused) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir)).value();
-  std::mutex mutex;
-  std::condition_variable opened;
-  bool hold = true;
   ASSERT_TRUE(engine
                   ->register_function("gate",
                                       [&](const DeriveInput& input, std::vector<std::byte>& out) {
-                                        const auto value = std::to_integer<unsigned>(input.parents[0][0]);
-                                        if (value == 1) {  // holds the sequencer while others queue
-                                          std::unique_lock<std::mutex> lock(mutex);
-                                          opened.wait(lock, [&] { return !hold; });
+                                        if (std::to_integer<unsigned>(input.parents[0][0]) == 0xFF) {
+                                          return invalid_argument("refused");
                                         }
-                                        if (value == 0xFF) return invalid_argument("refused");
                                         out.assign(input.parents[0].begin(), input.parents[0].end());
                                         return Status::ok();
                                       })
                   .is_ok());
   std::vector<PageId> sources, derived;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 4; ++i) {
     sources.push_back(create(*engine, one(0)));
     derived.push_back(create(*engine, one(0)));
     ASSERT_TRUE(engine->derive(derived.back(), std::vector{sources.back()}, "gate").is_ok());
   }
-  std::thread holder([&] { put(*engine, sources[0], one(1)); });
+  // The four writers queue behind a paused sequencer, so they are one batch and one tick.
+  engine::testing::pause_sequencer(*engine);
   std::vector<Result<CommitInfo>> outcomes(4, Status(StatusCode::kInternal, "not run"));
   std::vector<std::thread> writers;
-  for (int i = 1; i <= 4; ++i) {
+  for (int i = 0; i < 4; ++i) {
     writers.emplace_back([&, i] {
       Transaction txn = engine->begin();
-      txn.put(sources[i], one(i == 2 ? 0xFF : 7));
-      outcomes[i - 1] = txn.commit();
+      txn.put(sources[i], one(i == 1 ? 0xFF : 7));
+      outcomes[i] = txn.commit();
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let them queue behind it
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    hold = false;
-  }
-  opened.notify_all();
-  holder.join();
+  ASSERT_TRUE(engine::testing::wait_for_queued(*engine, 4));
+  engine::testing::resume_sequencer(*engine);
   for (std::thread& writer : writers) writer.join();
-  for (int i = 1; i <= 4; ++i) {
-    if (i == 2) {
-      EXPECT_EQ(outcomes[i - 1].status().message(),
-                "derived page " + std::to_string(derived[2].value()) + " (function 'gate'): refused");
-      EXPECT_EQ(read(*engine, derived[2]), one(0));
+  const engine::testing::BuildCounts built = engine::testing::build_counts(*engine);
+  EXPECT_EQ(built.largest_batch, 4u);  // they were one batch
+  EXPECT_EQ(built.retried_alone, 1u);  // whose tick failed and was rebuilt one by one
+  for (int i = 0; i < 4; ++i) {
+    if (i == 1) {
+      EXPECT_EQ(outcomes[i].status().message(),
+                "derived page " + std::to_string(derived[1].value()) + " (function 'gate'): refused");
+      EXPECT_EQ(read(*engine, derived[1]), one(0));
     } else {
-      EXPECT_TRUE(outcomes[i - 1].is_ok()) << outcomes[i - 1].status().to_string();
+      EXPECT_TRUE(outcomes[i].is_ok()) << outcomes[i].status().to_string();
       EXPECT_EQ(read(*engine, derived[i]), one(7));
     }
   }

@@ -9,6 +9,7 @@
 
 #include "core/endian.hpp"
 #include "engine/replay.hpp"
+#include "engine/test_hooks.hpp"
 #include "ingest/ruleset.hpp"
 #include "log/fault_env.hpp"
 #include "log/log_file.hpp"
@@ -650,6 +651,45 @@ TEST(IngestTest, RulesetSwapsUnderLoadJudgeEveryPacketByOneRuleset) {
   engine::ReplaySummary summary;
   EXPECT_EQ(engine::replay(*Env::posix(), dir.path(), StateOptions{}, {}, &summary).value().root(),
             root);
+}
+
+TEST(IngestTest, EachRulesetSwapTakesEffectAtTheNextIngestTick) {
+  test::TempDir dir;
+  auto engine = Engine::open(options_for(dir)).value();
+  const Pages pages = create_pages(*engine);
+  Ruleset allow = ruleset_for(pages);
+  Ruleset deny = allow;
+  deny.topics[2].allow = false;  // the append topic
+  ASSERT_TRUE(engine->set_ruleset(allow).is_ok());
+  Producer a = engine->producer({.ring_packets = 64}).value();
+  Producer b = engine->producer({.ring_packets = 64}).value();
+  std::vector<Packet> batch(16);
+  for (Packet& packet : batch) packet.set_inline(kAppendTopic, bytes_of("s"));
+  constexpr int kSwaps = 20;
+  for (int swap = 0; swap < kSwaps; ++swap) {
+    // Both producers' packets and the swap wait for one ingest tick, judged by the new ruleset.
+    engine::testing::pause_sequencer(*engine);
+    ASSERT_EQ(a.submit_batch(batch).value(), batch.size());
+    ASSERT_EQ(b.submit_batch(batch).value(), batch.size());
+    ASSERT_TRUE(engine->set_ruleset(swap % 2 == 0 ? deny : allow).is_ok());
+    engine::testing::resume_sequencer(*engine);
+    ASSERT_TRUE(a.flush().is_ok());
+    ASSERT_TRUE(b.flush().is_ok());
+  }
+  EXPECT_EQ(engine->stats().ingest.ruleset_swaps, static_cast<std::uint64_t>(kSwaps));
+  const Hash128 root = engine->snapshot().root();
+  ASSERT_TRUE(engine->close().is_ok());
+  const auto sections = logged_ingest(dir.path());
+  ASSERT_EQ(sections.size(), static_cast<std::size_t>(kSwaps));
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    ASSERT_EQ(sections[i].packets.size(), 2 * batch.size()) << "tick " << i;
+    const PacketOutcome expected = i % 2 == 0 ? PacketOutcome::kDenied : PacketOutcome::kAdmitted;
+    for (const auto& packet : sections[i].packets) EXPECT_EQ(packet.outcome, expected) << i;
+  }
+  engine::ReplaySummary summary;
+  EXPECT_EQ(engine::replay(*Env::posix(), dir.path(), StateOptions{}, {}, &summary).value().root(),
+            root);
+  EXPECT_EQ(summary.packets_checked, kSwaps * 2 * batch.size());
 }
 
 TEST(IngestTest, ProducersAfterCloseAndDuplicateIdsAreRefused) {

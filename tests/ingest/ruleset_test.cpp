@@ -51,6 +51,53 @@ TEST(RulesetTest, EncodingIsCanonicalWhateverTheOrderGiven) {
   EXPECT_EQ(CompiledRuleset::decode(damaged).status().code(), StatusCode::kCorruption);
 }
 
+// The bytes of a real ruleset, pinned field by field as docs/FORMAT.md "Ruleset" has them:
+// topics sorted, producers sorted and deduplicated, a denying topic's mapping reset.
+TEST(RulesetTest, ARealRulesetsBytesArePinned) {
+  Ruleset spec;
+  spec.topics.push_back(TopicRule{.topic = 9,
+                                  .allow = false,
+                                  .max_payload_bytes = 16,
+                                  .mapping = {TopicAction::kWriteAtOffset, PageId(5), 0}});
+  spec.topics.push_back(TopicRule{.topic = 2,
+                                  .producers = {7, 3, 7},
+                                  .max_payload_bytes = 8,
+                                  .rate_per_second = 100,
+                                  .burst = 10,
+                                  .mapping = {TopicAction::kAppend, PageId(0x11), 12}});
+  auto compiled = CompiledRuleset::compile(spec).value();
+  std::string hex;
+  for (std::byte b : compiled->encoded()) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[std::to_integer<unsigned>(b) >> 4];
+    hex += digits[std::to_integer<unsigned>(b) & 15];
+  }
+  EXPECT_EQ(hex,
+            "01"                // version
+            "02000000"          // topics
+            "02000000"          // topic 2
+            "01"                // allow
+            "08000000"          // maximum payload bytes: 8
+            "6400000000000000"  // rate: 100 per second
+            "0a00000000000000"  // burst: 10
+            "03"                // append
+            "1100000000000000"  // page 0x11
+            "0c000000"          // record bytes: 12
+            "02000000"          // producers: 2
+            "03000000"          // 3
+            "07000000"          // 7
+            "09000000"          // topic 9
+            "00"                // deny
+            "10000000"          // maximum payload bytes: 16
+            "0000000000000000"  // rate
+            "0000000000000000"  // burst
+            "01"                // mapping reset: overwrite, page 0, no record bytes
+            "0000000000000000"  // page
+            "00000000"          // record bytes
+            "00000000");        // producers: any
+  EXPECT_EQ(compiled->hash().to_hex(), "f56bf5115cfe30df224ad728da787288");
+}
+
 TEST(RulesetTest, FindsTopicsDenseAndSparse) {
   Ruleset dense, sparse;
   dense.topics = {limited(3, 1, 1), limited(700, 1, 1)};
