@@ -73,29 +73,25 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
   out.tick = state.tick();
   out.root = state.root();
 
-  MMSB_RETURN_IF_ERROR(impl->graph.build(state));
-  if (options.propagation_workers > 1) {
-    impl->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
-  }
-  impl->propagator = std::make_unique<graph::Propagator>(impl->pool.get());
-  if (options.rule_workers > 1) {
-    impl->rule_pool = std::make_unique<core::WorkerPool>(options.rule_workers);
-  }
-  impl->scheduler = std::make_unique<sched::Scheduler>(impl->rule_pool.get());
+  MMSB_ASSIGN_OR_RETURN(impl->machinery,
+                        engine::TickMachinery::create(state, options.propagation_workers,
+                                                      options.rule_workers));
   if (!options.rule_telemetry_path.empty()) {
     MMSB_ASSIGN_OR_RETURN(impl->telemetry,
                           sched::TelemetryWriter::open(options.rule_telemetry_path));
   }
 
-  MMSB_ASSIGN_OR_RETURN(impl->writer, log::LogWriter::open(&env, engine::log_dir_of(options.dir),
-                                                           options.segment_size_max_bytes));
-  impl->previous_record_hash = summary.last_record_hash;
+  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<log::LogWriter> writer,
+                        log::LogWriter::open(&env, engine::log_dir_of(options.dir),
+                                             options.segment_size_max_bytes));
+  impl->committer = std::make_unique<engine::LogCommitter>(
+      std::move(writer), summary.last_record_hash, *impl->clock, options.durability);
   state = state::with_new_lineage(state);
   impl->lineage = state::lineage_of(state);
   impl->published = state;
   MMSB_ASSIGN_OR_RETURN(impl->ruleset_set, ingest::load_current_ruleset(env, options.dir));
   if (impl->ruleset_set) {
-    impl->governor.set_ruleset(impl->ruleset_set);
+    impl->machinery->governor().set_ruleset(impl->ruleset_set);
     impl->ingest.totals.ruleset = impl->ruleset_set->hash();
   }
   Impl* raw = impl.get();
@@ -119,8 +115,8 @@ Status Engine::close() {
   std::lock_guard<std::mutex> lock(impl_->queue_mutex);
   impl_->closed = true;
   // A clean close leaves everything durable, whatever the durability level of commits.
-  Status synced = impl_->failure.is_ok() ? impl_->writer->sync() : Status::ok();
-  Status closed = impl_->writer->close();
+  Status synced = impl_->failure.is_ok() ? impl_->committer->sync() : Status::ok();
+  Status closed = impl_->committer->close();
   return synced.is_ok() ? closed : synced;
 }
 

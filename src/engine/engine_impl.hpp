@@ -16,6 +16,8 @@
 #include "core/thread_pool.hpp"
 #include "engine/events.hpp"
 #include "engine/latency.hpp"
+#include "engine/log_committer.hpp"
+#include "engine/tick_machinery.hpp"
 #include "engine/tick.hpp"
 #include "graph/dependency_graph.hpp"
 #include "graph/functions.hpp"
@@ -96,8 +98,10 @@ struct Engine::Impl {
   std::uint64_t lineage = 0;
   Env* env = nullptr;
   Clock* clock = nullptr;
-  std::unique_ptr<log::LogWriter> writer;  // used by the sequencer thread only
-  Hash128 previous_record_hash;            // likewise
+  // The sequencer thread's own: the log committer (close() uses it after the thread
+  // stopped) and what the tick step keeps from tick to tick.
+  std::unique_ptr<engine::LogCommitter> committer;
+  std::unique_ptr<engine::TickMachinery> machinery;
 
   mutable std::mutex publish_mutex;
   State published;
@@ -124,19 +128,10 @@ struct Engine::Impl {
 
   std::mutex checkpoint_mutex;  // one checkpoint at a time
 
-  // Derived pages. The graph mirrors the published State's dependency edges and, like the
-  // propagator and the pool, is used by the sequencer thread only.
+  // Derived pages and rules: what is registered (snapshotted by each batch).
   graph::FunctionTable functions;
-  graph::DependencyGraph graph;
-  std::unique_ptr<core::WorkerPool> pool;
-  std::unique_ptr<graph::Propagator> propagator;
   engine::EventHub events;
-
-  // Rules. The scheduler and its pool are used by the sequencer thread only.
   sched::RuleTable rules;
-  std::unique_ptr<core::WorkerPool> rule_pool;
-  std::unique_ptr<sched::Scheduler> scheduler;
-  sched::RulesStep rules_step;
   std::unique_ptr<sched::TelemetryWriter> telemetry;
 
   // Ingest. set_ruleset publishes a compiled ruleset in `pending_ruleset` (owned; an
@@ -146,15 +141,13 @@ struct Engine::Impl {
   mutable std::mutex ruleset_mutex;  // serializes set_ruleset; guards ruleset_set
   std::shared_ptr<const ingest::CompiledRuleset> ruleset_set;
   std::atomic<std::shared_ptr<const ingest::CompiledRuleset>*> pending_ruleset{nullptr};
-  // Sequencer thread only.
-  ingest::Governor governor;
+  // Sequencer thread only (the governor is the machinery's).
   Hash128 ruleset_logged;  // logged in full by this process (zero: none yet)
   std::uint64_t ingest_time_ns = 0;
   std::vector<Packet> drained;
-  // Buffers kept from tick to tick (megabytes for a full ingest tick: allocating them anew
-  // would fault in fresh pages every tick).
+  // Kept from tick to tick (megabytes for a full ingest tick: allocating it anew would
+  // fault in fresh pages every tick).
   log::IngestSection spare_ingest;
-  std::vector<std::byte> record_buffer;
 
   mutable std::mutex stats_mutex;
   EngineStats stats;

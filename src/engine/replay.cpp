@@ -1,6 +1,6 @@
 #include "engine/replay.hpp"
 
-#include "engine/tick.hpp"
+#include "engine/tick_machinery.hpp"
 #include "ingest/ruleset_store.hpp"
 #include "log/checkpoint.hpp"
 #include "log/tick_record.hpp"
@@ -12,26 +12,19 @@ std::string at(const std::string& path, std::uint64_t offset) {
   return path + " at byte " + std::to_string(offset);
 }
 
-// Re-execution keeps the dependency graph, functions and propagator across records.
+// Re-execution's functions and rules: the caller's, or the built-ins and none.
 struct Reexecution {
-  graph::DependencyGraph graph;
   graph::FunctionTable builtins;
-  std::shared_ptr<const graph::FunctionMap> builtin_map;
+  std::shared_ptr<const graph::FunctionMap> builtin_map = builtins.snapshot();
   const graph::FunctionMap* functions = nullptr;
-  std::unique_ptr<core::WorkerPool> pool;
-  std::unique_ptr<graph::Propagator> propagator;
   const sched::RuleMap* rules = nullptr;
-  std::unique_ptr<core::WorkerPool> rule_pool;
-  std::unique_ptr<sched::Scheduler> scheduler;
-  sched::RulesStep step;
 };
 
-// Governance on replay: the rulesets met so far by hash and a governor of their own.
+// Governance on replay: the rulesets met so far by hash.
 struct IngestReplay {
   Env& env;
   const std::string& dir;
   std::map<Hash128, std::shared_ptr<const ingest::CompiledRuleset>> known;
-  ingest::Governor governor;
 };
 
 Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::IngestSection& section,
@@ -65,28 +58,22 @@ Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::Ing
 }
 
 // The state after `record`, applied on `state` by the tick step.
-Result<State> apply_record(const State& state, log::TickRecord& record, Reexecution* reexecution,
-                           IngestReplay& ingest, const std::string& where,
-                           const StageObserver* observer, ReplaySummary* summary) {
-  TickContext ctx;
+Result<State> apply_record(const State& state, log::TickRecord& record, TickMachinery& machinery,
+                           const Reexecution* reexecution, IngestReplay& ingest,
+                           const std::string& where, const StageObserver* observer,
+                           ReplaySummary* summary) {
+  TickContext ctx = reexecution != nullptr
+                        ? machinery.context(reexecution->functions, reexecution->rules)
+                        : machinery.context(nullptr, nullptr);
   ctx.observer = observer;
   if (record.has_ingest) {
     MMSB_ASSIGN_OR_RETURN(std::shared_ptr<const ingest::CompiledRuleset> ruleset,
                           ruleset_of(record.ingest, ingest, where + ": tick " +
                                                                 std::to_string(record.tick.value())));
-    ingest::Governor& governor = ingest.governor;
+    ingest::Governor& governor = machinery.governor();
     const Hash128 in_force =
         governor.ruleset() != nullptr ? governor.ruleset()->hash() : Hash128{};
     if (in_force != record.ingest.ruleset) governor.set_ruleset(std::move(ruleset));
-    ctx.governor = &governor;
-  }
-  if (reexecution != nullptr) {
-    ctx.graph = &reexecution->graph;
-    ctx.propagator = reexecution->propagator.get();
-    ctx.functions = reexecution->functions;
-    ctx.scheduler = reexecution->scheduler.get();
-    ctx.rules_step = &reexecution->step;
-    ctx.rules = reexecution->rules;
   }
   TickResult result =
       run_tick(state, record, ctx, reexecution != nullptr ? TickMode::kReexecute : TickMode::kApply);
@@ -134,25 +121,6 @@ Result<State> start_state(Env& env, const std::string& dir, const StateOptions& 
   return state;
 }
 
-Result<std::unique_ptr<Reexecution>> make_reexecution(const State& state,
-                                                      const ReplayOptions& options) {
-  auto reexecution = std::make_unique<Reexecution>();
-  MMSB_RETURN_IF_ERROR(reexecution->graph.build(state));
-  reexecution->builtin_map = reexecution->builtins.snapshot();
-  reexecution->functions =
-      options.functions != nullptr ? options.functions : reexecution->builtin_map.get();
-  if (options.propagation_workers > 1) {
-    reexecution->pool = std::make_unique<core::WorkerPool>(options.propagation_workers);
-  }
-  reexecution->propagator = std::make_unique<graph::Propagator>(reexecution->pool.get());
-  reexecution->rules = options.rules;
-  if (options.rule_workers > 1) {
-    reexecution->rule_pool = std::make_unique<core::WorkerPool>(options.rule_workers);
-  }
-  reexecution->scheduler = std::make_unique<sched::Scheduler>(reexecution->rule_pool.get());
-  return reexecution;
-}
-
 // A damaged checkpoint whose ticks the log does not hold is the cause of what follows.
 Status blame_checkpoints(const std::vector<std::pair<TickId, std::string>>& damaged,
                          const std::string& what) {
@@ -171,11 +139,17 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
   std::vector<std::pair<TickId, std::string>> damaged;
   MMSB_ASSIGN_OR_RETURN(State state,
                         start_state(env, dir, state_options, options, summary, damaged));
-  std::unique_ptr<Reexecution> reexecution;
+  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<TickMachinery> machinery,
+                        TickMachinery::create(state, options.propagation_workers,
+                                              options.rule_workers, options.reexecute));
+  std::optional<Reexecution> reexecution;
   if (options.reexecute) {
-    MMSB_ASSIGN_OR_RETURN(reexecution, make_reexecution(state, options));
+    reexecution.emplace();
+    reexecution->functions =
+        options.functions != nullptr ? options.functions : reexecution->builtin_map.get();
+    reexecution->rules = options.rules;
   }
-  IngestReplay ingest{env, dir, {}, {}};
+  IngestReplay ingest{env, dir, {}};
   bool have_previous = false;
   Hash128 previous;
   bool done = false;
@@ -214,8 +188,9 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
                                    std::to_string(record.tick.value());
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
-        MMSB_ASSIGN_OR_RETURN(state, apply_record(state, record, reexecution.get(), ingest,
-                                                  at(path, offset), options.observer, summary));
+        MMSB_ASSIGN_OR_RETURN(
+            state, apply_record(state, record, *machinery, reexecution ? &*reexecution : nullptr,
+                                ingest, at(path, offset), options.observer, summary));
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
           options.progress(state.tick(), summary->bytes_read);
