@@ -123,116 +123,154 @@ Status write_checkpoint(Env& env, const std::string& dir, const State& state) {
   return env.sync_dir(dir);
 }
 
-Result<State> load_checkpoint(Env& env, const std::string& path, const StateOptions& options) {
-  MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
-  auto damaged = [&](std::uint64_t offset, const std::string& what) {
-    return corruption(path + " at byte " + std::to_string(offset) + ": " + what);
-  };
-  if (bytes.size() < kCheckpointHeaderBytes + 8)
-    return damaged(bytes.size(), "checkpoint cut short");
-  const std::size_t body = bytes.size() - 8;
-  Hasher128 hasher;
-  hasher.update({bytes.data(), body});
-  if (get_le<std::uint64_t>(bytes.data() + body) != hasher.digest().low) {
-    return damaged(body, "checkpoint checksum mismatch");
+namespace {
+
+// The checkpoint's header fields after magic, version and reserved bytes.
+struct CheckpointHeader {
+  TickId tick;
+  std::uint64_t next_page = 0, next_edge = 0, pages = 0, edges = 0, derivations = 0;
+  Hash128 root;
+};
+
+// Reads a checkpoint's sections, in order, into a fork of the empty State; every failure
+// is Corruption naming the file and byte.
+class CheckpointReader {
+ public:
+  CheckpointReader(const std::string& path, const std::vector<std::byte>& bytes,
+                   const StateOptions& options, const State& empty)
+      : path_(path), bytes_(bytes), options_(options), fork_(empty),
+        in_(std::span<const std::byte>(bytes.data(), bytes.size() - 8)) {}
+
+  Status damaged(std::uint64_t offset, const std::string& what) const {
+    return corruption(path_ + " at byte " + std::to_string(offset) + ": " + what);
   }
-  const std::byte* header = bytes.data();
+  Result<CheckpointHeader> header();
+  Status pages(const CheckpointHeader& header);
+  Status edges(const CheckpointHeader& header);
+  Status derivations(const CheckpointHeader& header);
+  Status retries();
+  Result<State> finish(const CheckpointHeader& header);
+
+ private:
+  const std::string& path_;
+  const std::vector<std::byte>& bytes_;
+  const StateOptions& options_;
+  state::ForkCore fork_;
+  ByteReader in_;
+};
+
+Result<CheckpointHeader> CheckpointReader::header() {
+  const std::byte* header = bytes_.data();
   if (std::memcmp(header, kCheckpointMagic, 8) != 0) return damaged(0, "not an mmsb checkpoint");
   if (get_le<std::uint32_t>(header + 8) != kCheckpointVersion)
     return damaged(8, "unsupported version " + std::to_string(get_le<std::uint32_t>(header + 8)) +
                           " (this build reads " + std::to_string(kCheckpointVersion) + ")");
   if (get_le<std::uint32_t>(header + 12) != 0)
     return damaged(12, "reserved header bytes are not 0");
-  const TickId tick(get_le<std::uint64_t>(header + 16));
-  const std::uint64_t next_page = get_le<std::uint64_t>(header + 24);
-  const std::uint64_t next_edge = get_le<std::uint64_t>(header + 32);
+  CheckpointHeader out;
+  out.tick = TickId(get_le<std::uint64_t>(header + 16));
+  out.next_page = get_le<std::uint64_t>(header + 24);
+  out.next_edge = get_le<std::uint64_t>(header + 32);
   // Ids start at 1 (docs/SEMANTICS.md "Ids"), so the next ones are at least 1.
-  if (next_page == 0) return damaged(24, "next page id 0");
-  if (next_edge == 0) return damaged(32, "next edge id 0");
-  const std::uint64_t pages = get_le<std::uint64_t>(header + 40);
-  const std::uint64_t edges = get_le<std::uint64_t>(header + 48);
-  const std::uint64_t derivations = get_le<std::uint64_t>(header + 56);
-  const Hash128 root = read_hash_bytes(header + 64);
+  if (out.next_page == 0) return damaged(24, "next page id 0");
+  if (out.next_edge == 0) return damaged(32, "next edge id 0");
+  out.pages = get_le<std::uint64_t>(header + 40);
+  out.edges = get_le<std::uint64_t>(header + 48);
+  out.derivations = get_le<std::uint64_t>(header + 56);
+  out.root = read_hash_bytes(header + 64);
+  in_.skip(kCheckpointHeaderBytes, "header");
+  return out;
+}
 
-  MMSB_ASSIGN_OR_RETURN(State empty, State::empty(options));
-  state::ForkCore fork(empty);
-  ByteReader in(std::span<const std::byte>(bytes.data(), body));
-  in.skip(kCheckpointHeaderBytes, "header");
+Status CheckpointReader::pages(const CheckpointHeader& header) {
   std::uint64_t previous_id = 0;
-  for (std::uint64_t i = 0; i < pages && in.ok(); ++i) {
-    const std::size_t at = in.offset();
+  for (std::uint64_t i = 0; i < header.pages && in_.ok(); ++i) {
+    const std::size_t at = in_.offset();
     std::uint64_t id = 0, epoch = 0, size = 0, reserved_wide = 0;
     std::uint32_t type = 0;
     std::uint8_t location = 0, reserved_byte = 0;
     std::uint16_t reserved_short = 0;
-    if (!(in.read(id, "page id") && in.read(type, "page type") && in.read(location, "location") &&
-          in.read(reserved_byte, "reserved") && in.read(reserved_short, "reserved") &&
-          in.read(epoch, "page epoch") && in.read(size, "page size") &&
-          in.read(reserved_wide, "reserved"))) {
+    if (!(in_.read(id, "page id") && in_.read(type, "page type") &&
+          in_.read(location, "location") && in_.read(reserved_byte, "reserved") &&
+          in_.read(reserved_short, "reserved") && in_.read(epoch, "page epoch") &&
+          in_.read(size, "page size") && in_.read(reserved_wide, "reserved"))) {
       break;
     }
-    if (id <= previous_id || id >= next_page || size == 0 || size > options.page_size_max_bytes ||
-        location != 0 || reserved_byte != 0 || reserved_short != 0 || reserved_wide != 0 ||
-        size > in.remaining()) {
+    if (id <= previous_id || id >= header.next_page || size == 0 ||
+        size > options_.page_size_max_bytes || location != 0 || reserved_byte != 0 ||
+        reserved_short != 0 || reserved_wide != 0 || size > in_.remaining()) {
       return damaged(at, "invalid page entry " + std::to_string(i));
     }
     previous_id = id;
     auto record = state::PageRecord::make(PageId(id), type, size, Epoch(epoch),
-                                          std::span(bytes.data() + in.offset(), size),
-                                          fork.options().allocator, 0);
-    if (!record) return resource_exhausted(path + ": allocator refused page " + std::to_string(id));
-    in.skip(size, "page bytes");
-    fork.install_page(std::move(record));
+                                          std::span(bytes_.data() + in_.offset(), size),
+                                          fork_.options().allocator, 0);
+    if (!record) return resource_exhausted(path_ + ": allocator refused page " + std::to_string(id));
+    in_.skip(size, "page bytes");
+    fork_.install_page(std::move(record));
   }
+  return Status::ok();
+}
+
+Status CheckpointReader::edges(const CheckpointHeader& header) {
   std::uint64_t previous_edge = 0;
-  for (std::uint64_t i = 0; i < edges && in.ok(); ++i) {
-    const std::size_t at = in.offset();
+  for (std::uint64_t i = 0; i < header.edges && in_.ok(); ++i) {
+    const std::size_t at = in_.offset();
     std::uint64_t id = 0, from = 0, to = 0;
     std::uint32_t kind = 0, reserved = 0;
-    if (!(in.read(id, "edge id") && in.read(kind, "edge kind") && in.read(reserved, "reserved") &&
-          in.read(from, "edge from") && in.read(to, "edge to"))) {
+    if (!(in_.read(id, "edge id") && in_.read(kind, "edge kind") &&
+          in_.read(reserved, "reserved") && in_.read(from, "edge from") &&
+          in_.read(to, "edge to"))) {
       break;
     }
-    if (id <= previous_edge || id >= next_edge || reserved != 0 ||
-        fork.tables().find_page(PageId(from)) == nullptr ||
-        fork.tables().find_page(PageId(to)) == nullptr) {
+    if (id <= previous_edge || id >= header.next_edge || reserved != 0 ||
+        fork_.tables().find_page(PageId(from)) == nullptr ||
+        fork_.tables().find_page(PageId(to)) == nullptr) {
       return damaged(at, "invalid edge entry " + std::to_string(i));
     }
     previous_edge = id;
-    fork.install_edge(Edge{EdgeId(id), kind, PageId(from), PageId(to)});
+    fork_.install_edge(Edge{EdgeId(id), kind, PageId(from), PageId(to)});
   }
+  return Status::ok();
+}
+
+Status CheckpointReader::derivations(const CheckpointHeader& header) {
   std::uint64_t previous_child = 0;
-  for (std::uint64_t i = 0; i < derivations && in.ok(); ++i) {
-    const std::size_t at = in.offset();
+  for (std::uint64_t i = 0; i < header.derivations && in_.ok(); ++i) {
+    const std::size_t at = in_.offset();
     std::uint64_t child = 0;
     std::uint32_t length = 0, reserved = 0;
-    if (!(in.read(child, "derivation child") && in.read(length, "function name length") &&
-          in.read(reserved, "reserved"))) {
+    if (!(in_.read(child, "derivation child") && in_.read(length, "function name length") &&
+          in_.read(reserved, "reserved"))) {
       break;
     }
-    if (child <= previous_child || fork.tables().find_page(PageId(child)) == nullptr ||
+    if (child <= previous_child || fork_.tables().find_page(PageId(child)) == nullptr ||
         length == 0 || length > kFunctionNameMaxBytes || reserved != 0 ||
-        length > in.remaining()) {
+        length > in_.remaining()) {
       return damaged(at, "invalid derivation entry " + std::to_string(i));
     }
     previous_child = child;
-    std::string function(reinterpret_cast<const char*>(bytes.data() + in.offset()), length);
-    in.skip(length, "function name");
-    fork.set_derivation(PageId(child), function);
+    std::string function(reinterpret_cast<const char*>(bytes_.data() + in_.offset()), length);
+    in_.skip(length, "function name");
+    fork_.set_derivation(PageId(child), function);
   }
+  return Status::ok();
+}
+
+Status CheckpointReader::retries() {
   std::uint64_t retry_count = 0;
-  if (in.ok() && in.read(retry_count, "retry count") && retry_count > in.remaining() / 32) {
-    return damaged(in.offset() - 8, "retry count " + std::to_string(retry_count) +
-                                        " exceeds the file");
+  if (in_.ok() && in_.read(retry_count, "retry count") && retry_count > in_.remaining() / 32) {
+    return damaged(in_.offset() - 8,
+                   "retry count " + std::to_string(retry_count) + " exceeds the file");
   }
   std::vector<PendingRetry> retries;
-  for (std::uint64_t i = 0; i < retry_count && in.ok(); ++i) {
-    const std::size_t at = in.offset();
+  for (std::uint64_t i = 0; i < retry_count && in_.ok(); ++i) {
+    const std::size_t at = in_.offset();
     std::uint64_t due = 0, family = 0, scope = 0;
     std::uint32_t attempt = 0, reserved = 0;
-    if (!(in.read(due, "retry due") && in.read(family, "retry family") &&
-          in.read(scope, "retry scope") && in.read(attempt, "retry attempt") &&
-          in.read(reserved, "reserved"))) {
+    if (!(in_.read(due, "retry due") && in_.read(family, "retry family") &&
+          in_.read(scope, "retry scope") && in_.read(attempt, "retry attempt") &&
+          in_.read(reserved, "reserved"))) {
       break;
     }
     PendingRetry retry{TickId(due), family, PageId(scope), attempt};
@@ -244,16 +282,44 @@ Result<State> load_checkpoint(Env& env, const std::string& path, const StateOpti
     }
     retries.push_back(retry);
   }
-  fork.set_retries(std::move(retries));
-  if (!in.ok()) return damaged(in.offset(), in.error());
-  if (in.remaining() != 0) return damaged(in.offset(), "trailing bytes");
-  fork.set_counters(next_page, next_edge);
-  State state = fork.commit_as(tick);
-  if (state.root() != root) {
-    return damaged(
-        64, "root " + state.root().to_hex() + " does not match the recorded " + root.to_hex());
+  fork_.set_retries(std::move(retries));
+  return Status::ok();
+}
+
+Result<State> CheckpointReader::finish(const CheckpointHeader& header) {
+  if (!in_.ok()) return damaged(in_.offset(), in_.error());
+  if (in_.remaining() != 0) return damaged(in_.offset(), "trailing bytes");
+  fork_.set_counters(header.next_page, header.next_edge);
+  State state = fork_.commit_as(header.tick);
+  if (state.root() != header.root) {
+    return damaged(64, "root " + state.root().to_hex() + " does not match the recorded " +
+                           header.root.to_hex());
   }
   return state;
+}
+
+}  // namespace
+
+Result<State> load_checkpoint(Env& env, const std::string& path, const StateOptions& options) {
+  MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
+  if (bytes.size() < kCheckpointHeaderBytes + 8) {
+    return corruption(path + " at byte " + std::to_string(bytes.size()) +
+                      ": checkpoint cut short");
+  }
+  const std::size_t body = bytes.size() - 8;
+  Hasher128 hasher;
+  hasher.update({bytes.data(), body});
+  if (get_le<std::uint64_t>(bytes.data() + body) != hasher.digest().low) {
+    return corruption(path + " at byte " + std::to_string(body) + ": checkpoint checksum mismatch");
+  }
+  MMSB_ASSIGN_OR_RETURN(State empty, State::empty(options));
+  CheckpointReader reader(path, bytes, options, empty);
+  MMSB_ASSIGN_OR_RETURN(CheckpointHeader header, reader.header());
+  MMSB_RETURN_IF_ERROR(reader.pages(header));
+  MMSB_RETURN_IF_ERROR(reader.edges(header));
+  MMSB_RETURN_IF_ERROR(reader.derivations(header));
+  MMSB_RETURN_IF_ERROR(reader.retries());
+  return reader.finish(header);
 }
 
 Result<std::vector<TickId>> list_checkpoints(Env& env, const std::string& dir) {

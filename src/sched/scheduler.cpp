@@ -116,6 +116,18 @@ Result<std::vector<Edge>> TablesView::edges_of(PageId page) const {
 void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId tick,
                     std::vector<Candidate> candidates, RulesStep& out) {
   const Clock::time_point started = Clock::now();
+  prepare(std::move(candidates), out);
+  match(tables, rules, out);
+  if (failed(rules, out, nullptr)) return;
+  std::vector<std::uint32_t> reserved = reserve(rules, tick, out);
+  out.counters.reservation_ns = elapsed_ns(started);
+  const Clock::time_point executing = Clock::now();
+  execute(tables, rules, reserved, out);
+  out.counters.execution_ns = elapsed_ns(executing);
+  failed(rules, out, &reserved);
+}
+
+void Scheduler::prepare(std::vector<Candidate> candidates, RulesStep& out) {
   // `out` and the scratch keep their storage from tick to tick.
   sort_candidates(candidates, scratch_);
   out.candidates = std::move(candidates);
@@ -131,7 +143,6 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   if (footprints_.size() < n) footprints_.resize(n);
   matched_.assign(n, 0);
   statuses_.assign(n, Status::ok());
-
   // Receipts, and repeats of (rule, scope), which sit next to each other in this order.
   std::size_t first_of_run = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -151,9 +162,12 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
       first_of_run = i;
     }
   }
+}
 
+void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
   // Match and footprint every candidate in parallel (pure functions of the snapshot).
-  parallel_for(pool_, n, [&](std::size_t i) {
+  const std::vector<Candidate>& all = out.candidates;
+  parallel_for(pool_, all.size(), [&](std::size_t i) {
     if (out.receipts[i].outcome == ReceiptOutcome::kDuplicate) return;
     const Candidate& candidate = all[i];
     if (tables.find_page(candidate.scope) == nullptr) return;  // gone: skipped
@@ -181,20 +195,15 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
       statuses_[i] = threw("matcher or footprint", "an exception that is not std::exception");
     }
   });
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!statuses_[i].is_ok()) {
-      out.failure =
-          Status(statuses_[i].code(), candidate_name(rules, all[i]) + ": " + statuses_[i].message());
-      out.failed = i;
-      return;
-    }
-  }
+}
 
+std::vector<std::uint32_t> Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   // The reserve gate, in canonical order.
+  const std::vector<Candidate>& all = out.candidates;
   const ReserveGate::Counters gate_before = gate_.counters();
   gate_.begin_tick();
   std::vector<std::uint32_t> reserved;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < all.size(); ++i) {
     RuleReceipt& receipt = out.receipts[i];
     if (receipt.outcome == ReceiptOutcome::kDuplicate) {
       ++out.counters.duplicates;
@@ -225,13 +234,15 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   }
   out.counters.applied = reserved.size();
   out.counters.mask_fast_path = gate_.counters().mask_fast_path - gate_before.mask_fast_path;
-  out.counters.reservation_ns = elapsed_ns(started);
+  return reserved;
+}
 
-  // Execute the reserved candidates in parallel, each into its own buffer.
-  const Clock::time_point executing = Clock::now();
+void Scheduler::execute(const state::Tables& tables, const RuleMap& rules,
+                        const std::vector<std::uint32_t>& reserved, RulesStep& out) {
+  // The reserved candidates in parallel, each into its own buffer.
   parallel_for(pool_, reserved.size(), [&](std::size_t k) {
     const std::size_t i = reserved[k];
-    const Candidate& candidate = all[i];
+    const Candidate& candidate = out.candidates[i];
     TablesView view(tables, &footprints_[i]);
     BufferSink sink(tables, footprints_[i], out.writes[i]);
     Status status;
@@ -249,15 +260,20 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
     }
     statuses_[i] = std::move(status);
   });
-  out.counters.execution_ns = elapsed_ns(executing);
-  for (std::uint32_t i : reserved) {
-    if (!statuses_[i].is_ok()) {
-      out.failure =
-          Status(statuses_[i].code(), candidate_name(rules, all[i]) + ": " + statuses_[i].message());
-      out.failed = i;
-      return;
-    }
+}
+
+bool Scheduler::failed(const RuleMap& rules, RulesStep& out,
+                       const std::vector<std::uint32_t>* among) {
+  const std::size_t n = among != nullptr ? among->size() : out.candidates.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = among != nullptr ? (*among)[k] : k;
+    if (statuses_[i].is_ok()) continue;
+    out.failure = Status(statuses_[i].code(),
+                         candidate_name(rules, out.candidates[i]) + ": " + statuses_[i].message());
+    out.failed = i;
+    return true;
   }
+  return false;
 }
 
 }  // namespace mmsb::sched

@@ -63,6 +63,16 @@ class Scheduler {
            std::vector<Candidate> candidates, RulesStep& out);
 
  private:
+  // The step's phases: sort and reset `out`, receipts and duplicates; match and footprint
+  // (parallel); the reserve gate (canonical order); execute the reserved (parallel).
+  void prepare(std::vector<Candidate> candidates, RulesStep& out);
+  void match(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
+  std::vector<std::uint32_t> reserve(const RuleMap& rules, TickId tick, RulesStep& out);
+  void execute(const state::Tables& tables, const RuleMap& rules,
+               const std::vector<std::uint32_t>& reserved, RulesStep& out);
+  // The first failed candidate (of `among`, or of all) becomes out.failure: true if any.
+  bool failed(const RuleMap& rules, RulesStep& out, const std::vector<std::uint32_t>* among);
+
   core::WorkerPool* pool_;
   ReserveGate gate_;
   std::vector<Candidate> scratch_;
