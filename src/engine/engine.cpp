@@ -16,7 +16,9 @@ Engine::Engine(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() { close().ignore(); }
 
-Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenReport* report) {
+namespace {
+
+Status validate_options(const EngineOptions& options) {
   if (options.tick_transactions_max == 0 || options.checkpoints_kept == 0) {
     return invalid_argument(
         "engine options: tick_transactions_max and checkpoints_kept must be >= 1");
@@ -42,6 +44,13 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
                             std::to_string(options.event_queue_batches) + " is outside [1, " +
                             std::to_string(kEventQueueBatchesMax) + "]");
   }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenReport* report) {
+  MMSB_RETURN_IF_ERROR(validate_options(options));
   auto impl = std::make_shared<Impl>();
   impl->options = options;
   impl->env = options.env != nullptr ? options.env : Env::posix();
