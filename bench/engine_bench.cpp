@@ -83,8 +83,10 @@ void BM_commit_tick(benchmark::State& state) {
       bool damaged = false;
       mmsb::log::LoggedTransaction& logged = record.transactions.emplace_back();
       logged.input.ops = std::move(ops);
-      (void)mmsb::engine::apply_transaction(fork, logged.input.ops, logged.result, nullptr,
-                                            &damaged);
+      logged.result.first = record.op_results.size();
+      logged.result.outcome = mmsb::engine::apply_transaction(fork, logged.input.ops,
+                                                              record.op_results, nullptr, &damaged)
+                                  .code();
     }
     head = fork.commit_as(record.tick);
     record.root = head.root();
@@ -225,8 +227,10 @@ void BM_replay(benchmark::State& state) {
         bool damaged = false;
         mmsb::log::LoggedTransaction& logged = record.transactions.emplace_back();
         logged.input.ops = std::move(ops);
-        (void)mmsb::engine::apply_transaction(fork, logged.input.ops, logged.result, nullptr,
-                                              &damaged);
+        logged.result.first = record.op_results.size();
+        logged.result.outcome = mmsb::engine::apply_transaction(
+                                    fork, logged.input.ops, record.op_results, nullptr, &damaged)
+                                    .code();
       }
       head = fork.commit_as(record.tick);
       record.root = head.root();

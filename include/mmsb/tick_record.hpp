@@ -72,11 +72,13 @@ struct OpResult {
   friend bool operator==(const OpResult&, const OpResult&) = default;
 };
 
-// What applying a transaction produced: its outcome and, one per op, the ids and epochs
-// (all zero for a transaction that failed, which applied nothing).
+// What applying a transaction produced: its outcome and, if it committed, where its ops'
+// results are in TickRecord::op_results (one per op; a failed transaction applied nothing
+// and has none). One array per tick rather than one per transaction: a tick of thousands of
+// small transactions allocates it once.
 struct TransactionResult {
   StatusCode outcome = StatusCode::kOk;  // kOk: applied; otherwise why not
-  std::vector<OpResult> ops;
+  std::uint64_t first = 0;               // committed: op_results[first, first + ops)
   friend bool operator==(const TransactionResult&, const TransactionResult&) = default;
 };
 
@@ -170,6 +172,7 @@ struct TickRecord {
   Hash128 root;                    // state root after the tick
   std::uint64_t wall_time_ns = 0;  // metadata only: never enters the state or its root
   std::vector<LoggedTransaction> transactions;
+  std::vector<OpResult> op_results;  // of the committed transactions' ops, in order
   bool has_merge = false;
   MergeEffect merge;
   bool has_ingest = false;
@@ -179,6 +182,12 @@ struct TickRecord {
   // Written by propagation after the inputs, in the order they were committed (topological);
   // each against the page's epoch before the tick.
   std::vector<Delta> derived;
+  // A transaction's op results: one per op if it committed, none if it failed.
+  std::span<const OpResult> results_of(const LoggedTransaction& transaction) const {
+    if (!transaction.committed()) return {};
+    return std::span<const OpResult>(op_results)
+        .subspan(transaction.result.first, transaction.input.ops.size());
+  }
   friend bool operator==(const TickRecord&, const TickRecord&) = default;
 };
 

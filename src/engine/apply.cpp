@@ -285,17 +285,12 @@ Status apply_derive(state::ForkCore& fork, const Op& op, log::OpResult& result,
 }  // namespace
 
 Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
-                         log::TransactionResult& result, CommitInfo* info, bool* fork_damaged,
-                         graph::DependencyGraph* graph) {
+                         std::vector<log::OpResult>& results, CommitInfo* info,
+                         bool* fork_damaged, graph::DependencyGraph* graph) {
   *fork_damaged = false;
-  result.ops.clear();
-  result.outcome = StatusCode::kOk;
-  Status valid = validate_all(fork, ops, graph);
-  if (!valid.is_ok()) {
-    result.outcome = valid.code();
-    return valid;
-  }
-  result.ops.resize(ops.size());
+  MMSB_RETURN_IF_ERROR(validate_all(fork, ops, graph));
+  const std::size_t first = results.size();
+  results.resize(first + ops.size());
   std::vector<PageId> created_pages;
   std::vector<EdgeId> created_edges;
   auto resolve_page = [&](std::uint64_t id) {
@@ -306,7 +301,7 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
   };
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
-    log::OpResult& applied = result.ops[i];
+    log::OpResult& applied = results[first + i];
     Status status;
     switch (op.kind) {
       case OpKind::kRead:
@@ -354,7 +349,6 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
     if (!status.is_ok()) {
       // Validation passed, so only the allocator can have refused.
       *fork_damaged = true;
-      result.outcome = status.code();
       return status;
     }
   }

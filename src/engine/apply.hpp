@@ -11,13 +11,12 @@
 
 namespace mmsb::engine {
 
-// Validates all of `ops` against `fork` (the tick so far), then applies them in order;
-// `result` gets the outcome and, one per op, the id it was given (creations) and the epoch it
-// was applied at (writes). The ops are inputs and never change. On failure returns why and
-// changes nothing (`result` has the code and no op results): Conflict if a read page was
-// written earlier in this tick or has another epoch than the one seen; InvalidArgument or
-// NotFound for an invalid operation, naming the operation's index. `info` gets the assigned
-// ids.
+// Validates all of `ops` against `fork` (the tick so far), then applies them in order and
+// appends to `results`, one per op, the id it was given (creations) and the epoch it was
+// applied at (writes). The ops are inputs and never change. On failure returns why and
+// changes nothing (`results` included): Conflict if a read page was written earlier in this
+// tick or has another epoch than the one seen; InvalidArgument or NotFound for an invalid
+// operation, naming the operation's index. `info` gets the assigned ids.
 //
 // An allocator failure while applying (after validation) returns ResourceExhausted with the
 // fork partly changed: the caller must drop the whole tick.
@@ -26,8 +25,8 @@ namespace mmsb::engine {
 // fail the transaction with InvalidArgument naming the cycle, and the graph follows the
 // applied transaction (its journal lets the caller roll a failed tick back).
 Status apply_transaction(state::ForkCore& fork, const std::vector<log::Op>& ops,
-                         log::TransactionResult& result, CommitInfo* info, bool* fork_damaged,
-                         graph::DependencyGraph* graph = nullptr);
+                         std::vector<log::OpResult>& results, CommitInfo* info,
+                         bool* fork_damaged, graph::DependencyGraph* graph = nullptr);
 
 // Applies a merge effect as logged. With a `graph`, it follows the effect's dependency
 // edges, and an edge that would close a cycle is refused with InvalidArgument (the fork and

@@ -5,7 +5,7 @@
 namespace mmsb::engine {
 
 std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
-                                                 const std::vector<log::LoggedTransaction>& transactions,
+                                                 const log::TickRecord& record,
                                                  const sched::RuleMap& rules) {
   std::vector<sched::Candidate> candidates;
   std::uint64_t nonce = 0;
@@ -23,15 +23,16 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
       }
     }
   }
-  for (std::size_t i = 0; i < transactions.size(); ++i) {
-    const log::LoggedTransaction& transaction = transactions[i];
+  for (std::size_t i = 0; i < record.transactions.size(); ++i) {
+    const log::LoggedTransaction& transaction = record.transactions[i];
     if (!transaction.committed()) continue;
     const std::vector<log::Op>& ops = transaction.input.ops;
+    const std::span<const log::OpResult> results = record.results_of(transaction);
     for (std::size_t k = 0; k < ops.size(); ++k) {
       if (ops[k].kind != log::OpKind::kApplyRule) continue;
       const sched::RegisteredRule* rule = rules.find(ops[k].family);
       MMSB_ASSERT(rule != nullptr);  // Transaction::apply checked, and rules stay registered
-      add(*rule, PageId(transaction.result.ops[k].assigned), 1, static_cast<std::uint32_t>(i));
+      add(*rule, PageId(results[k].assigned), 1, static_cast<std::uint32_t>(i));
     }
   }
   for (std::uint32_t id : rules.standing) {

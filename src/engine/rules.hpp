@@ -16,7 +16,7 @@ namespace mmsb::engine {
 // family id) at every page of its type (by page id). Suspended or unregistered rules get no
 // standing or retry candidates.
 std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
-                                                 const std::vector<log::LoggedTransaction>& transactions,
+                                                 const log::TickRecord& record,
                                                  const sched::RuleMap& rules);
 
 // Applies the step's buffers to `fork` in canonical order and appends every candidate's

@@ -27,33 +27,40 @@ struct Run {
   Status differs(const std::string& what) const { return corruption(at_tick() + ": " + what); }
 };
 
-// Step 1, transactions: applied in sequence order against the tick so far.
+// Step 1, transactions: applied in sequence order against the tick so far. Building, each
+// one's op results go to the record's op_results; replaying, to a scratch array compared
+// with the logged ones.
 Status transactions_step(Run& run) {
-  std::vector<log::LoggedTransaction>& transactions = run.record.transactions;
+  log::TickRecord& record = run.record;
   graph::DependencyGraph* graph = run.mode == TickMode::kApply ? nullptr : run.ctx.graph;
-  log::TransactionResult result;
-  for (std::size_t i = 0; i < transactions.size(); ++i) {
-    log::LoggedTransaction& transaction = transactions[i];
+  std::vector<log::OpResult> replayed;
+  if (!run.replaying()) record.op_results.clear();
+  for (std::size_t i = 0; i < record.transactions.size(); ++i) {
+    log::LoggedTransaction& transaction = record.transactions[i];
     if (run.mode == TickMode::kApply && !transaction.committed()) continue;
     CommitInfo info;
     bool damaged = false;
-    Status outcome = apply_transaction(run.fork, transaction.input.ops, result,
-                                       run.replaying() ? nullptr : &info, &damaged, graph);
+    const std::uint64_t first = record.op_results.size();
+    replayed.clear();
+    Status outcome =
+        apply_transaction(run.fork, transaction.input.ops,
+                          run.replaying() ? replayed : record.op_results,
+                          run.replaying() ? nullptr : &info, &damaged, graph);
     if (damaged) {
       run.result.damaged = true;
       return outcome;
     }
     if (!run.replaying()) {
+      transaction.result = log::TransactionResult{outcome.code(), first};
       if (outcome.is_ok()) {
         for (const log::Op& op : transaction.input.ops) {
           run.result.deltas += op.kind == log::OpKind::kWrite;
         }
-        info.tick = run.record.tick;
+        info.tick = record.tick;
         run.result.transactions.emplace_back(std::move(info));
       } else {
         run.result.transactions.emplace_back(outcome);
       }
-      std::swap(transaction.result, result);
       continue;
     }
     const std::string txn = run.at_tick() + " transaction " + std::to_string(i);
@@ -62,8 +69,9 @@ Status transactions_step(Run& run) {
                         std::string(status_code_name(transaction.result.outcome)) +
                         " but re-execution gives " + outcome.to_string());
     }
-    for (std::size_t k = 0; k < result.ops.size(); ++k) {
-      if (result.ops[k] != transaction.result.ops[k]) {
+    const std::span<const log::OpResult> logged = record.results_of(transaction);
+    for (std::size_t k = 0; k < replayed.size(); ++k) {
+      if (replayed[k] != logged[k]) {
         return corruption(txn + ": operation " + std::to_string(k) +
                           ": ids or epochs differ from the logged ones");
       }
@@ -245,8 +253,7 @@ Status check_rules(const Run& run, const std::vector<log::RuleOutcome>& outcomes
 Status rules_step(Run& run) {
   std::vector<sched::Candidate> candidates;
   if (!run.replaying()) {
-    candidates = collect_candidates(run.fork, run.record.tick, run.record.transactions,
-                                    *run.ctx.rules);
+    candidates = collect_candidates(run.fork, run.record.tick, run.record, *run.ctx.rules);
   } else if (run.record.rules.empty() || !logged_candidates(run, candidates)) {
     run.result.rules_taken_from_log = run.mode == TickMode::kReexecute && !run.record.rules.empty();
     Status applied = apply_logged_rules(run.fork, run.record.rules);

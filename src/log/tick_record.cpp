@@ -527,13 +527,16 @@ Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out)
   append_le<std::uint64_t>(out, record.wall_time_ns);
   for (const LoggedTransaction& transaction : record.transactions) {
     const std::vector<Op>& ops = transaction.input.ops;
-    const std::vector<OpResult>& results = transaction.result.ops;
     // A failed transaction produced no results; one that committed has one per op.
-    if (!results.empty() && results.size() != ops.size()) {
+    if (transaction.committed() &&
+        (transaction.result.first > record.op_results.size() ||
+         ops.size() > record.op_results.size() - transaction.result.first)) {
       out.resize(start);
       return invalid_argument("tick record: a transaction of " + std::to_string(ops.size()) +
-                              " ops has " + std::to_string(results.size()) + " results");
+                              " ops has results past the tick's " +
+                              std::to_string(record.op_results.size()));
     }
+    const std::span<const OpResult> results = record.results_of(transaction);
     const std::size_t begun = encoder.begin();
     encoder.count(ops.size(), kOpsPerTransactionMax, "op count");
     append_le<std::uint8_t>(out, static_cast<std::uint8_t>(transaction.result.outcome));
@@ -604,21 +607,24 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
       break;
     }
     transaction.result.outcome = static_cast<StatusCode>(outcome);
+    transaction.result.first = record.op_results.size();
     transaction.input.ops.resize(ops);
-    transaction.result.ops.resize(ops);
+    record.op_results.resize(transaction.result.first + ops);
     for (std::uint32_t i = 0; i < ops; ++i) {
-      if (!decode_op(in, transaction.input.ops[i], transaction.result.ops[i])) break;
+      if (!decode_op(in, transaction.input.ops[i], record.op_results[transaction.result.first + i])) {
+        break;
+      }
     }
     if (!in.ok()) break;
     // A failed transaction applied nothing: it has no results (all were logged as zero).
     if (transaction.result.outcome != StatusCode::kOk) {
-      for (const OpResult& result : transaction.result.ops) {
-        if (result != OpResult{}) {
+      for (std::uint64_t i = transaction.result.first; i < record.op_results.size(); ++i) {
+        if (record.op_results[i] != OpResult{}) {
           in.fail("a failed transaction with assigned ids or epochs");
           break;
         }
       }
-      transaction.result.ops.clear();
+      record.op_results.resize(transaction.result.first);
     }
   }
   if (in.ok() && record.has_merge) decode_merge(in, record.merge);

@@ -69,12 +69,11 @@ TickRecord sample_record() {
   committed.ops = {create, write, read, edge, remove, erase, derive, apply};
   // Results, one per op: the page created as 11, written at epoch 0, edge 2, first derive
   // edge 5, the rule's scope 11.
-  TransactionResult results;
-  results.ops = {{11, 0}, {0, 0}, {}, {2, 0}, {}, {}, {5, 0}, {11, 0}};
+  record.op_results = {{11, 0}, {0, 0}, {}, {2, 0}, {}, {}, {5, 0}, {11, 0}};
   TransactionInput conflicted;
   conflicted.ops = {read};
-  record.transactions = {LoggedTransaction{committed, results},
-                         LoggedTransaction{conflicted, {StatusCode::kConflict, {}}}};
+  record.transactions = {LoggedTransaction{committed, {StatusCode::kOk, 0}},
+                         LoggedTransaction{conflicted, {StatusCode::kConflict, 8}}};
   PageWrite rule_write{PageId(11), Epoch(0), 1, test::bytes_of("xy")};
   RuleReceipt applied;
   applied.family = 0x1234;
@@ -247,8 +246,9 @@ TEST(TickRecordTest, GoldenLayout) {
   apply.kind = OpKind::kApplyRule;
   apply.family = 0xab;
   apply.page = 1;
-  record.transactions = {LoggedTransaction{TransactionInput{{write, derive, apply}},
-                                           TransactionResult{StatusCode::kOk, {{0, 3}, {5, 0}, {1, 0}}}}};
+  record.transactions = {
+      LoggedTransaction{TransactionInput{{write, derive, apply}}, {StatusCode::kOk, 0}}};
+  record.op_results = {{0, 3}, {5, 0}, {1, 0}};
   PageWrite rule_write{PageId(1), Epoch(3), 4, test::bytes_of("w")};
   RuleReceipt applied;
   applied.family = 0xab;

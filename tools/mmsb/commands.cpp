@@ -46,11 +46,12 @@ void print_record(const log::TickRecord& record) {
   for (std::size_t i = 0; i < record.transactions.size(); ++i) {
     const log::LoggedTransaction& txn = record.transactions[i];
     const std::vector<log::Op>& ops = txn.input.ops;
+    const std::span<const log::OpResult> results = record.results_of(txn);
     fmt::print("  transaction {}: {} ops, {}\n", i, ops.size(),
                status_code_name(txn.result.outcome));
     for (std::size_t k = 0; k < ops.size(); ++k) {
       const log::Op& op = ops[k];
-      const log::OpResult result = txn.committed() ? txn.result.ops[k] : log::OpResult{};
+      const log::OpResult result = txn.committed() ? results[k] : log::OpResult{};
       if (op.kind == log::OpKind::kDerive) {
         std::vector<std::string> parents;
         for (std::uint64_t parent : op.parents) parents.push_back(id_text(parent));
