@@ -50,8 +50,7 @@ std::uint64_t next_random(std::uint64_t& seed) {
 // One transaction writing 16 bytes at a random place of a random 1 KiB page among the
 // first `pages`.
 std::vector<mmsb::log::Op> small_write(std::uint64_t& seed, std::uint64_t pages = kPages) {
-  mmsb::log::Op op;
-  op.kind = mmsb::log::OpKind::kWrite;
+  mmsb::log::WriteOp op;
   const std::uint64_t r = next_random(seed);
   op.page = 1 + r % pages;
   op.offset = kWriteBytes * ((r >> 20) % (kPageBytes / kWriteBytes));
@@ -221,8 +220,9 @@ void BM_replay(benchmark::State& state) {
       for (int i = 0; i < 64; ++i) {
         auto ops = small_write(seed);
         if (write_bytes == kPageBytes) {
-          ops[0].offset = 0;
-          ops[0].bytes.assign(kPageBytes, std::byte{static_cast<unsigned char>(next_random(seed))});
+          auto& write = std::get<mmsb::log::WriteOp>(ops[0]);
+          write.offset = 0;
+          write.bytes.assign(kPageBytes, std::byte{static_cast<unsigned char>(next_random(seed))});
         }
         bool damaged = false;
         mmsb::log::LoggedTransaction& logged = record.transactions.emplace_back();

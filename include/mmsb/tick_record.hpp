@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "mmsb/delta.hpp"
@@ -40,24 +41,54 @@ enum class OpKind : std::uint8_t {
   kApplyRule = 8,   // family, page (the scope; may be provisional)
 };
 
-// One operation as recorded from the API: an input, never changed once recorded.
-struct Op {
-  OpKind kind = OpKind::kRead;
-  std::uint64_t page = 0;        // kRead, kWrite, kDeletePage, kDerive, kApplyRule; may be provisional
-  std::uint64_t epoch = 0;       // kRead: the epoch seen
-  std::uint64_t offset = 0;      // kWrite
-  PageType type = 0;             // kCreatePage
-  std::uint64_t size_bytes = 0;  // kCreatePage
-  EdgeKind edge_kind = 0;        // kAddEdge
-  std::uint64_t from = 0;        // kAddEdge; may be provisional
-  std::uint64_t to = 0;          // kAddEdge; may be provisional
-  std::uint64_t edge = 0;        // kRemoveEdge; may be provisional
-  std::uint64_t family = 0;      // kApplyRule: RuleFamilyId
-  std::vector<std::byte> bytes;  // kWrite, kCreatePage
-  std::string function;          // kDerive
-  std::vector<std::uint64_t> parents;  // kDerive; may be provisional
-  friend bool operator==(const Op&, const Op&) = default;
+// One operation as recorded from the API, a type per kind (page, edge and scope ids may be
+// provisional): an input, never changed once recorded.
+struct ReadOp {
+  std::uint64_t page = 0;
+  std::uint64_t epoch = 0;  // the epoch seen
+  friend bool operator==(const ReadOp&, const ReadOp&) = default;
 };
+struct CreatePageOp {
+  PageType type = 0;
+  std::uint64_t size_bytes = 0;
+  std::vector<std::byte> bytes;  // initial content; empty: zero-filled
+  friend bool operator==(const CreatePageOp&, const CreatePageOp&) = default;
+};
+struct WriteOp {
+  std::uint64_t page = 0;
+  std::uint64_t offset = 0;
+  std::vector<std::byte> bytes;
+  friend bool operator==(const WriteOp&, const WriteOp&) = default;
+};
+struct DeletePageOp {
+  std::uint64_t page = 0;
+  friend bool operator==(const DeletePageOp&, const DeletePageOp&) = default;
+};
+struct AddEdgeOp {
+  EdgeKind edge_kind = 0;
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+  friend bool operator==(const AddEdgeOp&, const AddEdgeOp&) = default;
+};
+struct RemoveEdgeOp {
+  std::uint64_t edge = 0;
+  friend bool operator==(const RemoveEdgeOp&, const RemoveEdgeOp&) = default;
+};
+struct DeriveOp {
+  std::uint64_t page = 0;  // the child
+  std::string function;    // empty: no longer derived
+  std::vector<std::uint64_t> parents;
+  friend bool operator==(const DeriveOp&, const DeriveOp&) = default;
+};
+struct ApplyRuleOp {
+  RuleFamilyId family = 0;
+  std::uint64_t page = 0;  // the scope
+  friend bool operator==(const ApplyRuleOp&, const ApplyRuleOp&) = default;
+};
+// The alternatives in OpKind order: a kind is the index + 1.
+using Op = std::variant<ReadOp, CreatePageOp, WriteOp, DeletePageOp, AddEdgeOp, RemoveEdgeOp,
+                        DeriveOp, ApplyRuleOp>;
+inline OpKind kind_of(const Op& op) { return static_cast<OpKind>(op.index() + 1); }
 
 struct TransactionInput {
   std::vector<Op> ops;

@@ -80,7 +80,7 @@ std::string page_text(std::uint64_t id) {
   return "page " + std::to_string(id);
 }
 
-Status validate_derive(const Overlay& overlay, const Op& op, std::size_t i) {
+Status validate_derive(const Overlay& overlay, const log::DeriveOp& op, std::size_t i) {
   if (!overlay.page(op.page).exists) {
     return not_found(op_name(i) + "derive: " + page_text(op.page) + " does not exist");
   }
@@ -134,30 +134,37 @@ Status check_cycles(const state::ForkCore& fork, const std::vector<Op>& ops,
     for (const Edge& edge : doomed) graph.remove_edge(edge);
   };
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const Op& op = ops[i];
+    const Op& any = ops[i];
     Status added;
-    switch (op.kind) {
+    switch (log::kind_of(any)) {
       case OpKind::kAddEdge: {
+        const auto& op = std::get<log::AddEdgeOp>(any);
         Edge edge{EdgeId(next_edge++), op.edge_kind, page_of(op.from), page_of(op.to)};
         created.push_back(edge);
         added = graph.add_edge(edge);
         break;
       }
-      case OpKind::kRemoveEdge:
+      case OpKind::kRemoveEdge: {
+        const auto& op = std::get<log::RemoveEdgeOp>(any);
         graph.remove_edge(log::is_provisional(op.edge)
                               ? created[op.edge & ~log::kProvisionalBit]
                               : fork.tables().edges.find(op.edge)->edge);
         break;
-      case OpKind::kDeletePage:
+      }
+      case OpKind::kDeletePage: {
+        const auto& op = std::get<log::DeletePageOp>(any);
         remove_links(page_of(op.page), false);
         break;
-      case OpKind::kDerive:
+      }
+      case OpKind::kDerive: {
+        const auto& op = std::get<log::DeriveOp>(any);
         remove_links(page_of(op.page), true);
         for (std::size_t k = 0; k < op.parents.size() && added.is_ok(); ++k) {
           added = graph.add_edge(
               Edge{EdgeId(next_edge++), kEdgeKindData, page_of(op.parents[k]), page_of(op.page)});
         }
         break;
+      }
       default:
         break;
     }
@@ -183,9 +190,10 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
   Overlay overlay(fork);
   const std::uint64_t page_size_max = fork.options().page_size_max_bytes;
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const Op& op = ops[i];
-    switch (op.kind) {
+    const Op& any = ops[i];
+    switch (log::kind_of(any)) {
       case OpKind::kRead: {
+        const auto& op = std::get<log::ReadOp>(any);
         if (log::is_provisional(op.page)) {
           return invalid_argument(op_name(i) + "read of a page this transaction creates");
         }
@@ -200,7 +208,8 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         }
         break;
       }
-      case OpKind::kCreatePage:
+      case OpKind::kCreatePage: {
+        const auto& op = std::get<log::CreatePageOp>(any);
         if (op.size_bytes == 0 || op.size_bytes > page_size_max) {
           return invalid_argument(op_name(i) + "new page: size " + std::to_string(op.size_bytes) +
                                   " bytes is outside [1, " + std::to_string(page_size_max) + "]");
@@ -212,7 +221,9 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         }
         overlay.create_page(op.size_bytes);
         break;
+      }
       case OpKind::kWrite: {
+        const auto& op = std::get<log::WriteOp>(any);
         Overlay::PageInfo page = overlay.page(op.page);
         if (!page.exists) return not_found(op_name(i) + page_text(op.page) + " does not exist");
         if (op.offset > page.size_bytes || op.bytes.size() > page.size_bytes - op.offset) {
@@ -227,13 +238,16 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         }
         break;
       }
-      case OpKind::kDeletePage:
+      case OpKind::kDeletePage: {
+        const auto& op = std::get<log::DeletePageOp>(any);
         if (!overlay.page(op.page).exists) {
           return not_found(op_name(i) + page_text(op.page) + " does not exist");
         }
         overlay.delete_page(op.page);
         break;
-      case OpKind::kAddEdge:
+      }
+      case OpKind::kAddEdge: {
+        const auto& op = std::get<log::AddEdgeOp>(any);
         for (std::uint64_t end : {op.from, op.to}) {
           if (!overlay.page(end).exists) {
             return not_found(op_name(i) + "new edge: " + page_text(end) + " does not exist");
@@ -241,23 +255,30 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
         }
         overlay.add_edge(op.from, op.to);
         break;
-      case OpKind::kRemoveEdge:
+      }
+      case OpKind::kRemoveEdge: {
+        const auto& op = std::get<log::RemoveEdgeOp>(any);
         if (!overlay.edge_exists(op.edge)) {
           return not_found(op_name(i) + "edge " + std::to_string(op.edge) + " does not exist");
         }
         overlay.remove_edge(op.edge);
         break;
-      case OpKind::kDerive:
+      }
+      case OpKind::kDerive: {
+        const auto& op = std::get<log::DeriveOp>(any);
         MMSB_RETURN_IF_ERROR(validate_derive(overlay, op, i));
         overlay.set_derived(op.page, !op.function.empty());
         break;
-      case OpKind::kApplyRule:
+      }
+      case OpKind::kApplyRule: {
+        const auto& op = std::get<log::ApplyRuleOp>(any);
         // A scope this transaction deleted is no error: its candidate is skipped
         // (docs/SEMANTICS.md "Rules and scheduling").
         if (!overlay.page(op.page).exists && !overlay.deleted(op.page)) {
           return not_found(op_name(i) + "rule scope: " + page_text(op.page) + " does not exist");
         }
         break;
+      }
     }
   }
   return Status::ok();
@@ -266,7 +287,7 @@ Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
 // Replaces the child's Data parents and sets its function; `result` gets the first new edge
 // id.
 template <typename Resolve>
-Status apply_derive(state::ForkCore& fork, const Op& op, log::OpResult& result,
+Status apply_derive(state::ForkCore& fork, const log::DeriveOp& op, log::OpResult& result,
                     const Resolve& resolve_page) {
   const PageId child = resolve_page(op.page);
   for (const Edge& edge : fork.tables().edges_of(child)) {
@@ -300,13 +321,14 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
     return log::is_provisional(id) ? created_edges[id & ~log::kProvisionalBit] : EdgeId(id);
   };
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const Op& op = ops[i];
+    const Op& any = ops[i];
     log::OpResult& applied = results[first + i];
     Status status;
-    switch (op.kind) {
-      case OpKind::kRead:
+    switch (log::kind_of(any)) {
+      case OpKind::kRead:  // checked by validation, nothing to apply
         break;
       case OpKind::kCreatePage: {
+        const auto& op = std::get<log::CreatePageOp>(any);
         auto created =
             fork.create_page({.type = op.type, .size_bytes = op.size_bytes, .initial = op.bytes});
         if (!created.is_ok()) {
@@ -318,15 +340,19 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
         break;
       }
       case OpKind::kWrite: {
+        const auto& op = std::get<log::WriteOp>(any);
         PageId page = resolve_page(op.page);
         applied.epoch = fork.tables().find_page(page)->epoch.value();
         status = fork.write(page, op.offset, op.bytes);
         break;
       }
-      case OpKind::kDeletePage:
+      case OpKind::kDeletePage: {
+        const auto& op = std::get<log::DeletePageOp>(any);
         status = fork.delete_page(resolve_page(op.page));
         break;
+      }
       case OpKind::kAddEdge: {
+        const auto& op = std::get<log::AddEdgeOp>(any);
         auto added = fork.add_edge(op.edge_kind, resolve_page(op.from), resolve_page(op.to));
         if (!added.is_ok()) {
           status = added.status();
@@ -336,15 +362,21 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
         applied.assigned = added->value();
         break;
       }
-      case OpKind::kRemoveEdge:
+      case OpKind::kRemoveEdge: {
+        const auto& op = std::get<log::RemoveEdgeOp>(any);
         status = fork.remove_edge(resolve_edge(op.edge));
         break;
-      case OpKind::kDerive:
+      }
+      case OpKind::kDerive: {
+        const auto& op = std::get<log::DeriveOp>(any);
         status = apply_derive(fork, op, applied, resolve_page);
         break;
-      case OpKind::kApplyRule:
+      }
+      case OpKind::kApplyRule: {
+        const auto& op = std::get<log::ApplyRuleOp>(any);
         applied.assigned = resolve_page(op.page).value();  // the rules step takes it from here
         break;
+      }
     }
     if (!status.is_ok()) {
       // Validation passed, so only the allocator can have refused.

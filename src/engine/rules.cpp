@@ -29,8 +29,9 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
     const std::vector<log::Op>& ops = transaction.input.ops;
     const std::span<const log::OpResult> results = record.results_of(transaction);
     for (std::size_t k = 0; k < ops.size(); ++k) {
-      if (ops[k].kind != log::OpKind::kApplyRule) continue;
-      const sched::RegisteredRule* rule = rules.find(ops[k].family);
+      const auto* apply = std::get_if<log::ApplyRuleOp>(&ops[k]);
+      if (apply == nullptr) continue;
+      const sched::RegisteredRule* rule = rules.find(apply->family);
       MMSB_ASSERT(rule != nullptr);  // Transaction::apply checked, and rules stay registered
       add(*rule, PageId(results[k].assigned), 1, static_cast<std::uint32_t>(i));
     }

@@ -54,7 +54,7 @@ Status transactions_step(Run& run) {
       transaction.result = log::TransactionResult{outcome.code(), first};
       if (outcome.is_ok()) {
         for (const log::Op& op : transaction.input.ops) {
-          run.result.deltas += op.kind == log::OpKind::kWrite;
+          run.result.deltas += std::holds_alternative<log::WriteOp>(op);
         }
         info.tick = record.tick;
         run.result.transactions.emplace_back(std::move(info));

@@ -14,8 +14,7 @@ Transaction& Transaction::operator=(Transaction&&) noexcept = default;
 Transaction::~Transaction() = default;
 
 PageId Transaction::create_page(const PageSpec& spec) {
-  log::Op op;
-  op.kind = log::OpKind::kCreatePage;
+  log::CreatePageOp op;
   op.type = spec.type;
   op.size_bytes = spec.size_bytes;
   op.bytes.assign(spec.initial.begin(), spec.initial.end());
@@ -25,8 +24,7 @@ PageId Transaction::create_page(const PageSpec& spec) {
 }
 
 void Transaction::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
-  log::Op op;
-  op.kind = log::OpKind::kWrite;
+  log::WriteOp op;
   op.page = page.value();
   op.offset = offset;
   op.bytes.assign(bytes.begin(), bytes.end());
@@ -56,15 +54,13 @@ void Transaction::put(PageId page, std::span<const std::byte> bytes) {
 }
 
 void Transaction::delete_page(PageId page) {
-  log::Op op;
-  op.kind = log::OpKind::kDeletePage;
+  log::DeletePageOp op;
   op.page = page.value();
   impl_->ops.push_back(std::move(op));
 }
 
 EdgeId Transaction::add_edge(EdgeKind kind, PageId from, PageId to) {
-  log::Op op;
-  op.kind = log::OpKind::kAddEdge;
+  log::AddEdgeOp op;
   op.edge_kind = kind;
   op.from = from.value();
   op.to = to.value();
@@ -73,15 +69,13 @@ EdgeId Transaction::add_edge(EdgeKind kind, PageId from, PageId to) {
 }
 
 void Transaction::remove_edge(EdgeId edge) {
-  log::Op op;
-  op.kind = log::OpKind::kRemoveEdge;
+  log::RemoveEdgeOp op;
   op.edge = edge.value();
   impl_->ops.push_back(std::move(op));
 }
 
 void Transaction::derive(PageId child, std::span<const PageId> parents, std::string_view function) {
-  log::Op op;
-  op.kind = log::OpKind::kDerive;
+  log::DeriveOp op;
   op.page = child.value();
   op.function = std::string(function);
   op.parents.reserve(parents.size());
@@ -90,8 +84,7 @@ void Transaction::derive(PageId child, std::span<const PageId> parents, std::str
 }
 
 void Transaction::apply(std::string_view rule, PageId scope) {
-  log::Op op;
-  op.kind = log::OpKind::kApplyRule;
+  log::ApplyRuleOp op;
   op.family = rule_family_id(rule);
   op.page = scope.value();
   if (!impl_->rules || impl_->rules->find(op.family) == nullptr) {
@@ -107,8 +100,7 @@ void Transaction::apply(std::string_view rule, PageId scope) {
 
 Result<std::span<const std::byte>> Transaction::read(PageId page) {
   MMSB_ASSIGN_OR_RETURN(PageView view, impl_->snapshot.page(page));
-  log::Op op;
-  op.kind = log::OpKind::kRead;
+  log::ReadOp op;
   op.page = page.value();
   op.epoch = view.epoch.value();
   impl_->ops.push_back(std::move(op));
@@ -133,12 +125,12 @@ Result<CommitInfo> Transaction::commit() {
   }
   std::shared_ptr<const graph::FunctionMap> functions;
   for (std::size_t i = 0; i < impl_->ops.size(); ++i) {
-    const log::Op& op = impl_->ops[i];
-    if (op.kind != log::OpKind::kDerive || op.function.empty()) continue;
+    const auto* op = std::get_if<log::DeriveOp>(&impl_->ops[i]);
+    if (op == nullptr || op->function.empty()) continue;
     if (!functions) functions = impl_->engine->functions.snapshot();
-    if (functions->find(op.function) == functions->end()) {
+    if (functions->find(op->function) == functions->end()) {
       return failed_precondition("operation " + std::to_string(i) + ": derive: function '" +
-                                 op.function + "' is not registered in this engine");
+                                 op->function + "' is not registered in this engine");
     }
   }
   Request request;

@@ -68,42 +68,51 @@ class Encoder {
 
 inline constexpr std::uint64_t kCountMax = 0xffffffffu;
 
-void encode_op(const Op& op, const OpResult& result, Encoder& encoder) {
+void encode_op(const Op& any, const OpResult& result, Encoder& encoder) {
   std::vector<std::byte>& out = encoder.out();
   const std::size_t begun = encoder.begin();
-  append_le<std::uint8_t>(out, static_cast<std::uint8_t>(op.kind));
-  switch (op.kind) {
-    case OpKind::kRead:
+  append_le<std::uint8_t>(out, static_cast<std::uint8_t>(kind_of(any)));
+  switch (kind_of(any)) {
+    case OpKind::kRead: {
+      const auto& op = std::get<ReadOp>(any);
       append_le<std::uint64_t>(out, op.page);
       append_le<std::uint64_t>(out, op.epoch);
       break;
-    case OpKind::kCreatePage:
+    }
+    case OpKind::kCreatePage: {
+      const auto& op = std::get<CreatePageOp>(any);
       append_le<std::uint32_t>(out, op.type);
       append_le<std::uint64_t>(out, op.size_bytes);
       append_le<std::uint64_t>(out, result.assigned);
       append_le<std::uint64_t>(out, op.bytes.size());
       append_bytes(out, op.bytes);
       break;
-    case OpKind::kWrite:
+    }
+    case OpKind::kWrite: {
+      const auto& op = std::get<WriteOp>(any);
       append_le<std::uint64_t>(out, op.page);
       append_le<std::uint64_t>(out, result.epoch);
       append_le<std::uint64_t>(out, op.offset);
       append_le<std::uint64_t>(out, op.bytes.size());
       append_bytes(out, op.bytes);
       break;
+    }
     case OpKind::kDeletePage:
-      append_le<std::uint64_t>(out, op.page);
+      append_le<std::uint64_t>(out, std::get<DeletePageOp>(any).page);
       break;
-    case OpKind::kAddEdge:
+    case OpKind::kAddEdge: {
+      const auto& op = std::get<AddEdgeOp>(any);
       append_le<std::uint32_t>(out, op.edge_kind);
       append_le<std::uint64_t>(out, op.from);
       append_le<std::uint64_t>(out, op.to);
       append_le<std::uint64_t>(out, result.assigned);
       break;
+    }
     case OpKind::kRemoveEdge:
-      append_le<std::uint64_t>(out, op.edge);
+      append_le<std::uint64_t>(out, std::get<RemoveEdgeOp>(any).edge);
       break;
-    case OpKind::kDerive:
+    case OpKind::kDerive: {
+      const auto& op = std::get<DeriveOp>(any);
       append_le<std::uint64_t>(out, op.page);
       append_le<std::uint64_t>(out, result.assigned);
       encoder.count(op.function.size(), kFunctionNameMaxBytes, "derive function name length");
@@ -111,11 +120,14 @@ void encode_op(const Op& op, const OpResult& result, Encoder& encoder) {
       encoder.count(op.parents.size(), kDerivationParentsMax, "derive parent count");
       for (std::uint64_t parent : op.parents) append_le<std::uint64_t>(out, parent);
       break;
-    case OpKind::kApplyRule:
+    }
+    case OpKind::kApplyRule: {
+      const auto& op = std::get<ApplyRuleOp>(any);
       append_le<std::uint64_t>(out, op.family);
       append_le<std::uint64_t>(out, op.page);
       append_le<std::uint64_t>(out, result.assigned);
       break;
+    }
   }
   encoder.end(begun, kOpMinBytes);
 }
@@ -169,7 +181,7 @@ bool read_ids(ByteReader& in, std::vector<Id>& ids, const char* count_field,
   return true;
 }
 
-bool decode_derive(ByteReader& in, Op& op, OpResult& result) {
+bool decode_derive(ByteReader& in, DeriveOp& op, OpResult& result) {
   std::uint32_t parents = 0;
   if (!in.read(op.page, "derive page") || !in.read(result.assigned, "derive first edge id") ||
       !read_string(in, op.function, kFunctionNameMaxBytes, "derive function") ||
@@ -183,33 +195,42 @@ bool decode_derive(ByteReader& in, Op& op, OpResult& result) {
   return true;
 }
 
-bool decode_op(ByteReader& in, Op& op, OpResult& result) {
+bool decode_op(ByteReader& in, Op& any, OpResult& result) {
   std::uint8_t kind = 0;
   if (!in.read(kind, "op kind")) return false;
-  op.kind = static_cast<OpKind>(kind);
-  switch (op.kind) {
-    case OpKind::kRead:
+  switch (static_cast<OpKind>(kind)) {
+    case OpKind::kRead: {
+      auto& op = any.emplace<ReadOp>();
       return in.read(op.page, "read page") && in.read(op.epoch, "read epoch");
-    case OpKind::kCreatePage:
+    }
+    case OpKind::kCreatePage: {
+      auto& op = any.emplace<CreatePageOp>();
       return in.read(op.type, "create type") && in.read(op.size_bytes, "create size") &&
              in.read(result.assigned, "create id") &&
              read_length_prefixed(in, op.bytes, "create initial bytes");
-    case OpKind::kWrite:
+    }
+    case OpKind::kWrite: {
+      auto& op = any.emplace<WriteOp>();
       return in.read(op.page, "write page") && in.read(result.epoch, "write epoch") &&
              in.read(op.offset, "write offset") &&
              read_length_prefixed(in, op.bytes, "write bytes");
+    }
     case OpKind::kDeletePage:
-      return in.read(op.page, "delete page");
-    case OpKind::kAddEdge:
+      return in.read(any.emplace<DeletePageOp>().page, "delete page");
+    case OpKind::kAddEdge: {
+      auto& op = any.emplace<AddEdgeOp>();
       return in.read(op.edge_kind, "edge kind") && in.read(op.from, "edge from") &&
              in.read(op.to, "edge to") && in.read(result.assigned, "edge id");
+    }
     case OpKind::kRemoveEdge:
-      return in.read(op.edge, "removed edge");
+      return in.read(any.emplace<RemoveEdgeOp>().edge, "removed edge");
     case OpKind::kDerive:
-      return decode_derive(in, op, result);
-    case OpKind::kApplyRule:
+      return decode_derive(in, any.emplace<DeriveOp>(), result);
+    case OpKind::kApplyRule: {
+      auto& op = any.emplace<ApplyRuleOp>();
       return in.read(op.family, "apply rule family") && in.read(op.page, "apply rule scope") &&
              in.read(result.assigned, "apply rule scope id");
+    }
   }
   return in.fail("unknown op kind " + std::to_string(kind));
 }
@@ -505,10 +526,15 @@ bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
 }  // namespace
 
 std::uint64_t encoded_size_bound(const std::vector<Op>& ops) {
-  std::uint64_t bytes = 8;                                 // op count and outcome
-  for (const Op& op : ops) {
+  std::uint64_t bytes = 8;  // op count and outcome
+  for (const Op& any : ops) {
     // The largest fixed part is 41 bytes (a create); a derive adds its name and parents.
-    bytes += 48 + op.bytes.size() + op.function.size() + 8 * op.parents.size();
+    bytes += 48;
+    if (const auto* create = std::get_if<CreatePageOp>(&any)) bytes += create->bytes.size();
+    if (const auto* write = std::get_if<WriteOp>(&any)) bytes += write->bytes.size();
+    if (const auto* derive = std::get_if<DeriveOp>(&any)) {
+      bytes += derive->function.size() + 8 * derive->parents.size();
+    }
   }
   return bytes;
 }

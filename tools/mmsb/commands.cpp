@@ -12,32 +12,50 @@ namespace mmsb::cli {
 namespace {
 
 
-const char* op_name(log::OpKind kind) {
-  switch (kind) {
-    case log::OpKind::kRead:
-      return "read";
-    case log::OpKind::kCreatePage:
-      return "create";
-    case log::OpKind::kWrite:
-      return "write";
-    case log::OpKind::kDeletePage:
-      return "delete";
-    case log::OpKind::kAddEdge:
-      return "add-edge";
-    case log::OpKind::kRemoveEdge:
-      return "remove-edge";
-    case log::OpKind::kDerive:
-      return "derive";
-    case log::OpKind::kApplyRule:
-      return "apply-rule";
-  }
-  return "?";
-}
-
 // A page id as a transaction names it: provisional ids are the transaction's own creations.
 std::string id_text(std::uint64_t id) {
   if (log::is_provisional(id)) return "new#" + std::to_string(id & ~log::kProvisionalBit);
   return std::to_string(id);
+}
+
+// One op and what applying it gave, as a line.
+std::string describe(const log::Op& any, const log::OpResult& result) {
+  struct Describe {
+    const log::OpResult& result;
+    std::string operator()(const log::ReadOp& op) const {
+      return fmt::format("{:<11} page {} epoch seen {}", "read", id_text(op.page), op.epoch);
+    }
+    std::string operator()(const log::CreatePageOp& op) const {
+      return fmt::format("{:<11} type {} size {} initial bytes {} id {}", "create", op.type,
+                         op.size_bytes, op.bytes.size(), result.assigned);
+    }
+    std::string operator()(const log::WriteOp& op) const {
+      return fmt::format("{:<11} page {} offset {} bytes {} at epoch {}", "write",
+                         id_text(op.page), op.offset, op.bytes.size(), result.epoch);
+    }
+    std::string operator()(const log::DeletePageOp& op) const {
+      return fmt::format("{:<11} page {}", "delete", id_text(op.page));
+    }
+    std::string operator()(const log::AddEdgeOp& op) const {
+      return fmt::format("{:<11} kind {} from {} to {} id {}", "add-edge", op.edge_kind,
+                         id_text(op.from), id_text(op.to), result.assigned);
+    }
+    std::string operator()(const log::RemoveEdgeOp& op) const {
+      return fmt::format("{:<11} edge {}", "remove-edge", id_text(op.edge));
+    }
+    std::string operator()(const log::DeriveOp& op) const {
+      std::vector<std::string> parents;
+      for (std::uint64_t parent : op.parents) parents.push_back(id_text(parent));
+      return fmt::format("{:<11} page {} function '{}' parents [{}] first edge {}", "derive",
+                         id_text(op.page), op.function, fmt::join(parents, ", "),
+                         result.assigned);
+    }
+    std::string operator()(const log::ApplyRuleOp& op) const {
+      return fmt::format("{:<11} rule {:016x} scope {} (id {})", "apply-rule", op.family,
+                         id_text(op.page), result.assigned);
+    }
+  };
+  return std::visit(Describe{result}, any);
 }
 
 void print_record(const log::TickRecord& record) {
@@ -50,24 +68,7 @@ void print_record(const log::TickRecord& record) {
     fmt::print("  transaction {}: {} ops, {}\n", i, ops.size(),
                status_code_name(txn.result.outcome));
     for (std::size_t k = 0; k < ops.size(); ++k) {
-      const log::Op& op = ops[k];
-      const log::OpResult result = txn.committed() ? results[k] : log::OpResult{};
-      if (op.kind == log::OpKind::kDerive) {
-        std::vector<std::string> parents;
-        for (std::uint64_t parent : op.parents) parents.push_back(id_text(parent));
-        fmt::print("    {:<11} page {} function '{}' parents [{}] first edge {}\n",
-                   op_name(op.kind), id_text(op.page), op.function, fmt::join(parents, ", "),
-                   result.assigned);
-        continue;
-      }
-      if (op.kind == log::OpKind::kApplyRule) {
-        fmt::print("    {:<11} rule {:016x} scope {} (id {})\n", op_name(op.kind), op.family,
-                   id_text(op.page), result.assigned);
-        continue;
-      }
-      fmt::print("    {:<11} page {} edge {} offset {} bytes {} epoch {} id {}\n", op_name(op.kind),
-                 op.page, op.edge, op.offset, op.bytes.size(),
-                 op.kind == log::OpKind::kRead ? op.epoch : result.epoch, result.assigned);
+      fmt::print("    {}\n", describe(ops[k], txn.committed() ? results[k] : log::OpResult{}));
     }
   }
   if (record.has_merge) {
