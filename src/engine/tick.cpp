@@ -63,16 +63,16 @@ Status transactions_step(Run& run) {
       }
       continue;
     }
-    const std::string txn = run.at_tick() + " transaction " + std::to_string(i);
+    auto txn = [&] { return run.at_tick() + " transaction " + std::to_string(i); };  // on error
     if (outcome.code() != transaction.result.outcome) {
-      return corruption(txn + ": logged outcome " +
+      return corruption(txn() + ": logged outcome " +
                         std::string(status_code_name(transaction.result.outcome)) +
                         " but re-execution gives " + outcome.to_string());
     }
     const std::span<const log::OpResult> logged = record.results_of(transaction);
     for (std::size_t k = 0; k < replayed.size(); ++k) {
       if (replayed[k] != logged[k]) {
-        return corruption(txn + ": operation " + std::to_string(k) +
+        return corruption(txn() + ": operation " + std::to_string(k) +
                           ": ids or epochs differ from the logged ones");
       }
     }
@@ -232,17 +232,19 @@ bool logged_candidates(const Run& run, std::vector<sched::Candidate>& candidates
 Status check_rules(const Run& run, const std::vector<log::RuleOutcome>& outcomes) {
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const RuleReceipt& logged = run.record.rules[i].receipt;
-    const std::string candidate = "rule candidate " + std::to_string(i) + " (scope " +
-                                  std::to_string(logged.scope.value()) + ")";
+    auto candidate = [&] {  // on error only
+      return "rule candidate " + std::to_string(i) + " (scope " +
+             std::to_string(logged.scope.value()) + ")";
+    };
     if (outcomes[i].receipt != logged) {
-      return run.differs(candidate + ": logged " +
+      return run.differs(candidate() + ": logged " +
                          std::string(receipt_outcome_name(logged.outcome)) +
                          ", re-execution gives " +
                          std::string(receipt_outcome_name(outcomes[i].receipt.outcome)) +
                          " or another receipt");
     }
     if (outcomes[i].writes != run.record.rules[i].writes) {
-      return run.differs(candidate + ": re-executed writes differ from the logged ones");
+      return run.differs(candidate() + ": re-executed writes differ from the logged ones");
     }
   }
   return Status::ok();

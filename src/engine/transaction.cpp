@@ -8,27 +8,35 @@ namespace mmsb {
 
 using engine::Request;
 
+namespace {
+
+// A new op of kind T at the end of the transaction's ops, filled in place.
+template <typename T>
+T& record(std::vector<log::Op>& ops) {
+  return std::get<T>(ops.emplace_back(std::in_place_type<T>));
+}
+
+}  // namespace
+
 Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Transaction::Transaction(Transaction&&) noexcept = default;
 Transaction& Transaction::operator=(Transaction&&) noexcept = default;
 Transaction::~Transaction() = default;
 
 PageId Transaction::create_page(const PageSpec& spec) {
-  log::CreatePageOp op;
+  auto& op = record<log::CreatePageOp>(impl_->ops);
   op.type = spec.type;
   op.size_bytes = spec.size_bytes;
   op.bytes.assign(spec.initial.begin(), spec.initial.end());
-  impl_->ops.push_back(std::move(op));
   impl_->created_sizes.push_back(spec.size_bytes);
   return PageId(log::kProvisionalBit | impl_->pages_created++);
 }
 
 void Transaction::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
-  log::WriteOp op;
+  auto& op = record<log::WriteOp>(impl_->ops);
   op.page = page.value();
   op.offset = offset;
   op.bytes.assign(bytes.begin(), bytes.end());
-  impl_->ops.push_back(std::move(op));
 }
 
 void Transaction::put(PageId page, std::span<const std::byte> bytes) {
@@ -54,37 +62,33 @@ void Transaction::put(PageId page, std::span<const std::byte> bytes) {
 }
 
 void Transaction::delete_page(PageId page) {
-  log::DeletePageOp op;
+  auto& op = record<log::DeletePageOp>(impl_->ops);
   op.page = page.value();
-  impl_->ops.push_back(std::move(op));
 }
 
 EdgeId Transaction::add_edge(EdgeKind kind, PageId from, PageId to) {
-  log::AddEdgeOp op;
+  auto& op = record<log::AddEdgeOp>(impl_->ops);
   op.edge_kind = kind;
   op.from = from.value();
   op.to = to.value();
-  impl_->ops.push_back(std::move(op));
   return EdgeId(log::kProvisionalBit | impl_->edges_created++);
 }
 
 void Transaction::remove_edge(EdgeId edge) {
-  log::RemoveEdgeOp op;
+  auto& op = record<log::RemoveEdgeOp>(impl_->ops);
   op.edge = edge.value();
-  impl_->ops.push_back(std::move(op));
 }
 
 void Transaction::derive(PageId child, std::span<const PageId> parents, std::string_view function) {
-  log::DeriveOp op;
+  auto& op = record<log::DeriveOp>(impl_->ops);
   op.page = child.value();
   op.function = std::string(function);
   op.parents.reserve(parents.size());
   for (PageId parent : parents) op.parents.push_back(parent.value());
-  impl_->ops.push_back(std::move(op));
 }
 
 void Transaction::apply(std::string_view rule, PageId scope) {
-  log::ApplyRuleOp op;
+  auto& op = record<log::ApplyRuleOp>(impl_->ops);
   op.family = rule_family_id(rule);
   op.page = scope.value();
   if (!impl_->rules || impl_->rules->find(op.family) == nullptr) {
@@ -95,15 +99,13 @@ void Transaction::apply(std::string_view rule, PageId scope) {
                                           ": apply: rule '" + std::string(rule) +
                                           "' is not registered in this engine");
   }
-  impl_->ops.push_back(std::move(op));
 }
 
 Result<std::span<const std::byte>> Transaction::read(PageId page) {
   MMSB_ASSIGN_OR_RETURN(PageView view, impl_->snapshot.page(page));
-  log::ReadOp op;
+  auto& op = record<log::ReadOp>(impl_->ops);
   op.page = page.value();
   op.epoch = view.epoch.value();
-  impl_->ops.push_back(std::move(op));
   return view.bytes;
 }
 

@@ -78,6 +78,12 @@ Ruleset ruleset_for(const Pages& pages) {
   return rules;
 }
 
+// `rules` with the append topic denied.
+Ruleset denying_appends(Ruleset rules) {
+  rules.topics[2].allow = false;
+  return rules;
+}
+
 std::vector<std::byte> at_offset(std::uint32_t offset, std::string_view text) {
   std::vector<std::byte> payload(4);
   put_le<std::uint32_t>(payload.data(), offset);
@@ -611,9 +617,8 @@ TEST(IngestTest, RulesetSwapsUnderLoadJudgeEveryPacketByOneRuleset) {
   {
     auto engine = Engine::open(options_for(dir)).value();
     const Pages pages = create_pages(*engine);
-    Ruleset allow = ruleset_for(pages);
-    Ruleset deny = allow;
-    deny.topics[2].allow = false;  // the append topic
+    const Ruleset allow = ruleset_for(pages);
+    const Ruleset deny = denying_appends(allow);
     ASSERT_TRUE(engine->set_ruleset(allow).is_ok());
     std::atomic<bool> stop{false};
     std::vector<std::thread> producers;
@@ -657,9 +662,8 @@ TEST(IngestTest, EachRulesetSwapTakesEffectAtTheNextIngestTick) {
   test::TempDir dir;
   auto engine = Engine::open(options_for(dir)).value();
   const Pages pages = create_pages(*engine);
-  Ruleset allow = ruleset_for(pages);
-  Ruleset deny = allow;
-  deny.topics[2].allow = false;  // the append topic
+  const Ruleset allow = ruleset_for(pages);
+  const Ruleset deny = denying_appends(allow);
   ASSERT_TRUE(engine->set_ruleset(allow).is_ok());
   Producer a = engine->producer({.ring_packets = 64}).value();
   Producer b = engine->producer({.ring_packets = 64}).value();
