@@ -95,7 +95,7 @@ void Transaction::apply(std::string_view rule, PageId scope) {
     impl_->rules = impl_->engine->rules.snapshot();  // registered since the last look?
   }
   if (impl_->deferred.is_ok() && impl_->rules->find(op.family) == nullptr) {
-    impl_->deferred = failed_precondition("operation " + std::to_string(impl_->ops.size()) +
+    impl_->deferred = failed_precondition("operation " + std::to_string(impl_->ops.size() - 1) +
                                           ": apply: rule '" + std::string(rule) +
                                           "' is not registered in this engine");
   }
