@@ -58,10 +58,10 @@ struct ReplaySummary {
   // Re-execution.
   std::uint64_t derived_recomputes = 0;
   std::uint64_t derived_changed = 0;
-  std::uint64_t derived_taken_from_log = 0;  // function not available
-  std::uint64_t rule_candidates_checked = 0;  // scheduled and executed again
+  std::uint64_t derived_taken_from_log = 0;     // function not available
+  std::uint64_t rule_candidates_checked = 0;    // scheduled and executed again
   std::uint64_t rule_ticks_taken_from_log = 0;  // a rule not available
-  std::uint64_t packets_checked = 0;  // ingest packets judged again (always)
+  std::uint64_t packets_checked = 0;            // ingest packets judged again (always)
 };
 
 // The State of data directory `dir` at `options.to` (default: the last logged tick): the

@@ -306,8 +306,8 @@ Status apply_derive(state::ForkCore& fork, const log::DeriveOp& op, log::OpResul
 }  // namespace
 
 Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
-                         std::vector<log::OpResult>& results, CommitInfo* info,
-                         bool* fork_damaged, graph::DependencyGraph* graph) {
+                         std::vector<log::OpResult>& results, CommitInfo* info, bool* fork_damaged,
+                         graph::DependencyGraph* graph) {
   *fork_damaged = false;
   MMSB_RETURN_IF_ERROR(validate_all(fork, ops, graph));
   const std::size_t first = results.size();

@@ -25,8 +25,8 @@ namespace mmsb::engine {
 // fail the transaction with InvalidArgument naming the cycle, and the graph follows the
 // applied transaction (its journal lets the caller roll a failed tick back).
 Status apply_transaction(state::ForkCore& fork, const std::vector<log::Op>& ops,
-                         std::vector<log::OpResult>& results, CommitInfo* info,
-                         bool* fork_damaged, graph::DependencyGraph* graph = nullptr);
+                         std::vector<log::OpResult>& results, CommitInfo* info, bool* fork_damaged,
+                         graph::DependencyGraph* graph = nullptr);
 
 // Applies a merge effect as logged. With a `graph`, it follows the effect's dependency
 // edges, and an edge that would close a cycle is refused with InvalidArgument (the fork and

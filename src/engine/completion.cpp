@@ -64,7 +64,8 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
         last.execution_ns = rules.execution_ns;
         last.commit_ns = tick.rule_commit_ns;
       }
-      if (!tick.events.empty()) events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
+      if (!tick.events.empty())
+        events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
     } else if (tick.dropped) {
       ++(tick.dropped_by_rule ? stats.rule_failures : stats.derive_failures);
     }
@@ -104,21 +105,26 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
   std::size_t at = 0;  // packets of one producer come in runs: remember the last one found
   for (const log::IngestPacket& packet : section.packets) {
     if (at >= list.size() || list[at]->id != packet.producer) {
-      at = static_cast<std::size_t>(
-          std::lower_bound(list.begin(), list.end(), packet.producer,
-                           [](const auto& producer, std::uint32_t id) { return producer->id < id; }) -
-          list.begin());
+      at = static_cast<std::size_t>(std::lower_bound(list.begin(), list.end(), packet.producer,
+                                                     [](const auto& producer, std::uint32_t id) {
+                                                       return producer->id < id;
+                                                     }) -
+                                    list.begin());
       MMSB_ASSERT(at < list.size() && list[at]->id == packet.producer);
     }
     Done& mine = done[at];
     mine.last = packet.sequence;
     switch (packet.outcome) {
-      case PacketOutcome::kAdmitted: ++mine.admitted; break;
+      case PacketOutcome::kAdmitted:
+        ++mine.admitted;
+        break;
       case PacketOutcome::kDenied:
         ++mine.denied;
         ++sums.denied_by_reason[static_cast<std::size_t>(packet.reason)];
         break;
-      default: ++mine.throttled; break;
+      default:
+        ++mine.throttled;
+        break;
     }
   }
   const auto now_ns = static_cast<std::uint64_t>(
@@ -142,8 +148,8 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
         producer.has_held = true;
       }
       if (producer.held.sequence > done[i].last) break;
-      totals.latency.record(now_ns > producer.held.submitted_ns ? now_ns - producer.held.submitted_ns
-                                                                : 0);
+      totals.latency.record(
+          now_ns > producer.held.submitted_ns ? now_ns - producer.held.submitted_ns : 0);
       producer.has_held = false;
     }
   }
@@ -156,7 +162,8 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
     topic.denied += count.denied;
     topic.throttled += count.throttled;
     topic.bytes_admitted += count.bytes_admitted;
-    auto [window, fresh] = totals.windows.try_emplace(count.topic, now, topic.admitted - count.admitted);
+    auto [window, fresh] =
+        totals.windows.try_emplace(count.topic, now, topic.admitted - count.admitted);
     // The rate over the window so far; a window closes after a second.
     const double seconds = std::chrono::duration<double>(now - window->second.first).count();
     if (!fresh && seconds >= 0.01) {
@@ -167,7 +174,8 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
   }
 }
 
-void Engine::Impl::fail_packets(std::span<const Packet> packets, const ProducerList& producers_now) {
+void Engine::Impl::fail_packets(std::span<const Packet> packets,
+                                const ProducerList& producers_now) {
   if (packets.empty()) return;
   PendingTick tick;
   tick.producers = producers_now;

@@ -82,17 +82,17 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
   out.tick = state.tick();
   out.root = state.root();
 
-  MMSB_ASSIGN_OR_RETURN(impl->machinery,
-                        engine::TickMachinery::create(state, options.propagation_workers,
-                                                      options.rule_workers));
+  MMSB_ASSIGN_OR_RETURN(
+      impl->machinery,
+      engine::TickMachinery::create(state, options.propagation_workers, options.rule_workers));
   if (!options.rule_telemetry_path.empty()) {
     MMSB_ASSIGN_OR_RETURN(impl->telemetry,
                           sched::TelemetryWriter::open(options.rule_telemetry_path));
   }
 
-  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<log::LogWriter> writer,
-                        log::LogWriter::open(&env, engine::log_dir_of(options.dir),
-                                             options.segment_size_max_bytes));
+  MMSB_ASSIGN_OR_RETURN(
+      std::unique_ptr<log::LogWriter> writer,
+      log::LogWriter::open(&env, engine::log_dir_of(options.dir), options.segment_size_max_bytes));
   impl->committer = std::make_unique<engine::LogCommitter>(
       std::move(writer), summary.last_record_hash, *impl->clock, options.durability);
   state = state::with_new_lineage(state);

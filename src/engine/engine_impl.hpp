@@ -2,12 +2,12 @@
 // transaction.cpp.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <atomic>
 #include <deque>
-#include <map>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -17,8 +17,8 @@
 #include "engine/events.hpp"
 #include "engine/latency.hpp"
 #include "engine/log_committer.hpp"
-#include "engine/tick_machinery.hpp"
 #include "engine/tick.hpp"
+#include "engine/tick_machinery.hpp"
 #include "graph/dependency_graph.hpp"
 #include "graph/functions.hpp"
 #include "graph/propagator.hpp"

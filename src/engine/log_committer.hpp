@@ -36,8 +36,8 @@ class LogCommitter {
   std::unique_ptr<log::LogWriter> writer_;
   Clock& clock_;
   Durability durability_;
-  Hash128 chain_;     // hash of the last record of the last finished batch
-  Hash128 pending_;   // ... of the last record appended
+  Hash128 chain_;                  // hash of the last record of the last finished batch
+  Hash128 pending_;                // ... of the last record appended
   std::vector<std::byte> buffer_;  // kept from record to record
 };
 

@@ -67,16 +67,15 @@ Result<State> apply_record(const State& state, log::TickRecord& record, TickMach
                         : machinery.context(nullptr, nullptr);
   ctx.observer = observer;
   if (record.has_ingest) {
-    MMSB_ASSIGN_OR_RETURN(std::shared_ptr<const ingest::CompiledRuleset> ruleset,
-                          ruleset_of(record.ingest, ingest, where + ": tick " +
-                                                                std::to_string(record.tick.value())));
+    MMSB_ASSIGN_OR_RETURN(
+        std::shared_ptr<const ingest::CompiledRuleset> ruleset,
+        ruleset_of(record.ingest, ingest, where + ": tick " + std::to_string(record.tick.value())));
     ingest::Governor& governor = machinery.governor();
-    const Hash128 in_force =
-        governor.ruleset() != nullptr ? governor.ruleset()->hash() : Hash128{};
+    const Hash128 in_force = governor.ruleset() != nullptr ? governor.ruleset()->hash() : Hash128{};
     if (in_force != record.ingest.ruleset) governor.set_ruleset(std::move(ruleset));
   }
-  TickResult result =
-      run_tick(state, record, ctx, reexecution != nullptr ? TickMode::kReexecute : TickMode::kApply);
+  TickResult result = run_tick(state, record, ctx,
+                               reexecution != nullptr ? TickMode::kReexecute : TickMode::kApply);
   if (!result.ok()) return Status(result.status.code(), where + ": " + result.status.message());
   summary->derived_recomputes += result.propagation.recomputes;
   summary->derived_changed += result.propagation.changed;
@@ -126,8 +125,9 @@ Status blame_checkpoints(const std::vector<std::pair<TickId, std::string>>& dama
                          const std::string& what) {
   std::string names;
   for (const auto& [tick, why] : damaged) names += (names.empty() ? "" : "; ") + why;
-  return corruption(names + (damaged.size() == 1 ? " (the checkpoint cannot be loaded)"
-                                                 : " (no checkpoint can be loaded)") +
+  return corruption(names +
+                    (damaged.size() == 1 ? " (the checkpoint cannot be loaded)"
+                                         : " (no checkpoint can be loaded)") +
                     ", and the log does not hold the ticks it covers: " + what);
 }
 
@@ -201,7 +201,8 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
   MMSB_RETURN_IF_ERROR(scanned);
   if (!damaged.empty() && state.tick() < damaged.front().first) {
     // The log ends before the damaged checkpoint's tick: the ticks it covered are lost.
-    return blame_checkpoints(damaged, "the log ends at tick " + std::to_string(state.tick().value()));
+    return blame_checkpoints(damaged,
+                             "the log ends at tick " + std::to_string(state.tick().value()));
   }
   return state;
 }

@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "graph/functions.hpp"
 #include "engine/tick.hpp"
+#include "graph/functions.hpp"
 #include "graph/propagator.hpp"
 #include "log/log_file.hpp"
 #include "mmsb/engine.hpp"

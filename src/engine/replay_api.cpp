@@ -1,11 +1,10 @@
 // The public face of replay (mmsb/replay.hpp): replay, verify and scan_log on a data
 // directory, read-only, on top of engine::replay (engine/replay.hpp).
-#include "mmsb/replay.hpp"
-
 #include "engine/replay.hpp"
 #include "log/checkpoint.hpp"
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
+#include "mmsb/replay.hpp"
 
 namespace mmsb {
 namespace {
@@ -88,8 +87,7 @@ CheckpointCheck check_checkpoint(Env& env, const std::string& dir, TickId tick,
 
 }  // namespace
 
-Result<State> replay(const std::string& dir, const ReplayOptions& options,
-                     ReplaySummary* summary) {
+Result<State> replay(const std::string& dir, const ReplayOptions& options, ReplaySummary* summary) {
   Env& env = env_of(options);
   MMSB_RETURN_IF_ERROR(check_readable(env, dir));
   Registered registered;
@@ -100,10 +98,14 @@ Result<State> replay(const std::string& dir, const ReplayOptions& options,
 
 std::string_view checkpoint_outcome_name(CheckpointCheck::Outcome outcome) {
   switch (outcome) {
-    case CheckpointCheck::Outcome::kMatches: return "matches the log";
-    case CheckpointCheck::Outcome::kUnchecked: return "loads; the log no longer holds the ticks before it";
-    case CheckpointCheck::Outcome::kDamaged: return "damaged";
-    case CheckpointCheck::Outcome::kDiffers: return "differs from the log";
+    case CheckpointCheck::Outcome::kMatches:
+      return "matches the log";
+    case CheckpointCheck::Outcome::kUnchecked:
+      return "loads; the log no longer holds the ticks before it";
+    case CheckpointCheck::Outcome::kDamaged:
+      return "damaged";
+    case CheckpointCheck::Outcome::kDiffers:
+      return "differs from the log";
   }
   return "unknown";
 }

@@ -42,10 +42,9 @@ Status transactions_step(Run& run) {
     bool damaged = false;
     const std::uint64_t first = record.op_results.size();
     replayed.clear();
-    Status outcome =
-        apply_transaction(run.fork, transaction.input.ops,
-                          run.replaying() ? replayed : record.op_results,
-                          run.replaying() ? nullptr : &info, &damaged, graph);
+    Status outcome = apply_transaction(run.fork, transaction.input.ops,
+                                       run.replaying() ? replayed : record.op_results,
+                                       run.replaying() ? nullptr : &info, &damaged, graph);
     if (damaged) {
       run.result.damaged = true;
       return outcome;
@@ -237,11 +236,10 @@ Status check_rules(const Run& run, const std::vector<log::RuleOutcome>& outcomes
              std::to_string(logged.scope.value()) + ")";
     };
     if (outcomes[i].receipt != logged) {
-      return run.differs(candidate() + ": logged " +
-                         std::string(receipt_outcome_name(logged.outcome)) +
-                         ", re-execution gives " +
-                         std::string(receipt_outcome_name(outcomes[i].receipt.outcome)) +
-                         " or another receipt");
+      return run.differs(
+          candidate() + ": logged " + std::string(receipt_outcome_name(logged.outcome)) +
+          ", re-execution gives " + std::string(receipt_outcome_name(outcomes[i].receipt.outcome)) +
+          " or another receipt");
     }
     if (outcomes[i].writes != run.record.rules[i].writes) {
       return run.differs(candidate() + ": re-executed writes differ from the logged ones");
@@ -269,8 +267,8 @@ Status rules_step(Run& run) {
     return Status::ok();
   }
   sched::RulesStep& step = *run.ctx.rules_step;
-  run.ctx.scheduler->run(run.fork.tables(), *run.ctx.rules, run.record.tick,
-                         std::move(candidates), step);
+  run.ctx.scheduler->run(run.fork.tables(), *run.ctx.rules, run.record.tick, std::move(candidates),
+                         step);
   if (!step.failure.is_ok()) {
     if (run.replaying()) return run.differs("re-executed rules fail: " + step.failure.message());
     run.result.failed_origin = step.candidates[step.failed].origin;
@@ -338,7 +336,8 @@ Status propagation_step(Run& run) {
   Status propagated = run.ctx.propagator->run(run.fork, *run.ctx.graph, input, out);
   if (propagated.code() == StatusCode::kResourceExhausted) run.result.damaged = true;
   if (!propagated.is_ok()) {
-    if (run.replaying() && !run.result.damaged) return run.differs("propagation: " + propagated.message());
+    if (run.replaying() && !run.result.damaged)
+      return run.differs("propagation: " + propagated.message());
     return propagated;
   }
   if (run.replaying() && out.derived != run.record.derived) return derived_differ(run, out.derived);
@@ -355,8 +354,7 @@ void enter(Run& run, TickStage stage) {
 
 }  // namespace
 
-TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx,
-                    TickMode mode) {
+TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx, TickMode mode) {
   Run run{record, ctx, mode, state::ForkCore(before), {}};
   const bool tracks_graph = mode != TickMode::kApply && ctx.graph != nullptr;
   const std::size_t graph_mark = tracks_graph ? ctx.graph->mark() : 0;

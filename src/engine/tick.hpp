@@ -58,13 +58,13 @@ struct TickContext {
   const sched::RuleMap* rules = nullptr;
   // Ingest ticks: its ruleset set by the caller (the one in force, or the logged one).
   ingest::Governor* governor = nullptr;
-  std::span<const Packet> packets;  // kBuild ingest tick: the drained packets, in order
-  bool collect_events = false;      // kBuild: propagation collects change events
+  std::span<const Packet> packets;          // kBuild ingest tick: the drained packets, in order
+  bool collect_events = false;              // kBuild: propagation collects change events
   const StageObserver* observer = nullptr;  // test hook: null in production
 };
 
 struct TickResult {
-  Status status;                         // ok: `state` is the State after the tick
+  Status status;  // ok: `state` is the State after the tick
   TickStage failed_at = TickStage::kNone;
   bool damaged = false;  // the allocator refused (ResourceExhausted): nothing can be kept
   State state;
@@ -92,7 +92,6 @@ struct TickResult {
 // transactions, a merge's effect, or an ingest section with its time and ruleset; the
 // packets come from `ctx.packets`) and gets the results; in the replay modes it is a logged
 // record, and a difference from it is Corruption naming the tick and what differs.
-TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx,
-                    TickMode mode);
+TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx, TickMode mode);
 
 }  // namespace mmsb::engine

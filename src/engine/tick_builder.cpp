@@ -111,8 +111,7 @@ bool Engine::Impl::suspend_failed_rule(const engine::TickResult& result) {
 Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& batch,
                                                          std::size_t& next, std::size_t limit,
                                                          const State& state, PendingTick& tick,
-                                                         engine::TickContext& ctx,
-                                                         Status* damage) {
+                                                         engine::TickContext& ctx, Status* damage) {
   std::uint64_t tick_bytes = 0;
   while (next < batch.size() && !batch[next]->is_merge && tick.requests.size() < limit) {
     const std::uint64_t request_bytes = log::encoded_size_bound(batch[next]->ops);

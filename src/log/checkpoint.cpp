@@ -138,7 +138,10 @@ class CheckpointReader {
  public:
   CheckpointReader(const std::string& path, const std::vector<std::byte>& bytes,
                    const StateOptions& options, const State& empty)
-      : path_(path), bytes_(bytes), options_(options), fork_(empty),
+      : path_(path),
+        bytes_(bytes),
+        options_(options),
+        fork_(empty),
         in_(std::span<const std::byte>(bytes.data(), bytes.size() - 8)) {}
 
   Status damaged(std::uint64_t offset, const std::string& what) const {
@@ -205,7 +208,8 @@ Status CheckpointReader::pages(const CheckpointHeader& header) {
     auto record = state::PageRecord::make(PageId(id), type, size, Epoch(epoch),
                                           std::span(bytes_.data() + in_.offset(), size),
                                           fork_.options().allocator, 0);
-    if (!record) return resource_exhausted(path_ + ": allocator refused page " + std::to_string(id));
+    if (!record)
+      return resource_exhausted(path_ + ": allocator refused page " + std::to_string(id));
     in_.skip(size, "page bytes");
     fork_.install_page(std::move(record));
   }
@@ -303,8 +307,7 @@ Result<State> CheckpointReader::finish(const CheckpointHeader& header) {
 Result<State> load_checkpoint(Env& env, const std::string& path, const StateOptions& options) {
   MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
   if (bytes.size() < kCheckpointHeaderBytes + 8) {
-    return corruption(path + " at byte " + std::to_string(bytes.size()) +
-                      ": checkpoint cut short");
+    return corruption(path + " at byte " + std::to_string(bytes.size()) + ": checkpoint cut short");
   }
   const std::size_t body = bytes.size() - 8;
   Hasher128 hasher;

@@ -81,8 +81,8 @@ Status read_log(Env& env, const std::string& log_dir, const RecordVisitor& visit
   MMSB_ASSIGN_OR_RETURN(std::vector<SegmentFile> segments, list_segments(env, log_dir));
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const bool last = i + 1 == segments.size();
-    MMSB_RETURN_IF_ERROR(read_segment(env, join(log_dir, segments[i].name), segments[i].first_tick, last, visit,
-                                      torn));
+    MMSB_RETURN_IF_ERROR(read_segment(env, join(log_dir, segments[i].name), segments[i].first_tick,
+                                      last, visit, torn));
   }
   return Status::ok();
 }

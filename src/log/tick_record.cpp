@@ -637,7 +637,8 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     transaction.input.ops.resize(ops);
     record.op_results.resize(transaction.result.first + ops);
     for (std::uint32_t i = 0; i < ops; ++i) {
-      if (!decode_op(in, transaction.input.ops[i], record.op_results[transaction.result.first + i])) {
+      if (!decode_op(in, transaction.input.ops[i],
+                     record.op_results[transaction.result.first + i])) {
         break;
       }
     }

@@ -35,7 +35,8 @@ Hash128 write_directory(const std::string& dir, int commits, bool remove_covered
   for (int i = 0; i < commits; ++i) {
     Transaction txn = engine->begin();
     const std::uint64_t stamp = 1000 + static_cast<std::uint64_t>(i);
-    txn.write(PageId(1), 8 * static_cast<std::uint64_t>(i % 64), std::as_bytes(std::span(&stamp, 1)));
+    txn.write(PageId(1), 8 * static_cast<std::uint64_t>(i % 64),
+              std::as_bytes(std::span(&stamp, 1)));
     EXPECT_TRUE(txn.commit().is_ok());
     if (i % (commits / 3) == commits / 3 - 1) {
       EXPECT_TRUE(engine->checkpoint().is_ok());

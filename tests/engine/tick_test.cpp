@@ -43,9 +43,9 @@ void run_workload(Engine& engine) {
   Transaction setup = engine.begin();
   for (int i = 0; i < 4; ++i) setup.create_page({.size_bytes = 8});  // counter, source, copy, inbox
   CommitInfo made = setup.commit().value();
-  ASSERT_TRUE(engine.derive(made.created_pages[2], std::vector{made.created_pages[1]},
-                            "mmsb.passthrough")
-                  .is_ok());
+  ASSERT_TRUE(
+      engine.derive(made.created_pages[2], std::vector{made.created_pages[1]}, "mmsb.passthrough")
+          .is_ok());
   for (std::uint64_t i = 0; i < 3; ++i) {
     Transaction txn = engine.begin();
     txn.put(made.created_pages[1], u64_bytes(i));

@@ -250,7 +250,8 @@ TEST(PropagationTest, OnlyTheTransactionThatMakesAFunctionFailIsRefused) {
   ASSERT_TRUE(engine
                   ->register_function("gate",
                                       [&](const DeriveInput& input, std::vector<std::byte>& out) {
-                                        if (std::to_integer<unsigned>(input.parents[0][0]) == 0xFF) {
+                                        if (std::to_integer<unsigned>(input.parents[0][0]) ==
+                                            0xFF) {
                                           return invalid_argument("refused");
                                         }
                                         out.assign(input.parents[0].begin(), input.parents[0].end());
@@ -282,8 +283,9 @@ TEST(PropagationTest, OnlyTheTransactionThatMakesAFunctionFailIsRefused) {
   EXPECT_EQ(built.retried_alone, 1u);  // whose tick failed and was rebuilt one by one
   for (int i = 0; i < 4; ++i) {
     if (i == 1) {
-      EXPECT_EQ(outcomes[i].status().message(),
-                "derived page " + std::to_string(derived[1].value()) + " (function 'gate'): refused");
+      EXPECT_EQ(
+          outcomes[i].status().message(),
+          "derived page " + std::to_string(derived[1].value()) + " (function 'gate'): refused");
       EXPECT_EQ(read(*engine, derived[1]), one(0));
     } else {
       EXPECT_TRUE(outcomes[i].is_ok()) << outcomes[i].status().to_string();

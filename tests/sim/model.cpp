@@ -122,7 +122,8 @@ class TxnApplier {
         return derive(op);
       case SimOp::Kind::kApply: {
         // A scope this transaction deleted is no error: its candidate is skipped.
-        const std::uint64_t named = op.page.created ? created_pages.at(op.page.value) : op.page.value;
+        const std::uint64_t named =
+            op.page.created ? created_pages.at(op.page.value) : op.page.value;
         if (deleted_here_.count(named) != 0) {
           applied.push_back(named);
           return Status::ok();

@@ -11,7 +11,6 @@
 namespace mmsb::cli {
 namespace {
 
-
 // A page id as a transaction names it: provisional ids are the transaction's own creations.
 std::string id_text(std::uint64_t id) {
   if (log::is_provisional(id)) return "new#" + std::to_string(id & ~log::kProvisionalBit);
@@ -30,8 +29,8 @@ std::string describe(const log::Op& any, const log::OpResult& result) {
                          op.size_bytes, op.bytes.size(), result.assigned);
     }
     std::string operator()(const log::WriteOp& op) const {
-      return fmt::format("{:<11} page {} offset {} bytes {} at epoch {}", "write",
-                         id_text(op.page), op.offset, op.bytes.size(), result.epoch);
+      return fmt::format("{:<11} page {} offset {} bytes {} at epoch {}", "write", id_text(op.page),
+                         op.offset, op.bytes.size(), result.epoch);
     }
     std::string operator()(const log::DeletePageOp& op) const {
       return fmt::format("{:<11} page {}", "delete", id_text(op.page));
@@ -47,8 +46,7 @@ std::string describe(const log::Op& any, const log::OpResult& result) {
       std::vector<std::string> parents;
       for (std::uint64_t parent : op.parents) parents.push_back(id_text(parent));
       return fmt::format("{:<11} page {} function '{}' parents [{}] first edge {}", "derive",
-                         id_text(op.page), op.function, fmt::join(parents, ", "),
-                         result.assigned);
+                         id_text(op.page), op.function, fmt::join(parents, ", "), result.assigned);
     }
     std::string operator()(const log::ApplyRuleOp& op) const {
       return fmt::format("{:<11} rule {:016x} scope {} (id {})", "apply-rule", op.family,
@@ -115,13 +113,15 @@ void print_reexecution(const ReplaySummary& summary) {
   fmt::print("  propagation      {} recomputes re-run and checked, {} taken from the log\n", rerun,
              summary.derived_taken_from_log);
   if (summary.derived_taken_from_log != 0) {
-    fmt::print("                   (user functions live in the program that registered them;\n"
-               "                   this tool has only the built-ins)\n");
+    fmt::print(
+        "                   (user functions live in the program that registered them;\n"
+        "                   this tool has only the built-ins)\n");
   }
   if (summary.rule_ticks_taken_from_log != 0) {
-    fmt::print("  rules            {} ticks' receipts and writes taken from the log (rules live\n"
-               "                   in the program that registered them)\n",
-               summary.rule_ticks_taken_from_log);
+    fmt::print(
+        "  rules            {} ticks' receipts and writes taken from the log (rules live\n"
+        "                   in the program that registered them)\n",
+        summary.rule_ticks_taken_from_log);
   }
 }
 
@@ -184,11 +184,13 @@ int run_verify(const std::string& dir) {
     print_reexecution(recovery);
   }
   for (const CheckpointCheck& check : report->checkpoints) {
-    fmt::print("  checkpoint {}: {}{}{}\n", check.tick.value(), checkpoint_outcome_name(check.outcome),
-               check.detail.empty() ? "" : ": ", check.detail);
+    fmt::print("  checkpoint {}: {}{}{}\n", check.tick.value(),
+               checkpoint_outcome_name(check.outcome), check.detail.empty() ? "" : ": ",
+               check.detail);
   }
   if (recovery.torn) {
-    fmt::print("  torn tail of {} bytes in {}\n", recovery.torn->bytes_dropped, recovery.torn->path);
+    fmt::print("  torn tail of {} bytes in {}\n", recovery.torn->bytes_dropped,
+               recovery.torn->path);
   }
   return report->ok() ? 0 : 1;
 }

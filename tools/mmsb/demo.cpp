@@ -1,7 +1,6 @@
 // `mmsb demo`: the main job on an embedded default. Builds a state, takes a snapshot and a
 // fork, changes a share of the pages on each side, merges three-way and prints what it cost.
 #include "tools/mmsb/demo.hpp"
-#include "tools/mmsb/ingest.hpp"
 
 #include <fmt/core.h>
 
@@ -15,6 +14,7 @@
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
 #include "tools/mmsb/cli_util.hpp"
+#include "tools/mmsb/ingest.hpp"
 
 namespace mmsb::cli {
 namespace {
