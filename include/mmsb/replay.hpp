@@ -74,7 +74,7 @@ Result<State> replay(const std::string& dir, const ReplayOptions& options = {},
 
 struct CheckpointCheck {
   enum class Outcome : std::uint8_t {
-    kMatches,    // loads, and its root is the log's root at its tick
+    kMatches,    // loads, and its root is the log's at its tick, re-executed (detail: from where)
     kUnchecked,  // loads, but the log no longer holds the ticks before it
     kDamaged,    // does not load (detail says why)
     kDiffers,    // loads, but its root is not the log's at its tick
@@ -97,8 +97,10 @@ struct VerifyReport {
   bool ok() const;
 };
 
-// Verifies data directory `dir`: re-executes what Engine::open would recover and checks
-// every checkpoint against the log where the log still holds the ticks before it.
+// Verifies data directory `dir`: re-executes what Engine::open would recover, and checks
+// every checkpoint against the log re-executed from the checkpoint before it (or from
+// tick 0) where the log still holds those ticks: with the whole log, every tick is
+// re-executed.
 // `options.reexecute` is implied and `options.to` ignored. A damaged directory is a
 // report that is not ok(); the Status is an error only where `dir` is missing (NotFound) or
 // unreadable (IOError).

@@ -53,10 +53,12 @@ Env& env_of(const ReplayOptions& options) {
   return options.env != nullptr ? *options.env : *Env::posix();
 }
 
-// Checks one checkpoint against the log: the log's root at its tick, replayed from the
-// newest loadable checkpoint before it (or from the empty State).
+// Checks one checkpoint against the log: the log's root at its tick, re-executed from the
+// newest loadable checkpoint before it (or from the empty State), so with the whole log
+// every tick is re-executed once across the checkpoints.
 CheckpointCheck check_checkpoint(Env& env, const std::string& dir, TickId tick,
-                                 const ReplayOptions& options) {
+                                 const ReplayOptions& options,
+                                 const engine::ReplayOptions& reexecution) {
   CheckpointCheck check;
   check.tick = tick;
   check.path = engine::checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(tick);
@@ -66,11 +68,12 @@ CheckpointCheck check_checkpoint(Env& env, const std::string& dir, TickId tick,
     check.detail = loaded.status().to_string();
     return check;
   }
-  engine::ReplayOptions to_tick;
+  engine::ReplayOptions to_tick = reexecution;
   to_tick.to = tick;
   to_tick.checkpoints_below = tick;
-  engine::ReplaySummary ignored;
-  auto replayed = engine::replay(env, dir, options.state, to_tick, &ignored);
+  to_tick.progress = nullptr;
+  engine::ReplaySummary summary;
+  auto replayed = engine::replay(env, dir, options.state, to_tick, &summary);
   if (!replayed.is_ok() || replayed->tick() != tick) {
     check.outcome = CheckpointCheck::Outcome::kUnchecked;
     check.detail = replayed.is_ok()
@@ -78,10 +81,16 @@ CheckpointCheck check_checkpoint(Env& env, const std::string& dir, TickId tick,
                        : replayed.status().to_string();
     return check;
   }
+  const std::string from = summary.checkpoint
+                               ? "checkpoint " + std::to_string(summary.checkpoint->value())
+                               : std::string("the empty state");
   if (replayed->root() != loaded->root()) {
     check.outcome = CheckpointCheck::Outcome::kDiffers;
-    check.detail = "root " + loaded->root().to_hex() + ", the log's " + replayed->root().to_hex();
+    check.detail = "root " + loaded->root().to_hex() + ", the log's " + replayed->root().to_hex() +
+                   " (re-executed from " + from + ")";
+    return check;
   }
+  check.detail = std::to_string(summary.ticks_applied) + " ticks re-executed from " + from;
   return check;
 }
 
@@ -141,7 +150,9 @@ Result<VerifyReport> verify(const std::string& dir, const ReplayOptions& options
   }
   MMSB_ASSIGN_OR_RETURN(std::vector<TickId> ticks,
                         log::list_checkpoints(env, engine::checkpoint_dir_of(dir)));
-  for (TickId tick : ticks) report.checkpoints.push_back(check_checkpoint(env, dir, tick, options));
+  for (TickId tick : ticks) {
+    report.checkpoints.push_back(check_checkpoint(env, dir, tick, options, internal));
+  }
   return report;
 }
 

@@ -88,6 +88,15 @@ TEST(RecoveryTest, VerifyChecksEveryCheckpointWhenTheWholeLogIsThere) {
   for (const CheckpointCheck& check : report.checkpoints) {
     EXPECT_EQ(check.outcome, CheckpointCheck::Outcome::kMatches) << check.path;
   }
+  // With the whole log every tick is re-executed: the first checkpoint from tick 0, the
+  // second from the first.
+  EXPECT_EQ(report.checkpoints[0].detail,
+            std::to_string(report.checkpoints[0].tick.value()) +
+                " ticks re-executed from the empty state");
+  EXPECT_NE(report.checkpoints[1].detail.find(
+                "re-executed from checkpoint " + std::to_string(report.checkpoints[0].tick.value())),
+            std::string::npos)
+      << report.checkpoints[1].detail;
   // A damaged checkpoint fails verification by name, though recovery would still succeed
   // from the older one.
   overwrite_with_noise(report.checkpoints[1].path, 200);
