@@ -90,11 +90,10 @@ TEST(RecoveryTest, VerifyChecksEveryCheckpointWhenTheWholeLogIsThere) {
   }
   // With the whole log every tick is re-executed: the first checkpoint from tick 0, the
   // second from the first.
-  EXPECT_EQ(report.checkpoints[0].detail,
-            std::to_string(report.checkpoints[0].tick.value()) +
-                " ticks re-executed from the empty state");
-  EXPECT_NE(report.checkpoints[1].detail.find(
-                "re-executed from checkpoint " + std::to_string(report.checkpoints[0].tick.value())),
+  EXPECT_EQ(report.checkpoints[0].detail, std::to_string(report.checkpoints[0].tick.value()) +
+                                              " ticks re-executed from the empty state");
+  EXPECT_NE(report.checkpoints[1].detail.find("re-executed from checkpoint " +
+                                              std::to_string(report.checkpoints[0].tick.value())),
             std::string::npos)
       << report.checkpoints[1].detail;
   // A damaged checkpoint fails verification by name, though recovery would still succeed
