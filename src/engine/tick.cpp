@@ -34,7 +34,14 @@ Status transactions_step(Run& run) {
   log::TickRecord& record = run.record;
   graph::DependencyGraph* graph = run.mode == TickMode::kApply ? nullptr : run.ctx.graph;
   std::vector<log::OpResult> replayed;
-  if (!run.replaying()) record.op_results.clear();
+  if (!run.replaying()) {
+    std::size_t ops = 0;
+    for (const log::LoggedTransaction& transaction : record.transactions) {
+      ops += transaction.input.ops.size();
+    }
+    record.op_results.clear();
+    record.op_results.reserve(ops);  // one allocation for the tick's results
+  }
   for (std::size_t i = 0; i < record.transactions.size(); ++i) {
     log::LoggedTransaction& transaction = record.transactions[i];
     if (run.mode == TickMode::kApply && !transaction.committed()) continue;
