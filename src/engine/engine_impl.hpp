@@ -75,6 +75,16 @@ struct PendingTick {
   bool logged() const { return !dropped && !(merge_outcome && !merge_outcome->is_ok()); }
 };
 
+// The sequencer's own ingest state: used by the sequencer thread only.
+struct SequencerIngest {
+  std::vector<Packet> drained;  // the drain's buffer
+  std::uint64_t time_ns = 0;    // the last ingest tick's logical time (never goes back)
+  Hash128 ruleset_logged;       // logged in full by this process (zero: none yet)
+  // Kept from tick to tick (megabytes for a full ingest tick: allocating it anew would
+  // fault in fresh pages every tick).
+  log::IngestSection spare;
+};
+
 // Ingest counters the sequencer keeps (under Engine::Impl::stats_mutex).
 struct IngestTotals {
   EngineStats::Ingest totals;  // topics, producers, queue depth and latency filled by stats()
@@ -141,13 +151,7 @@ struct Engine::Impl {
   mutable std::mutex ruleset_mutex;  // serializes set_ruleset; guards ruleset_set
   std::shared_ptr<const ingest::CompiledRuleset> ruleset_set;
   std::atomic<std::shared_ptr<const ingest::CompiledRuleset>*> pending_ruleset{nullptr};
-  // Sequencer thread only (the governor is the machinery's).
-  Hash128 ruleset_logged;  // logged in full by this process (zero: none yet)
-  std::uint64_t ingest_time_ns = 0;
-  std::vector<Packet> drained;
-  // Kept from tick to tick (megabytes for a full ingest tick: allocating it anew would
-  // fault in fresh pages every tick).
-  log::IngestSection spare_ingest;
+  engine::SequencerIngest own_ingest;  // sequencer thread only (the governor is the machinery's)
 
   mutable std::mutex stats_mutex;
   EngineStats stats;

@@ -59,7 +59,7 @@ void Engine::Impl::run_sequencer() {
     if (batch.size() > build_counters.largest_batch.load(std::memory_order_relaxed)) {
       build_counters.largest_batch.store(batch.size(), std::memory_order_relaxed);
     }
-    process(batch, std::span<const Packet>(drained.data(), packets), producers_now);
+    process(batch, std::span<const Packet>(own_ingest.drained.data(), packets), producers_now);
     batch.clear();
   }
 }
@@ -82,7 +82,7 @@ std::size_t Engine::Impl::drain(ProducerList& list) {
   }
   list = producers.snapshot();
   const std::size_t max = options.ingest_tick_packets_max;
-  if (drained.size() < max) drained.resize(max);
+  if (own_ingest.drained.size() < max) own_ingest.drained.resize(max);
   // Round-robin by producer id, a quantum each per round, so one busy producer cannot
   // starve the others; the order follows from the rings' contents alone.
   // Payload bytes are bounded too (referenced payloads are up to 1 MiB): past
@@ -96,8 +96,9 @@ std::size_t Engine::Impl::drain(ProducerList& list) {
     for (const auto& producer : *list) {
       const std::size_t room = std::min(kQuantum, max - count);
       if (room == 0 || bytes >= kIngestTickPayloadBytes) break;
-      const std::size_t taken = producer->ring.pop(std::span<Packet>(drained.data() + count, room));
-      for (std::size_t i = count; i < count + taken; ++i) bytes += drained[i].length;
+      const std::size_t taken =
+          producer->ring.pop(std::span<Packet>(own_ingest.drained.data() + count, room));
+      for (std::size_t i = count; i < count + taken; ++i) bytes += own_ingest.drained[i].length;
       count += taken;
       progress |= taken != 0;
     }
@@ -130,7 +131,8 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
   }
   std::vector<PendingTick> ticks;
   if (!build_ticks(batch, packets, producers_now, head(), ticks)) {
-    ruleset_logged = Hash128{};  // a ruleset "logged" by a tick that was not: log it again
+    own_ingest.ruleset_logged =
+        Hash128{};  // a ruleset "logged" by a tick that was not: log it again
     fail_packets(packets, producers_now);
     return;
   }
@@ -142,7 +144,7 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
       failure = logged;
     }
     fail_all(batch, logged);
-    ruleset_logged = Hash128{};
+    own_ingest.ruleset_logged = Hash128{};
     fail_packets(packets, producers_now);
     return;
   }
@@ -153,7 +155,7 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
   machinery->graph().clear_journal();
   complete(ticks, committer->bytes_written() - bytes_before);
   if (!ticks.empty() && ticks.front().record.has_ingest) {
-    spare_ingest = std::move(ticks.front().record.ingest);
+    own_ingest.spare = std::move(ticks.front().record.ingest);
   }
 }
 

@@ -173,26 +173,27 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
   }
   ingest::Governor& governor = machinery->governor();
   const ingest::CompiledRuleset* ruleset = governor.ruleset();
-  ingest_time_ns = std::max(ingest_time_ns, clock->now_ns());  // logical time never goes back
+  own_ingest.time_ns =
+      std::max(own_ingest.time_ns, clock->now_ns());  // logical time never goes back
   tick.record.has_ingest = true;
   log::IngestSection& section = tick.record.ingest;
-  section = std::move(spare_ingest);  // its vectors keep their capacity
+  section = std::move(own_ingest.spare);  // its vectors keep their capacity
   section.ruleset = Hash128{};
   section.ruleset_bytes.clear();
   section.buckets.clear();
   section.packets.clear();
   section.payload.clear();
-  section.time_ns = ingest_time_ns;
+  section.time_ns = own_ingest.time_ns;
   if (ruleset != nullptr) {
     section.ruleset = ruleset->hash();
-    if (section.ruleset != ruleset_logged) section.ruleset_bytes = ruleset->encoded();
+    if (section.ruleset != own_ingest.ruleset_logged) section.ruleset_bytes = ruleset->encoded();
   }
   ctx.packets = packets;
   engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
   ctx.packets = {};
   tick.take(result);
   if (result.ok()) {
-    if (!section.ruleset_bytes.empty()) ruleset_logged = section.ruleset;
+    if (!section.ruleset_bytes.empty()) own_ingest.ruleset_logged = section.ruleset;
     tick.state = std::move(result.state);
     return Built::kTick;
   }
