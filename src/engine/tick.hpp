@@ -1,5 +1,5 @@
 // The tick step: the one place where a tick's steps run, in the one documented order
-// (docs/SEMANTICS.md "Ticks"):
+// (docs/SEMANTICS.md "Ticks and epochs", docs/ARCHITECTURE.md "engine"):
 //
 //   1. inputs: the tick's transactions in sequence order, or the packets it drained
 //      (judged by governance, admitted ones applied), or a merge's effect;
