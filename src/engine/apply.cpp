@@ -186,122 +186,162 @@ Status validate_all(const state::ForkCore& fork, const std::vector<Op>& ops,
   return Status::ok();
 }
 
-Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
-  Overlay overlay(fork);
-  const std::uint64_t page_size_max = fork.options().page_size_max_bytes;
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    const Op& any = ops[i];
-    switch (log::kind_of(any)) {
-      case OpKind::kRead: {
-        const auto& op = std::get<log::ReadOp>(any);
-        if (log::is_provisional(op.page)) {
-          return invalid_argument(op_name(i) + "read of a page this transaction creates");
-        }
-        const state::PageRecord* record = fork.tables().find_page(PageId(op.page));
-        if (record == nullptr) {
-          return conflict(op_name(i) + "page " + std::to_string(op.page) +
-                          " was deleted after it was read");
-        }
-        if (record->epoch.value() != op.epoch || fork.written_this_tick(PageId(op.page))) {
-          return conflict(op_name(i) + "page " + std::to_string(op.page) +
-                          " changed after it was read at epoch " + std::to_string(op.epoch));
-        }
-        break;
-      }
-      case OpKind::kCreatePage: {
-        const auto& op = std::get<log::CreatePageOp>(any);
-        if (op.size_bytes == 0 || op.size_bytes > page_size_max) {
-          return invalid_argument(op_name(i) + "new page: size " + std::to_string(op.size_bytes) +
-                                  " bytes is outside [1, " + std::to_string(page_size_max) + "]");
-        }
-        if (!op.bytes.empty() && op.bytes.size() != op.size_bytes) {
-          return invalid_argument(op_name(i) + "new page: initial content of " +
-                                  std::to_string(op.bytes.size()) + " bytes for a page of " +
-                                  std::to_string(op.size_bytes) + " bytes");
-        }
-        overlay.create_page(op.size_bytes);
-        break;
-      }
-      case OpKind::kWrite: {
-        const auto& op = std::get<log::WriteOp>(any);
-        Overlay::PageInfo page = overlay.page(op.page);
-        if (!page.exists) return not_found(op_name(i) + page_text(op.page) + " does not exist");
-        if (op.offset > page.size_bytes || op.bytes.size() > page.size_bytes - op.offset) {
-          return invalid_argument(op_name(i) + page_text(op.page) + ": write [" +
-                                  std::to_string(op.offset) + "," +
-                                  std::to_string(op.offset + op.bytes.size()) +
-                                  ") exceeds page size " + std::to_string(page.size_bytes));
-        }
-        if (overlay.derived(op.page)) {
-          return invalid_argument(op_name(i) + page_text(op.page) +
-                                  " is derived: only propagation writes it");
-        }
-        break;
-      }
-      case OpKind::kDeletePage: {
-        const auto& op = std::get<log::DeletePageOp>(any);
-        if (!overlay.page(op.page).exists) {
-          return not_found(op_name(i) + page_text(op.page) + " does not exist");
-        }
-        overlay.delete_page(op.page);
-        break;
-      }
-      case OpKind::kAddEdge: {
-        const auto& op = std::get<log::AddEdgeOp>(any);
-        for (std::uint64_t end : {op.from, op.to}) {
-          if (!overlay.page(end).exists) {
-            return not_found(op_name(i) + "new edge: " + page_text(end) + " does not exist");
-          }
-        }
-        overlay.add_edge(op.from, op.to);
-        break;
-      }
-      case OpKind::kRemoveEdge: {
-        const auto& op = std::get<log::RemoveEdgeOp>(any);
-        if (!overlay.edge_exists(op.edge)) {
-          return not_found(op_name(i) + "edge " + std::to_string(op.edge) + " does not exist");
-        }
-        overlay.remove_edge(op.edge);
-        break;
-      }
-      case OpKind::kDerive: {
-        const auto& op = std::get<log::DeriveOp>(any);
-        MMSB_RETURN_IF_ERROR(validate_derive(overlay, op, i));
-        overlay.set_derived(op.page, !op.function.empty());
-        break;
-      }
-      case OpKind::kApplyRule: {
-        const auto& op = std::get<log::ApplyRuleOp>(any);
-        // A scope this transaction deleted is no error: its candidate is skipped
-        // (docs/SEMANTICS.md "Rules and scheduling").
-        if (!overlay.page(op.page).exists && !overlay.deleted(op.page)) {
-          return not_found(op_name(i) + "rule scope: " + page_text(op.page) + " does not exist");
-        }
-        break;
+// Checks one op against the fork and the transaction so far (`overlay`) and records its
+// effect there; `i` is its index, for messages.
+struct Validator {
+  const state::ForkCore& fork;
+  Overlay& overlay;
+  std::size_t i;
+  std::uint64_t page_size_max;
+
+  Status operator()(const log::ReadOp& op) {
+    if (log::is_provisional(op.page)) {
+      return invalid_argument(op_name(i) + "read of a page this transaction creates");
+    }
+    const state::PageRecord* record = fork.tables().find_page(PageId(op.page));
+    if (record == nullptr) {
+      return conflict(op_name(i) + "page " + std::to_string(op.page) +
+                      " was deleted after it was read");
+    }
+    if (record->epoch.value() != op.epoch || fork.written_this_tick(PageId(op.page))) {
+      return conflict(op_name(i) + "page " + std::to_string(op.page) +
+                      " changed after it was read at epoch " + std::to_string(op.epoch));
+    }
+    return Status::ok();
+  }
+  Status operator()(const log::CreatePageOp& op) {
+    if (op.size_bytes == 0 || op.size_bytes > page_size_max) {
+      return invalid_argument(op_name(i) + "new page: size " + std::to_string(op.size_bytes) +
+                              " bytes is outside [1, " + std::to_string(page_size_max) + "]");
+    }
+    if (!op.bytes.empty() && op.bytes.size() != op.size_bytes) {
+      return invalid_argument(op_name(i) + "new page: initial content of " +
+                              std::to_string(op.bytes.size()) + " bytes for a page of " +
+                              std::to_string(op.size_bytes) + " bytes");
+    }
+    overlay.create_page(op.size_bytes);
+    return Status::ok();
+  }
+  Status operator()(const log::WriteOp& op) {
+    Overlay::PageInfo page = overlay.page(op.page);
+    if (!page.exists) return not_found(op_name(i) + page_text(op.page) + " does not exist");
+    if (op.offset > page.size_bytes || op.bytes.size() > page.size_bytes - op.offset) {
+      return invalid_argument(op_name(i) + page_text(op.page) + ": write [" +
+                              std::to_string(op.offset) + "," +
+                              std::to_string(op.offset + op.bytes.size()) + ") exceeds page size " +
+                              std::to_string(page.size_bytes));
+    }
+    if (overlay.derived(op.page)) {
+      return invalid_argument(op_name(i) + page_text(op.page) +
+                              " is derived: only propagation writes it");
+    }
+    return Status::ok();
+  }
+  Status operator()(const log::DeletePageOp& op) {
+    if (!overlay.page(op.page).exists) {
+      return not_found(op_name(i) + page_text(op.page) + " does not exist");
+    }
+    overlay.delete_page(op.page);
+    return Status::ok();
+  }
+  Status operator()(const log::AddEdgeOp& op) {
+    for (std::uint64_t end : {op.from, op.to}) {
+      if (!overlay.page(end).exists) {
+        return not_found(op_name(i) + "new edge: " + page_text(end) + " does not exist");
       }
     }
+    overlay.add_edge(op.from, op.to);
+    return Status::ok();
+  }
+  Status operator()(const log::RemoveEdgeOp& op) {
+    if (!overlay.edge_exists(op.edge)) {
+      return not_found(op_name(i) + "edge " + std::to_string(op.edge) + " does not exist");
+    }
+    overlay.remove_edge(op.edge);
+    return Status::ok();
+  }
+  Status operator()(const log::DeriveOp& op) {
+    MMSB_RETURN_IF_ERROR(validate_derive(overlay, op, i));
+    overlay.set_derived(op.page, !op.function.empty());
+    return Status::ok();
+  }
+  Status operator()(const log::ApplyRuleOp& op) {
+    // A scope this transaction deleted is no error: its candidate is skipped
+    // (docs/SEMANTICS.md "Rules and scheduling").
+    if (!overlay.page(op.page).exists && !overlay.deleted(op.page)) {
+      return not_found(op_name(i) + "rule scope: " + page_text(op.page) + " does not exist");
+    }
+    return Status::ok();
+  }
+};
+
+Status validate(const state::ForkCore& fork, const std::vector<Op>& ops) {
+  Overlay overlay(fork);
+  Validator check{fork, overlay, 0, fork.options().page_size_max_bytes};
+  for (check.i = 0; check.i < ops.size(); ++check.i) {
+    MMSB_RETURN_IF_ERROR(std::visit(check, ops[check.i]));
   }
   return Status::ok();
 }
 
-// Replaces the child's Data parents and sets its function; `result` gets the first new edge
-// id.
-template <typename Resolve>
-Status apply_derive(state::ForkCore& fork, const log::DeriveOp& op, log::OpResult& result,
-                    const Resolve& resolve_page) {
-  const PageId child = resolve_page(op.page);
-  for (const Edge& edge : fork.tables().edges_of(child)) {
-    if (edge.kind == kEdgeKindData && edge.to == child) {
-      MMSB_RETURN_IF_ERROR(fork.remove_edge(edge.id));
+// Applies one validated op to the fork, `applied` getting its result. Ids the transaction
+// created are resolved from `created_pages` / `created_edges` (by provisional index). Only
+// the allocator can refuse.
+struct Applier {
+  state::ForkCore& fork;
+  log::OpResult* applied = nullptr;
+  std::vector<PageId> created_pages;
+  std::vector<EdgeId> created_edges;
+
+  PageId page(std::uint64_t id) const {
+    return log::is_provisional(id) ? created_pages[id & ~log::kProvisionalBit] : PageId(id);
+  }
+  EdgeId edge(std::uint64_t id) const {
+    return log::is_provisional(id) ? created_edges[id & ~log::kProvisionalBit] : EdgeId(id);
+  }
+
+  Status operator()(const log::ReadOp&) { return Status::ok(); }  // checked by validation
+  Status operator()(const log::CreatePageOp& op) {
+    MMSB_ASSIGN_OR_RETURN(
+        PageId created,
+        fork.create_page({.type = op.type, .size_bytes = op.size_bytes, .initial = op.bytes}));
+    created_pages.push_back(created);
+    applied->assigned = created.value();
+    return Status::ok();
+  }
+  Status operator()(const log::WriteOp& op) {
+    const PageId target = page(op.page);
+    applied->epoch = fork.tables().find_page(target)->epoch.value();
+    return fork.write(target, op.offset, op.bytes);
+  }
+  Status operator()(const log::DeletePageOp& op) { return fork.delete_page(page(op.page)); }
+  Status operator()(const log::AddEdgeOp& op) {
+    MMSB_ASSIGN_OR_RETURN(EdgeId added, fork.add_edge(op.edge_kind, page(op.from), page(op.to)));
+    created_edges.push_back(added);
+    applied->assigned = added.value();
+    return Status::ok();
+  }
+  Status operator()(const log::RemoveEdgeOp& op) { return fork.remove_edge(edge(op.edge)); }
+  // Replaces the child's Data parents and sets its function; the result is the first new
+  // edge id.
+  Status operator()(const log::DeriveOp& op) {
+    const PageId child = page(op.page);
+    for (const Edge& old : fork.tables().edges_of(child)) {
+      if (old.kind == kEdgeKindData && old.to == child)
+        MMSB_RETURN_IF_ERROR(fork.remove_edge(old.id));
     }
+    applied->assigned = op.parents.empty() ? 0 : fork.tables().next_edge_id;
+    for (std::uint64_t parent : op.parents) {
+      MMSB_RETURN_IF_ERROR(fork.add_edge(kEdgeKindData, page(parent), child).status());
+    }
+    fork.set_derivation(child, op.function);
+    return Status::ok();
   }
-  result.assigned = op.parents.empty() ? 0 : fork.tables().next_edge_id;
-  for (std::uint64_t parent : op.parents) {
-    MMSB_RETURN_IF_ERROR(fork.add_edge(kEdgeKindData, resolve_page(parent), child).status());
+  Status operator()(const log::ApplyRuleOp& op) {
+    applied->assigned = page(op.page).value();  // the rules step takes the scope from here
+    return Status::ok();
   }
-  fork.set_derivation(child, op.function);
-  return Status::ok();
-}
+};
 
 }  // namespace
 
@@ -312,72 +352,10 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
   MMSB_RETURN_IF_ERROR(validate_all(fork, ops, graph));
   const std::size_t first = results.size();
   results.resize(first + ops.size());
-  std::vector<PageId> created_pages;
-  std::vector<EdgeId> created_edges;
-  auto resolve_page = [&](std::uint64_t id) {
-    return log::is_provisional(id) ? created_pages[id & ~log::kProvisionalBit] : PageId(id);
-  };
-  auto resolve_edge = [&](std::uint64_t id) {
-    return log::is_provisional(id) ? created_edges[id & ~log::kProvisionalBit] : EdgeId(id);
-  };
+  Applier apply{fork, nullptr, {}, {}};
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    const Op& any = ops[i];
-    log::OpResult& applied = results[first + i];
-    Status status;
-    switch (log::kind_of(any)) {
-      case OpKind::kRead:  // checked by validation, nothing to apply
-        break;
-      case OpKind::kCreatePage: {
-        const auto& op = std::get<log::CreatePageOp>(any);
-        auto created =
-            fork.create_page({.type = op.type, .size_bytes = op.size_bytes, .initial = op.bytes});
-        if (!created.is_ok()) {
-          status = created.status();
-          break;
-        }
-        created_pages.push_back(*created);
-        applied.assigned = created->value();
-        break;
-      }
-      case OpKind::kWrite: {
-        const auto& op = std::get<log::WriteOp>(any);
-        PageId page = resolve_page(op.page);
-        applied.epoch = fork.tables().find_page(page)->epoch.value();
-        status = fork.write(page, op.offset, op.bytes);
-        break;
-      }
-      case OpKind::kDeletePage: {
-        const auto& op = std::get<log::DeletePageOp>(any);
-        status = fork.delete_page(resolve_page(op.page));
-        break;
-      }
-      case OpKind::kAddEdge: {
-        const auto& op = std::get<log::AddEdgeOp>(any);
-        auto added = fork.add_edge(op.edge_kind, resolve_page(op.from), resolve_page(op.to));
-        if (!added.is_ok()) {
-          status = added.status();
-          break;
-        }
-        created_edges.push_back(*added);
-        applied.assigned = added->value();
-        break;
-      }
-      case OpKind::kRemoveEdge: {
-        const auto& op = std::get<log::RemoveEdgeOp>(any);
-        status = fork.remove_edge(resolve_edge(op.edge));
-        break;
-      }
-      case OpKind::kDerive: {
-        const auto& op = std::get<log::DeriveOp>(any);
-        status = apply_derive(fork, op, applied, resolve_page);
-        break;
-      }
-      case OpKind::kApplyRule: {
-        const auto& op = std::get<log::ApplyRuleOp>(any);
-        applied.assigned = resolve_page(op.page).value();  // the rules step takes it from here
-        break;
-      }
-    }
+    apply.applied = &results[first + i];
+    Status status = std::visit(apply, ops[i]);
     if (!status.is_ok()) {
       // Validation passed, so only the allocator can have refused.
       *fork_damaged = true;
@@ -385,102 +363,10 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
     }
   }
   if (info != nullptr) {
-    info->created_pages = std::move(created_pages);
-    info->created_edges = std::move(created_edges);
+    info->created_pages = std::move(apply.created_pages);
+    info->created_edges = std::move(apply.created_edges);
   }
   return Status::ok();
-}
-
-Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect,
-                          graph::DependencyGraph* graph) {
-  for (EdgeId edge : effect.edges_removed) {
-    const state::EdgeRecord* record = fork.tables().edges.find(edge.value());
-    if (record == nullptr) {
-      return corruption("merge effect removes missing edge " + std::to_string(edge.value()));
-    }
-    if (graph != nullptr) graph->remove_edge(record->edge);
-    MMSB_RETURN_IF_ERROR(fork.remove_edge(edge));
-  }
-  for (PageId page : effect.pages_deleted) {
-    if (graph != nullptr) {
-      for (const Edge& edge : fork.tables().edges_of(page)) graph->remove_edge(edge);
-    }
-    MMSB_RETURN_IF_ERROR(fork.delete_page(page));
-  }
-  for (const log::PageImage& image : effect.pages_set) {
-    auto record = state::PageRecord::make(image.id, image.type, image.bytes.size(), image.epoch,
-                                          image.bytes, fork.options().allocator, 0);
-    if (!record)
-      return resource_exhausted("merge effect: allocator refused page " +
-                                std::to_string(image.id.value()));
-    fork.install_page(std::move(record));
-  }
-  for (const Edge& edge : effect.edges_added) {
-    if (fork.tables().find_page(edge.from) == nullptr ||
-        fork.tables().find_page(edge.to) == nullptr ||
-        fork.tables().edges.find(edge.id.value()) != nullptr) {
-      return corruption("merge effect adds an invalid edge " + std::to_string(edge.id.value()));
-    }
-    if (graph != nullptr) MMSB_RETURN_IF_ERROR(graph->add_edge(edge));
-    fork.install_edge(edge);
-  }
-  for (PageId child : effect.derivations_removed) {
-    if (fork.tables().find_derivation(child) == nullptr) {
-      return corruption("merge effect removes the missing derivation of page " +
-                        std::to_string(child.value()));
-    }
-    fork.set_derivation(child, "");
-  }
-  for (const auto& [child, function] : effect.derivations_set) {
-    if (fork.tables().find_page(child) == nullptr || function.empty()) {
-      return corruption("merge effect derives an invalid page " + std::to_string(child.value()));
-    }
-    fork.set_derivation(child, function);
-  }
-  if (effect.next_page_id < fork.tables().next_page_id ||
-      effect.next_edge_id < fork.tables().next_edge_id) {
-    return corruption("merge effect moves the id counters back");
-  }
-  fork.set_counters(effect.next_page_id, effect.next_edge_id);
-  return Status::ok();
-}
-
-log::MergeEffect merge_effect(const State& before, const State& after) {
-  const state::Tables& a = state::StateAccessors::data(before).tables;
-  const state::Tables& b = state::StateAccessors::data(after).tables;
-  log::MergeEffect effect;
-  state::RadixMap<state::PageRecord>::diff(
-      a.pages, b.pages,
-      [&](std::uint64_t id, const state::PageRecord*, const state::PageRecord* now) {
-        if (now == nullptr) {
-          effect.pages_deleted.push_back(PageId(id));
-        } else {
-          effect.pages_set.push_back(
-              log::PageImage{now->id, now->type, now->epoch,
-                             std::vector<std::byte>(now->bytes().begin(), now->bytes().end())});
-        }
-      });
-  state::RadixMap<state::EdgeRecord>::diff(
-      a.edges, b.edges,
-      [&](std::uint64_t id, const state::EdgeRecord* was, const state::EdgeRecord* now) {
-        if (now == nullptr) {
-          effect.edges_removed.push_back(EdgeId(id));
-        } else if (was == nullptr) {
-          effect.edges_added.push_back(now->edge);
-        }
-      });
-  state::RadixMap<state::DerivationRecord>::diff(
-      a.derivations, b.derivations,
-      [&](std::uint64_t id, const state::DerivationRecord*, const state::DerivationRecord* now) {
-        if (now == nullptr) {
-          effect.derivations_removed.push_back(PageId(id));
-        } else {
-          effect.derivations_set.emplace_back(PageId(id), now->function);
-        }
-      });
-  effect.next_page_id = b.next_page_id;
-  effect.next_edge_id = b.next_edge_id;
-  return effect;
 }
 
 }  // namespace mmsb::engine
