@@ -25,6 +25,18 @@ struct Run {
   std::string at_tick() const { return "tick " + std::to_string(record.tick.value()); }
   // A difference from the log, or a logged step that cannot be applied.
   Status differs(const std::string& what) const { return corruption(at_tick() + ": " + what); }
+  // A step that applies checked or logged changes was refused. The allocator's refusal
+  // (ResourceExhausted) damages the tick in every mode and is returned as it is; anything
+  // else is, replaying, a difference from the log (`what` names the change), and building,
+  // the tick's failure.
+  Status refused(Status status, const std::string& what = {}) {
+    if (status.code() == StatusCode::kResourceExhausted) {
+      result.damaged = true;
+      return status;
+    }
+    if (!replaying()) return status;
+    return differs(what.empty() ? status.message() : what + ": " + status.message());
+  }
 };
 
 // Step 1, transactions: applied in sequence order against the tick so far. Building, each
@@ -189,16 +201,10 @@ Status ingest_step(Run& run) {
       count.throttled += verdict.outcome == PacketOutcome::kThrottled;
     }
     if (verdict.outcome != PacketOutcome::kAdmitted) continue;
+    // Governance checked the write: only the allocator can refuse it.
     Status applied = ingest::apply_packet(
         run.fork, ruleset->topic(static_cast<std::size_t>(verdict.topic_index)), payload);
-    if (applied.is_ok()) continue;
-    // Governance checked the write: building, only the allocator can refuse it.
-    if (!run.replaying() || applied.code() == StatusCode::kResourceExhausted) {
-      run.result.damaged = true;
-    }
-    if (!run.replaying()) return applied;
-    return Status(applied.code(),
-                  run.at_tick() + ": packet " + std::to_string(i) + ": " + applied.message());
+    if (!applied.is_ok()) return run.refused(std::move(applied), "packet " + std::to_string(i));
   }
   if (!run.replaying()) {
     section.buckets = governor.tick_levels();
@@ -214,10 +220,7 @@ Status ingest_step(Run& run) {
 Status merge_step(Run& run) {
   graph::DependencyGraph* graph = run.mode == TickMode::kApply ? nullptr : run.ctx.graph;
   Status applied = apply_merge_effect(run.fork, run.record.merge, graph);
-  if (applied.is_ok()) return applied;
-  if (applied.code() == StatusCode::kResourceExhausted) run.result.damaged = true;
-  if (run.replaying() && !run.result.damaged) return run.differs(applied.message());
-  return applied;
+  return applied.is_ok() ? applied : run.refused(std::move(applied));
 }
 
 // Replay: the candidates as the receipts name them, if every rule is known here.
@@ -264,8 +267,7 @@ Status rules_step(Run& run) {
   } else if (run.record.rules.empty() || !logged_candidates(run, candidates)) {
     run.result.rules_taken_from_log = run.mode == TickMode::kReexecute && !run.record.rules.empty();
     Status applied = apply_logged_rules(run.fork, run.record.rules);
-    if (applied.code() == StatusCode::kResourceExhausted) run.result.damaged = true;
-    if (!applied.is_ok()) return run.differs(applied.message());
+    if (!applied.is_ok()) return run.refused(std::move(applied));
     advance_retries(run.fork, run.record.tick, run.record.rules);
     return Status::ok();
   }
@@ -285,11 +287,8 @@ Status rules_step(Run& run) {
   const SteadyClock::time_point committing = SteadyClock::now();
   std::vector<log::RuleOutcome> replayed;
   std::vector<log::RuleOutcome>& outcomes = run.replaying() ? replayed : run.record.rules;
-  Status applied = apply_rules_step(run.fork, step, outcomes);
-  if (!applied.is_ok()) {
-    run.result.damaged = true;
-    return applied;
-  }
+  Status applied = apply_rules_step(run.fork, step, outcomes);  // only the allocator refuses
+  if (!applied.is_ok()) return run.refused(std::move(applied));
   if (run.replaying()) {
     MMSB_RETURN_IF_ERROR(check_rules(run, outcomes));
     run.result.rule_candidates_checked = outcomes.size();
@@ -324,10 +323,9 @@ Status propagation_step(Run& run) {
   if (run.mode == TickMode::kApply) {
     for (const Delta& derived : run.record.derived) {
       Status applied = run.fork.apply(derived);
-      if (applied.code() == StatusCode::kResourceExhausted) run.result.damaged = true;
       if (!applied.is_ok()) {
-        return run.differs("derived delta of page " + std::to_string(derived.page().value()) +
-                           ": " + applied.message());
+        return run.refused(std::move(applied),
+                           "derived delta of page " + std::to_string(derived.page().value()));
       }
     }
     return Status::ok();
@@ -341,12 +339,7 @@ Status propagation_step(Run& run) {
   if (run.replaying()) input.logged = &run.record.derived;
   graph::PropagationOutput out;
   Status propagated = run.ctx.propagator->run(run.fork, *run.ctx.graph, input, out);
-  if (propagated.code() == StatusCode::kResourceExhausted) run.result.damaged = true;
-  if (!propagated.is_ok()) {
-    if (run.replaying() && !run.result.damaged)
-      return run.differs("propagation: " + propagated.message());
-    return propagated;
-  }
+  if (!propagated.is_ok()) return run.refused(std::move(propagated), "propagation");
   if (run.replaying() && out.derived != run.record.derived) return derived_differ(run, out.derived);
   if (!run.replaying()) run.record.derived = std::move(out.derived);
   run.result.events = std::move(out.events);
