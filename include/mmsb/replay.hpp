@@ -75,9 +75,9 @@ Result<State> replay(const std::string& dir, const ReplayOptions& options = {},
 struct CheckpointCheck {
   enum class Outcome : std::uint8_t {
     kMatches,    // loads, and its root is the log's at its tick, re-executed (detail: from where)
-    kUnchecked,  // loads, but the log no longer holds the ticks before it
+    kUnchecked,  // loads, but the log no longer holds the ticks after the checkpoint before it
     kDamaged,    // does not load (detail says why)
-    kDiffers,    // loads, but its root is not the log's at its tick
+    kDiffers,    // loads, but re-executing the log to its tick fails or gives another root
   };
   TickId tick;
   std::string path;

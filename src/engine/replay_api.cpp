@@ -53,44 +53,62 @@ Env& env_of(const ReplayOptions& options) {
   return options.env != nullptr ? *options.env : *Env::posix();
 }
 
-// Checks one checkpoint against the log: the log's root at its tick, re-executed from the
-// newest loadable checkpoint before it (or from the empty State), so with the whole log
-// every tick is re-executed once across the checkpoints.
-CheckpointCheck check_checkpoint(Env& env, const std::string& dir, TickId tick,
-                                 const ReplayOptions& options,
+// One checkpoint file as verification found it: its root, or why it does not load.
+struct Loaded {
+  TickId tick;
+  std::string path;
+  Result<Hash128> root;
+};
+
+// Checks `checkpoints[k]` against the log: the log's root at its tick, re-executed from the
+// newest loadable checkpoint before it (or from the empty State) where the log holds the
+// ticks after that start (`first_logged`: the first tick the log holds, zero: none), so
+// with the whole log every tick is re-executed once across the checkpoints. A start the
+// log no longer continues from leaves it unchecked; a re-execution that fails or ends
+// elsewhere is a difference.
+CheckpointCheck check_checkpoint(Env& env, const std::string& dir,
+                                 const std::vector<Loaded>& checkpoints, std::size_t k,
+                                 TickId first_logged, const ReplayOptions& options,
                                  const engine::ReplayOptions& reexecution) {
-  CheckpointCheck check;
-  check.tick = tick;
-  check.path = engine::checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(tick);
-  auto loaded = log::load_checkpoint(env, check.path, options.state);
-  if (!loaded.is_ok()) {
+  const Loaded& target = checkpoints[k];
+  CheckpointCheck check{target.tick, target.path, CheckpointCheck::Outcome::kMatches, {}};
+  if (!target.root.is_ok()) {
     check.outcome = CheckpointCheck::Outcome::kDamaged;
-    check.detail = loaded.status().to_string();
+    check.detail = target.root.status().to_string();
+    return check;
+  }
+  TickId start(0);
+  for (std::size_t i = k; i-- > 0;) {
+    if (checkpoints[i].root.is_ok()) {
+      start = checkpoints[i].tick;
+      break;
+    }
+  }
+  const std::string from = start.value() == 0 ? std::string("the empty state")
+                                              : "checkpoint " + std::to_string(start.value());
+  if (first_logged.value() == 0 || first_logged.value() > start.value() + 1) {
+    check.outcome = CheckpointCheck::Outcome::kUnchecked;
+    check.detail = "the log no longer holds the ticks after " + from;
     return check;
   }
   engine::ReplayOptions to_tick = reexecution;
-  to_tick.to = tick;
-  to_tick.checkpoints_below = tick;
+  to_tick.to = target.tick;
+  to_tick.checkpoints_below = target.tick;
   to_tick.progress = nullptr;
   engine::ReplaySummary summary;
   auto replayed = engine::replay(env, dir, options.state, to_tick, &summary);
-  if (!replayed.is_ok() || replayed->tick() != tick) {
-    check.outcome = CheckpointCheck::Outcome::kUnchecked;
-    check.detail = replayed.is_ok()
-                       ? "the log ends at tick " + std::to_string(replayed->tick().value())
-                       : replayed.status().to_string();
-    return check;
-  }
-  const std::string from = summary.checkpoint
-                               ? "checkpoint " + std::to_string(summary.checkpoint->value())
-                               : std::string("the empty state");
-  if (replayed->root() != loaded->root()) {
-    check.outcome = CheckpointCheck::Outcome::kDiffers;
-    check.detail = "root " + loaded->root().to_hex() + ", the log's " + replayed->root().to_hex() +
+  check.outcome = CheckpointCheck::Outcome::kDiffers;
+  if (!replayed.is_ok()) {
+    check.detail = "re-executing from " + from + ": " + replayed.status().to_string();
+  } else if (replayed->tick() != target.tick) {
+    check.detail = "the log ends at tick " + std::to_string(replayed->tick().value());
+  } else if (replayed->root() != *target.root) {
+    check.detail = "root " + target.root->to_hex() + ", the log's " + replayed->root().to_hex() +
                    " (re-executed from " + from + ")";
-    return check;
+  } else {
+    check.outcome = CheckpointCheck::Outcome::kMatches;
+    check.detail = std::to_string(summary.ticks_applied) + " ticks re-executed from " + from;
   }
-  check.detail = std::to_string(summary.ticks_applied) + " ticks re-executed from " + from;
   return check;
 }
 
@@ -150,8 +168,23 @@ Result<VerifyReport> verify(const std::string& dir, const ReplayOptions& options
   }
   MMSB_ASSIGN_OR_RETURN(std::vector<TickId> ticks,
                         log::list_checkpoints(env, engine::checkpoint_dir_of(dir)));
+  std::vector<Loaded> checkpoints;
   for (TickId tick : ticks) {
-    report.checkpoints.push_back(check_checkpoint(env, dir, tick, options, internal));
+    const std::string path = engine::checkpoint_dir_of(dir) + "/" + log::checkpoint_file_name(tick);
+    auto loaded = log::load_checkpoint(env, path, options.state);
+    if (!loaded.is_ok() && loaded.status().code() != StatusCode::kCorruption) {
+      return loaded.status();
+    }
+    checkpoints.push_back(Loaded{
+        tick, path,
+        loaded.is_ok() ? Result<Hash128>(loaded->root()) : Result<Hash128>(loaded.status())});
+  }
+  MMSB_ASSIGN_OR_RETURN(std::vector<log::SegmentFile> segments,
+                        log::list_segments(env, engine::log_dir_of(dir)));
+  const TickId first_logged = segments.empty() ? TickId(0) : segments.front().first_tick;
+  for (std::size_t k = 0; k < checkpoints.size(); ++k) {
+    report.checkpoints.push_back(
+        check_checkpoint(env, dir, checkpoints, k, first_logged, options, internal));
   }
   return report;
 }

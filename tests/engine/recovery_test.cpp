@@ -11,6 +11,7 @@
 
 #include "engine/replay.hpp"
 #include "log/log_file.hpp"
+#include "log/tick_record.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
@@ -103,6 +104,45 @@ TEST(RecoveryTest, VerifyChecksEveryCheckpointWhenTheWholeLogIsThere) {
   EXPECT_FALSE(damaged.ok());
   EXPECT_TRUE(damaged.failure.is_ok());
   EXPECT_EQ(damaged.checkpoints[1].outcome, CheckpointCheck::Outcome::kDamaged);
+}
+
+// Rewrites the log with tick `tick`'s logged root replaced, the chain of hashes mended after
+// it: every record still reads and chains, but that tick's root is false.
+void falsify_root(const std::string& dir, std::uint64_t tick) {
+  std::vector<log::TickRecord> records;
+  ASSERT_TRUE(scan_log(dir, [&](const log::TickRecord& record) {
+                records.push_back(record);
+                return Status::ok();
+              }).is_ok());
+  fs::remove_all(dir + "/log");
+  auto writer = log::LogWriter::open(Env::posix(), dir + "/log", 1 << 20).value();
+  Hash128 previous;
+  for (log::TickRecord& record : records) {
+    if (record.tick.value() == tick) record.root = Hash128{7, 7};
+    record.previous = previous;
+    std::vector<std::byte> payload;
+    ASSERT_TRUE(log::encode_tick_record(record, payload).is_ok());
+    ASSERT_TRUE(writer->append(record.tick, payload).is_ok());
+    previous = xxh3_128(payload);
+  }
+  ASSERT_TRUE(writer->close().is_ok());
+}
+
+TEST(RecoveryTest, VerifyFailsOnATickBeforeTheNewestCheckpointThatDoesNotReExecute) {
+  test::TempDir dir;
+  write_directory(dir.path(), 60, /*remove_covered=*/false);
+  falsify_root(dir.path(), 5);
+  // Recovery starts from the newest checkpoint and only chains the ticks before it.
+  EngineOptions options;
+  options.dir = dir.path();
+  ASSERT_TRUE(Engine::open(options).is_ok());
+  auto report = verify(dir.path()).value();
+  EXPECT_TRUE(report.failure.is_ok());
+  EXPECT_FALSE(report.ok());  // the ticks before the checkpoints are checked too
+  ASSERT_EQ(report.checkpoints.size(), 2u);
+  const CheckpointCheck& first = report.checkpoints[0];
+  EXPECT_EQ(first.outcome, CheckpointCheck::Outcome::kDiffers);
+  EXPECT_NE(first.detail.find("tick 5: replayed root"), std::string::npos) << first.detail;
 }
 
 TEST(RecoveryTest, ALoneDamagedCheckpointIsRefusedAndNothingIsCreated) {
