@@ -7,24 +7,22 @@ LogCommitter::LogCommitter(std::unique_ptr<log::LogWriter> writer, const Hash128
     : writer_(std::move(writer)),
       clock_(clock),
       durability_(durability),
-      chain_(previous),
-      pending_(previous) {}
+      previous_(previous) {}
 
 Status LogCommitter::append(log::TickRecord& record, const Hash128& root) {
-  record.previous = pending_;
+  record.previous = previous_;
   record.root = root;
   record.wall_time_ns = clock_.now_ns();
   buffer_.clear();
   MMSB_RETURN_IF_ERROR(log::encode_tick_record(record, buffer_));
   MMSB_RETURN_IF_ERROR(writer_->append(record.tick, buffer_));
-  pending_ = xxh3_128(buffer_);
+  previous_ = xxh3_128(buffer_);
   return Status::ok();
 }
 
 Status LogCommitter::finish_batch() {
   if (durability_ == Durability::kFlush) MMSB_RETURN_IF_ERROR(writer_->flush());
   if (durability_ == Durability::kFsync) MMSB_RETURN_IF_ERROR(writer_->sync());
-  chain_ = pending_;
   return Status::ok();
 }
 

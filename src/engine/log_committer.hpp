@@ -20,8 +20,9 @@ class LogCommitter {
   LogCommitter(std::unique_ptr<log::LogWriter> writer, const Hash128& previous, Clock& clock,
                Durability durability);
 
-  // Appends one tick's record, chained to the one before and stamped with its root and
-  // wall time (metadata). The chain moves on only when the batch is finished.
+  // Appends one tick's record, chained to the one appended before and stamped with its root
+  // and wall time (metadata). A failed append or sync is sticky for the engine (no later
+  // record is written), so the chain is never rolled back.
   Status append(log::TickRecord& record, const Hash128& root);
   // Ends a batch: one flush or sync for all it appended, as the durability asks.
   Status finish_batch();
@@ -36,8 +37,7 @@ class LogCommitter {
   std::unique_ptr<log::LogWriter> writer_;
   Clock& clock_;
   Durability durability_;
-  Hash128 chain_;                  // hash of the last record of the last finished batch
-  Hash128 pending_;                // ... of the last record appended
+  Hash128 previous_;  // hash of the last record appended
   std::vector<std::byte> buffer_;  // kept from record to record
 };
 
