@@ -3,14 +3,11 @@
 #include "engine/tick_machinery.hpp"
 #include "ingest/ruleset_store.hpp"
 #include "log/checkpoint.hpp"
+#include "log/format.hpp"
 #include "log/tick_record.hpp"
 
 namespace mmsb::engine {
 namespace {
-
-std::string at(const std::string& path, std::uint64_t offset) {
-  return path + " at byte " + std::to_string(offset);
-}
 
 // Re-execution's functions and rules: the caller's, or the built-ins and none.
 struct Reexecution {
@@ -161,10 +158,10 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
         summary->bytes_read += payload.size() + log::kFrameHeaderBytes;
         auto decoded = log::decode_tick_record(payload);
         if (!decoded.is_ok())
-          return corruption(at(path, offset) + ": " + decoded.status().message());
+          return corruption(log::at_byte(path, offset) + ": " + decoded.status().message());
         log::TickRecord& record = *decoded;
         if (have_previous && record.previous != previous) {
-          return corruption(at(path, offset) + ": tick " + std::to_string(record.tick.value()) +
+          return corruption(log::at_byte(path, offset) + ": tick " + std::to_string(record.tick.value()) +
                             " does not chain to the record before it");
         }
         have_previous = true;
@@ -173,7 +170,7 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
         if (record.tick <= state.tick()) {  // covered by the checkpoint
           // A ruleset logged in full here may still judge the ticks after it.
           if (record.has_ingest && !record.ingest.ruleset_bytes.empty()) {
-            auto known = ruleset_of(record.ingest, ingest, at(path, offset));
+            auto known = ruleset_of(record.ingest, ingest, log::at_byte(path, offset));
             if (!known.is_ok()) return known.status();
           }
           return Status::ok();
@@ -183,14 +180,14 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
           return Status::ok();
         }
         if (record.tick.value() != state.tick().value() + 1) {
-          const std::string what = at(path, offset) + ": expected tick " +
+          const std::string what = log::at_byte(path, offset) + ": expected tick " +
                                    std::to_string(state.tick().value() + 1) + ", found tick " +
                                    std::to_string(record.tick.value());
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
         MMSB_ASSIGN_OR_RETURN(
             state, apply_record(state, record, *machinery, reexecution ? &*reexecution : nullptr,
-                                ingest, at(path, offset), options.observer, summary));
+                                ingest, log::at_byte(path, offset), options.observer, summary));
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
           options.progress(state.tick(), summary->bytes_read);

@@ -2,6 +2,7 @@
 // directory, read-only, on top of engine::replay (engine/replay.hpp).
 #include "engine/replay.hpp"
 #include "log/checkpoint.hpp"
+#include "log/format.hpp"
 #include "log/log_file.hpp"
 #include "log/tick_record.hpp"
 #include "mmsb/replay.hpp"
@@ -196,21 +197,20 @@ Result<LogScan> scan_log(const std::string& dir,
   const std::string log_dir = engine::log_dir_of(dir);
   MMSB_ASSIGN_OR_RETURN(std::vector<log::SegmentFile> segments, log::list_segments(files, log_dir));
   LogScan scan;
+  std::vector<std::string> paths;  // as read_log names them
   for (const log::SegmentFile& segment : segments) {
     scan.segments.push_back(LogSegmentInfo{segment.name, segment.first_tick, TickId(0), 0, 0});
+    paths.push_back(log_dir + "/" + segment.name);
   }
   std::size_t current = 0;
   MMSB_RETURN_IF_ERROR(log::read_log(
       files, log_dir,
       [&](std::span<const std::byte> payload, const std::string& path,
           std::uint64_t offset) -> Status {
-        while (current + 1 < scan.segments.size() &&
-               log_dir + "/" + scan.segments[current].name != path) {
-          ++current;
-        }
+        while (current + 1 < paths.size() && paths[current] != path) ++current;
         auto record = log::decode_tick_record(payload);
         if (!record.is_ok()) {
-          return corruption(path + " at byte " + std::to_string(offset) + ": " +
+          return corruption(log::at_byte(path, offset) + ": " +
                             record.status().message());
         }
         LogSegmentInfo& info = scan.segments[current];

@@ -145,7 +145,7 @@ class CheckpointReader {
         in_(std::span<const std::byte>(bytes.data(), bytes.size() - 8)) {}
 
   Status damaged(std::uint64_t offset, const std::string& what) const {
-    return corruption(path_ + " at byte " + std::to_string(offset) + ": " + what);
+    return corruption(at_byte(path_, offset) + ": " + what);
   }
   Result<CheckpointHeader> header();
   Status pages(const CheckpointHeader& header);
@@ -307,13 +307,13 @@ Result<State> CheckpointReader::finish(const CheckpointHeader& header) {
 Result<State> load_checkpoint(Env& env, const std::string& path, const StateOptions& options) {
   MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
   if (bytes.size() < kCheckpointHeaderBytes + 8) {
-    return corruption(path + " at byte " + std::to_string(bytes.size()) + ": checkpoint cut short");
+    return corruption(at_byte(path, bytes.size()) + ": checkpoint cut short");
   }
   const std::size_t body = bytes.size() - 8;
   Hasher128 hasher;
   hasher.update({bytes.data(), body});
   if (get_le<std::uint64_t>(bytes.data() + body) != hasher.digest().low) {
-    return corruption(path + " at byte " + std::to_string(body) + ": checkpoint checksum mismatch");
+    return corruption(at_byte(path, body) + ": checkpoint checksum mismatch");
   }
   MMSB_ASSIGN_OR_RETURN(State empty, State::empty(options));
   CheckpointReader reader(path, bytes, options, empty);

@@ -8,6 +8,10 @@
 
 namespace mmsb::log {
 
+std::string at_byte(const std::string& path, std::uint64_t offset) {
+  return path + " at byte " + std::to_string(offset);
+}
+
 std::string tick_file_name(TickId tick, std::string_view suffix) {
   char digits[24];
   std::snprintf(digits, sizeof(digits), "%020llu", static_cast<unsigned long long>(tick.value()));

@@ -36,6 +36,9 @@ struct FrameHeader {
 
 // "<tick, 20 digits><suffix>": the names of segments and checkpoints, which sort in tick
 // order; parse_tick_file_name gives the tick back, or InvalidArgument for any other name.
+// "PATH at byte N": where in a file something was found (every message about damage).
+std::string at_byte(const std::string& path, std::uint64_t offset);
+
 std::string tick_file_name(TickId tick, std::string_view suffix);
 Result<TickId> parse_tick_file_name(const std::string& name, std::string_view suffix,
                                     std::string_view what);

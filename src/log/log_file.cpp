@@ -19,10 +19,6 @@ bool valid_frame_after(std::span<const std::byte> bytes, std::uint64_t from) {
   return false;
 }
 
-std::string where(const std::string& path, std::uint64_t offset) {
-  return path + " at byte " + std::to_string(offset);
-}
-
 // Reads one segment. `last`: damage at the end may be a torn tail rather than corruption.
 Status read_segment(Env& env, const std::string& path, TickId named, bool last,
                     const RecordVisitor& visit, std::optional<TornTail>* torn) {
@@ -44,7 +40,7 @@ Status read_segment(Env& env, const std::string& path, TickId named, bool last,
         *torn = TornTail{path, at, bytes.size() - at};
         return Status::ok();
       }
-      return corruption(where(path, at) + ": " + what);
+      return corruption(at_byte(path, at) + ": " + what);
     };
     if (bytes.size() - at < kFrameHeaderBytes) return torn_here("record header cut short");
     FrameHeader header;
@@ -57,7 +53,7 @@ Status read_segment(Env& env, const std::string& path, TickId named, bool last,
         *torn = TornTail{path, at, bytes.size() - at};
         return Status::ok();
       }
-      return corruption(where(path, at) + ": record checksum mismatch");
+      return corruption(at_byte(path, at) + ": record checksum mismatch");
     }
     MMSB_RETURN_IF_ERROR(visit(payload, path, at));
     at = end;
