@@ -38,14 +38,14 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
     if (tick.record.has_ingest) complete_ingest(tick, now);
     if (tick.logged()) {
       ++stats.ticks;
-      stats.deltas += tick.deltas;
-      stats.derived_recomputes += tick.propagation.recomputes;
-      stats.derived_skipped += tick.propagation.skipped;
-      stats.derived_cutoffs += tick.propagation.cutoffs;
-      stats.derived_changed += tick.propagation.changed;
-      stats.derived_stale += tick.propagation.stale;
-      if (tick.rules.candidates != 0) {
-        const sched::RuleCounters& rules = tick.rules;
+      stats.deltas += tick.built.deltas;
+      stats.derived_recomputes += tick.built.propagation.recomputes;
+      stats.derived_skipped += tick.built.propagation.skipped;
+      stats.derived_cutoffs += tick.built.propagation.cutoffs;
+      stats.derived_changed += tick.built.propagation.changed;
+      stats.derived_stale += tick.built.propagation.stale;
+      if (tick.built.rules.candidates != 0) {
+        const sched::RuleCounters& rules = tick.built.rules;
         stats.rule_candidates += rules.candidates;
         stats.rules_applied += rules.applied;
         stats.rules_rejected += rules.rejected;
@@ -62,10 +62,10 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
                                        static_cast<double>(last.applied + last.conflicts);
         last.reservation_ns = rules.reservation_ns;
         last.execution_ns = rules.execution_ns;
-        last.commit_ns = tick.rule_commit_ns;
+        last.commit_ns = tick.built.rule_commit_ns;
       }
-      if (!tick.events.empty())
-        events.publish(EventBatch{tick.record.tick, std::move(tick.events)});
+      if (!tick.built.events.empty())
+        events.publish(EventBatch{tick.record.tick, std::move(tick.built.events)});
     } else if (tick.dropped) {
       ++(tick.dropped_by_rule ? stats.rule_failures : stats.derive_failures);
     }
@@ -76,7 +76,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
     if (tick.record.has_ingest) continue;
     for (std::size_t i = 0; i < tick.requests.size(); ++i) {
       ++stats.transactions;
-      Result<CommitInfo>& outcome = tick.outcomes[i];
+      Result<CommitInfo>& outcome = tick.built.transactions[i];
       if (outcome.is_ok()) {
         outcome->root = tick.record.root;  // a committed transaction's tick was logged
         ++stats.transactions_committed;
@@ -88,7 +88,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
       latency.record(static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(now - tick.requests[i]->submitted)
               .count()));
-      tick.requests[i]->done.set_value(std::move(tick.outcomes[i]));
+      tick.requests[i]->done.set_value(std::move(tick.built.transactions[i]));
     }
   }
 }
@@ -155,7 +155,7 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
   }
   sums.packets += section.packets.size();
   if (tick.logged()) ++sums.ticks;
-  for (const EngineStats::IngestTopic& count : tick.topic_counts) {
+  for (const EngineStats::IngestTopic& count : tick.built.topic_counts) {
     EngineStats::IngestTopic& topic = totals.topics[count.topic];
     topic.topic = count.topic;
     topic.admitted += count.admitted;
@@ -193,7 +193,7 @@ void Engine::Impl::fail_packets(std::span<const Packet> packets,
     count.topic = packet.topic;
     ++count.denied;
   }
-  for (const auto& [topic, count] : counts) tick.topic_counts.push_back(count);
+  for (const auto& [topic, count] : counts) tick.built.topic_counts.push_back(count);
   std::lock_guard<std::mutex> lock(stats_mutex);
   complete_ingest(tick, SteadyClock::now());
 }

@@ -57,21 +57,15 @@ struct Request {
 struct PendingTick {
   log::TickRecord record;
   std::vector<Request*> requests;
-  std::vector<Result<CommitInfo>> outcomes;  // per transaction request
-  std::uint64_t deltas = 0;                  // writes of its committed transactions
-  State state;                               // the State after it
+  // What the tick step gave: per transaction request its CommitInfo or why it failed (a
+  // dropped tick's one transaction: the failure), counters, events, per-topic ingest counts.
+  TickResult built;
+  State state;  // the State after it
   std::optional<Result<MergeResult>> merge_outcome;
   bool dropped = false;  // failed as a whole (a rule or derivation failed): answered, not logged
   bool dropped_by_rule = false;
-  graph::PropagationCounters propagation;
-  sched::RuleCounters rules;
-  std::uint64_t rule_commit_ns = 0;
-  std::vector<Event> events;
-  // An ingest tick: the producers of its packets (from the drain's snapshot) and what it
-  // adds to the per-topic counters.
+  // An ingest tick: the producers of its packets (from the drain's snapshot).
   std::shared_ptr<const ingest::ProducerRegistry::List> producers;
-  std::vector<EngineStats::IngestTopic> topic_counts;
-  void take(TickResult& result);
   bool logged() const { return !dropped && !(merge_outcome && !merge_outcome->is_ok()); }
 };
 

@@ -85,17 +85,6 @@ engine::TickContext Engine::Impl::tick_context(const graph::FunctionMap& functio
   return ctx;
 }
 
-// What the tick step produced that the tick's completion reports.
-void engine::PendingTick::take(engine::TickResult& result) {
-  outcomes = std::move(result.transactions);
-  deltas = result.deltas;
-  propagation = result.propagation;
-  rules = result.rules;
-  rule_commit_ns = result.rule_commit_ns;
-  events = std::move(result.events);
-  topic_counts = std::move(result.topic_counts);
-}
-
 bool Engine::Impl::suspend_failed_rule(const engine::TickResult& result) {
   if (result.failed_at != engine::TickStage::kRules ||
       (result.failed_origin != sched::kOriginStanding &&
@@ -122,9 +111,9 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
     // The inputs move into the record (and back, unchanged, if the tick is built again).
     tick.record.transactions.push_back(log::LoggedTransaction{{std::move(request->ops)}, {}});
   }
-  engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
+  engine::TickResult& result = tick.built;  // what completion reports
+  result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
   if (result.ok()) {
-    tick.take(result);
     tick.state = std::move(result.state);
     return Built::kTick;
   }
@@ -153,8 +142,8 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
   // A tick of one transaction that cannot be built is answered and not logged.
   tick.dropped = true;
   tick.dropped_by_rule = result.failed_at == engine::TickStage::kRules;
-  tick.outcomes.clear();
-  tick.outcomes.emplace_back(std::move(result.status));
+  result.transactions.clear();
+  result.transactions.emplace_back(result.status);
   tick.state = state;
   return Built::kTick;
 }
@@ -189,9 +178,9 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
     if (section.ruleset != own_ingest.ruleset_logged) section.ruleset_bytes = ruleset->encoded();
   }
   ctx.packets = packets;
-  engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
+  engine::TickResult& result = tick.built;  // what completion reports
+  result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
   ctx.packets = {};
-  tick.take(result);
   if (result.ok()) {
     if (!section.ruleset_bytes.empty()) own_ingest.ruleset_logged = section.ruleset;
     tick.state = std::move(result.state);
@@ -213,7 +202,7 @@ Engine::Impl::Built Engine::Impl::build_ingest_tick(std::span<const Packet> pack
     packet.outcome = PacketOutcome::kDenied;
     packet.reason = DenyReason::kTickFailed;
   }
-  for (EngineStats::IngestTopic& count : tick.topic_counts) {
+  for (EngineStats::IngestTopic& count : result.topic_counts) {
     count.denied += count.admitted;
     count.admitted = 0;
     count.bytes_admitted = 0;
@@ -236,13 +225,13 @@ void Engine::Impl::build_merge_tick(Request* request, const State& state, Pendin
   // The tick is the merge's effect (as the log has it) plus the propagation it causes.
   tick.record.has_merge = true;
   tick.record.merge = engine::merge_effect(state, merged->state);
-  engine::TickResult result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
+  engine::TickResult& result = tick.built;  // what completion reports
+  result = engine::run_tick(state, tick.record, ctx, engine::TickMode::kBuild);
   if (!result.ok()) {
     tick.merge_outcome =
         Result<MergeResult>(Status(result.status.code(), "merge: " + result.status.message()));
     return;
   }
-  tick.take(result);
   tick.state = std::move(result.state);
   merged->state = tick.state;
   tick.merge_outcome = std::move(merged);
