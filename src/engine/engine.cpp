@@ -96,7 +96,6 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
   impl->committer = std::make_unique<engine::LogCommitter>(
       std::move(writer), summary.last_record_hash, *impl->clock, options.durability);
   state = state::with_new_lineage(state);
-  impl->lineage = state::lineage_of(state);
   impl->published = state;
   MMSB_ASSIGN_OR_RETURN(impl->ruleset_set, ingest::load_current_ruleset(env, options.dir));
   if (impl->ruleset_set) {
@@ -146,7 +145,7 @@ Result<MergeResult> Engine::merge(const Fork& fork, const MergeOptions& options)
         "merge: the fork has uncommitted changes; commit() them to the fork first (a merge "
         "takes the fork's committed head)");
   }
-  if (state::lineage_of(fork.base()) != impl_->lineage) {
+  if (state::lineage_of(fork.base()) != state::lineage_of(impl_->head())) {
     return invalid_argument(
         "merge: the fork was not made from this engine's states (from another engine, from "
         "this directory before it was reopened, or from a State built by hand)");

@@ -97,9 +97,6 @@ namespace mmsb {
 
 struct Engine::Impl {
   EngineOptions options;
-  // Every State this engine publishes carries it (state::lineage_of): a fork's base tells
-  // whether the fork came from this engine, in this open.
-  std::uint64_t lineage = 0;
   Env* env = nullptr;
   Clock* clock = nullptr;
   // The sequencer thread's own: the log committer (close() uses it after the thread
@@ -108,6 +105,8 @@ struct Engine::Impl {
   std::unique_ptr<engine::TickMachinery> machinery;
 
   mutable std::mutex publish_mutex;
+  // Every State published carries the lineage given at open (state::lineage_of): a fork's
+  // base tells whether the fork came from this engine, in this open.
   State published;
 
   // The doorbell's mutex and condition variable are the request queue's, so one wait

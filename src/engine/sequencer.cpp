@@ -36,7 +36,7 @@ void Engine::Impl::run_sequencer() {
         // The doorbell protocol (ingest/producer.hpp): say so, then look again in wait().
         doorbell->sleeping.store(true, std::memory_order_seq_cst);
         sequencer_waiting = true;
-        sequencer_idle.notify_all();
+        if (paused) sequencer_idle.notify_all();  // pause_sequencer waits for this
         queue_changed.wait(lock, has_work);
         sequencer_waiting = false;
         doorbell->sleeping.store(false, std::memory_order_relaxed);
