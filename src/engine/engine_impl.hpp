@@ -42,6 +42,7 @@ inline constexpr std::size_t kTicksPerSyncMax = 64;
 // the submitting thread's stack until its promise is fulfilled.
 struct Request {
   std::vector<log::Op> ops;
+  std::uint64_t encoded_bound = 0;  // log::encoded_size_bound(ops), taken at commit
   bool is_merge = false;
   bool is_sync = false;  // make every tick logged so far durable (before a checkpoint)
   State merge_base;

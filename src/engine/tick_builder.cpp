@@ -103,7 +103,7 @@ Engine::Impl::Built Engine::Impl::build_transaction_tick(std::vector<Request*>& 
                                                          engine::TickContext& ctx, Status* damage) {
   std::uint64_t tick_bytes = 0;
   while (next < batch.size() && !batch[next]->is_merge && tick.requests.size() < limit) {
-    const std::uint64_t request_bytes = log::encoded_size_bound(batch[next]->ops);
+    const std::uint64_t request_bytes = batch[next]->encoded_bound;
     if (!tick.requests.empty() && tick_bytes + request_bytes > log::kTickBytesMax) break;
     tick_bytes += request_bytes;
     Request* request = batch[next++];

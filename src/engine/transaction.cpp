@@ -120,10 +120,11 @@ Result<CommitInfo> Transaction::commit() {
                               " operations exceeds the limit of " +
                               std::to_string(log::kOpsPerTransactionMax));
   }
-  if (log::encoded_size_bound(impl_->ops) > log::kTransactionBytesMax) {
-    return resource_exhausted(
-        "transaction of about " + std::to_string(log::encoded_size_bound(impl_->ops)) +
-        " bytes exceeds the limit of " + std::to_string(log::kTransactionBytesMax));
+  const std::uint64_t encoded_bound = log::encoded_size_bound(impl_->ops);
+  if (encoded_bound > log::kTransactionBytesMax) {
+    return resource_exhausted("transaction of about " + std::to_string(encoded_bound) +
+                              " bytes exceeds the limit of " +
+                              std::to_string(log::kTransactionBytesMax));
   }
   std::shared_ptr<const graph::FunctionMap> functions;
   for (std::size_t i = 0; i < impl_->ops.size(); ++i) {
@@ -137,6 +138,7 @@ Result<CommitInfo> Transaction::commit() {
   }
   Request request;
   request.ops = std::move(impl_->ops);
+  request.encoded_bound = encoded_bound;
   std::future<Result<CommitInfo>> result = request.done.get_future();
   MMSB_RETURN_IF_ERROR(impl_->engine->submit(&request));
   return result.get();
