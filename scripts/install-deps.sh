@@ -8,6 +8,7 @@ packages=(
   libxxhash-dev libsodium-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   clang libclang-rt-14-dev librocksdb-dev libconcurrentqueue-dev
+  liburing-dev prometheus
 )
 
 missing=()

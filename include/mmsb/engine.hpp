@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -24,6 +25,7 @@
 #include "mmsb/merge.hpp"
 #include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
+#include "mmsb/tick_record.hpp"
 
 namespace mmsb {
 
@@ -169,6 +171,9 @@ struct CommitInfo {
   std::vector<RuleReceipt> receipts;  // of its apply() calls, in canonical order
 };
 
+// Receives the outcome of Transaction::commit_async.
+using CommitCallback = std::function<void(Result<CommitInfo>)>;
+
 class Engine;
 
 // A batch of changes applied atomically: all of it in one tick, or none of it.
@@ -212,6 +217,17 @@ class Transaction {
   // tick fails it with the function's Status naming the page (FailedPrecondition if the
   // function is not registered). In every failure nothing of the transaction is applied.
   Result<CommitInfo> commit();
+  // commit() without waiting: `done` gets the same outcome once the tick is durable, on the
+  // sequencer thread (so it must be quick and must not wait for the engine: hand the outcome
+  // to a thread of your own), or on the calling thread, before commit_async returns, if the
+  // transaction is refused before it is submitted. Commits of one thread are ticked in the
+  // order they were made.
+  void commit_async(CommitCallback done);
+
+  // Appends an operation recorded elsewhere (decoded from the wire protocol, say), as the
+  // call of its kind would: ids it creates are the next provisional ones. FailedPrecondition
+  // after commit.
+  Status add(log::Op op);
 
   // The snapshot reads come from.
   const State& snapshot() const;
@@ -222,6 +238,14 @@ class Transaction {
   explicit Transaction(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Applies a transaction's ops to `fork` as a commit would (validated first: all or none;
+// ids are assigned from the fork's counters, reads check the fork's epochs), then
+// Fork::commit(). CommitInfo has the fork's new tick and root and the ids created. Derive
+// and apply (rule) ops are InvalidArgument: a fork has no propagation or rules step.
+// FailedPrecondition if the fork has uncommitted changes; ResourceExhausted if the
+// allocator refused midway (the fork is then partly written: drop it).
+Result<CommitInfo> commit_to_fork(Fork& fork, const std::vector<log::Op>& ops);
 
 class Engine {
  public:

@@ -68,6 +68,7 @@ class Fork {
   State commit();
 
  private:
+  friend struct ForkAccess;  // state/tables.hpp: the engine applies transactions to forks
   const state::Tables& tables() const;
   state::ForkCore& core();  // created on first use
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -92,10 +93,24 @@ enum class Backpressure : std::uint8_t {
 
 inline constexpr std::size_t kProducerRingMax = 1u << 24;
 
+// The verdict on one packet, as the engine gave it (Producer::take_verdicts).
+struct PacketVerdict {
+  PacketOutcome outcome = PacketOutcome::kAdmitted;
+  DenyReason reason = DenyReason::kNone;
+  friend bool operator==(const PacketVerdict&, const PacketVerdict&) = default;
+};
+
 struct ProducerOptions {
   std::uint32_t id = 0;  // 0: the engine picks the lowest unused id; otherwise must be unused
   Backpressure backpressure = Backpressure::kBlock;
   std::size_t ring_packets = 8192;  // rounded up to a power of two; 2..kProducerRingMax
+  // Keep every packet's verdict, in sequence order, for take_verdicts (kFailFast only:
+  // InvalidArgument otherwise). The handle then also refuses a packet while a ring's worth
+  // of verdicts waits to be taken, so the engine never has to drop one.
+  bool keep_verdicts = false;
+  // Called on the sequencer thread each time packets of this producer got their outcomes
+  // (completed_sequence moved). It must be quick and must not wait for the engine.
+  std::function<void()> on_complete = {};
 };
 
 // What became of one producer's packets so far.
@@ -141,6 +156,10 @@ class Producer {
 
   ProducerCounters counters() const;
   std::uint64_t completed_sequence() const;
+  // Moves the verdicts of completed packets (keep_verdicts), oldest first, into `out`;
+  // returns how many. Packets are completed in sequence order, so the n-th verdict ever
+  // taken is the one of sequence n.
+  std::size_t take_verdicts(std::span<PacketVerdict> out);
   // Waits until every submitted packet has its outcome (or the engine closes: Unavailable).
   Status flush();
 

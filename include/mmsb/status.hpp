@@ -33,6 +33,9 @@ enum class StatusCode : std::uint8_t {
   kInternal,            // a bug in mmsb; please report it
 };
 
+// The highest code: codes are stored on disk and sent on the wire as one byte up to it.
+inline constexpr std::uint8_t kStatusCodeLast = static_cast<std::uint8_t>(StatusCode::kInternal);
+
 // Returns the stable name of a code, for example "InvalidArgument".
 std::string_view status_code_name(StatusCode code);
 

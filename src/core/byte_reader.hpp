@@ -55,6 +55,10 @@ class ByteReader {
     return false;
   }
 
+  // True if `length` more bytes are there (else records the failure, naming `field`).
+  bool ensure_remaining(std::size_t length, const char* field) { return ensure(length, field); }
+  // The next unread byte (read in place with ensure_remaining, then skip).
+  const std::byte* here() const { return bytes_.data() + at_; }
   std::size_t offset() const { return at_; }
   std::size_t remaining() const { return bytes_.size() - at_; }
   bool ok() const { return error_.empty(); }

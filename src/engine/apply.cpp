@@ -370,3 +370,31 @@ Status apply_transaction(state::ForkCore& fork, const std::vector<Op>& ops,
 }
 
 }  // namespace mmsb::engine
+
+namespace mmsb {
+
+Result<CommitInfo> commit_to_fork(Fork& fork, const std::vector<log::Op>& ops) {
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (std::holds_alternative<log::DeriveOp>(ops[i]) ||
+        std::holds_alternative<log::ApplyRuleOp>(ops[i])) {
+      return invalid_argument("operation " + std::to_string(i) + ": " +
+                              (std::holds_alternative<log::DeriveOp>(ops[i]) ? "derive" : "apply") +
+                              " is not available on a fork (a fork has no propagation or rules "
+                              "step)");
+    }
+  }
+  if (fork.has_uncommitted_changes()) {
+    return failed_precondition("the fork has uncommitted changes: Fork::commit them first");
+  }
+  std::vector<log::OpResult> results;
+  CommitInfo info;
+  bool damaged = false;
+  MMSB_RETURN_IF_ERROR(
+      engine::apply_transaction(ForkAccess::core(fork), ops, results, &info, &damaged));
+  const State head = fork.commit();
+  info.tick = head.tick();
+  info.root = head.root();
+  return info;
+}
+
+}  // namespace mmsb

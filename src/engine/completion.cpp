@@ -12,9 +12,9 @@ using engine::SteadyClock;
 void Engine::Impl::fail_all(std::vector<Request*>& batch, const Status& status) {
   for (Request* request : batch) {
     if (request->is_merge) {
-      request->merged.set_value(status);
+      request->merged->set_value(status);
     } else {
-      request->done.set_value(status);
+      request->finish(status);
     }
   }
 }
@@ -70,7 +70,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
       ++(tick.dropped_by_rule ? stats.rule_failures : stats.derive_failures);
     }
     if (tick.merge_outcome) {
-      tick.requests[0]->merged.set_value(std::move(*tick.merge_outcome));
+      tick.requests[0]->merged->set_value(std::move(*tick.merge_outcome));
       continue;
     }
     if (tick.record.has_ingest) continue;
@@ -88,7 +88,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
       latency.record(static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(now - tick.requests[i]->submitted)
               .count()));
-      tick.requests[i]->done.set_value(std::move(tick.built.transactions[i]));
+      tick.requests[i]->finish(std::move(tick.built.transactions[i]));
     }
   }
 }
@@ -114,6 +114,12 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
     }
     Done& mine = done[at];
     mine.last = packet.sequence;
+    // keep_verdicts bounds the packets in flight by the free verdict slots: never full.
+    if (list[at]->keep_verdicts) {
+      const PacketVerdict verdict{packet.outcome, packet.reason};
+      const std::size_t pushed = list[at]->verdicts.push(std::span<const PacketVerdict>(&verdict, 1));
+      MMSB_ASSERT(pushed == 1);
+    }
     switch (packet.outcome) {
       case PacketOutcome::kAdmitted:
         ++mine.admitted;
@@ -136,6 +142,7 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
     producer.denied.fetch_add(done[i].denied, std::memory_order_relaxed);
     producer.throttled.fetch_add(done[i].throttled, std::memory_order_relaxed);
     producer.completed.store(done[i].last, std::memory_order_release);
+    if (producer.on_complete) producer.on_complete();
     sums.admitted += done[i].admitted;
     sums.denied += done[i].denied;
     sums.throttled += done[i].throttled;

@@ -155,7 +155,7 @@ Result<MergeResult> Engine::merge(const Fork& fork, const MergeOptions& options)
   request.merge_base = fork.base();
   request.merge_theirs = fork.head();
   request.merge_options = options;
-  std::future<Result<MergeResult>> result = request.merged.get_future();
+  std::future<Result<MergeResult>> result = request.merged.emplace().get_future();
   MMSB_RETURN_IF_ERROR(impl_->submit(&request));
   return result.get();
 }
@@ -171,7 +171,7 @@ Result<TickId> Engine::checkpoint() {
   // the log stays replayable on its own (mmsb verify) after a crash.
   Request barrier;
   barrier.is_sync = true;
-  std::future<Status> synced = barrier.synced.get_future();
+  std::future<Status> synced = barrier.synced.emplace().get_future();
   MMSB_RETURN_IF_ERROR(impl_->submit(&barrier));
   MMSB_RETURN_IF_ERROR(synced.get());
   Env& env = *impl_->env;

@@ -49,9 +49,24 @@ struct Request {
   State merge_theirs;
   MergeOptions merge_options;
   SteadyClock::time_point submitted = SteadyClock::now();
-  std::promise<Result<CommitInfo>> done;
-  std::promise<Result<MergeResult>> merged;
-  std::promise<Status> synced;
+  // How a transaction is answered: the callback of Transaction::commit_async (called on the
+  // sequencer thread; the request was allocated for it and is deleted after), or the promise
+  // commit() waits on. Each promise is made only by the kind of request that uses it (a
+  // promise allocates its shared state).
+  CommitCallback on_done;
+  std::optional<std::promise<Result<CommitInfo>>> done;
+  std::optional<std::promise<Result<MergeResult>>> merged;
+  std::optional<std::promise<Status>> synced;
+  // Answers a transaction request; a callback request no longer exists afterwards.
+  void finish(Result<CommitInfo> outcome) {
+    if (!on_done) {
+      done->set_value(std::move(outcome));
+      return;
+    }
+    CommitCallback callback = std::move(on_done);
+    delete this;
+    callback(std::move(outcome));
+  }
 };
 
 // A tick being built by the sequencer.
@@ -218,6 +233,11 @@ struct Transaction::Impl {
   // unregistered, so a later snapshot only has more).
   std::shared_ptr<const sched::RuleMap> rules;
   bool committed = false;
+
+  // Records FailedPrecondition if the last op applies `family`, which is not registered.
+  void check_rule(RuleFamilyId family, const std::string& rule);
+  // The checks of commit; the request to submit.
+  Result<std::unique_ptr<engine::Request>> seal();
 };
 
 struct EngineInternals {

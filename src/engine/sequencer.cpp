@@ -116,7 +116,7 @@ void Engine::Impl::sync_barrier(Request* barrier) {
     std::lock_guard<std::mutex> lock(queue_mutex);
     failure = synced;
   }
-  barrier->synced.set_value(synced);
+  barrier->synced->set_value(synced);
 }
 
 void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet> packets,

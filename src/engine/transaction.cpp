@@ -91,13 +91,16 @@ void Transaction::apply(std::string_view rule, PageId scope) {
   auto& op = record<log::ApplyRuleOp>(impl_->ops);
   op.family = rule_family_id(rule);
   op.page = scope.value();
-  if (!impl_->rules || impl_->rules->find(op.family) == nullptr) {
-    impl_->rules = impl_->engine->rules.snapshot();  // registered since the last look?
+  impl_->check_rule(op.family, "rule '" + std::string(rule) + "'");
+}
+
+void Transaction::Impl::check_rule(RuleFamilyId family, const std::string& rule) {
+  if (!rules || rules->find(family) == nullptr) {
+    rules = engine->rules.snapshot();  // registered since the last look?
   }
-  if (impl_->deferred.is_ok() && impl_->rules->find(op.family) == nullptr) {
-    impl_->deferred = failed_precondition("operation " + std::to_string(impl_->ops.size() - 1) +
-                                          ": apply: rule '" + std::string(rule) +
-                                          "' is not registered in this engine");
+  if (deferred.is_ok() && rules->find(family) == nullptr) {
+    deferred = failed_precondition("operation " + std::to_string(ops.size() - 1) + ": apply: " +
+                                   rule + " is not registered in this engine");
   }
 }
 
@@ -111,37 +114,75 @@ Result<std::span<const std::byte>> Transaction::read(PageId page) {
 
 const State& Transaction::snapshot() const { return impl_->snapshot; }
 
-Result<CommitInfo> Transaction::commit() {
+Status Transaction::add(log::Op op) {
   if (impl_->committed) return failed_precondition("transaction already committed");
-  impl_->committed = true;
-  MMSB_RETURN_IF_ERROR(impl_->deferred);
-  if (impl_->ops.size() > log::kOpsPerTransactionMax) {
-    return resource_exhausted("transaction of " + std::to_string(impl_->ops.size()) +
+  if (std::holds_alternative<log::CreatePageOp>(op)) {
+    const auto& create = std::get<log::CreatePageOp>(op);
+    impl_->created_sizes.push_back(create.size_bytes);
+    ++impl_->pages_created;
+  } else if (std::holds_alternative<log::AddEdgeOp>(op)) {
+    ++impl_->edges_created;
+  }
+  impl_->ops.push_back(std::move(op));
+  if (const auto* apply = std::get_if<log::ApplyRuleOp>(&impl_->ops.back())) {
+    impl_->check_rule(apply->family, "rule family " + std::to_string(apply->family));
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Request>> Transaction::Impl::seal() {
+  if (committed) return failed_precondition("transaction already committed");
+  committed = true;
+  MMSB_RETURN_IF_ERROR(deferred);
+  if (ops.size() > log::kOpsPerTransactionMax) {
+    return resource_exhausted("transaction of " + std::to_string(ops.size()) +
                               " operations exceeds the limit of " +
                               std::to_string(log::kOpsPerTransactionMax));
   }
-  const std::uint64_t encoded_bound = log::encoded_size_bound(impl_->ops);
+  const std::uint64_t encoded_bound = log::encoded_size_bound(ops);
   if (encoded_bound > log::kTransactionBytesMax) {
     return resource_exhausted("transaction of about " + std::to_string(encoded_bound) +
                               " bytes exceeds the limit of " +
                               std::to_string(log::kTransactionBytesMax));
   }
   std::shared_ptr<const graph::FunctionMap> functions;
-  for (std::size_t i = 0; i < impl_->ops.size(); ++i) {
-    const auto* op = std::get_if<log::DeriveOp>(&impl_->ops[i]);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto* op = std::get_if<log::DeriveOp>(&ops[i]);
     if (op == nullptr || op->function.empty()) continue;
-    if (!functions) functions = impl_->engine->functions.snapshot();
+    if (!functions) functions = engine->functions.snapshot();
     if (functions->find(op->function) == functions->end()) {
       return failed_precondition("operation " + std::to_string(i) + ": derive: function '" +
                                  op->function + "' is not registered in this engine");
     }
   }
-  Request request;
-  request.ops = std::move(impl_->ops);
-  request.encoded_bound = encoded_bound;
-  std::future<Result<CommitInfo>> result = request.done.get_future();
-  MMSB_RETURN_IF_ERROR(impl_->engine->submit(&request));
+  auto request = std::make_unique<Request>();
+  request->ops = std::move(ops);
+  request->encoded_bound = encoded_bound;
+  return request;
+}
+
+Result<CommitInfo> Transaction::commit() {
+  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<Request> request, impl_->seal());
+  std::future<Result<CommitInfo>> result = request->done.emplace().get_future();
+  MMSB_RETURN_IF_ERROR(impl_->engine->submit(request.get()));
   return result.get();
+}
+
+void Transaction::commit_async(CommitCallback done) {
+  Result<std::unique_ptr<Request>> sealed = impl_->seal();
+  if (!sealed.is_ok()) {
+    done(sealed.status());
+    return;
+  }
+  std::unique_ptr<Request> request = std::move(*sealed);
+  request->on_done = std::move(done);
+  Status submitted = impl_->engine->submit(request.get());
+  if (!submitted.is_ok()) {
+    CommitCallback callback = std::move(request->on_done);
+    callback(submitted);
+    return;
+  }
+  (void)request.release();  // the sequencer answers it and deletes it (Request::finish)
 }
 
 }  // namespace mmsb

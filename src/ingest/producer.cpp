@@ -44,7 +44,10 @@ ProducerState::ProducerState(std::uint32_t producer_id, const ProducerOptions& o
       backpressure(options.backpressure),
       ring(options.ring_packets, options.backpressure == Backpressure::kDropOldest),
       samples(options.ring_packets / kLatencySampleEvery + 2),
-      doorbell(std::move(bell)) {}
+      doorbell(std::move(bell)),
+      keep_verdicts(options.keep_verdicts),
+      verdicts(options.keep_verdicts ? options.ring_packets : 2),
+      on_complete(options.on_complete) {}
 
 void ProducerState::count_refused(std::uint32_t topic) {
   std::lock_guard<std::mutex> lock(refused_mutex);
@@ -56,6 +59,9 @@ Result<std::shared_ptr<ProducerState>> ProducerRegistry::add(const ProducerOptio
     return invalid_argument("producer options: ring_packets " +
                             std::to_string(options.ring_packets) + " is outside [2, " +
                             std::to_string(kProducerRingMax) + "]");
+  }
+  if (options.keep_verdicts && options.backpressure != Backpressure::kFailFast) {
+    return invalid_argument("producer options: keep_verdicts needs Backpressure::kFailFast");
   }
   std::lock_guard<std::mutex> lock(mutex_);
   std::uint32_t id = options.id;
@@ -208,9 +214,17 @@ Result<std::size_t> Producer::push(std::span<Packet> packets) {
       }
       pushed = packets.size();
       break;
-    case Backpressure::kFailFast:
+    case Backpressure::kFailFast: {
       stamp(0, packets.size());
-      pushed = state.ring.push(packets);
+      // keep_verdicts: no more packets in flight than verdict slots (taken ones free theirs).
+      std::span<Packet> room = packets;
+      if (state.keep_verdicts) {
+        const std::uint64_t untaken = state.next_sequence - 1 - state.verdicts_taken;
+        room = packets.first(std::min<std::uint64_t>(
+            packets.size(), state.verdicts.capacity() - std::min<std::uint64_t>(
+                                                            untaken, state.verdicts.capacity())));
+      }
+      pushed = state.ring.push(room);
       if (pushed < packets.size()) {
         became_full();
         for (std::size_t i = pushed; i < packets.size(); ++i) state.count_refused(packets[i].topic);
@@ -219,6 +233,7 @@ Result<std::size_t> Producer::push(std::span<Packet> packets) {
         state.full = false;
       }
       break;
+    }
     case Backpressure::kBlock: {
       stamp(0, packets.size());
       unsigned round = 0;
@@ -288,6 +303,12 @@ Status Producer::flush() {
     ingest::back_off(round);
   }
   return Status::ok();
+}
+
+std::size_t Producer::take_verdicts(std::span<PacketVerdict> out) {
+  const std::size_t taken = state_->verdicts.pop(out);
+  state_->verdicts_taken += taken;
+  return taken;
 }
 
 }  // namespace mmsb

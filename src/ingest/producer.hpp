@@ -53,10 +53,15 @@ struct ProducerState {
   SpscRing<Packet> ring;
   SpscRing<LatencySample> samples;
   std::shared_ptr<Doorbell> doorbell;
+  // keep_verdicts: the sequencer pushes, the handle takes (one slot per packet ring slot).
+  const bool keep_verdicts;
+  SpscRing<PacketVerdict> verdicts;
+  const std::function<void()> on_complete;
 
   // Producer thread only.
   std::uint64_t next_sequence = 1;
   std::uint64_t last_sampled = 0;
+  std::uint64_t verdicts_taken = 0;
   bool full = false;  // the ring was full at the last submit
 
   // Written by the producer thread, read by anyone.

@@ -21,7 +21,6 @@ static_assert(static_cast<int>(StatusCode::kPermissionDenied) == 8);
 static_assert(static_cast<int>(StatusCode::kUnavailable) == 9);
 static_assert(static_cast<int>(StatusCode::kFailedPrecondition) == 10);
 static_assert(static_cast<int>(StatusCode::kInternal) == 11);
-constexpr std::uint8_t kStatusCodeLast = static_cast<std::uint8_t>(StatusCode::kInternal);
 
 // Minimum encoded sizes of the repeated items, as their fixed fields add up; the decoder
 // checks a count against them before allocating, and the encoder asserts each item reaches
@@ -661,6 +660,39 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
   if (in.ok() && in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " trailing bytes");
   if (!in.ok()) return corruption("tick record: " + in.error());
   return record;
+}
+
+Status encode_ops(const std::vector<Op>& ops, std::vector<std::byte>& out) {
+  const std::size_t start = out.size();
+  Encoder encoder(out);
+  encoder.count(ops.size(), kOpsPerTransactionMax, "op count");
+  for (const Op& op : ops) encode_op(op, OpResult{}, encoder);
+  if (!encoder.status().is_ok()) {
+    out.resize(start);
+    return encoder.status();
+  }
+  return Status::ok();
+}
+
+Status decode_ops(std::span<const std::byte> bytes, std::vector<Op>& ops) {
+  ByteReader in(bytes);
+  std::uint32_t count = 0;
+  if (read_count(in, count, kOpMinBytes, "op count") && count > kOpsPerTransactionMax) {
+    in.fail("op count " + std::to_string(count) + " above the limit");
+  }
+  if (in.ok()) ops.resize(count);
+  for (std::uint32_t i = 0; in.ok() && i < count; ++i) {
+    OpResult result;
+    if (decode_op(in, ops[i], result) && result != OpResult{}) {
+      in.fail("op " + std::to_string(i) + " has a non-zero result field");
+    }
+  }
+  if (in.ok() && in.remaining() != 0) in.fail("bytes after the last op");
+  if (!in.ok()) {
+    ops.clear();
+    return invalid_argument("transaction ops: " + in.error());
+  }
+  return Status::ok();
 }
 
 }  // namespace mmsb::log

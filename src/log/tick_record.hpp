@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "mmsb/status.hpp"
@@ -26,5 +27,13 @@ std::uint64_t encoded_size_bound(const std::vector<Op>& ops);
 [[nodiscard]] Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out);
 // Decodes one payload; Corruption naming the field on malformed input.
 Result<TickRecord> decode_tick_record(std::span<const std::byte> payload);
+
+// One transaction's inputs outside the log (the wire protocol's COMMIT body, docs/FORMAT.md
+// "Wire protocol"): an op count (u32), then each op as a TickRecord lays it out with every
+// result field zero. Same limits as the log (InvalidArgument naming the field).
+[[nodiscard]] Status encode_ops(const std::vector<Op>& ops, std::vector<std::byte>& out);
+// Decodes what encode_ops wrote, all of `bytes`; InvalidArgument naming the field and byte
+// on malformed input or a non-zero result field.
+Status decode_ops(std::span<const std::byte> bytes, std::vector<Op>& ops);
 
 }  // namespace mmsb::log

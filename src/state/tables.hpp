@@ -224,3 +224,12 @@ class ForkCore {
 };
 
 }  // namespace mmsb::state
+
+namespace mmsb {
+
+// The working tables of a Fork, for code of the engine that applies a transaction to one.
+struct ForkAccess {
+  static state::ForkCore& core(Fork& fork) { return fork.core(); }
+};
+
+}  // namespace mmsb

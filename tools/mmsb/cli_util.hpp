@@ -5,6 +5,9 @@
 
 #include <chrono>
 
+#include <string>
+
+#include "mmsb/engine.hpp"
 #include "mmsb/status.hpp"
 
 namespace mmsb::cli {
@@ -19,6 +22,14 @@ inline double seconds_since(Clock::time_point start) {
 inline int fail(const Status& status) {
   fmt::print(stderr, "mmsb: {}\n", status.to_string());
   return 1;
+}
+
+// "none", "flush" or "fsync"; InvalidArgument naming the option otherwise.
+inline Result<Durability> parse_durability(const std::string& text) {
+  if (text == "none") return Durability::kNone;
+  if (text == "flush") return Durability::kFlush;
+  if (text == "fsync") return Durability::kFsync;
+  return invalid_argument("--durability '" + text + "': expected none, flush or fsync");
 }
 
 }  // namespace mmsb::cli

@@ -56,15 +56,8 @@ std::string latency_text(const EngineStats& stats) {
 }  // namespace
 
 int run_ingest_bench(const IngestBenchOptions& options) {
-  Durability durability = Durability::kFsync;
-  if (options.durability == "none") {
-    durability = Durability::kNone;
-  } else if (options.durability == "flush") {
-    durability = Durability::kFlush;
-  } else if (options.durability != "fsync") {
-    return fail(invalid_argument("--durability '" + options.durability +
-                                 "': expected none, flush or fsync"));
-  }
+  Result<Durability> durability = parse_durability(options.durability);
+  if (!durability.is_ok()) return fail(durability.status());
   if (options.payload_bytes > kPacketReferenceMaxBytes) {
     return fail(invalid_argument("--payload " + std::to_string(options.payload_bytes) +
                                  " is above the packet limit " +
@@ -79,7 +72,7 @@ int run_ingest_bench(const IngestBenchOptions& options) {
   const bool temporary = options.dir.empty();
   EngineOptions engine_options;
   engine_options.dir = dir;
-  engine_options.durability = durability;
+  engine_options.durability = *durability;
   auto opened = Engine::open(engine_options);
   if (!opened.is_ok()) return fail(opened.status());
   Engine& engine = **opened;

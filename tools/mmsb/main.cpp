@@ -6,6 +6,7 @@
 #include "tools/mmsb/commands.hpp"
 #include "tools/mmsb/demo.hpp"
 #include "tools/mmsb/ingest.hpp"
+#include "tools/mmsb/net.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"mmsb: a deterministic, versioned state engine"};
@@ -89,6 +90,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "flush", "fsync"}));
   ingest->add_option("--dir", ingest_options.dir, "Data directory (default: a temporary one)");
   ingest->callback([&] { exit_code = mmsb::cli::run_ingest_bench(ingest_options); });
+
+  mmsb::cli::add_net_commands(app, *bench, exit_code);
 
   CLI11_PARSE(app, argc, argv);
   return exit_code;
