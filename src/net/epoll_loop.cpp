@@ -98,6 +98,7 @@ class EpollLoop final : public IoLoop {
     if (conn.send_in_flight) {
       conn.send_in_flight = false;
       rewatch(conn);
+      handler_.on_drained(conn);
     }
     if (conn.closing) retire(conn);
   }

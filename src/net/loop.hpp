@@ -52,6 +52,7 @@ class IoLoop {
     virtual bool on_open(Conn& conn) = 0;
     virtual void on_data(Conn& conn, std::span<const std::byte> bytes) = 0;
     virtual void on_close(Conn& conn) = 0;  // the session is destroyed after
+    virtual void on_drained(Conn& conn) = 0;  // everything it had to send is sent
     virtual void on_wake() = 0;             // wake() was called
     virtual void on_tick() = 0;             // about every 100 ms
   };

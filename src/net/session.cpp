@@ -513,6 +513,8 @@ void Session::on_mail() {
   flush();
 }
 
+void Session::on_drained() { mailbox_->out_backlog.store(0, std::memory_order_relaxed); }
+
 bool Session::check_timeout(Clock::time_point now) {
   if (closed_) return false;
   const ServerLimits& limits = dispatcher_.options.limits;
@@ -559,6 +561,10 @@ void Dispatcher::on_data(Conn& conn, std::span<const std::byte> bytes) {
 }
 
 void Dispatcher::on_close(Conn& conn) { conn.session.reset(); }
+
+void Dispatcher::on_drained(Conn& conn) {
+  if (conn.session) conn.session->on_drained();
+}
 
 void Dispatcher::post(std::uint64_t conn) {
   bool wake = false;

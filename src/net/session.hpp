@@ -66,6 +66,7 @@ class Session {
 
   void on_data(std::span<const std::byte> bytes);
   void on_mail();  // the mailbox has something
+  void on_drained();  // the connection sent all it had
   // Idle and handshake timeouts; true if the connection was closed.
   bool check_timeout(std::chrono::steady_clock::time_point now);
 
@@ -128,6 +129,7 @@ class Dispatcher final : public IoLoop::Handler {
   bool on_open(Conn& conn) override;
   void on_data(Conn& conn, std::span<const std::byte> bytes) override;
   void on_close(Conn& conn) override;
+  void on_drained(Conn& conn) override;
   void on_wake() override;
   void on_tick() override;
   // Any thread: have the loop look at this connection's mailbox.

@@ -252,6 +252,7 @@ class UringLoop final : public IoLoop {
     }
     conn->sending.clear();
     flush(*conn);  // what the session appended meanwhile, or the close it asked for
+    if (!conn->send_in_flight && !conn->dead) handler_.on_drained(*conn);
   }
 
   int listen_fd_;

@@ -157,7 +157,7 @@ TEST(WireTest, RoundTripsOfTheOtherFrames) {
   info.created_pages = {PageId(4)};
   info.receipts.push_back(RuleReceipt{.family = 5, .scope = PageId(4), .nonce = 6,
                                       .outcome = ReceiptOutcome::kDeferred, .attempt = 2,
-                                      .retry_at = TickId(11)});
+                                      .blocker_family = 0, .blocker_scope = PageId(0), .retry_at = TickId(11)});
   encode_commit_ok(frame, 2, info);
   CommitInfo back;
   ASSERT_TRUE(decode_commit_ok(body_of(frame), back).is_ok());
