@@ -19,7 +19,7 @@ endif
 RELEASE_DIR := build/release
 BENCH_FILTER ?= .
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := delta_decode tick_record segment checkpoint ruleset
+FUZZ_TARGETS := delta_decode tick_record segment checkpoint ruleset wire
 SECONDS ?= 60
 SOAK_START ?= $(shell date +%s)
 

@@ -25,7 +25,8 @@ class EpollLoop final : public IoLoop {
   EpollLoop(Handler& handler, int listen_fd, LoopCounters& counters, std::uint32_t max)
       : IoLoop(handler, counters, max), listen_fd_(listen_fd), scratch_(kReadChunk) {}
   ~EpollLoop() override {
-    for (const std::uint64_t id : connection_ids()) remove(*find(id));
+    const std::vector<std::uint64_t> ids = connection_ids();
+    for (const std::uint64_t id : ids) remove(*find(id));
     dead_.clear();
     if (epoll_ >= 0) ::close(epoll_);
     if (wake_ >= 0) ::close(wake_);

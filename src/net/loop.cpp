@@ -23,12 +23,12 @@ Conn* IoLoop::find(std::uint64_t id) {
   return slots_[slot].get();
 }
 
-std::vector<std::uint64_t> IoLoop::connection_ids() const {
-  std::vector<std::uint64_t> ids;
+const std::vector<std::uint64_t>& IoLoop::connection_ids() {
+  ids_.clear();
   for (const auto& conn : slots_) {
-    if (conn) ids.push_back(conn->id);
+    if (conn) ids_.push_back(conn->id);
   }
-  return ids;
+  return ids_;
 }
 
 Conn* IoLoop::add(int fd) {

@@ -71,8 +71,9 @@ class IoLoop {
     flush(conn);
   }
   Conn* find(std::uint64_t id);
-  // Every open connection, for timeouts (a copy of the ids: the visit may close some).
-  std::vector<std::uint64_t> connection_ids() const;
+  // Every open connection, for timeouts (a copy of the ids, as the visit may close some,
+  // in a buffer kept from call to call: valid until the next call).
+  const std::vector<std::uint64_t>& connection_ids();
 
  protected:
   IoLoop(Handler& handler, LoopCounters& counters, std::uint32_t connections_max);
@@ -97,6 +98,7 @@ class IoLoop {
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> generation_;
   std::vector<std::uint64_t> dead_;
+  std::vector<std::uint64_t> ids_;
 };
 
 // The loops of one server share `listen_fd` and `counters`. Unavailable if the kernel

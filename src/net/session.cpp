@@ -411,7 +411,9 @@ void Session::ingest(const FrameHeader& header, std::span<const std::byte> body)
 void Session::answer_verdicts() {
   if (producer_) {
     std::size_t wanted = 0;
-    for (const IngestBatch& batch : ingest_batches_) wanted += batch.entered;
+    for (std::size_t i = ingest_head_; i < ingest_batches_.size(); ++i) {
+      wanted += ingest_batches_[i].entered;
+    }
     const std::size_t have = verdicts_.size();
     if (wanted > have) {
       verdicts_.resize(wanted);
@@ -421,15 +423,19 @@ void Session::answer_verdicts() {
   }
   std::size_t used = 0;
   std::size_t answers = 0;
-  while (!ingest_batches_.empty() && verdicts_.size() - used >= ingest_batches_.front().entered) {
-    const IngestBatch& batch = ingest_batches_.front();
+  while (ingest_head_ < ingest_batches_.size() &&
+         verdicts_.size() - used >= ingest_batches_[ingest_head_].entered) {
+    const IngestBatch& batch = ingest_batches_[ingest_head_++];
     encode_ingest_ok(conn_.out, batch.id, batch.first_sequence,
                      std::span<const PacketVerdict>(verdicts_.data() + used, batch.entered),
                      batch.refused);
     dispatcher_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
     used += batch.entered;
-    ingest_batches_.pop_front();
     ++answers;
+  }
+  if (ingest_head_ == ingest_batches_.size()) {
+    ingest_batches_.clear();
+    ingest_head_ = 0;
   }
   verdicts_.erase(verdicts_.begin(), verdicts_.begin() + static_cast<std::ptrdiff_t>(used));
   answered(answers);

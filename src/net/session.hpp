@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -109,7 +108,10 @@ class Session {
     std::size_t entered = 0;
     std::size_t refused = 0;
   };
-  std::deque<IngestBatch> ingest_batches_;
+  // Batches waiting for verdicts, oldest at ingest_head_ (a vector reused as a queue: a
+  // deque would allocate and free blocks as it goes).
+  std::vector<IngestBatch> ingest_batches_;
+  std::size_t ingest_head_ = 0;
   // Scratch kept from request to request: no allocation once grown.
   Read read_;
   std::vector<Packet> packets_;

@@ -32,7 +32,8 @@ class UringLoop final : public IoLoop {
   UringLoop(Handler& handler, int listen_fd, LoopCounters& counters, std::uint32_t max)
       : IoLoop(handler, counters, max), listen_fd_(listen_fd) {}
   ~UringLoop() override {
-    for (const std::uint64_t id : connection_ids()) remove(*find(id));
+    const std::vector<std::uint64_t> ids = connection_ids();
+    for (const std::uint64_t id : ids) remove(*find(id));
     dead_.clear();
     if (ring_ready_) io_uring_queue_exit(&ring_);
     if (buf_ring_ != nullptr) ::munmap(buf_ring_, kBuffers * sizeof(io_uring_buf));
