@@ -150,12 +150,11 @@ Result<MergeResult> Engine::merge(const Fork& fork, const MergeOptions& options)
         "merge: the fork was not made from this engine's states (from another engine, from "
         "this directory before it was reopened, or from a State built by hand)");
   }
-  Request request;
-  request.is_merge = true;
+  Request request(Request::Waiter::kMerge);
   request.merge_base = fork.base();
   request.merge_theirs = fork.head();
   request.merge_options = options;
-  std::future<Result<MergeResult>> result = request.merged.emplace().get_future();
+  std::future<Result<MergeResult>> result = request.merged->get_future();
   MMSB_RETURN_IF_ERROR(impl_->submit(&request));
   return result.get();
 }
@@ -169,9 +168,8 @@ Result<TickId> Engine::checkpoint() {
   State state = impl_->head();
   // Whatever the durability level, the log must hold every tick the checkpoint covers, so
   // the log stays replayable on its own (mmsb verify) after a crash.
-  Request barrier;
-  barrier.is_sync = true;
-  std::future<Status> synced = barrier.synced.emplace().get_future();
+  Request barrier(Request::Waiter::kSync);
+  std::future<Status> synced = barrier.synced->get_future();
   MMSB_RETURN_IF_ERROR(impl_->submit(&barrier));
   MMSB_RETURN_IF_ERROR(synced.get());
   Env& env = *impl_->env;

@@ -41,6 +41,19 @@ inline constexpr std::size_t kTicksPerSyncMax = 64;
 // One queued request: a transaction, a merge of a fork, or a log sync barrier. It lives on
 // the submitting thread's stack until its promise is fulfilled.
 struct Request {
+  // Who waits for the answer; makes that promise only (a promise allocates its state).
+  enum class Waiter : std::uint8_t { kCallback, kCommit, kMerge, kSync };
+  explicit Request(Waiter waiter)
+      : is_merge(waiter == Waiter::kMerge),
+        is_sync(waiter == Waiter::kSync),
+        done(made<Result<CommitInfo>>(waiter == Waiter::kCommit)),
+        merged(made<Result<MergeResult>>(is_merge)),
+        synced(made<Status>(is_sync)) {}
+  template <typename T>
+  static std::optional<std::promise<T>> made(bool wanted) {
+    return wanted ? std::optional<std::promise<T>>(std::in_place) : std::nullopt;
+  }
+
   std::vector<log::Op> ops;
   std::uint64_t encoded_bound = 0;  // log::encoded_size_bound(ops), taken at commit
   bool is_merge = false;
@@ -51,8 +64,7 @@ struct Request {
   SteadyClock::time_point submitted = SteadyClock::now();
   // How a transaction is answered: the callback of Transaction::commit_async (called on the
   // sequencer thread; the request was allocated for it and is deleted after), or the promise
-  // commit() waits on. Each promise is made only by the kind of request that uses it (a
-  // promise allocates its shared state).
+  // commit() waits on.
   CommitCallback on_done;
   std::optional<std::promise<Result<CommitInfo>>> done;
   std::optional<std::promise<Result<MergeResult>>> merged;
@@ -237,7 +249,7 @@ struct Transaction::Impl {
   // Records FailedPrecondition if the last op applies `family`, which is not registered.
   void check_rule(RuleFamilyId family, const std::string& rule);
   // The checks of commit; the request to submit.
-  Result<std::unique_ptr<engine::Request>> seal();
+  Result<std::unique_ptr<engine::Request>> seal(engine::Request::Waiter waiter);
 };
 
 struct EngineInternals {

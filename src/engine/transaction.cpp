@@ -130,7 +130,7 @@ Status Transaction::add(log::Op op) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<Request>> Transaction::Impl::seal() {
+Result<std::unique_ptr<Request>> Transaction::Impl::seal(Request::Waiter waiter) {
   if (committed) return failed_precondition("transaction already committed");
   committed = true;
   MMSB_RETURN_IF_ERROR(deferred);
@@ -155,21 +155,21 @@ Result<std::unique_ptr<Request>> Transaction::Impl::seal() {
                                  op->function + "' is not registered in this engine");
     }
   }
-  auto request = std::make_unique<Request>();
+  auto request = std::make_unique<Request>(waiter);
   request->ops = std::move(ops);
   request->encoded_bound = encoded_bound;
   return request;
 }
 
 Result<CommitInfo> Transaction::commit() {
-  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<Request> request, impl_->seal());
-  std::future<Result<CommitInfo>> result = request->done.emplace().get_future();
+  MMSB_ASSIGN_OR_RETURN(std::unique_ptr<Request> request, impl_->seal(Request::Waiter::kCommit));
+  std::future<Result<CommitInfo>> result = request->done->get_future();
   MMSB_RETURN_IF_ERROR(impl_->engine->submit(request.get()));
   return result.get();
 }
 
 void Transaction::commit_async(CommitCallback done) {
-  Result<std::unique_ptr<Request>> sealed = impl_->seal();
+  Result<std::unique_ptr<Request>> sealed = impl_->seal(Request::Waiter::kCallback);
   if (!sealed.is_ok()) {
     done(sealed.status());
     return;
