@@ -83,16 +83,14 @@ class RemoteTransaction {
 
   Result<CommitInfo> commit();
   void commit_async(CommitCallback done);
-  const std::vector<log::Op>& ops() const { return ops_; }
+  const std::vector<log::Op>& ops() const { return recorder_.ops(); }
 
  private:
   friend class Client;
   RemoteTransaction(Client& client, std::uint64_t fork) : client_(&client), fork_(fork) {}
   Client* client_;
   std::uint64_t fork_;
-  std::vector<log::Op> ops_;
-  std::uint64_t pages_created_ = 0;
-  std::uint64_t edges_created_ = 0;
+  log::OpRecorder recorder_;
 };
 
 class Client {

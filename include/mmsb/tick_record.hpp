@@ -11,7 +11,9 @@
 
 #include <cstdint>
 #include <span>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "mmsb/hash.hpp"
 #include "mmsb/ids.hpp"
 #include "mmsb/ingest.hpp"
+#include "mmsb/page.hpp"
 #include "mmsb/rule.hpp"
 #include "mmsb/state.hpp"
 #include "mmsb/status.hpp"
@@ -89,6 +92,32 @@ struct ApplyRuleOp {
 using Op = std::variant<ReadOp, CreatePageOp, WriteOp, DeletePageOp, AddEdgeOp, RemoveEdgeOp,
                         DeriveOp, ApplyRuleOp>;
 inline OpKind kind_of(const Op& op) { return static_cast<OpKind>(op.index() + 1); }
+
+// Records one transaction's ops as the API calls them, giving provisional ids to what it
+// creates: Transaction (embedded) and RemoteTransaction (mmsb::Client) both record through
+// it, so the same calls make the same inputs wherever they are committed.
+class OpRecorder {
+ public:
+  PageId create_page(const PageSpec& spec);
+  void write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes);
+  void delete_page(PageId page);
+  EdgeId add_edge(EdgeKind kind, PageId from, PageId to);
+  void remove_edge(EdgeId edge);
+  void derive(PageId child, std::span<const PageId> parents, std::string_view function);
+  void apply(RuleFamilyId family, PageId scope);
+  void read(PageId page, Epoch epoch);
+  // An op recorded elsewhere (decoded from the wire, say): its creations are counted.
+  void add(Op op);
+  // The size of a page this transaction creates (`page` provisional), if it is one.
+  std::optional<std::uint64_t> created_size(PageId page) const;
+  const std::vector<Op>& ops() const { return ops_; }
+  std::vector<Op> take() { return std::move(ops_); }
+
+ private:
+  std::vector<Op> ops_;
+  std::uint64_t edges_created_ = 0;
+  std::vector<std::uint64_t> created_sizes_;  // by provisional index
+};
 
 struct TransactionInput {
   std::vector<Op> ops;

@@ -236,10 +236,7 @@ struct Engine::Impl {
 struct Transaction::Impl {
   std::shared_ptr<Engine::Impl> engine;  // outlives the Engine: commit() then says closed
   State snapshot;  // what read() reads
-  std::vector<log::Op> ops;
-  std::uint64_t pages_created = 0;
-  std::uint64_t edges_created = 0;
-  std::vector<std::uint64_t> created_sizes;  // of the pages it creates, by provisional index
+  log::OpRecorder recorder;  // the ops, with the provisional ids and sizes of its creations
   Status deferred;  // an error found while recording (a put of the wrong size)
   // The rules apply() checks names against, taken once per transaction (rules are never
   // unregistered, so a later snapshot only has more).

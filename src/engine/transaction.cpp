@@ -8,50 +8,27 @@ namespace mmsb {
 
 using engine::Request;
 
-namespace {
-
-// A new op of kind T at the end of the transaction's ops, filled in place.
-template <typename T>
-T& record(std::vector<log::Op>& ops) {
-  return std::get<T>(ops.emplace_back(std::in_place_type<T>));
-}
-
-}  // namespace
-
 Transaction::Transaction(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Transaction::Transaction(Transaction&&) noexcept = default;
 Transaction& Transaction::operator=(Transaction&&) noexcept = default;
 Transaction::~Transaction() = default;
 
-PageId Transaction::create_page(const PageSpec& spec) {
-  auto& op = record<log::CreatePageOp>(impl_->ops);
-  op.type = spec.type;
-  op.size_bytes = spec.size_bytes;
-  op.bytes.assign(spec.initial.begin(), spec.initial.end());
-  impl_->created_sizes.push_back(spec.size_bytes);
-  return PageId(log::kProvisionalBit | impl_->pages_created++);
-}
+PageId Transaction::create_page(const PageSpec& spec) { return impl_->recorder.create_page(spec); }
 
 void Transaction::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
-  auto& op = record<log::WriteOp>(impl_->ops);
-  op.page = page.value();
-  op.offset = offset;
-  op.bytes.assign(bytes.begin(), bytes.end());
+  impl_->recorder.write(page, offset, bytes);
 }
 
 void Transaction::put(PageId page, std::span<const std::byte> bytes) {
   // A put writes the whole page: its size must match, and page sizes never change, so the
   // check can be made now; the error is reported by commit(), which then submits nothing.
-  std::optional<std::uint64_t> size;
-  if (log::is_provisional(page.value())) {
-    std::uint64_t index = page.value() & ~log::kProvisionalBit;
-    if (index < impl_->created_sizes.size()) size = impl_->created_sizes[index];
-  } else if (auto view = impl_->snapshot.page(page); view.is_ok()) {
-    size = view->size_bytes;
+  std::optional<std::uint64_t> size = impl_->recorder.created_size(page);
+  if (!log::is_provisional(page.value())) {
+    if (auto view = impl_->snapshot.page(page); view.is_ok()) size = view->size_bytes;
   }
   if (size && *size != bytes.size() && impl_->deferred.is_ok()) {
     impl_->deferred =
-        invalid_argument("operation " + std::to_string(impl_->ops.size()) + ": page " +
+        invalid_argument("operation " + std::to_string(impl_->recorder.ops().size()) + ": page " +
                          (log::is_provisional(page.value())
                               ? "new #" + std::to_string(page.value() & ~log::kProvisionalBit)
                               : std::to_string(page.value())) +
@@ -61,37 +38,22 @@ void Transaction::put(PageId page, std::span<const std::byte> bytes) {
   write(page, 0, bytes);
 }
 
-void Transaction::delete_page(PageId page) {
-  auto& op = record<log::DeletePageOp>(impl_->ops);
-  op.page = page.value();
-}
+void Transaction::delete_page(PageId page) { impl_->recorder.delete_page(page); }
 
 EdgeId Transaction::add_edge(EdgeKind kind, PageId from, PageId to) {
-  auto& op = record<log::AddEdgeOp>(impl_->ops);
-  op.edge_kind = kind;
-  op.from = from.value();
-  op.to = to.value();
-  return EdgeId(log::kProvisionalBit | impl_->edges_created++);
+  return impl_->recorder.add_edge(kind, from, to);
 }
 
-void Transaction::remove_edge(EdgeId edge) {
-  auto& op = record<log::RemoveEdgeOp>(impl_->ops);
-  op.edge = edge.value();
-}
+void Transaction::remove_edge(EdgeId edge) { impl_->recorder.remove_edge(edge); }
 
 void Transaction::derive(PageId child, std::span<const PageId> parents, std::string_view function) {
-  auto& op = record<log::DeriveOp>(impl_->ops);
-  op.page = child.value();
-  op.function = std::string(function);
-  op.parents.reserve(parents.size());
-  for (PageId parent : parents) op.parents.push_back(parent.value());
+  impl_->recorder.derive(child, parents, function);
 }
 
 void Transaction::apply(std::string_view rule, PageId scope) {
-  auto& op = record<log::ApplyRuleOp>(impl_->ops);
-  op.family = rule_family_id(rule);
-  op.page = scope.value();
-  impl_->check_rule(op.family, "rule '" + std::string(rule) + "'");
+  const RuleFamilyId family = rule_family_id(rule);
+  impl_->recorder.apply(family, scope);
+  impl_->check_rule(family, "rule '" + std::string(rule) + "'");
 }
 
 void Transaction::Impl::check_rule(RuleFamilyId family, const std::string& rule) {
@@ -99,16 +61,14 @@ void Transaction::Impl::check_rule(RuleFamilyId family, const std::string& rule)
     rules = engine->rules.snapshot();  // registered since the last look?
   }
   if (deferred.is_ok() && rules->find(family) == nullptr) {
-    deferred = failed_precondition("operation " + std::to_string(ops.size() - 1) + ": apply: " +
+    deferred = failed_precondition("operation " + std::to_string(recorder.ops().size() - 1) + ": apply: " +
                                    rule + " is not registered in this engine");
   }
 }
 
 Result<std::span<const std::byte>> Transaction::read(PageId page) {
   MMSB_ASSIGN_OR_RETURN(PageView view, impl_->snapshot.page(page));
-  auto& op = record<log::ReadOp>(impl_->ops);
-  op.page = page.value();
-  op.epoch = view.epoch.value();
+  impl_->recorder.read(page, view.epoch);
   return view.bytes;
 }
 
@@ -116,15 +76,8 @@ const State& Transaction::snapshot() const { return impl_->snapshot; }
 
 Status Transaction::add(log::Op op) {
   if (impl_->committed) return failed_precondition("transaction already committed");
-  if (std::holds_alternative<log::CreatePageOp>(op)) {
-    const auto& create = std::get<log::CreatePageOp>(op);
-    impl_->created_sizes.push_back(create.size_bytes);
-    ++impl_->pages_created;
-  } else if (std::holds_alternative<log::AddEdgeOp>(op)) {
-    ++impl_->edges_created;
-  }
-  impl_->ops.push_back(std::move(op));
-  if (const auto* apply = std::get_if<log::ApplyRuleOp>(&impl_->ops.back())) {
+  impl_->recorder.add(std::move(op));
+  if (const auto* apply = std::get_if<log::ApplyRuleOp>(&impl_->recorder.ops().back())) {
     impl_->check_rule(apply->family, "rule family " + std::to_string(apply->family));
   }
   return Status::ok();
@@ -134,6 +87,7 @@ Result<std::unique_ptr<Request>> Transaction::Impl::seal(Request::Waiter waiter)
   if (committed) return failed_precondition("transaction already committed");
   committed = true;
   MMSB_RETURN_IF_ERROR(deferred);
+  const std::vector<log::Op>& ops = recorder.ops();
   if (ops.size() > log::kOpsPerTransactionMax) {
     return resource_exhausted("transaction of " + std::to_string(ops.size()) +
                               " operations exceeds the limit of " +
@@ -156,7 +110,7 @@ Result<std::unique_ptr<Request>> Transaction::Impl::seal(Request::Waiter waiter)
     }
   }
   auto request = std::make_unique<Request>(waiter);
-  request->ops = std::move(ops);
+  request->ops = recorder.take();
   request->encoded_bound = encoded_bound;
   return request;
 }

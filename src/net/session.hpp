@@ -58,6 +58,25 @@ struct Mailbox {
   void post_locked();
 };
 
+// A counted reference for callbacks that live as long as a subscription or a producer.
+class MailboxRef {
+ public:
+  explicit MailboxRef(Mailbox* mailbox) : mailbox_(mailbox) { mailbox_->ref(); }
+  MailboxRef(const MailboxRef& other) : mailbox_(other.mailbox_) { mailbox_->ref(); }
+  MailboxRef& operator=(const MailboxRef&) = delete;
+  ~MailboxRef() { mailbox_->unref(); }
+  Mailbox* operator->() const { return mailbox_; }
+
+ private:
+  Mailbox* mailbox_;
+};
+
+// The error for a passed limit: ResourceExhausted naming it ("limit pins_max (64): ...").
+inline Status limit_passed(const char* name, std::uint64_t value, const std::string& what) {
+  return resource_exhausted(std::string("limit ") + name + " (" + std::to_string(value) +
+                            "): " + what);
+}
+
 class Session {
  public:
   Session(Dispatcher& dispatcher, Conn& conn);

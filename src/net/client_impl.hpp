@@ -1,0 +1,140 @@
+// The client's connection: the reader thread, requests in flight by id, the answers'
+// decoding. Shared by net/client.cpp (the connection) and net/client_calls.cpp (the calls).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "mmsb/client.hpp"
+#include "net/wire.hpp"
+
+namespace mmsb::net::client {
+
+using net::FrameType;
+
+
+// One answer frame as the reader thread hands it to the request's handler; `failure` is set
+// instead when the connection broke first.
+struct Answer {
+  FrameType type = FrameType::kError;
+  std::span<const std::byte> body;
+  Status failure;
+};
+using AnswerHandler = std::function<void(const Answer&)>;
+
+// The Status an answer stands for if it is not the `expected` type.
+inline Status answer_status(const Answer& answer, FrameType request) {
+  if (!answer.failure.is_ok()) return answer.failure;
+  if (answer.type == FrameType::kError) {
+    net::ErrorAnswer error;
+    Status decoded = net::decode_error(answer.body, error);
+    if (!decoded.is_ok()) return decoded;
+    return Status(error.code, error.message);
+  }
+  if (answer.type != net::answer_to(request)) {
+    return Status(StatusCode::kInternal, "server answered " +
+                                             std::string(net::frame_type_name(request)) +
+                                             " with frame type " +
+                                             std::to_string(static_cast<unsigned>(answer.type)));
+  }
+  return Status::ok();
+}
+
+
+}  // namespace mmsb::net::client
+
+namespace mmsb {
+
+using net::client::Answer;
+using net::client::AnswerHandler;
+using net::client::answer_status;
+using net::FrameType;
+
+struct Client::Impl {
+  ~Impl() { close(); }
+
+  // Sends one request framed by `encode` and hands its answer to `handler` (on the reader
+  // thread, or here with the failure if the connection is broken).
+  // `encode` returns void, or a Status: an encoding error answers the request at once.
+  template <typename Encode>
+  void request(const Encode& encode, AnswerHandler handler);
+  // A synchronous request: `on_answer` turns the answer into the result.
+  template <typename T, typename Encode, typename OnAnswer>
+  Result<T> call(FrameType type, const Encode& encode, const OnAnswer& on_answer);
+  void read_frames();
+  void fail_all(const Status& status);
+  void close();
+
+  int fd = -1;
+  std::string address;
+  std::uint32_t timeout_ms = 0;
+  net::HelloOk hello;
+  std::atomic<std::uint64_t> next_id{1};
+  std::mutex write_mutex;
+  std::vector<std::byte> write_buffer;
+  std::mutex mutex;  // pending, subscriptions, broken
+  std::map<std::uint64_t, AnswerHandler> pending;
+  std::map<std::uint64_t, std::shared_ptr<EventCallback>> subscriptions;
+  Status broken;
+  std::thread reader;
+  bool closed = false;
+};
+
+
+template <typename Encode>
+void Client::Impl::request(const Encode& encode, AnswerHandler handler) {
+  const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> write_lock(write_mutex);
+  write_buffer.clear();
+  if constexpr (std::is_same_v<decltype(encode(write_buffer, id)), Status>) {
+    Status encoded = encode(write_buffer, id);
+    if (!encoded.is_ok()) return handler(Answer{FrameType::kError, {}, encoded});
+  } else {
+    encode(write_buffer, id);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!broken.is_ok()) {
+      const Status failure = broken;
+      return handler(Answer{FrameType::kError, {}, failure});
+    }
+    pending.emplace(id, std::move(handler));
+  }
+  std::size_t sent = 0;
+  while (sent < write_buffer.size()) {
+    const ssize_t n = ::send(fd, write_buffer.data() + sent, write_buffer.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::shutdown(fd, SHUT_RDWR);  // the reader fails everything in flight
+      return;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+}
+
+template <typename T, typename Encode, typename OnAnswer>
+Result<T> Client::Impl::call(FrameType type, const Encode& encode, const OnAnswer& on_answer) {
+  // The answer is decoded on the reader thread (its body lives only there), so the
+  // decoder is copied into the handler: a timed-out call leaves nothing dangling.
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  std::future<Result<T>> result = promise->get_future();
+  request(encode, [promise, type, on_answer](const Answer& answer) {
+    Status status = answer_status(answer, type);
+    promise->set_value(status.is_ok() ? Result<T>(on_answer(answer.body)) : Result<T>(status));
+  });
+  if (result.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+    return Status(StatusCode::kUnavailable,
+                  std::string(net::frame_type_name(type)) + " to " + address + ": no answer in " +
+                      std::to_string(timeout_ms) + " ms (outcome unknown)");
+  }
+  return result.get();
+}
+
+
+}  // namespace mmsb
