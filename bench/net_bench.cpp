@@ -223,7 +223,7 @@ BENCHMARK(BM_embedded_commit_pipelined)
     ->Unit(benchmark::kMillisecond);
 
 // 64-byte packets (40-byte payloads) over `connections` connections, batches of 1024 with
-// two in flight on each; counted once every packet of an iteration has its verdict.
+// eight in flight on each; counted once every packet of an iteration has its verdict.
 void BM_net_ingest(benchmark::State& state) {
   const auto connections = static_cast<std::size_t>(state.range(0));
   NetFixture fixture(mmsb::Durability::kNone, "ingest");
@@ -253,7 +253,7 @@ void BM_net_ingest(benchmark::State& state) {
         for (std::size_t b = 0; b < kBatches; ++b) {
           {
             std::unique_lock<std::mutex> lock(mutex);
-            room.wait(lock, [&] { return in_flight < 2; });
+            room.wait(lock, [&] { return in_flight < 8; });
             ++in_flight;
           }
           clients[lane]->ingest_async(packets, [&](mmsb::Result<mmsb::RemoteIngest> answer) {

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "net/address.hpp"
@@ -16,6 +17,7 @@ void Client::Impl::read_frames() {
     if (n <= 0) break;
     have += static_cast<std::size_t>(n);
     std::size_t at = 0;
+    std::size_t answers = 0;
     while (have - at >= net::kFrameHeaderBytes) {
       Result<net::FrameHeader> header = net::decode_header(
           std::span<const std::byte>(buffer.data() + at, have - at).first<net::kFrameHeaderBytes>(),
@@ -58,7 +60,9 @@ void Client::Impl::read_frames() {
         pending.erase(it);
       }
       handler(Answer{header->type, body, Status::ok()});
+      ++answers;
     }
+    answered(answers);
     if (at != 0) {
       std::memmove(buffer.data(), buffer.data() + at, have - at);
       have -= at;
@@ -66,6 +70,27 @@ void Client::Impl::read_frames() {
   }
   fail_all(Status(StatusCode::kUnavailable,
                   "connection to " + address + " lost: the outcome of requests in flight is unknown"));
+}
+
+void Client::Impl::send_queued() {
+  std::size_t sent = 0;
+  while (sent < write_buffer.size()) {
+    const ssize_t n = ::send(fd, write_buffer.data() + sent, write_buffer.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::shutdown(fd, SHUT_RDWR);  // the reader fails everything in flight
+      break;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  unanswered += queued;
+  queued = 0;
+  write_buffer.clear();
+}
+
+void Client::Impl::answered(std::size_t answers) {
+  std::lock_guard<std::mutex> lock(write_mutex);
+  unanswered -= std::min(answers, unanswered);
+  if (queued != 0) send_queued();
 }
 
 void Client::Impl::fail_all(const Status& status) {

@@ -71,14 +71,25 @@ struct Client::Impl {
   void read_frames();
   void fail_all(const Status& status);
   void close();
+  // Sends the queued requests (write_mutex held); on a socket error the reader fails them.
+  void send_queued();
+  // The reader got `answers` answers: sends what queued meanwhile.
+  void answered(std::size_t answers);
 
   int fd = -1;
   std::string address;
   std::uint32_t timeout_ms = 0;
   net::HelloOk hello;
   std::atomic<std::uint64_t> next_id{1};
+  // A request is sent by its caller when none is unanswered; while some are, requests queue
+  // in write_buffer and leave together when the next answer arrives (the reader sends
+  // them) or the queue passes kQueuedBytesMax: a lone request goes at once, pipelined ones
+  // in batches, with one system call and one wake-up of the server for many.
+  static constexpr std::size_t kQueuedBytesMax = 256 << 10;
   std::mutex write_mutex;
-  std::vector<std::byte> write_buffer;
+  std::vector<std::byte> write_buffer;  // queued requests
+  std::size_t queued = 0;               // in write_buffer
+  std::size_t unanswered = 0;           // sent, not yet answered
   std::mutex mutex;  // pending, subscriptions, broken
   std::map<std::uint64_t, AnswerHandler> pending;
   std::map<std::uint64_t, std::shared_ptr<EventCallback>> subscriptions;
@@ -92,9 +103,9 @@ template <typename Encode>
 void Client::Impl::request(const Encode& encode, AnswerHandler handler) {
   const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> write_lock(write_mutex);
-  write_buffer.clear();
+  const std::size_t start = write_buffer.size();
   if constexpr (std::is_same_v<decltype(encode(write_buffer, id)), Status>) {
-    Status encoded = encode(write_buffer, id);
+    Status encoded = encode(write_buffer, id);  // on failure the buffer is as it was
     if (!encoded.is_ok()) return handler(Answer{FrameType::kError, {}, encoded});
   } else {
     encode(write_buffer, id);
@@ -102,20 +113,14 @@ void Client::Impl::request(const Encode& encode, AnswerHandler handler) {
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (!broken.is_ok()) {
+      write_buffer.resize(start);
       const Status failure = broken;
       return handler(Answer{FrameType::kError, {}, failure});
     }
     pending.emplace(id, std::move(handler));
   }
-  std::size_t sent = 0;
-  while (sent < write_buffer.size()) {
-    const ssize_t n = ::send(fd, write_buffer.data() + sent, write_buffer.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) {
-      ::shutdown(fd, SHUT_RDWR);  // the reader fails everything in flight
-      return;
-    }
-    sent += static_cast<std::size_t>(n);
-  }
+  ++queued;
+  if (unanswered == 0 || write_buffer.size() >= kQueuedBytesMax) send_queued();
 }
 
 template <typename T, typename Encode, typename OnAnswer>

@@ -7,9 +7,11 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "net/loop.hpp"
@@ -41,6 +43,16 @@ class UringLoop final : public IoLoop {
   }
 
   Status init() {
+    // Multishot receive and registered buffer rings need Linux 6.0; older kernels accept
+    // the ring but fail those operations later, so they are refused here (epoll instead).
+    utsname system{};
+    unsigned major = 0, minor = 0;
+    if (::uname(&system) != 0 || std::sscanf(system.release, "%u.%u", &major, &minor) != 2 ||
+        major < 6) {
+      return Status(StatusCode::kUnavailable,
+                    std::string("io_uring: multishot receive needs Linux 6.0, this is ") +
+                        system.release);
+    }
     io_uring_params params{};
     int rc = io_uring_queue_init_params(4096, &ring_, &params);
     if (rc < 0) return Status(StatusCode::kUnavailable, std::string("io_uring: ") + std::strerror(-rc));

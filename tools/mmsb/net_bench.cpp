@@ -188,6 +188,7 @@ int run_net_bench(const NetBenchOptions& options) {
              address, server ? std::string(io_backend_name(server->backend())) + ", durability " + options.durability : "remote",
              options.connections, options.connections == 1 ? "" : "s", options.depth,
              options.write_bytes, options.seconds);
+  std::fflush(stdout);
   std::vector<Lane> lanes(options.connections);
   double commits_per_second = 0;
   Status ran = run_phase("commits", clients, options.seconds, lanes,
