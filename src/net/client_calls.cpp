@@ -127,11 +127,9 @@ Result<RemoteMerge> Client::merge(std::uint64_t fork, MergePolicy policy) {
         net::encode_merge(out, id, net::Merge{fork, policy});
       },
       [](std::span<const std::byte> body) -> Result<RemoteMerge> {
-        net::MergeOk ok;
-        MMSB_RETURN_IF_ERROR(net::decode_merge_ok(body, ok));
-        return RemoteMerge{TickId(ok.tick), ok.root, ok.path, ok.pages_taken_from_theirs,
-                           ok.pages_merged, ok.clashes_resolved, std::move(ok.page_remap),
-                           std::move(ok.edge_remap)};
+        RemoteMerge merged;
+        MMSB_RETURN_IF_ERROR(net::decode_merge_ok(body, merged));
+        return merged;
       });
 }
 
@@ -186,10 +184,10 @@ void Client::ingest_async(std::span<const Packet> packets,
       [callback](const Answer& answer) {
         Status status = answer_status(answer, FrameType::kIngest);
         if (!status.is_ok()) return (*callback)(status);
-        net::IngestOk ok;
-        status = net::decode_ingest_ok(answer.body, ok);
+        RemoteIngest ingest;
+        status = net::decode_ingest_ok(answer.body, ingest);
         if (!status.is_ok()) return (*callback)(status);
-        (*callback)(RemoteIngest{ok.first_sequence, std::move(ok.verdicts)});
+        (*callback)(std::move(ingest));
       });
 }
 

@@ -2,7 +2,6 @@
 // waits for EPOLLOUT. The listening socket is shared by every loop (EPOLLEXCLUSIVE wakes
 // one of them per connection).
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -29,21 +28,19 @@ class EpollLoop final : public IoLoop {
     for (const std::uint64_t id : ids) remove(*find(id));
     dead_.clear();
     if (epoll_ >= 0) ::close(epoll_);
-    if (wake_ >= 0) ::close(wake_);
     if (timer_ >= 0) ::close(timer_);
   }
 
   Status init() {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-    wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     timer_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (epoll_ < 0 || wake_ < 0 || timer_ < 0) {
+    if (epoll_ < 0 || wake_fd_ < 0 || timer_ < 0) {
       return io_error(std::string("epoll loop: ") + std::strerror(errno));
     }
     itimerspec every{{0, 100'000'000}, {0, 100'000'000}};
     ::timerfd_settime(timer_, 0, &every, nullptr);
     if (!watch(listen_fd_, EPOLLIN | EPOLLEXCLUSIVE, kListenTag) ||
-        !watch(wake_, EPOLLIN, kWakeTag) || !watch(timer_, EPOLLIN, kTimerTag)) {
+        !watch(wake_fd_, EPOLLIN, kWakeTag) || !watch(timer_, EPOLLIN, kTimerTag)) {
       return io_error(std::string("epoll loop: epoll_ctl: ") + std::strerror(errno));
     }
     return Status::ok();
@@ -53,21 +50,11 @@ class EpollLoop final : public IoLoop {
 
   void run() override {
     epoll_event events[256];
-    while (!stopping_.load(std::memory_order_acquire)) {
+    while (!stopping()) {
       const int n = ::epoll_wait(epoll_, events, 256, 1000);
       for (int i = 0; i < n; ++i) dispatch(events[i]);
       reap();
     }
-  }
-
-  void stop() override {
-    stopping_.store(true, std::memory_order_release);
-    wake();
-  }
-
-  void wake() override {
-    const std::uint64_t one = 1;
-    (void)!::write(wake_, &one, sizeof one);
   }
 
   void flush(Conn& conn) override {
@@ -126,7 +113,7 @@ class EpollLoop final : public IoLoop {
     if (tag == kListenTag) return accept_all();
     if (tag == kWakeTag) {
       std::uint64_t count = 0;
-      (void)!::read(wake_, &count, sizeof count);
+      (void)!::read(wake_fd_, &count, sizeof count);
       handler_.on_wake();
       return;
     }
@@ -165,8 +152,7 @@ class EpollLoop final : public IoLoop {
   }
 
   int listen_fd_;
-  int epoll_ = -1, wake_ = -1, timer_ = -1;
-  std::atomic<bool> stopping_{false};
+  int epoll_ = -1, timer_ = -1;
   std::vector<std::byte> scratch_;
 };
 

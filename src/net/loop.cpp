@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,8 +15,24 @@ Conn::Conn() = default;
 Conn::~Conn() = default;
 
 IoLoop::IoLoop(Handler& handler, LoopCounters& counters, std::uint32_t connections_max)
-    : handler_(handler), counters_(counters), connections_max_(connections_max) {}
-IoLoop::~IoLoop() = default;
+    : handler_(handler),
+      counters_(counters),
+      connections_max_(connections_max),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+IoLoop::~IoLoop() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void IoLoop::stop() {
+  stopping_.store(true, std::memory_order_release);
+  wake();
+}
+
+void IoLoop::wake() {
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
 
 Conn* IoLoop::find(std::uint64_t id) {
   const auto slot = static_cast<std::uint32_t>(id);

@@ -61,8 +61,8 @@ class IoLoop {
   virtual std::string_view backend() const = 0;
   // Accepts from `listen_fd` (shared with the other loops) and serves until stop().
   virtual void run() = 0;
-  virtual void stop() = 0;  // any thread
-  virtual void wake() = 0;  // any thread
+  void stop();  // any thread
+  void wake();  // any thread: the backend watches wake_fd_
   // Sends what conn.out holds (now or when the socket takes it).
   virtual void flush(Conn& conn) = 0;
   // Sends what conn.out holds, then closes.
@@ -77,6 +77,7 @@ class IoLoop {
 
  protected:
   IoLoop(Handler& handler, LoopCounters& counters, std::uint32_t connections_max);
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   // The connection table: a slot per connection, reused with a new generation.
   Conn* add(int fd);
   // Marks a connection dead; reap() removes it after the current step, so no handler ever
@@ -99,6 +100,8 @@ class IoLoop {
   std::vector<std::uint32_t> generation_;
   std::vector<std::uint64_t> dead_;
   std::vector<std::uint64_t> ids_;
+  const int wake_fd_;  // an eventfd: wake() writes it, the backend reads it
+  std::atomic<bool> stopping_{false};
 };
 
 // The loops of one server share `listen_fd` and `counters`. Unavailable if the kernel

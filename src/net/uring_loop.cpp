@@ -4,7 +4,6 @@
 // send in flight per connection (the session appends to `out` meanwhile; the two buffers
 // swap), an eventfd read for wake() and a timeout for the tick.
 #include <liburing.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -39,7 +38,6 @@ class UringLoop final : public IoLoop {
     dead_.clear();
     if (ring_ready_) io_uring_queue_exit(&ring_);
     if (buf_ring_ != nullptr) ::munmap(buf_ring_, kBuffers * sizeof(io_uring_buf));
-    if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
   Status init() {
@@ -74,7 +72,6 @@ class UringLoop final : public IoLoop {
     buffers_.resize(std::size_t{kBuffers} * kBufferBytes);
     for (unsigned i = 0; i < kBuffers; ++i) provide(i, static_cast<int>(i));
     io_uring_buf_ring_advance(buf_ring_, kBuffers);
-    wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
     if (wake_fd_ < 0) return io_error(std::string("eventfd: ") + std::strerror(errno));
     arm_accept();
     arm_wake();
@@ -87,7 +84,7 @@ class UringLoop final : public IoLoop {
   std::string_view backend() const override { return "io_uring"; }
 
   void run() override {
-    while (!stopping_.load(std::memory_order_acquire)) {
+    while (!stopping()) {
       const int rc = io_uring_submit_and_wait(&ring_, 1);
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
       io_uring_cqe* cqe = nullptr;
@@ -99,16 +96,6 @@ class UringLoop final : public IoLoop {
       io_uring_cq_advance(&ring_, seen);
       reap();
     }
-  }
-
-  void stop() override {
-    stopping_.store(true, std::memory_order_release);
-    wake();
-  }
-
-  void wake() override {
-    const std::uint64_t one = 1;
-    (void)!::write(wake_fd_, &one, sizeof one);
   }
 
   void flush(Conn& conn) override {
@@ -191,7 +178,7 @@ class UringLoop final : public IoLoop {
     switch (op) {
       case Op::kAccept:
         if (cqe.res >= 0) admit(cqe.res);
-        if ((cqe.flags & IORING_CQE_F_MORE) == 0 && !stopping_.load()) arm_accept();
+        if ((cqe.flags & IORING_CQE_F_MORE) == 0 && !stopping()) arm_accept();
         return;
       case Op::kWake:
         arm_wake();
@@ -273,10 +260,8 @@ class UringLoop final : public IoLoop {
   bool ring_ready_ = false;
   io_uring_buf_ring* buf_ring_ = nullptr;
   std::vector<std::byte> buffers_;
-  int wake_fd_ = -1;
   std::uint64_t wake_count_ = 0;
   __kernel_timespec tick_{0, 100'000'000};
-  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace

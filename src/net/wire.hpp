@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/byte_reader.hpp"
+#include "mmsb/client.hpp"
 #include "mmsb/engine.hpp"
 #include "mmsb/hash.hpp"
 #include "mmsb/packet.hpp"
@@ -166,20 +167,6 @@ struct TickRoot {  // PIN, REPLAY (with ticks applied), CHECKPOINT (root zero)
   Hash128 root;
   std::uint64_t count = 0;  // REPLAY: ticks applied; FORK: the fork's id
 };
-struct MergeOk {
-  std::uint64_t tick = 0;
-  Hash128 root;
-  MergePath path = MergePath::kThreeWay;
-  std::uint64_t pages_taken_from_theirs = 0;
-  std::uint64_t pages_merged = 0;
-  std::uint64_t clashes_resolved = 0;
-  std::vector<IdRemap> page_remap;
-  std::vector<IdRemap> edge_remap;
-};
-struct IngestOk {
-  std::uint64_t first_sequence = 0;  // of the first packet that entered the ring (0: none)
-  std::vector<PacketVerdict> verdicts;  // one per packet sent, in order
-};
 struct StatsEntry {
   std::string name;
   double value = 0;
@@ -221,8 +208,8 @@ Status decode_hello_ok(std::span<const std::byte> body, HelloOk& hello);
 Status decode_commit_ok(std::span<const std::byte> body, CommitInfo& info);
 Status decode_read_ok(std::span<const std::byte> body, ReadOk& read);
 Status decode_tick_root(std::span<const std::byte> body, FrameType request, TickRoot& answer);
-Status decode_merge_ok(std::span<const std::byte> body, MergeOk& merge);
-Status decode_ingest_ok(std::span<const std::byte> body, IngestOk& ingest);
+Status decode_merge_ok(std::span<const std::byte> body, RemoteMerge& merge);
+Status decode_ingest_ok(std::span<const std::byte> body, RemoteIngest& ingest);
 Status decode_stats_ok(std::span<const std::byte> body, std::vector<StatsEntry>& entries);
 Status decode_event(std::span<const std::byte> body, EventBatch& batch);
 Status decode_error(std::span<const std::byte> body, ErrorAnswer& error);

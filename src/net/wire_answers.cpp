@@ -141,10 +141,11 @@ void encode_merge_ok(std::vector<std::byte>& out, std::uint64_t id, const MergeR
   frame.finish();
 }
 
-Status decode_merge_ok(std::span<const std::byte> body, MergeOk& merge) {
+Status decode_merge_ok(std::span<const std::byte> body, RemoteMerge& merge) {
   BodyReader in(body, answer_to(FrameType::kMerge));
   std::uint8_t path = 0;
-  if (in.read(merge.tick, "tick") && in.hash(merge.root, "root") && in.read(path, "path") &&
+  std::uint64_t tick = 0;
+  if (in.read(tick, "tick") && in.hash(merge.root, "root") && in.read(path, "path") &&
       in.read(merge.pages_taken_from_theirs, "pages taken") &&
       in.read(merge.pages_merged, "pages merged") &&
       in.read(merge.clashes_resolved, "clashes resolved") &&
@@ -152,6 +153,7 @@ Status decode_merge_ok(std::span<const std::byte> body, MergeOk& merge) {
     read_remaps(in, merge.edge_remap, "edge remap count");
   }
   if (path > static_cast<std::uint8_t>(MergePath::kThreeWay)) in.fail("unknown merge path");
+  merge.tick = TickId(tick);
   merge.path = static_cast<MergePath>(path);
   return in.done();
 }
@@ -176,7 +178,7 @@ void encode_ingest_ok(std::vector<std::byte>& out, std::uint64_t id, std::uint64
   frame.finish();
 }
 
-Status decode_ingest_ok(std::span<const std::byte> body, IngestOk& ingest) {
+Status decode_ingest_ok(std::span<const std::byte> body, RemoteIngest& ingest) {
   BodyReader in(body, answer_to(FrameType::kIngest));
   std::uint32_t n = 0;
   if (in.read(ingest.first_sequence, "first sequence") &&

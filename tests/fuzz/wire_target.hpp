@@ -95,12 +95,12 @@ inline bool wire_target(const std::uint8_t* data, std::size_t size) {
       return false;
     }
     case 11: {
-      net::MergeOk merge;
+      RemoteMerge merge;
       check_refusal(net::decode_merge_ok(body, merge));
       return false;
     }
     case 12: {
-      net::IngestOk ingest;
+      RemoteIngest ingest;
       check_refusal(net::decode_ingest_ok(body, ingest));
       return false;
     }
