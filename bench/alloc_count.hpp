@@ -1,5 +1,6 @@
-// Counts heap allocations made by the calling thread, or by all threads, (the benchmark binary replaces the
-// global operator new; see alloc_count.cpp), so benchmarks can report allocations per item.
+// Counts heap allocations made by the calling thread, or by all threads, (the benchmark binary
+// replaces the global operator new; see alloc_count.cpp), so benchmarks can report allocations per
+// item.
 #pragma once
 
 #include <cstdint>

@@ -2,9 +2,9 @@
 // loopback. Peers in the same run: the embedded engine doing the same commits
 // (BM_embedded_commit_pipelined) and RocksDB's synced WAL (engine_bench.cpp).
 #include <benchmark/benchmark.h>
-#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,7 +34,8 @@ constexpr std::uint64_t kPages = 1024;
 // An engine with kPages pages of 1 KiB and a server over it on a loopback port.
 struct NetFixture {
   explicit NetFixture(mmsb::Durability durability, const char* name) {
-    dir = (std::filesystem::temp_directory_path() / (std::string("mmsb-bench-net-") + name)).string();
+    dir =
+        (std::filesystem::temp_directory_path() / (std::string("mmsb-bench-net-") + name)).string();
     std::filesystem::remove_all(dir);
     mmsb::EngineOptions options;
     options.dir = dir;
@@ -46,7 +47,8 @@ struct NetFixture {
     mmsb::ServerOptions server_options;
     server_options.listen = "127.0.0.1:0";
     server_options.data_dir = dir;
-    if (const char* io = std::getenv("MMSB_BENCH_IO"); io != nullptr && std::string(io) == "epoll") {
+    if (const char* io = std::getenv("MMSB_BENCH_IO");
+        io != nullptr && std::string(io) == "epoll") {
       server_options.io = mmsb::IoBackend::kEpoll;
     }
     server = mmsb::Server::start(*engine, server_options).value();
@@ -57,7 +59,9 @@ struct NetFixture {
     (void)engine->close();
     std::filesystem::remove_all(dir);
   }
-  std::unique_ptr<mmsb::Client> connect() const { return mmsb::Client::connect({address, "", 60000}).value(); }
+  std::unique_ptr<mmsb::Client> connect() const {
+    return mmsb::Client::connect({address, "", 60000}).value();
+  }
 
   std::string dir;
   std::unique_ptr<mmsb::Engine> engine;
@@ -66,8 +70,9 @@ struct NetFixture {
 };
 
 std::vector<mmsb::log::Op> write_op(std::uint64_t page, std::uint64_t n) {
-  return {mmsb::log::WriteOp{page, kWriteBytes * (n % 64),
-                             std::vector<std::byte>(kWriteBytes, std::byte{static_cast<unsigned char>(n)})}};
+  return {mmsb::log::WriteOp{
+      page, kWriteBytes * (n % 64),
+      std::vector<std::byte>(kWriteBytes, std::byte{static_cast<unsigned char>(n)})}};
 }
 
 double percentile_us(std::vector<double>& ns, double q) {
@@ -90,7 +95,8 @@ void BM_tcp_loopback_pingpong(benchmark::State& state) {
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char buffer[64];
-    while (::recv(fd, buffer, sizeof buffer, MSG_WAITALL) == 64) ::send(fd, buffer, 64, MSG_NOSIGNAL);
+    while (::recv(fd, buffer, sizeof buffer, MSG_WAITALL) == 64)
+      ::send(fd, buffer, 64, MSG_NOSIGNAL);
     ::close(fd);
   });
   const int fd = mmsb::net::connect_to(bound).value();
@@ -101,8 +107,9 @@ void BM_tcp_loopback_pingpong(benchmark::State& state) {
     const auto start = std::chrono::steady_clock::now();
     ::send(fd, buffer, 64, MSG_NOSIGNAL);
     if (::recv(fd, buffer, 64, MSG_WAITALL) != 64) state.SkipWithError("echo");
-    latencies.push_back(static_cast<double>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+    latencies.push_back(static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                std::chrono::steady_clock::now() - start)
+                                                .count()));
   }
   ::close(fd);
   echo.join();
@@ -122,8 +129,9 @@ void BM_net_roundtrip(benchmark::State& state) {
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     if (!client->commit(write_op(1 + n % kPages, n)).is_ok()) state.SkipWithError("commit");
-    latencies.push_back(static_cast<double>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+    latencies.push_back(static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                std::chrono::steady_clock::now() - start)
+                                                .count()));
     ++n;
   }
   state.counters["p50_us"] = percentile_us(latencies, 0.50);
@@ -209,7 +217,8 @@ void BM_embedded_commit_pipelined(benchmark::State& state) {
   for (auto _ : state) {
     pipelined(lanes, depth, [&](std::size_t lane, std::size_t n, mmsb::CommitCallback done) {
       mmsb::Transaction txn = engine.begin();
-      for (mmsb::log::Op& op : write_op(1 + (lane * 97 + n) % kPages, n)) (void)txn.add(std::move(op));
+      for (mmsb::log::Op& op : write_op(1 + (lane * 97 + n) % kPages, n))
+        (void)txn.add(std::move(op));
       txn.commit_async(std::move(done));
     });
   }
@@ -246,7 +255,8 @@ void BM_net_ingest(benchmark::State& state) {
       threads.emplace_back([&, lane] {
         std::vector<mmsb::Packet> packets(kBatch);
         const std::vector<std::byte> payload(mmsb::kPacketInlineBytes, std::byte{7});
-        for (mmsb::Packet& packet : packets) packet.set_inline(static_cast<std::uint32_t>(lane + 1), payload);
+        for (mmsb::Packet& packet : packets)
+          packet.set_inline(static_cast<std::uint32_t>(lane + 1), payload);
         std::mutex mutex;
         std::condition_variable room;
         std::size_t in_flight = 0;
@@ -260,7 +270,8 @@ void BM_net_ingest(benchmark::State& state) {
             std::lock_guard<std::mutex> lock(mutex);
             if (answer.is_ok()) {
               for (const mmsb::PacketVerdict& v : answer->verdicts) {
-                if (v.outcome == mmsb::PacketOutcome::kAdmitted) admitted.fetch_add(1, std::memory_order_relaxed);
+                if (v.outcome == mmsb::PacketOutcome::kAdmitted)
+                  admitted.fetch_add(1, std::memory_order_relaxed);
               }
             }
             --in_flight;
@@ -273,10 +284,12 @@ void BM_net_ingest(benchmark::State& state) {
     }
     for (std::thread& thread : threads) thread.join();
   }
-  state.counters["packets_per_s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * connections * kBatch * kBatches), benchmark::Counter::kIsRate);
+  state.counters["packets_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * connections * kBatch * kBatches),
+                         benchmark::Counter::kIsRate);
   state.counters["admitted_share"] =
-      static_cast<double>(admitted.load()) / static_cast<double>(state.iterations() * connections * kBatch * kBatches);
+      static_cast<double>(admitted.load()) /
+      static_cast<double>(state.iterations() * connections * kBatch * kBatches);
 }
 BENCHMARK(BM_net_ingest)->Arg(1)->Arg(4)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -288,7 +301,8 @@ void BM_net_allocations(benchmark::State& state) {
   NetFixture fixture(mmsb::Durability::kNone, "allocations");
   if (kind == 1) {
     mmsb::Ruleset rules;
-    rules.topics.push_back(mmsb::TopicRule{.topic = 1, .mapping = {mmsb::TopicAction::kOverwrite, PageId(1)}});
+    rules.topics.push_back(
+        mmsb::TopicRule{.topic = 1, .mapping = {mmsb::TopicAction::kOverwrite, PageId(1)}});
     (void)fixture.engine->set_ruleset(rules).value();
   }
   const int fd = mmsb::net::connect_to(mmsb::net::parse_address(fixture.address).value()).value();
@@ -297,7 +311,9 @@ void BM_net_allocations(benchmark::State& state) {
   std::vector<std::byte> answer(1 << 20);
   // Sends `request`, reads one whole answer frame into `answer` (no allocation).
   auto round_trip = [&] {
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) std::abort();
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size()))
+      std::abort();
     std::size_t have = 0;
     while (have < mmsb::net::kFrameHeaderBytes ||
            have < mmsb::net::kFrameHeaderBytes + mmsb::get_le<std::uint32_t>(answer.data())) {
@@ -313,7 +329,8 @@ void BM_net_allocations(benchmark::State& state) {
     mmsb::net::encode_read(request, 2, mmsb::net::Read{0, 0, {PageId(1)}});
   } else if (kind == 1) {
     std::vector<mmsb::Packet> packets(64);
-    for (mmsb::Packet& packet : packets) packet.set_inline(1, std::vector<std::byte>(40, std::byte{1}));
+    for (mmsb::Packet& packet : packets)
+      packet.set_inline(1, std::vector<std::byte>(40, std::byte{1}));
     mmsb::net::encode_ingest(request, 2, packets);
   } else {
     (void)mmsb::net::encode_commit(request, 2, mmsb::net::Commit{0, write_op(1, 0)});
@@ -326,7 +343,8 @@ void BM_net_allocations(benchmark::State& state) {
     ++requests;
   }
   state.counters["allocs_per_request"] =
-      static_cast<double>(mmsb::bench::allocations_in_process() - before) / static_cast<double>(requests);
+      static_cast<double>(mmsb::bench::allocations_in_process() - before) /
+      static_cast<double>(requests);
   ::close(fd);
 }
 BENCHMARK(BM_net_allocations)->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);

@@ -23,12 +23,12 @@ int main() {
   mmsb::ClientOptions connect;
   connect.address = address;  // and .token, if the server wants one
   auto client = mmsb::Client::connect(connect).value();
-  mmsb::RemoteTransaction txn = client->begin();           // like engine->begin()
+  mmsb::RemoteTransaction txn = client->begin();  // like engine->begin()
   mmsb::PageId page = txn.create_page({.size_bytes = 64});
   txn.write(page, 0, mmsb::as_bytes(std::string_view("over the wire")));
-  mmsb::CommitInfo info = txn.commit().value();            // acknowledged means durable
-  auto [tick, root] = client->pin().value();               // a snapshot held on the server
-  std::uint64_t fork = client->fork().value();             // a what-if branch on the server
+  mmsb::CommitInfo info = txn.commit().value();  // acknowledged means durable
+  auto [tick, root] = client->pin().value();     // a snapshot held on the server
+  std::uint64_t fork = client->fork().value();   // a what-if branch on the server
   mmsb::RemoteTransaction what_if = client->begin(fork);
   what_if.write(info.created_pages[0], 0, mmsb::as_bytes(std::string_view("what if, wire")));
   (void)what_if.commit().value();

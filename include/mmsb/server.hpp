@@ -18,8 +18,8 @@
 namespace mmsb {
 
 enum class IoBackend : std::uint8_t {
-  kAuto,     // io_uring if the kernel allows it (containers often forbid it), else epoll
-  kUring,    // io_uring or fail
+  kAuto,   // io_uring if the kernel allows it (containers often forbid it), else epoll
+  kUring,  // io_uring or fail
   kEpoll,
 };
 std::string_view io_backend_name(IoBackend backend);
@@ -27,16 +27,16 @@ std::string_view io_backend_name(IoBackend backend);
 // Per-connection and server limits. A client that passes one gets an ERROR frame naming it
 // (for example "limit frame_bytes_max: ...") and is disconnected; other clients go on.
 struct ServerLimits {
-  std::uint32_t frame_bytes_max = 64u << 20;     // a frame's body
-  std::uint32_t requests_in_flight_max = 4096;   // unanswered requests of one connection
-  std::uint32_t pins_max = 64;                   // pinned snapshots of one connection
-  std::uint32_t forks_max = 16;                  // forks held by one connection
-  std::uint32_t subscriptions_max = 16;          // of one connection
+  std::uint32_t frame_bytes_max = 64u << 20;          // a frame's body
+  std::uint32_t requests_in_flight_max = 4096;        // unanswered requests of one connection
+  std::uint32_t pins_max = 64;                        // pinned snapshots of one connection
+  std::uint32_t forks_max = 16;                       // forks held by one connection
+  std::uint32_t subscriptions_max = 16;               // of one connection
   std::uint64_t subscription_queue_bytes = 8u << 20;  // undelivered event frames of one
-                                                       // connection; past it batches drop
+                                                      // connection; past it batches drop
   std::uint32_t connections_max = 4096;
-  std::uint32_t idle_timeout_ms = 300'000;       // no frame for this long: disconnected
-  std::uint32_t hello_timeout_ms = 10'000;       // from accept to HELLO
+  std::uint32_t idle_timeout_ms = 300'000;  // no frame for this long: disconnected
+  std::uint32_t hello_timeout_ms = 10'000;  // from accept to HELLO
 };
 
 struct ServerOptions {
@@ -70,18 +70,18 @@ class Server {
   std::string metrics() const;
 
   struct Counters {
-    std::uint64_t connections = 0;         // open now
-    std::uint64_t connections_total = 0;   // accepted since start
-    std::uint64_t connections_refused = 0; // over connections_max
+    std::uint64_t connections = 0;          // open now
+    std::uint64_t connections_total = 0;    // accepted since start
+    std::uint64_t connections_refused = 0;  // over connections_max
     std::uint64_t frames_in = 0;
     std::uint64_t frames_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
-    std::uint64_t errors = 0;              // ERROR frames sent
-    std::uint64_t protocol_errors = 0;     // of which closed the connection (bad frames, limits)
-    std::uint64_t auth_failures = 0;       // wrong token or version
+    std::uint64_t errors = 0;           // ERROR frames sent
+    std::uint64_t protocol_errors = 0;  // of which closed the connection (bad frames, limits)
+    std::uint64_t auth_failures = 0;    // wrong token or version
     std::uint64_t idle_closed = 0;
-    std::uint64_t events_dropped = 0;      // event batches over subscription_queue_bytes
+    std::uint64_t events_dropped = 0;  // event batches over subscription_queue_bytes
   };
   Counters counters() const;
 

@@ -117,7 +117,8 @@ void Engine::Impl::complete_ingest(PendingTick& tick, SteadyClock::time_point no
     // keep_verdicts bounds the packets in flight by the free verdict slots: never full.
     if (list[at]->keep_verdicts) {
       const PacketVerdict verdict{packet.outcome, packet.reason};
-      const std::size_t pushed = list[at]->verdicts.push(std::span<const PacketVerdict>(&verdict, 1));
+      const std::size_t pushed =
+          list[at]->verdicts.push(std::span<const PacketVerdict>(&verdict, 1));
       MMSB_ASSERT(pushed == 1);
     }
     switch (packet.outcome) {

@@ -61,8 +61,8 @@ void Transaction::Impl::check_rule(RuleFamilyId family, const std::string& rule)
     rules = engine->rules.snapshot();  // registered since the last look?
   }
   if (deferred.is_ok() && rules->find(family) == nullptr) {
-    deferred = failed_precondition("operation " + std::to_string(recorder.ops().size() - 1) + ": apply: " +
-                                   rule + " is not registered in this engine");
+    deferred = failed_precondition("operation " + std::to_string(recorder.ops().size() - 1) +
+                                   ": apply: " + rule + " is not registered in this engine");
   }
 }
 

@@ -221,8 +221,8 @@ Result<std::size_t> Producer::push(std::span<Packet> packets) {
       if (state.keep_verdicts) {
         const std::uint64_t untaken = state.next_sequence - 1 - state.verdicts_taken;
         room = packets.first(std::min<std::uint64_t>(
-            packets.size(), state.verdicts.capacity() - std::min<std::uint64_t>(
-                                                            untaken, state.verdicts.capacity())));
+            packets.size(), state.verdicts.capacity() -
+                                std::min<std::uint64_t>(untaken, state.verdicts.capacity())));
       }
       pushed = state.ring.push(room);
       if (pushed < packets.size()) {

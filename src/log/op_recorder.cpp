@@ -60,7 +60,8 @@ void OpRecorder::read(PageId page, Epoch epoch) {
 }
 
 void OpRecorder::add(Op op) {
-  if (const auto* create = std::get_if<CreatePageOp>(&op)) created_sizes_.push_back(create->size_bytes);
+  if (const auto* create = std::get_if<CreatePageOp>(&op))
+    created_sizes_.push_back(create->size_bytes);
   if (std::holds_alternative<AddEdgeOp>(op)) ++edges_created_;
   ops_.push_back(std::move(op));
 }

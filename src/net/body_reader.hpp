@@ -27,8 +27,9 @@ class BodyReader {
   // A u32 count of items of at least `min_bytes` each, at most `max`.
   bool count(std::uint32_t& n, std::size_t min_bytes, std::uint64_t max, const char* field) {
     if (!in_.read(n, field)) return false;
-    if (n > max) return in_.fail(std::string(field) + " " + std::to_string(n) + " above " +
-                                 std::to_string(max));
+    if (n > max)
+      return in_.fail(std::string(field) + " " + std::to_string(n) + " above " +
+                      std::to_string(max));
     if (std::uint64_t{n} * min_bytes > in_.remaining()) {
       return in_.fail(std::string(field) + " " + std::to_string(n) + " exceeds the frame");
     }
@@ -95,6 +96,5 @@ inline bool read_remaps(BodyReader& in, std::vector<IdRemap>& remaps, const char
 }
 
 inline constexpr std::size_t kReceiptBytes = 8 + 8 + 8 + 1 + 4 + 8 + 8 + 8;
-
 
 }  // namespace mmsb::net::detail

@@ -23,7 +23,8 @@ void Client::Impl::read_frames() {
           std::span<const std::byte>(buffer.data() + at, have - at).first<net::kFrameHeaderBytes>(),
           0xffffffffu);
       if (!header.is_ok()) {
-        fail_all(Status(StatusCode::kUnavailable, "from " + address + ": " + header.status().message()));
+        fail_all(
+            Status(StatusCode::kUnavailable, "from " + address + ": " + header.status().message()));
         return;
       }
       const std::size_t whole = net::kFrameHeaderBytes + header->length;
@@ -31,7 +32,8 @@ void Client::Impl::read_frames() {
         if (buffer.size() < whole) buffer.resize(whole);
         break;
       }
-      const std::span<const std::byte> body(buffer.data() + at + net::kFrameHeaderBytes, header->length);
+      const std::span<const std::byte> body(buffer.data() + at + net::kFrameHeaderBytes,
+                                            header->length);
       at += whole;
       if (header->type == FrameType::kEvent) {
         std::shared_ptr<EventCallback> callback;
@@ -68,14 +70,16 @@ void Client::Impl::read_frames() {
       have -= at;
     }
   }
-  fail_all(Status(StatusCode::kUnavailable,
-                  "connection to " + address + " lost: the outcome of requests in flight is unknown"));
+  fail_all(
+      Status(StatusCode::kUnavailable,
+             "connection to " + address + " lost: the outcome of requests in flight is unknown"));
 }
 
 void Client::Impl::send_queued() {
   std::size_t sent = 0;
   while (sent < write_buffer.size()) {
-    const ssize_t n = ::send(fd, write_buffer.data() + sent, write_buffer.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd, write_buffer.data() + sent, write_buffer.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
       ::shutdown(fd, SHUT_RDWR);  // the reader fails everything in flight
       break;

@@ -4,7 +4,8 @@
 
 namespace mmsb {
 
-void Client::commit_async(const std::vector<log::Op>& ops, CommitCallback done, std::uint64_t fork) {
+void Client::commit_async(const std::vector<log::Op>& ops, CommitCallback done,
+                          std::uint64_t fork) {
   auto callback = std::make_shared<CommitCallback>(std::move(done));
   impl_->request(
       [&](std::vector<std::byte>& out, std::uint64_t id) {
@@ -23,17 +24,19 @@ void Client::commit_async(const std::vector<log::Op>& ops, CommitCallback done, 
 Result<CommitInfo> Client::commit(const std::vector<log::Op>& ops, std::uint64_t fork) {
   auto promise = std::make_shared<std::promise<Result<CommitInfo>>>();
   std::future<Result<CommitInfo>> result = promise->get_future();
-  commit_async(ops, [promise](Result<CommitInfo> info) { promise->set_value(std::move(info)); }, fork);
+  commit_async(
+      ops, [promise](Result<CommitInfo> info) { promise->set_value(std::move(info)); }, fork);
   return result.get();
 }
 
 Result<std::vector<Result<RemotePage>>> Client::read(std::span<const PageId> pages,
-                                                      std::uint64_t tick, std::uint64_t fork) {
+                                                     std::uint64_t tick, std::uint64_t fork) {
   net::Read request{tick, fork, std::vector<PageId>(pages.begin(), pages.end())};
   return impl_->call<std::vector<Result<RemotePage>>>(
       FrameType::kRead,
       [&](std::vector<std::byte>& out, std::uint64_t id) { net::encode_read(out, id, request); },
-      [ids = request.pages](std::span<const std::byte> body) -> Result<std::vector<Result<RemotePage>>> {
+      [ids = request.pages](
+          std::span<const std::byte> body) -> Result<std::vector<Result<RemotePage>>> {
         net::ReadOk ok;
         MMSB_RETURN_IF_ERROR(net::decode_read_ok(body, ok));
         if (ok.pages.size() != ids.size()) {
@@ -43,12 +46,13 @@ Result<std::vector<Result<RemotePage>>> Client::read(std::span<const PageId> pag
         for (std::size_t i = 0; i < ok.pages.size(); ++i) {
           const net::PageAnswer& page = ok.pages[i];
           if (page.code != StatusCode::kOk) {
-            out.emplace_back(Status(page.code, "page " + std::to_string(ids[i].value()) +
-                                                   " does not exist"));
+            out.emplace_back(
+                Status(page.code, "page " + std::to_string(ids[i].value()) + " does not exist"));
             continue;
           }
-          out.emplace_back(RemotePage{ids[i], page.type, page.epoch,
-                                      std::vector<std::byte>(page.bytes.begin(), page.bytes.end())});
+          out.emplace_back(
+              RemotePage{ids[i], page.type, page.epoch,
+                         std::vector<std::byte>(page.bytes.begin(), page.bytes.end())});
         }
         return out;
       });
@@ -75,48 +79,48 @@ Result<bool> empty_answer(std::span<const std::byte> body, FrameType type) {
 }  // namespace
 
 Result<std::pair<TickId, Hash128>> Client::pin() {
-  MMSB_ASSIGN_OR_RETURN(net::TickRoot answer,
-                        impl_->call<net::TickRoot>(
-                            FrameType::kPin,
-                            [](std::vector<std::byte>& out, std::uint64_t id) {
-                              net::encode_empty(out, FrameType::kPin, id);
-                            },
-                            [](std::span<const std::byte> body) {
-                              return tick_root_of(body, FrameType::kPin);
-                            }));
+  MMSB_ASSIGN_OR_RETURN(
+      net::TickRoot answer,
+      impl_->call<net::TickRoot>(
+          FrameType::kPin,
+          [](std::vector<std::byte>& out, std::uint64_t id) {
+            net::encode_empty(out, FrameType::kPin, id);
+          },
+          [](std::span<const std::byte> body) { return tick_root_of(body, FrameType::kPin); }));
   return std::make_pair(TickId(answer.tick), answer.root);
 }
 
 Status Client::unpin(TickId tick) {
-  return impl_->call<bool>(
-                  FrameType::kUnpin,
-                  [&](std::vector<std::byte>& out, std::uint64_t id) {
-                    net::encode_u64(out, FrameType::kUnpin, id, tick.value());
-                  },
-                  [](std::span<const std::byte> body) { return empty_answer(body, FrameType::kUnpin); })
+  return impl_
+      ->call<bool>(
+          FrameType::kUnpin,
+          [&](std::vector<std::byte>& out, std::uint64_t id) {
+            net::encode_u64(out, FrameType::kUnpin, id, tick.value());
+          },
+          [](std::span<const std::byte> body) { return empty_answer(body, FrameType::kUnpin); })
       .status();
 }
 
 Result<std::uint64_t> Client::fork() {
-  MMSB_ASSIGN_OR_RETURN(net::TickRoot answer,
-                        impl_->call<net::TickRoot>(
-                            FrameType::kFork,
-                            [](std::vector<std::byte>& out, std::uint64_t id) {
-                              net::encode_empty(out, FrameType::kFork, id);
-                            },
-                            [](std::span<const std::byte> body) {
-                              return tick_root_of(body, FrameType::kFork);
-                            }));
+  MMSB_ASSIGN_OR_RETURN(
+      net::TickRoot answer,
+      impl_->call<net::TickRoot>(
+          FrameType::kFork,
+          [](std::vector<std::byte>& out, std::uint64_t id) {
+            net::encode_empty(out, FrameType::kFork, id);
+          },
+          [](std::span<const std::byte> body) { return tick_root_of(body, FrameType::kFork); }));
   return answer.count;
 }
 
 Status Client::drop_fork(std::uint64_t fork) {
-  return impl_->call<bool>(
-                  FrameType::kDropFork,
-                  [&](std::vector<std::byte>& out, std::uint64_t id) {
-                    net::encode_u64(out, FrameType::kDropFork, id, fork);
-                  },
-                  [](std::span<const std::byte> body) { return empty_answer(body, FrameType::kDropFork); })
+  return impl_
+      ->call<bool>(
+          FrameType::kDropFork,
+          [&](std::vector<std::byte>& out, std::uint64_t id) {
+            net::encode_u64(out, FrameType::kDropFork, id, fork);
+          },
+          [](std::span<const std::byte> body) { return empty_answer(body, FrameType::kDropFork); })
       .status();
 }
 
@@ -160,14 +164,15 @@ Result<std::uint64_t> Client::subscribe(const EventFilter& filter, EventCallback
 }
 
 Status Client::unsubscribe(std::uint64_t subscription) {
-  Status status = impl_->call<bool>(
-                           FrameType::kUnsubscribe,
-                           [&](std::vector<std::byte>& out, std::uint64_t id) {
-                             net::encode_u64(out, FrameType::kUnsubscribe, id, subscription);
-                           },
-                           [](std::span<const std::byte> body) {
-                             return empty_answer(body, FrameType::kUnsubscribe);
-                           })
+  Status status = impl_
+                      ->call<bool>(
+                          FrameType::kUnsubscribe,
+                          [&](std::vector<std::byte>& out, std::uint64_t id) {
+                            net::encode_u64(out, FrameType::kUnsubscribe, id, subscription);
+                          },
+                          [](std::span<const std::byte> body) {
+                            return empty_answer(body, FrameType::kUnsubscribe);
+                          })
                       .status();
   if (status.is_ok()) {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -194,19 +199,23 @@ void Client::ingest_async(std::span<const Packet> packets,
 Result<RemoteIngest> Client::ingest(std::span<const Packet> packets) {
   auto promise = std::make_shared<std::promise<Result<RemoteIngest>>>();
   std::future<Result<RemoteIngest>> result = promise->get_future();
-  ingest_async(packets, [promise](Result<RemoteIngest> answer) { promise->set_value(std::move(answer)); });
+  ingest_async(packets,
+               [promise](Result<RemoteIngest> answer) { promise->set_value(std::move(answer)); });
   return result.get();
 }
 
 Result<std::vector<RemoteStat>> Client::stats() {
   return impl_->call<std::vector<RemoteStat>>(
       FrameType::kStats,
-      [](std::vector<std::byte>& out, std::uint64_t id) { net::encode_empty(out, FrameType::kStats, id); },
+      [](std::vector<std::byte>& out, std::uint64_t id) {
+        net::encode_empty(out, FrameType::kStats, id);
+      },
       [](std::span<const std::byte> body) -> Result<std::vector<RemoteStat>> {
         std::vector<net::StatsEntry> entries;
         MMSB_RETURN_IF_ERROR(net::decode_stats_ok(body, entries));
         std::vector<RemoteStat> out;
-        for (net::StatsEntry& entry : entries) out.push_back({std::move(entry.name), entry.value, entry.counter});
+        for (net::StatsEntry& entry : entries)
+          out.push_back({std::move(entry.name), entry.value, entry.counter});
         return out;
       });
 }
@@ -225,15 +234,14 @@ Result<TickId> Client::checkpoint() {
 }
 
 Result<Client::ReplayAnswer> Client::replay(TickId to, bool reexecute) {
-  MMSB_ASSIGN_OR_RETURN(net::TickRoot answer,
-                        impl_->call<net::TickRoot>(
-                            FrameType::kReplay,
-                            [&](std::vector<std::byte>& out, std::uint64_t id) {
-                              net::encode_replay(out, id, net::Replay{to.value(), reexecute});
-                            },
-                            [](std::span<const std::byte> body) {
-                              return tick_root_of(body, FrameType::kReplay);
-                            }));
+  MMSB_ASSIGN_OR_RETURN(
+      net::TickRoot answer,
+      impl_->call<net::TickRoot>(
+          FrameType::kReplay,
+          [&](std::vector<std::byte>& out, std::uint64_t id) {
+            net::encode_replay(out, id, net::Replay{to.value(), reexecute});
+          },
+          [](std::span<const std::byte> body) { return tick_root_of(body, FrameType::kReplay); }));
   return ReplayAnswer{TickId(answer.tick), answer.root, answer.count};
 }
 
@@ -243,7 +251,9 @@ PageId RemoteTransaction::create_page(const PageSpec& spec) { return recorder_.c
 void RemoteTransaction::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
   recorder_.write(page, offset, bytes);
 }
-void RemoteTransaction::put(PageId page, std::span<const std::byte> bytes) { write(page, 0, bytes); }
+void RemoteTransaction::put(PageId page, std::span<const std::byte> bytes) {
+  write(page, 0, bytes);
+}
 void RemoteTransaction::delete_page(PageId page) { recorder_.delete_page(page); }
 EdgeId RemoteTransaction::add_edge(EdgeKind kind, PageId from, PageId to) {
   return recorder_.add_edge(kind, from, to);

@@ -19,7 +19,6 @@ namespace mmsb::net::client {
 
 using net::FrameType;
 
-
 // One answer frame as the reader thread hands it to the request's handler; `failure` is set
 // instead when the connection broke first.
 struct Answer {
@@ -39,23 +38,21 @@ inline Status answer_status(const Answer& answer, FrameType request) {
     return Status(error.code, error.message);
   }
   if (answer.type != net::answer_to(request)) {
-    return Status(StatusCode::kInternal, "server answered " +
-                                             std::string(net::frame_type_name(request)) +
-                                             " with frame type " +
-                                             std::to_string(static_cast<unsigned>(answer.type)));
+    return Status(StatusCode::kInternal,
+                  "server answered " + std::string(net::frame_type_name(request)) +
+                      " with frame type " + std::to_string(static_cast<unsigned>(answer.type)));
   }
   return Status::ok();
 }
-
 
 }  // namespace mmsb::net::client
 
 namespace mmsb {
 
-using net::client::Answer;
-using net::client::AnswerHandler;
-using net::client::answer_status;
 using net::FrameType;
+using net::client::Answer;
+using net::client::answer_status;
+using net::client::AnswerHandler;
 
 struct Client::Impl {
   ~Impl() { close(); }
@@ -90,14 +87,13 @@ struct Client::Impl {
   std::vector<std::byte> write_buffer;  // queued requests
   std::size_t queued = 0;               // in write_buffer
   std::size_t unanswered = 0;           // sent, not yet answered
-  std::mutex mutex;  // pending, subscriptions, broken
+  std::mutex mutex;                     // pending, subscriptions, broken
   std::map<std::uint64_t, AnswerHandler> pending;
   std::map<std::uint64_t, std::shared_ptr<EventCallback>> subscriptions;
   Status broken;
   std::thread reader;
   bool closed = false;
 };
-
 
 template <typename Encode>
 void Client::Impl::request(const Encode& encode, AnswerHandler handler) {
@@ -140,6 +136,5 @@ Result<T> Client::Impl::call(FrameType type, const Encode& encode, const OnAnswe
   }
   return result.get();
 }
-
 
 }  // namespace mmsb

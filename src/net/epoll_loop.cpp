@@ -98,9 +98,7 @@ class EpollLoop final : public IoLoop {
     event.data.u64 = tag;
     return ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) == 0;
   }
-  bool attach(Conn& conn) override {
-    return watch(conn.fd, EPOLLIN | EPOLLRDHUP, conn.id);
-  }
+  bool attach(Conn& conn) override { return watch(conn.fd, EPOLLIN | EPOLLRDHUP, conn.id); }
   void rewatch(Conn& conn) {
     epoll_event event{};
     event.events = EPOLLIN | EPOLLRDHUP | (conn.send_in_flight ? EPOLLOUT : 0u);
@@ -148,7 +146,8 @@ class EpollLoop final : public IoLoop {
       return;
     }
     counters_.bytes_in.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-    handler_.on_data(conn, std::span<const std::byte>(scratch_.data(), static_cast<std::size_t>(n)));
+    handler_.on_data(conn,
+                     std::span<const std::byte>(scratch_.data(), static_cast<std::size_t>(n)));
   }
 
   int listen_fd_;

@@ -29,7 +29,7 @@ struct LoopCounters {
 // One connection as a loop holds it.
 struct Conn {
   Conn();
-  ~Conn();  // in loop.cpp, where Session is complete
+  ~Conn();               // in loop.cpp, where Session is complete
   std::uint64_t id = 0;  // slot | generation << 32: stale ids never find a new connection
   int fd = -1;
   std::vector<std::byte> out;      // to send; the session appends frames here
@@ -38,7 +38,7 @@ struct Conn {
   bool send_in_flight = false;
   bool closing = false;  // close once `out` is sent (or at once if the peer is gone)
   bool peer_gone = false;
-  bool dead = false;  // retired: removed at the end of the loop's current step
+  bool dead = false;      // retired: removed at the end of the loop's current step
   int ops_in_flight = 0;  // io_uring: submitted operations naming this connection
   std::unique_ptr<Session> session;
 };
@@ -51,10 +51,10 @@ class IoLoop {
     // A new connection; false refuses it (the loop closes the socket).
     virtual bool on_open(Conn& conn) = 0;
     virtual void on_data(Conn& conn, std::span<const std::byte> bytes) = 0;
-    virtual void on_close(Conn& conn) = 0;  // the session is destroyed after
+    virtual void on_close(Conn& conn) = 0;    // the session is destroyed after
     virtual void on_drained(Conn& conn) = 0;  // everything it had to send is sent
-    virtual void on_wake() = 0;             // wake() was called
-    virtual void on_tick() = 0;             // about every 100 ms
+    virtual void on_wake() = 0;               // wake() was called
+    virtual void on_tick() = 0;               // about every 100 ms
   };
 
   virtual ~IoLoop();
@@ -90,7 +90,10 @@ class IoLoop {
   // The backend starts watching a new connection; false if it cannot.
   virtual bool attach(Conn& conn) = 0;
   // The backend is done with a retired connection (io_uring: no operation names it).
-  virtual bool released(Conn& conn) { (void)conn; return true; }
+  virtual bool released(Conn& conn) {
+    (void)conn;
+    return true;
+  }
 
   Handler& handler_;
   LoopCounters& counters_;

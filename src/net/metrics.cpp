@@ -47,8 +47,9 @@ std::string metrics_text(const EngineStats& stats, const Server::Counters& c) {
   metric(out, "mmsb_server_frames_sent_total", "counter", "Frames sent", d(c.frames_out));
   metric(out, "mmsb_server_received_bytes_total", "counter", "Bytes received", d(c.bytes_in));
   metric(out, "mmsb_server_sent_bytes_total", "counter", "Bytes sent", d(c.bytes_out));
-  out += "# HELP mmsb_server_errors_total ERROR frames sent, by kind\n"
-         "# TYPE mmsb_server_errors_total counter\n";
+  out +=
+      "# HELP mmsb_server_errors_total ERROR frames sent, by kind\n"
+      "# TYPE mmsb_server_errors_total counter\n";
   const std::uint64_t request_errors = c.errors - std::min(c.errors, c.protocol_errors);
   out += "mmsb_server_errors_total{kind=\"request\"} " + std::to_string(request_errors) + "\n";
   out += "mmsb_server_errors_total{kind=\"protocol\"} " + std::to_string(c.protocol_errors) + "\n";
@@ -91,11 +92,13 @@ void MetricsEndpoint::answer(int client) {
     if (n <= 0) return;
     have += static_cast<std::size_t>(n);
     request[have] = '\0';
-    if (std::strstr(request, "\r\n\r\n") != nullptr || std::strstr(request, "\n\n") != nullptr) break;
+    if (std::strstr(request, "\r\n\r\n") != nullptr || std::strstr(request, "\n\n") != nullptr)
+      break;
   }
   std::string body;
   std::string status = "200 OK";
-  if (std::strncmp(request, "GET /metrics ", 13) == 0 || std::strncmp(request, "GET /metrics\r", 13) == 0) {
+  if (std::strncmp(request, "GET /metrics ", 13) == 0 ||
+      std::strncmp(request, "GET /metrics\r", 13) == 0) {
     body = render_();
   } else {
     status = "404 Not Found";
@@ -103,8 +106,8 @@ void MetricsEndpoint::answer(int client) {
   }
   const std::string response = "HTTP/1.0 " + status +
                                "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                               "Content-Length: " + std::to_string(body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + body;
+                               "Content-Length: " +
+                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   std::size_t sent = 0;
   while (sent < response.size()) {
     const ssize_t n = ::send(client, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);

@@ -15,9 +15,12 @@ namespace mmsb {
 
 std::string_view io_backend_name(IoBackend backend) {
   switch (backend) {
-    case IoBackend::kAuto: return "auto";
-    case IoBackend::kUring: return "io_uring";
-    case IoBackend::kEpoll: return "epoll";
+    case IoBackend::kAuto:
+      return "auto";
+    case IoBackend::kUring:
+      return "io_uring";
+    case IoBackend::kEpoll:
+      return "epoll";
   }
   return "unknown";
 }

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-
 namespace mmsb::net {
 namespace {
 
@@ -65,7 +64,8 @@ void Mailbox::ingest_ready() {
 Session::Session(Dispatcher& dispatcher, Conn& conn)
     : dispatcher_(dispatcher),
       conn_(conn),
-      mailbox_(new Mailbox(dispatcher, conn.id, dispatcher.options.limits.subscription_queue_bytes)),
+      mailbox_(
+          new Mailbox(dispatcher, conn.id, dispatcher.options.limits.subscription_queue_bytes)),
       last_frame_(Clock::now()),
       opened_(last_frame_) {}
 
@@ -120,36 +120,49 @@ void Session::handle(const FrameHeader& header, std::span<const std::byte> body)
   last_frame_ = Clock::now();
   if (!authenticated_) {
     if (header.type != FrameType::kHello) {
-      return error(header.id, invalid_argument("the first frame must be HELLO, not " +
-                                               std::string(frame_type_name(header.type))),
+      return error(header.id,
+                   invalid_argument("the first frame must be HELLO, not " +
+                                    std::string(frame_type_name(header.type))),
                    true);
     }
     return hello(header, body);
   }
   if (in_flight_ >= dispatcher_.options.limits.requests_in_flight_max) {
-    return error(header.id,
-                 limit_passed("requests_in_flight_max", dispatcher_.options.limits.requests_in_flight_max,
-                       "too many unanswered requests on this connection"),
-                 true);
+    return error(
+        header.id,
+        limit_passed("requests_in_flight_max", dispatcher_.options.limits.requests_in_flight_max,
+                     "too many unanswered requests on this connection"),
+        true);
   }
   handle_request(header, body);
 }
 
 void Session::handle_request(const FrameHeader& header, std::span<const std::byte> body) {
   switch (header.type) {
-    case FrameType::kCommit: return commit(header, body);
-    case FrameType::kRead: return read(header, body);
-    case FrameType::kPin: return pin(header, body, false);
-    case FrameType::kUnpin: return pin(header, body, true);
-    case FrameType::kFork: return fork(header, body, false);
-    case FrameType::kDropFork: return fork(header, body, true);
-    case FrameType::kMerge: return merge(header, body);
-    case FrameType::kSubscribe: return subscribe(header, body, false);
-    case FrameType::kUnsubscribe: return subscribe(header, body, true);
-    case FrameType::kIngest: return ingest(header, body);
+    case FrameType::kCommit:
+      return commit(header, body);
+    case FrameType::kRead:
+      return read(header, body);
+    case FrameType::kPin:
+      return pin(header, body, false);
+    case FrameType::kUnpin:
+      return pin(header, body, true);
+    case FrameType::kFork:
+      return fork(header, body, false);
+    case FrameType::kDropFork:
+      return fork(header, body, true);
+    case FrameType::kMerge:
+      return merge(header, body);
+    case FrameType::kSubscribe:
+      return subscribe(header, body, false);
+    case FrameType::kUnsubscribe:
+      return subscribe(header, body, true);
+    case FrameType::kIngest:
+      return ingest(header, body);
     case FrameType::kStats:
     case FrameType::kCheckpoint:
-    case FrameType::kReplay: return slow(header, body);
+    case FrameType::kReplay:
+      return slow(header, body);
     case FrameType::kHello:
       return error(header.id, failed_precondition("HELLO was already sent on this connection"));
     default:

@@ -47,7 +47,7 @@ struct Mailbox {
   std::vector<std::pair<std::uint64_t, Result<CommitInfo>>> commits;
   std::vector<std::byte> frames;  // whole frames to send as they are
   std::uint64_t slow_answers = 0;
-  std::uint64_t event_bytes = 0;  // of `frames`, event frames
+  std::uint64_t event_bytes = 0;     // of `frames`, event frames
   std::uint64_t events_dropped = 0;  // since the last event frame
   bool verdicts = false;
   // Bytes the connection has yet to send (the session sets it): counted against
@@ -83,7 +83,7 @@ class Session {
   ~Session();  // releases what the connection holds
 
   void on_data(std::span<const std::byte> bytes);
-  void on_mail();  // the mailbox has something
+  void on_mail();     // the mailbox has something
   void on_drained();  // the connection sent all it had
   // Idle and handshake timeouts; true if the connection was closed.
   bool check_timeout(std::chrono::steady_clock::time_point now);

@@ -84,7 +84,8 @@ void Session::pin(const FrameHeader& header, std::span<const std::byte> body, bo
   if (pins_.size() >= max && pins_.count(state.tick().value()) == 0) {
     return error(header.id, limit_passed("pins_max", max, "too many pinned snapshots"), true);
   }
-  encode_tick_root(conn_.out, header.type, header.id, TickRoot{state.tick().value(), state.root(), 0});
+  encode_tick_root(conn_.out, header.type, header.id,
+                   TickRoot{state.tick().value(), state.root(), 0});
   dispatcher_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
   pins_.insert_or_assign(state.tick().value(), std::move(state));
 }
@@ -95,8 +96,8 @@ void Session::fork(const FrameHeader& header, std::span<const std::byte> body, b
     Status decoded = decode_u64(body, header.type, id);
     if (!decoded.is_ok()) return error(header.id, decoded);
     if (forks_.erase(id) == 0) {
-      return error(header.id, not_found("fork " + std::to_string(id) +
-                                        " is not held by this connection"));
+      return error(header.id,
+                   not_found("fork " + std::to_string(id) + " is not held by this connection"));
     }
     encode_empty(conn_.out, answer_to(header.type), header.id);
     dispatcher_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
@@ -105,11 +106,13 @@ void Session::fork(const FrameHeader& header, std::span<const std::byte> body, b
   Status decoded = decode_empty(body, header.type);
   if (!decoded.is_ok()) return error(header.id, decoded);
   const std::uint32_t max = dispatcher_.options.limits.forks_max;
-  if (forks_.size() >= max) return error(header.id, limit_passed("forks_max", max, "too many forks"), true);
+  if (forks_.size() >= max)
+    return error(header.id, limit_passed("forks_max", max, "too many forks"), true);
   const std::uint64_t id = next_fork_++;
   auto [it, added] = forks_.emplace(id, Fork(dispatcher_.engine.snapshot()));
   const State& base = it->second.base();
-  encode_tick_root(conn_.out, header.type, header.id, TickRoot{base.tick().value(), base.root(), id});
+  encode_tick_root(conn_.out, header.type, header.id,
+                   TickRoot{base.tick().value(), base.root(), id});
   dispatcher_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -128,19 +131,19 @@ void Session::merge(const FrameHeader& header, std::span<const std::byte> body) 
   forks_.erase(it);
   ++in_flight_;
   Engine& engine = dispatcher_.engine;
-  dispatcher_.slow.run([&engine, fork, policy = request.policy, id = header.id,
-                        mailbox = MailboxRef(mailbox_)] {
-    std::vector<std::byte> frame;
-    MergeOptions options;
-    options.policy = policy;
-    Result<MergeResult> merged = engine.merge(*fork, options);
-    if (merged.is_ok()) {
-      encode_merge_ok(frame, id, *merged);
-    } else {
-      encode_error(frame, id, merged.status(), false);
-    }
-    mailbox->slow_done(std::move(frame));
-  });
+  dispatcher_.slow.run(
+      [&engine, fork, policy = request.policy, id = header.id, mailbox = MailboxRef(mailbox_)] {
+        std::vector<std::byte> frame;
+        MergeOptions options;
+        options.policy = policy;
+        Result<MergeResult> merged = engine.merge(*fork, options);
+        if (merged.is_ok()) {
+          encode_merge_ok(frame, id, *merged);
+        } else {
+          encode_error(frame, id, merged.status(), false);
+        }
+        mailbox->slow_done(std::move(frame));
+      });
 }
 
 void Session::subscribe(const FrameHeader& header, std::span<const std::byte> body,
@@ -151,8 +154,8 @@ void Session::subscribe(const FrameHeader& header, std::span<const std::byte> bo
     if (!decoded.is_ok()) return error(header.id, decoded);
     auto it = subscriptions_.find(id);
     if (it == subscriptions_.end()) {
-      return error(header.id, not_found("no subscription " + std::to_string(id) +
-                                        " on this connection"));
+      return error(header.id,
+                   not_found("no subscription " + std::to_string(id) + " on this connection"));
     }
     (void)dispatcher_.engine.unsubscribe(it->second);
     subscriptions_.erase(it);
@@ -174,8 +177,8 @@ void Session::subscribe(const FrameHeader& header, std::span<const std::byte> bo
   EventFilter filter{std::move(request.pages), request.types};
   LoopCounters& counters = dispatcher_.counters;
   Result<std::uint64_t> subscription = dispatcher_.engine.subscribe(
-      std::move(filter), [mailbox = MailboxRef(mailbox_), id = header.id,
-                          &counters](const EventBatch& batch) { mailbox->event(id, batch, counters); });
+      std::move(filter), [mailbox = MailboxRef(mailbox_), id = header.id, &counters](
+                             const EventBatch& batch) { mailbox->event(id, batch, counters); });
   if (!subscription.is_ok()) return error(header.id, subscription.status());
   subscriptions_.emplace(header.id, *subscription);
   encode_u64(conn_.out, answer_to(header.type), header.id, header.id);
@@ -219,8 +222,8 @@ void Session::answer_verdicts() {
     const std::size_t have = verdicts_.size();
     if (wanted > have) {
       verdicts_.resize(wanted);
-      verdicts_.resize(have + producer_->take_verdicts(
-                                  std::span<PacketVerdict>(verdicts_.data() + have, wanted - have)));
+      verdicts_.resize(have + producer_->take_verdicts(std::span<PacketVerdict>(
+                                  verdicts_.data() + have, wanted - have)));
     }
   }
   std::size_t used = 0;

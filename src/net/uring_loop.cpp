@@ -47,13 +47,14 @@ class UringLoop final : public IoLoop {
     unsigned major = 0, minor = 0;
     if (::uname(&system) != 0 || std::sscanf(system.release, "%u.%u", &major, &minor) != 2 ||
         major < 6) {
-      return Status(StatusCode::kUnavailable,
-                    std::string("io_uring: multishot receive needs Linux 6.0, this is ") +
-                        system.release);
+      return Status(
+          StatusCode::kUnavailable,
+          std::string("io_uring: multishot receive needs Linux 6.0, this is ") + system.release);
     }
     io_uring_params params{};
     int rc = io_uring_queue_init_params(4096, &ring_, &params);
-    if (rc < 0) return Status(StatusCode::kUnavailable, std::string("io_uring: ") + std::strerror(-rc));
+    if (rc < 0)
+      return Status(StatusCode::kUnavailable, std::string("io_uring: ") + std::strerror(-rc));
     ring_ready_ = true;
     void* mem = ::mmap(nullptr, kBuffers * sizeof(io_uring_buf), PROT_READ | PROT_WRITE,
                        MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -77,7 +78,9 @@ class UringLoop final : public IoLoop {
     arm_wake();
     arm_timer();
     rc = io_uring_submit(&ring_);
-    if (rc < 0) return Status(StatusCode::kUnavailable, std::string("io_uring_submit: ") + std::strerror(-rc));
+    if (rc < 0)
+      return Status(StatusCode::kUnavailable,
+                    std::string("io_uring_submit: ") + std::strerror(-rc));
     return Status::ok();
   }
 
@@ -133,7 +136,8 @@ class UringLoop final : public IoLoop {
 
   void arm_accept() {
     io_uring_sqe* entry = sqe();
-    io_uring_prep_multishot_accept(entry, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_prep_multishot_accept(entry, listen_fd_, nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(entry, tag(Op::kAccept));
   }
   void arm_wake() {
@@ -212,10 +216,11 @@ class UringLoop final : public IoLoop {
     if (!more) --conn->ops_in_flight;
     if (cqe.res > 0 && has_buffer) {
       if (!conn->dead) {
-        counters_.bytes_in.fetch_add(static_cast<std::uint64_t>(cqe.res), std::memory_order_relaxed);
-        handler_.on_data(*conn, std::span<const std::byte>(
-                                    buffers_.data() + std::size_t{bid} * kBufferBytes,
-                                    static_cast<std::size_t>(cqe.res)));
+        counters_.bytes_in.fetch_add(static_cast<std::uint64_t>(cqe.res),
+                                     std::memory_order_relaxed);
+        handler_.on_data(
+            *conn, std::span<const std::byte>(buffers_.data() + std::size_t{bid} * kBufferBytes,
+                                              static_cast<std::size_t>(cqe.res)));
       }
       recycle(bid);  // the session copied what it did not finish parsing
     } else if (has_buffer) {

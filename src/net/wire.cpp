@@ -14,22 +14,38 @@ using detail::read_ids;
 
 std::string_view frame_type_name(FrameType type) {
   switch (type) {
-    case FrameType::kHello: return "HELLO";
-    case FrameType::kCommit: return "COMMIT";
-    case FrameType::kRead: return "READ";
-    case FrameType::kPin: return "PIN";
-    case FrameType::kUnpin: return "UNPIN";
-    case FrameType::kFork: return "FORK";
-    case FrameType::kMerge: return "MERGE";
-    case FrameType::kDropFork: return "DROP_FORK";
-    case FrameType::kSubscribe: return "SUBSCRIBE";
-    case FrameType::kUnsubscribe: return "UNSUBSCRIBE";
-    case FrameType::kIngest: return "INGEST";
-    case FrameType::kStats: return "STATS";
-    case FrameType::kCheckpoint: return "CHECKPOINT";
-    case FrameType::kReplay: return "REPLAY";
-    case FrameType::kEvent: return "EVENT";
-    case FrameType::kError: return "ERROR";
+    case FrameType::kHello:
+      return "HELLO";
+    case FrameType::kCommit:
+      return "COMMIT";
+    case FrameType::kRead:
+      return "READ";
+    case FrameType::kPin:
+      return "PIN";
+    case FrameType::kUnpin:
+      return "UNPIN";
+    case FrameType::kFork:
+      return "FORK";
+    case FrameType::kMerge:
+      return "MERGE";
+    case FrameType::kDropFork:
+      return "DROP_FORK";
+    case FrameType::kSubscribe:
+      return "SUBSCRIBE";
+    case FrameType::kUnsubscribe:
+      return "UNSUBSCRIBE";
+    case FrameType::kIngest:
+      return "INGEST";
+    case FrameType::kStats:
+      return "STATS";
+    case FrameType::kCheckpoint:
+      return "CHECKPOINT";
+    case FrameType::kReplay:
+      return "REPLAY";
+    case FrameType::kEvent:
+      return "EVENT";
+    case FrameType::kError:
+      return "ERROR";
   }
   const auto raw = static_cast<std::uint8_t>(type);
   if ((raw & kAnswerBit) != 0 && raw != 0xFF) {
@@ -52,9 +68,8 @@ Result<FrameHeader> decode_header(std::span<const std::byte, kFrameHeaderBytes> 
                             std::to_string(reserved) + " must be 0");
   }
   if (header.length > frame_bytes_max) {
-    return resource_exhausted("limit frame_bytes_max: a frame of " +
-                              std::to_string(header.length) + " bytes is above " +
-                              std::to_string(frame_bytes_max));
+    return resource_exhausted("limit frame_bytes_max: a frame of " + std::to_string(header.length) +
+                              " bytes is above " + std::to_string(frame_bytes_max));
   }
   return header;
 }
@@ -168,8 +183,7 @@ Status decode_merge(std::span<const std::byte> body, Merge& merge) {
   return in.done();
 }
 
-void encode_subscribe(std::vector<std::byte>& out, std::uint64_t id,
-                      const Subscribe& subscribe) {
+void encode_subscribe(std::vector<std::byte>& out, std::uint64_t id, const Subscribe& subscribe) {
   FrameWriter frame(out, FrameType::kSubscribe, id);
   frame.put<std::uint32_t>(subscribe.types);
   put_ids(frame, subscribe.pages);
@@ -222,8 +236,7 @@ Status decode_u64(std::span<const std::byte> body, FrameType type, std::uint64_t
   return in.done();
 }
 
-void encode_ingest(std::vector<std::byte>& out, std::uint64_t id,
-                   std::span<const Packet> packets) {
+void encode_ingest(std::vector<std::byte>& out, std::uint64_t id, std::span<const Packet> packets) {
   FrameWriter frame(out, FrameType::kIngest, id);
   frame.put<std::uint32_t>(static_cast<std::uint32_t>(packets.size()));
   // Written through a pointer into room made once: a batch is thousands of packets.
@@ -263,7 +276,8 @@ Status decode_ingest(std::span<const std::byte> body, std::vector<Packet>& packe
                                          std::to_string(kPacketInlineBytes)
                                    : ": truncated"));
     }
-    packets[i].set_inline(get_le<std::uint32_t>(from), std::span<const std::byte>(from + 5, length));
+    packets[i].set_inline(get_le<std::uint32_t>(from),
+                          std::span<const std::byte>(from + 5, length));
     from += 5 + length;
   }
   if (from != end) {

@@ -125,11 +125,9 @@ void encode_subscribe(std::vector<std::byte>& out, std::uint64_t id, const Subsc
 void encode_replay(std::vector<std::byte>& out, std::uint64_t id, const Replay& replay);
 // PIN, FORK, STATS, CHECKPOINT (empty body); UNPIN, DROP_FORK, UNSUBSCRIBE (one u64).
 void encode_empty(std::vector<std::byte>& out, FrameType type, std::uint64_t id);
-void encode_u64(std::vector<std::byte>& out, FrameType type, std::uint64_t id,
-                std::uint64_t value);
+void encode_u64(std::vector<std::byte>& out, FrameType type, std::uint64_t id, std::uint64_t value);
 // Packets: topic and inline payload of each (at most kPacketInlineBytes).
-void encode_ingest(std::vector<std::byte>& out, std::uint64_t id,
-                   std::span<const Packet> packets);
+void encode_ingest(std::vector<std::byte>& out, std::uint64_t id, std::span<const Packet> packets);
 
 // Decoders: InvalidArgument naming the frame, the field and the byte.
 Status decode_hello(std::span<const std::byte> body, Hello& hello);
@@ -201,8 +199,7 @@ void encode_stats_ok(std::vector<std::byte>& out, std::uint64_t id,
                      std::span<const StatsEntry> entries);
 void encode_event(std::vector<std::byte>& out, std::uint64_t id, const EventBatch& batch,
                   std::uint64_t dropped_before);
-void encode_error(std::vector<std::byte>& out, std::uint64_t id, const Status& status,
-                  bool fatal);
+void encode_error(std::vector<std::byte>& out, std::uint64_t id, const Status& status, bool fatal);
 
 Status decode_hello_ok(std::span<const std::byte> body, HelloOk& hello);
 Status decode_commit_ok(std::span<const std::byte> body, CommitInfo& info);

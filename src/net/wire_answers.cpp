@@ -39,9 +39,11 @@ void encode_commit_ok(std::vector<std::byte>& out, std::uint64_t id, const Commi
   frame.put<std::uint32_t>(static_cast<std::uint32_t>(info.receipts.size()));
   for (const RuleReceipt& receipt : info.receipts) {
     frame.put<std::uint64_t>(receipt.family).put<std::uint64_t>(receipt.scope.value());
-    frame.put<std::uint64_t>(receipt.nonce).put<std::uint8_t>(static_cast<std::uint8_t>(receipt.outcome));
+    frame.put<std::uint64_t>(receipt.nonce)
+        .put<std::uint8_t>(static_cast<std::uint8_t>(receipt.outcome));
     frame.put<std::uint32_t>(receipt.attempt).put<std::uint64_t>(receipt.blocker_family);
-    frame.put<std::uint64_t>(receipt.blocker_scope.value()).put<std::uint64_t>(receipt.retry_at.value());
+    frame.put<std::uint64_t>(receipt.blocker_scope.value())
+        .put<std::uint64_t>(receipt.retry_at.value());
   }
   frame.finish();
 }
@@ -88,7 +90,9 @@ void ReadOkWriter::add(const Result<PageView>& page) {
     frame_.put<std::uint32_t>(0).put<std::uint64_t>(0).put<std::uint64_t>(0);
     return;
   }
-  frame_.put<std::uint8_t>(0).put<std::uint32_t>(page->type).put<std::uint64_t>(page->epoch.value());
+  frame_.put<std::uint8_t>(0)
+      .put<std::uint32_t>(page->type)
+      .put<std::uint64_t>(page->epoch.value());
   frame_.put<std::uint64_t>(page->bytes.size()).bytes(page->bytes);
 }
 
@@ -266,10 +270,10 @@ Status decode_event(std::span<const std::byte> body, EventBatch& batch) {
   return in.done();
 }
 
-void encode_error(std::vector<std::byte>& out, std::uint64_t id, const Status& status,
-                  bool fatal) {
+void encode_error(std::vector<std::byte>& out, std::uint64_t id, const Status& status, bool fatal) {
   FrameWriter frame(out, FrameType::kError, id);
-  frame.put<std::uint8_t>(static_cast<std::uint8_t>(status.code())).put<std::uint8_t>(fatal ? 1 : 0);
+  frame.put<std::uint8_t>(static_cast<std::uint8_t>(status.code()))
+      .put<std::uint8_t>(fatal ? 1 : 0);
   frame.put<std::uint16_t>(0);
   const std::string& message = status.message();
   frame.string(std::string_view(message).substr(0, kErrorMessageBytesMax));

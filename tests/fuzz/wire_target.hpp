@@ -48,13 +48,13 @@ inline bool wire_target(const std::uint8_t* data, std::size_t size) {
     }
     case 1: {
       net::Hello hello;
-      return accepted(net::decode_hello(body, hello), [&](auto& f) { net::encode_hello(f, 0, hello); });
+      return accepted(net::decode_hello(body, hello),
+                      [&](auto& f) { net::encode_hello(f, 0, hello); });
     }
     case 2: {
       net::Commit commit;
-      return accepted(net::decode_commit(body, commit), [&](auto& f) {
-        MMSB_ASSERT(net::encode_commit(f, 0, commit).is_ok());
-      });
+      return accepted(net::decode_commit(body, commit),
+                      [&](auto& f) { MMSB_ASSERT(net::encode_commit(f, 0, commit).is_ok()); });
     }
     case 3: {
       net::Read read;
@@ -62,7 +62,8 @@ inline bool wire_target(const std::uint8_t* data, std::size_t size) {
     }
     case 4: {
       net::Merge merge;
-      return accepted(net::decode_merge(body, merge), [&](auto& f) { net::encode_merge(f, 0, merge); });
+      return accepted(net::decode_merge(body, merge),
+                      [&](auto& f) { net::encode_merge(f, 0, merge); });
     }
     case 5: {
       net::Subscribe subscribe;
@@ -71,7 +72,8 @@ inline bool wire_target(const std::uint8_t* data, std::size_t size) {
     }
     case 6: {
       net::Replay replay;
-      return accepted(net::decode_replay(body, replay), [&](auto& f) { net::encode_replay(f, 0, replay); });
+      return accepted(net::decode_replay(body, replay),
+                      [&](auto& f) { net::encode_replay(f, 0, replay); });
     }
     case 7: {
       std::vector<Packet> packets;

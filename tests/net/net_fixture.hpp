@@ -62,6 +62,15 @@ class NetTest : public ::testing::TestWithParam<IoBackend> {
     return client.is_ok() ? std::move(*client) : nullptr;
   }
 
+  // Commits one page through `client`; its id (0 if the commit failed, which it reports).
+  PageId create_page(Client& client, const PageSpec& spec) {
+    RemoteTransaction txn = client.begin();
+    txn.create_page(spec);
+    auto created = txn.commit();
+    EXPECT_TRUE(created.is_ok()) << created.status().to_string();
+    return created.is_ok() ? created->created_pages[0] : PageId(0);
+  }
+
   TempDir dir_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Server> server_;
@@ -84,7 +93,8 @@ class RawConnection {
     if (receive_buffer != 0) {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     }
-    MMSB_ASSERT(::connect(fd_, reinterpret_cast<const sockaddr*>(&parsed->storage), parsed->length) == 0);
+    MMSB_ASSERT(
+        ::connect(fd_, reinterpret_cast<const sockaddr*>(&parsed->storage), parsed->length) == 0);
   }
   ~RawConnection() {
     if (fd_ >= 0) ::close(fd_);
@@ -115,14 +125,15 @@ class RawConnection {
       if (n <= 0) return false;
       buffer_.insert(buffer_.end(), chunk, chunk + n);
     }
-    auto decoded = net::decode_header(std::span<const std::byte>(buffer_).first<net::kFrameHeaderBytes>(),
-                                      0xffffffffu);
+    auto decoded = net::decode_header(
+        std::span<const std::byte>(buffer_).first<net::kFrameHeaderBytes>(), 0xffffffffu);
     MMSB_ASSERT(decoded.is_ok());
     header = *decoded;
-    body.assign(buffer_.begin() + net::kFrameHeaderBytes,
-                buffer_.begin() + static_cast<std::ptrdiff_t>(net::kFrameHeaderBytes + header.length));
-    buffer_.erase(buffer_.begin(),
-                  buffer_.begin() + static_cast<std::ptrdiff_t>(net::kFrameHeaderBytes + header.length));
+    body.assign(
+        buffer_.begin() + net::kFrameHeaderBytes,
+        buffer_.begin() + static_cast<std::ptrdiff_t>(net::kFrameHeaderBytes + header.length));
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(
+                                                         net::kFrameHeaderBytes + header.length));
     return true;
   }
   // Everything until the peer closes (HTTP answers).

@@ -48,7 +48,8 @@ Child spawn(const std::string& dir, const char* backend) {
   while (::read(pipe_fds[0], &c, 1) == 1 && c != '\n') line += c;
   ::close(pipe_fds[0]);
   Child child{pid, 0};
-  if (line.rfind("port ", 0) == 0) child.port = static_cast<std::uint16_t>(std::stoul(line.substr(5)));
+  if (line.rfind("port ", 0) == 0)
+    child.port = static_cast<std::uint16_t>(std::stoul(line.substr(5)));
   return child;
 }
 
@@ -69,16 +70,17 @@ std::uint64_t load(Client& client, PageId page, std::uint64_t first) {
     }
     std::vector<std::byte> bytes(8);
     put_le<std::uint64_t>(bytes.data(), value);
-    client.commit_async({log::WriteOp{page.value(), 0, bytes}}, [&, value](Result<CommitInfo> info) {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (info.is_ok()) {
-        acked = std::max(acked, value);
-      } else {
-        failed = true;
-      }
-      --in_flight;
-      changed.notify_all();
-    });
+    client.commit_async({log::WriteOp{page.value(), 0, bytes}},
+                        [&, value](Result<CommitInfo> info) {
+                          std::lock_guard<std::mutex> lock(mutex);
+                          if (info.is_ok()) {
+                            acked = std::max(acked, value);
+                          } else {
+                            failed = true;
+                          }
+                          --in_flight;
+                          changed.notify_all();
+                        });
   }
   std::unique_lock<std::mutex> lock(mutex);
   changed.wait(lock, [&] { return in_flight == 0; });

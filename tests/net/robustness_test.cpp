@@ -77,11 +77,13 @@ TEST_P(RobustnessTest, BadBytesGetAnErrorAndACloseAndChangeNothing) {
       {"a request before HELLO", frame_of(0, 12, 1), false, "first frame must be HELLO"},
       {"an oversized length", frame_of(0xfffffff0u, 2, 2), true, "frame_bytes_max"},
       {"an unknown request type", frame_of(0, 0x3f, 3), true, "unknown request type"},
-      {"non-zero flags", [] {
+      {"non-zero flags",
+       [] {
          auto f = frame_of(0, 12, 4);
          f[5] = std::byte{1};
          return f;
-       }(), true, "flags"},
+       }(),
+       true, "flags"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -193,7 +195,8 @@ TEST_P(RobustnessTest, EachLimitIsNamedAtItsEdge) {
     // Exactly at the frame limit passes; one byte over is refused.
     auto client = connect();
     RemoteTransaction at_limit = client->begin();
-    at_limit.create_page({.size_bytes = 4096 - 8 - 4 - 29, .initial = filled(4096 - 8 - 4 - 29, 1)});
+    at_limit.create_page(
+        {.size_bytes = 4096 - 8 - 4 - 29, .initial = filled(4096 - 8 - 4 - 29, 1)});
     EXPECT_TRUE(at_limit.commit().is_ok());
     RemoteTransaction over = client->begin();
     over.create_page({.size_bytes = 4096 - 8 - 4 - 28, .initial = filled(4096 - 8 - 4 - 28, 1)});
@@ -222,7 +225,8 @@ TEST_P(RobustnessTest, RequestsInFlightAreBounded) {
   // waiting), so the server stops the connection, naming the limit.
   std::vector<std::byte> burst;
   for (std::uint64_t id = 10; id < 2010; ++id) {
-    ASSERT_TRUE(net::encode_commit(burst, id, net::Commit{0, {log::CreatePageOp{0, 8, {}}}}).is_ok());
+    ASSERT_TRUE(
+        net::encode_commit(burst, id, net::Commit{0, {log::CreatePageOp{0, 8, {}}}}).is_ok());
   }
   raw.send(burst);
   RawConnection::Ending ending = raw.until_closed();
@@ -270,7 +274,8 @@ TEST_P(RobustnessTest, ASlowSubscriberLosesBatchesNotTheServer) {
   ASSERT_TRUE(pages.is_ok());
   for (int round = 0; round < 2000 && server_->counters().events_dropped == 0; ++round) {
     RemoteTransaction txn = client->begin();
-    for (PageId page : pages->created_pages) txn.write(page, 0, filled(8, static_cast<unsigned char>(round)));
+    for (PageId page : pages->created_pages)
+      txn.write(page, 0, filled(8, static_cast<unsigned char>(round)));
     ASSERT_TRUE(txn.commit().is_ok());
   }
   EXPECT_GT(server_->counters().events_dropped, 0u);
@@ -312,8 +317,10 @@ TEST_P(RobustnessTest, AThousandConnectionsAtOnce) {
   }
   const double per_connection = (heap() - before) / kConnections;
   EXPECT_EQ(server_->counters().connections, static_cast<std::uint64_t>(kConnections));
-  std::printf("[ memory ] %d idle connections: %.0f bytes of heap each (server side, and the "
-              "test's raw sockets)\n", kConnections, per_connection);
+  std::printf(
+      "[ memory ] %d idle connections: %.0f bytes of heap each (server side, and the "
+      "test's raw sockets)\n",
+      kConnections, per_connection);
   EXPECT_LT(per_connection, 16384);  // the bound docs/ARCHITECTURE.md "net" states
   // Every one of them still answers.
   std::vector<std::byte> frame;

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   }
   mmsb::ServerOptions server_options;
   server_options.listen = "127.0.0.1:0";
-  server_options.io = std::string(argv[2]) == "epoll" ? mmsb::IoBackend::kEpoll : mmsb::IoBackend::kAuto;
+  server_options.io =
+      std::string(argv[2]) == "epoll" ? mmsb::IoBackend::kEpoll : mmsb::IoBackend::kAuto;
   server_options.data_dir = argv[1];
   auto server = mmsb::Server::start(**engine, server_options);
   if (!server.is_ok()) {

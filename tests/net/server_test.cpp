@@ -4,8 +4,8 @@
 #include <mutex>
 #include <thread>
 
-#include "net/net_fixture.hpp"
 #include "core/endian.hpp"
+#include "net/net_fixture.hpp"
 #include "support/bytes.hpp"
 
 namespace mmsb::test {
@@ -72,8 +72,8 @@ TEST_P(ServerTest, PipelinedCommitsAreAllAnsweredInTickOrder) {
   std::condition_variable done;
   std::vector<std::pair<int, std::uint64_t>> ticks;
   for (int i = 0; i < kCommits; ++i) {
-    std::vector<log::Op> ops{log::WriteOp{page->created_pages[0].value(), 0,
-                                          filled(8, static_cast<unsigned char>(i))}};
+    std::vector<log::Op> ops{
+        log::WriteOp{page->created_pages[0].value(), 0, filled(8, static_cast<unsigned char>(i))}};
     client->commit_async(ops, [&, i](Result<CommitInfo> info) {
       std::lock_guard<std::mutex> lock(mutex);
       ASSERT_TRUE(info.is_ok()) << info.status().to_string();
@@ -82,7 +82,8 @@ TEST_P(ServerTest, PipelinedCommitsAreAllAnsweredInTickOrder) {
     });
   }
   std::unique_lock<std::mutex> lock(mutex);
-  ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(30), [&] { return ticks.size() == kCommits; }));
+  ASSERT_TRUE(
+      done.wait_for(lock, std::chrono::seconds(30), [&] { return ticks.size() == kCommits; }));
   std::sort(ticks.begin(), ticks.end());
   for (int i = 1; i < kCommits; ++i) EXPECT_LE(ticks[i - 1].second, ticks[i].second);
   // The last write won: commits of one connection are ticked in the order sent.
@@ -116,11 +117,8 @@ TEST_P(ServerTest, PinnedSnapshotsStayUntilUnpinned) {
 
 TEST_P(ServerTest, AForkIsWrittenReadAndMergedOnTheServer) {
   auto client = connect();
-  RemoteTransaction txn = client->begin();
-  txn.create_page({.size_bytes = 16});
-  auto created = txn.commit();
-  ASSERT_TRUE(created.is_ok());
-  const PageId page = created->created_pages[0];
+  const PageId page = create_page(*client, {.size_bytes = 16});
+  ASSERT_NE(page, PageId(0));
   auto fork = client->fork();
   ASSERT_TRUE(fork.is_ok());
   RemoteTransaction what_if = client->begin(*fork);
@@ -148,11 +146,8 @@ TEST_P(ServerTest, AForkIsWrittenReadAndMergedOnTheServer) {
 
 TEST_P(ServerTest, SubscribersGetEachTicksEvents) {
   auto client = connect();
-  RemoteTransaction txn = client->begin();
-  txn.create_page({.size_bytes = 16});
-  auto created = txn.commit();
-  ASSERT_TRUE(created.is_ok());
-  const PageId page = created->created_pages[0];
+  const PageId page = create_page(*client, {.size_bytes = 16});
+  ASSERT_NE(page, PageId(0));
   std::mutex mutex;
   std::condition_variable got;
   std::vector<EventBatch> batches;
@@ -180,12 +175,9 @@ TEST_P(ServerTest, SubscribersGetEachTicksEvents) {
 
 TEST_P(ServerTest, PacketsGetAVerdictEach) {
   auto client = connect();
-  RemoteTransaction txn = client->begin();
-  txn.create_page({.type = 1, .size_bytes = 64});
-  auto created = txn.commit();
-  ASSERT_TRUE(created.is_ok());
+  const PageId page = create_page(*client, {.type = 1, .size_bytes = 64});
   Ruleset rules;
-  rules.topics.push_back(TopicRule{.topic = 1, .mapping = {TopicAction::kOverwrite, created->created_pages[0]}});
+  rules.topics.push_back(TopicRule{.topic = 1, .mapping = {TopicAction::kOverwrite, page}});
   ASSERT_TRUE(engine_->set_ruleset(rules).is_ok());
   std::vector<Packet> packets(3);
   packets[0].set_inline(1, bytes_of("admitted"));
@@ -196,10 +188,11 @@ TEST_P(ServerTest, PacketsGetAVerdictEach) {
   ASSERT_EQ(answer->verdicts.size(), 3u);
   EXPECT_EQ(answer->first_sequence, 1u);
   EXPECT_EQ(answer->verdicts[0].outcome, PacketOutcome::kAdmitted);
-  EXPECT_EQ(answer->verdicts[1], (PacketVerdict{PacketOutcome::kDenied, DenyReason::kUnknownTopic}));
+  EXPECT_EQ(answer->verdicts[1],
+            (PacketVerdict{PacketOutcome::kDenied, DenyReason::kUnknownTopic}));
   EXPECT_EQ(answer->verdicts[2].outcome, PacketOutcome::kAdmitted);
   // Admitted means durable at the engine's level and applied.
-  EXPECT_EQ(to_vector(engine_->snapshot().read(created->created_pages[0])->first(4)), bytes_of("last"));
+  EXPECT_EQ(to_vector(engine_->snapshot().read(page)->first(4)), bytes_of("last"));
   auto again = client->ingest(std::span<const Packet>(packets).first(1));
   ASSERT_TRUE(again.is_ok());
   EXPECT_EQ(again->first_sequence, 4u);
@@ -214,8 +207,9 @@ TEST_P(ServerTest, StatsCheckpointAndReplayAgreeWithTheEngine) {
   }
   auto stats = client->stats();
   ASSERT_TRUE(stats.is_ok());
-  auto committed = std::find_if(stats->begin(), stats->end(),
-                                [](const RemoteStat& s) { return s.name == "transactions_committed"; });
+  auto committed = std::find_if(stats->begin(), stats->end(), [](const RemoteStat& s) {
+    return s.name == "transactions_committed";
+  });
   ASSERT_NE(committed, stats->end());
   EXPECT_EQ(committed->value, 3.0);
   auto checkpoint = client->checkpoint();

@@ -1,12 +1,13 @@
 // The wire protocol's frames byte for byte (docs/FORMAT.md "Wire protocol"), their round
 // trips, and the decoders' refusals of malformed bodies.
+#include "net/wire.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "fuzz/wire_target.hpp"
 #include "log/tick_record.hpp"
-#include "net/wire.hpp"
 #include "support/bytes.hpp"
 
 namespace mmsb::net {
@@ -65,7 +66,8 @@ TEST(WireGoldenTest, CommitIsTheLogsOpLayoutWithZeroResults) {
   body.le<std::uint8_t>(3).le<std::uint64_t>(5).le<std::uint64_t>(0).le<std::uint64_t>(8);
   body.le<std::uint64_t>(2).text("ab");  // write: page, epoch (0), offset, length, bytes
   body.le<std::uint8_t>(1).le<std::uint64_t>(6).le<std::uint64_t>(3);  // read: page, epoch
-  EXPECT_EQ(frame, Bytes::header(static_cast<std::uint32_t>(body.out.size()), 2, 9).append(body).out);
+  EXPECT_EQ(frame,
+            Bytes::header(static_cast<std::uint32_t>(body.out.size()), 2, 9).append(body).out);
   Commit decoded;
   ASSERT_TRUE(decode_commit(body_of(frame), decoded).is_ok());
   EXPECT_EQ(decoded.ops, commit.ops);
@@ -86,9 +88,11 @@ TEST(WireGoldenTest, ReadAnswerIsPinned) {
   writer.finish();
   Bytes body;
   body.le<std::uint64_t>(12).le<std::uint32_t>(2);
-  body.le<std::uint8_t>(0).le<std::uint32_t>(2).le<std::uint64_t>(5).le<std::uint64_t>(4).text("xyz!");
+  body.le<std::uint8_t>(0).le<std::uint32_t>(2).le<std::uint64_t>(5).le<std::uint64_t>(4).text(
+      "xyz!");
   body.le<std::uint8_t>(2).le<std::uint32_t>(0).le<std::uint64_t>(0).le<std::uint64_t>(0);
-  EXPECT_EQ(frame, Bytes::header(static_cast<std::uint32_t>(body.out.size()), 0x83, 3).append(body).out);
+  EXPECT_EQ(frame,
+            Bytes::header(static_cast<std::uint32_t>(body.out.size()), 0x83, 3).append(body).out);
   ReadOk decoded;
   ASSERT_TRUE(decode_read_ok(body_of(frame), decoded).is_ok());
   ASSERT_EQ(decoded.pages.size(), 2u);
@@ -100,7 +104,8 @@ TEST(WireGoldenTest, ErrorIngestAndEventArePinned) {
   std::vector<std::byte> frame;
   encode_error(frame, 4, not_found("gone"), true);
   Bytes error;
-  error.le<std::uint8_t>(2).le<std::uint8_t>(1).le<std::uint16_t>(0).le<std::uint32_t>(4).text("gone");
+  error.le<std::uint8_t>(2).le<std::uint8_t>(1).le<std::uint16_t>(0).le<std::uint32_t>(4).text(
+      "gone");
   EXPECT_EQ(frame, Bytes::header(12, 0xFF, 4).append(error).out);
 
   frame.clear();
@@ -156,9 +161,14 @@ TEST(WireTest, RoundTripsOfTheOtherFrames) {
   info.tick = TickId(9);
   info.root = Hash128{1, 2};
   info.created_pages = {PageId(4)};
-  info.receipts.push_back(RuleReceipt{.family = 5, .scope = PageId(4), .nonce = 6,
-                                      .outcome = ReceiptOutcome::kDeferred, .attempt = 2,
-                                      .blocker_family = 0, .blocker_scope = PageId(0), .retry_at = TickId(11)});
+  info.receipts.push_back(RuleReceipt{.family = 5,
+                                      .scope = PageId(4),
+                                      .nonce = 6,
+                                      .outcome = ReceiptOutcome::kDeferred,
+                                      .attempt = 2,
+                                      .blocker_family = 0,
+                                      .blocker_scope = PageId(0),
+                                      .retry_at = TickId(11)});
   encode_commit_ok(frame, 2, info);
   CommitInfo back;
   ASSERT_TRUE(decode_commit_ok(body_of(frame), back).is_ok());
@@ -211,12 +221,14 @@ TEST(WireTest, DecodersRefuseTruncationTrailingBytesAndBadValues) {
   EXPECT_NE(decode_ingest(oversize.out, packets).message().find("inline limit"), std::string::npos);
   Bytes many;
   many.le<std::uint32_t>(1000);  // more packets than bytes
-  EXPECT_NE(decode_ingest(many.out, packets).message().find("exceeds the frame"), std::string::npos);
+  EXPECT_NE(decode_ingest(many.out, packets).message().find("exceeds the frame"),
+            std::string::npos);
   Commit commit;
   Bytes result_set;
   result_set.le<std::uint64_t>(0).le<std::uint32_t>(1).le<std::uint8_t>(3).le<std::uint64_t>(1);
   result_set.le<std::uint64_t>(7).le<std::uint64_t>(0).le<std::uint64_t>(0);  // epoch 7
-  EXPECT_NE(decode_commit(result_set.out, commit).message().find("non-zero result"), std::string::npos);
+  EXPECT_NE(decode_commit(result_set.out, commit).message().find("non-zero result"),
+            std::string::npos);
 }
 
 // Random inputs through the fuzz target's checks: every decoder refuses or decodes, and
@@ -226,7 +238,8 @@ TEST(WireTest, RandomBodiesAreRefusedOrDecodedToTheirOwnEncoding) {
   int accepted = 0;
   for (int round = 0; round < 40000; ++round) {
     std::vector<std::uint8_t> input(1 + random() % 48);
-    for (std::uint8_t& b : input) b = static_cast<std::uint8_t>(random() % 8 == 0 ? 0xff : random() % 3);
+    for (std::uint8_t& b : input)
+      b = static_cast<std::uint8_t>(random() % 8 == 0 ? 0xff : random() % 3);
     input[0] = static_cast<std::uint8_t>(round % 16);
     accepted += fuzz::wire_target(input.data(), input.size()) ? 1 : 0;
   }

@@ -4,7 +4,6 @@
 #include <fmt/core.h>
 
 #include <chrono>
-
 #include <string>
 
 #include "mmsb/engine.hpp"

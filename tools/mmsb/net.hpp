@@ -33,8 +33,8 @@ struct ClientCommand {
   std::string token_file;
   std::string action;  // get, put, create, stats, subscribe, checkpoint, replay
   std::uint64_t page = 0;
-  std::string file;    // put, create: the bytes
-  std::uint64_t size = 0;  // create
+  std::string file;                  // put, create: the bytes
+  std::uint64_t size = 0;            // create
   std::vector<std::uint64_t> pages;  // subscribe: empty means every page
   std::uint64_t count = 0;  // subscribe: stop after this many batches (0: until interrupted)
   double seconds = 0;       // subscribe: stop after this long (0: no limit)

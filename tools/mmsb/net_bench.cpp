@@ -29,7 +29,8 @@ struct Lane {
 
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
 }
 
 // Keeps `depth` commits of one 16-byte write each in flight on `client` until `stop`.
@@ -86,10 +87,11 @@ void ingest_lane(Client& client, std::uint32_t topic, std::size_t batch,
       if (!answer.is_ok()) {
         if (lane.failure.is_ok()) lane.failure = answer.status();
       } else {
-        lane.done.fetch_add(static_cast<std::uint64_t>(std::count_if(
-                                answer->verdicts.begin(), answer->verdicts.end(),
-                                [](const PacketVerdict& v) { return v.outcome == PacketOutcome::kAdmitted; })),
-                            std::memory_order_relaxed);
+        lane.done.fetch_add(
+            static_cast<std::uint64_t>(std::count_if(
+                answer->verdicts.begin(), answer->verdicts.end(),
+                [](const PacketVerdict& v) { return v.outcome == PacketOutcome::kAdmitted; })),
+            std::memory_order_relaxed);
       }
       --in_flight;
       room.notify_one();
@@ -149,8 +151,9 @@ int run_net_bench(const NetBenchOptions& options) {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Server> server;
   std::string address = options.address;
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("mmsb-bench-net-" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("mmsb-bench-net-" + std::to_string(::getpid())))
+          .string();
   if (address.empty()) {
     Result<Durability> durability = parse_durability(options.durability);
     if (!durability.is_ok()) return fail(durability.status());
@@ -162,8 +165,9 @@ int run_net_bench(const NetBenchOptions& options) {
     engine = std::move(*opened);
     ServerOptions server_options;
     server_options.listen = "127.0.0.1:0";
-    server_options.io = options.io == "epoll" ? IoBackend::kEpoll
-                        : options.io == "uring" ? IoBackend::kUring : IoBackend::kAuto;
+    server_options.io = options.io == "epoll"   ? IoBackend::kEpoll
+                        : options.io == "uring" ? IoBackend::kUring
+                                                : IoBackend::kAuto;
     server_options.data_dir = dir;
     server_options.token = *token;
     auto started = Server::start(*engine, server_options);
@@ -183,29 +187,37 @@ int run_net_bench(const NetBenchOptions& options) {
   for (std::size_t i = 0; i < options.connections; ++i) setup.create_page({.size_bytes = 1024});
   auto created = setup.commit();
   if (!created.is_ok()) return fail(created.status());
-  fmt::print("mmsb bench net: {} ({}), {} connection{}, {} in flight each, {}-byte writes, "
-             "{:.1f} s a phase\n",
-             address, server ? std::string(io_backend_name(server->backend())) + ", durability " + options.durability : "remote",
-             options.connections, options.connections == 1 ? "" : "s", options.depth,
-             options.write_bytes, options.seconds);
+  fmt::print(
+      "mmsb bench net: {} ({}), {} connection{}, {} in flight each, {}-byte writes, "
+      "{:.1f} s a phase\n",
+      address,
+      server
+          ? std::string(io_backend_name(server->backend())) + ", durability " + options.durability
+          : "remote",
+      options.connections, options.connections == 1 ? "" : "s", options.depth, options.write_bytes,
+      options.seconds);
   std::fflush(stdout);
   std::vector<Lane> lanes(options.connections);
   double commits_per_second = 0;
-  Status ran = run_phase("commits", clients, options.seconds, lanes,
-                         [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
-                           commit_lane(client, created->created_pages[i], options.depth,
-                                       options.write_bytes, stop, lane);
-                         },
-                         &commits_per_second);
+  Status ran = run_phase(
+      "commits", clients, options.seconds, lanes,
+      [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
+        commit_lane(client, created->created_pages[i], options.depth, options.write_bytes, stop,
+                    lane);
+      },
+      &commits_per_second);
   if (!ran.is_ok()) return fail(ran);
   std::vector<std::uint64_t> all;
-  for (Lane& lane : lanes) all.insert(all.end(), lane.latencies_ns.begin(), lane.latencies_ns.end());
+  for (Lane& lane : lanes)
+    all.insert(all.end(), lane.latencies_ns.begin(), lane.latencies_ns.end());
   fmt::print("  commits/s {:>12.0f}   round trip p50 {:.1f} us  p99 {:.1f} us  p999 {:.1f} us\n",
              commits_per_second, percentile_us(all, 0.5), percentile_us(all, 0.99),
              percentile_us(all, 0.999));
   if (engine) {  // packets need a ruleset, which only an in-process engine can be given here
     RemoteTransaction page_txn = first.begin();
-    page_txn.create_page({.type = 1, .size_bytes = kAppendHeaderBytes + 1024 * (kPacketInlineBytes + kRecordHeaderBytes)});
+    page_txn.create_page(
+        {.type = 1,
+         .size_bytes = kAppendHeaderBytes + 1024 * (kPacketInlineBytes + kRecordHeaderBytes)});
     auto append = page_txn.commit();
     if (!append.is_ok()) return fail(append.status());
     Ruleset rules;
@@ -217,11 +229,12 @@ int run_net_bench(const NetBenchOptions& options) {
     if (auto set = engine->set_ruleset(rules); !set.is_ok()) return fail(set.status());
     std::vector<Lane> ingest_lanes(options.connections);
     double packets_per_second = 0;
-    ran = run_phase("packets", clients, options.seconds, ingest_lanes,
-                    [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
-                      ingest_lane(client, static_cast<std::uint32_t>(i + 1), options.batch, stop, lane);
-                    },
-                    &packets_per_second);
+    ran = run_phase(
+        "packets", clients, options.seconds, ingest_lanes,
+        [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
+          ingest_lane(client, static_cast<std::uint32_t>(i + 1), options.batch, stop, lane);
+        },
+        &packets_per_second);
     if (!ran.is_ok()) return fail(ran);
     fmt::print("  packets/s {:>12.0f}   ({}-byte payloads, {} a batch, admitted and durable)\n",
                packets_per_second, kPacketInlineBytes, options.batch);

@@ -88,9 +88,11 @@ int run_serve(const ServeOptions& options) {
   }
   fmt::print("mmsb serve: {} at tick {} (root {}), durability {}\n", options.dir,
              report.tick.value(), hex_prefix(report.root), options.durability);
-  fmt::print("mmsb serve: listening on {} ({}, {} I/O thread{}{})", options.listen.substr(0, options.listen.rfind(':')) + ":" + std::to_string((*server)->port()),
-             io_backend_name((*server)->backend()), options.io_threads,
-             options.io_threads == 1 ? "" : "s", token->empty() ? ", no token" : ", token required");
+  fmt::print(
+      "mmsb serve: listening on {} ({}, {} I/O thread{}{})",
+      options.listen.substr(0, options.listen.rfind(':')) + ":" + std::to_string((*server)->port()),
+      io_backend_name((*server)->backend()), options.io_threads, options.io_threads == 1 ? "" : "s",
+      token->empty() ? ", no token" : ", token required");
   if ((*server)->metrics_port() != 0) {
     fmt::print("; metrics on http://{}:{}/metrics",
                options.metrics.substr(0, options.metrics.rfind(':')), (*server)->metrics_port());
@@ -105,7 +107,8 @@ int run_serve(const ServeOptions& options) {
   const State last = engine.snapshot();
   Status closed = engine.close();
   if (!closed.is_ok()) return fail(closed);
-  fmt::print("mmsb serve: closed at tick {} (root {})\n", last.tick().value(), hex_prefix(last.root()));
+  fmt::print("mmsb serve: closed at tick {} (root {})\n", last.tick().value(),
+             hex_prefix(last.root()));
   return 0;
 }
 
@@ -123,7 +126,8 @@ int client_subscribe(Client& client, const ClientCommand& command) {
                  event.page.value(), event.epoch.value());
     }
     if (batch.batches_dropped_before != 0) {
-      fmt::print("({} batches dropped before tick {})\n", batch.batches_dropped_before, batch.tick.value());
+      fmt::print("({} batches dropped before tick {})\n", batch.batches_dropped_before,
+                 batch.tick.value());
     }
     std::fflush(stdout);
     batches.fetch_add(1);
@@ -178,7 +182,8 @@ int run_client(const ClientCommand& command) {
     auto info = txn.commit();
     if (!info.is_ok()) return fail(info.status());
     if (command.action == "create") fmt::print("{}\n", info->created_pages[0].value());
-    fmt::print(stderr, "committed at tick {} (root {})\n", info->tick.value(), hex_prefix(info->root));
+    fmt::print(stderr, "committed at tick {} (root {})\n", info->tick.value(),
+               hex_prefix(info->root));
     return 0;
   }
   if (command.action == "stats") {
@@ -213,20 +218,24 @@ namespace mmsb::cli {
 
 void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   static ServeOptions serve_options;
-  CLI::App* serve = app.add_subcommand("serve", "Serve a data directory over the network until SIGINT/SIGTERM");
+  CLI::App* serve =
+      app.add_subcommand("serve", "Serve a data directory over the network until SIGINT/SIGTERM");
   serve->add_option("dir", serve_options.dir, "Data directory (created if missing)")->required();
   serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on");
   serve->add_option("--durability", serve_options.durability, "none, flush or fsync")
       ->check(CLI::IsMember({"none", "flush", "fsync"}));
   serve->add_option("--workers", serve_options.workers, "Rule and propagation workers")
       ->check(CLI::Range(1, 256));
-  serve->add_option("--token-file", serve_options.token_file,
-                    "File whose first line is the token clients must send")
+  serve
+      ->add_option("--token-file", serve_options.token_file,
+                   "File whose first line is the token clients must send")
       ->check(CLI::ExistingFile);
   serve->add_option("--max-connections", serve_options.max_connections, "Most open connections")
       ->check(CLI::Range(1u, 1u << 20));
-  serve->add_option("--metrics", serve_options.metrics, "HOST:PORT for GET /metrics (off if not given)");
-  serve->add_option("--io-threads", serve_options.io_threads, "I/O threads")->check(CLI::Range(1, 64));
+  serve->add_option("--metrics", serve_options.metrics,
+                    "HOST:PORT for GET /metrics (off if not given)");
+  serve->add_option("--io-threads", serve_options.io_threads, "I/O threads")
+      ->check(CLI::Range(1, 64));
   serve->add_option("--io", serve_options.io, "I/O backend: auto, uring or epoll")
       ->check(CLI::IsMember({"auto", "uring", "epoll"}));
   serve->callback([&exit_code] { exit_code = run_serve(serve_options); });
@@ -234,7 +243,8 @@ void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   static ClientCommand client_command;
   CLI::App* client = app.add_subcommand("client", "Talk to an mmsb server");
   client->add_option("address", client_command.address, "HOST:PORT of the server")->required();
-  client->add_option("--token-file", client_command.token_file, "File whose first line is the token")
+  client
+      ->add_option("--token-file", client_command.token_file, "File whose first line is the token")
       ->check(CLI::ExistingFile);
   client->require_subcommand(1);
   auto action = [&exit_code](CLI::App* sub, const char* name) {
@@ -256,7 +266,8 @@ void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   action(create, "create");
   action(client->add_subcommand("stats", "Print the engine's statistics"), "stats");
   action(client->add_subcommand("checkpoint", "Write a checkpoint on the server"), "checkpoint");
-  CLI::App* replay = client->add_subcommand("replay", "Replay the server's log to a tick, on the server");
+  CLI::App* replay =
+      client->add_subcommand("replay", "Replay the server's log to a tick, on the server");
   replay->add_option("--to", client_command.to, "Tick (default: the current one)");
   replay->add_flag("--verify", client_command.reexecute, "Re-execute every tick and compare");
   action(replay, "replay");
@@ -267,15 +278,19 @@ void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   action(subscribe, "subscribe");
 
   static NetBenchOptions net_options;
-  CLI::App* net = bench.add_subcommand("net", "Commits and packets over loopback (a server in this process unless --address)");
+  CLI::App* net = bench.add_subcommand(
+      "net", "Commits and packets over loopback (a server in this process unless --address)");
   net->add_option("--address", net_options.address, "HOST:PORT of a running server");
   net->add_option("--token-file", net_options.token_file, "File whose first line is the token")
       ->check(CLI::ExistingFile);
-  net->add_option("--connections", net_options.connections, "Connections")->check(CLI::Range(1, 1024));
+  net->add_option("--connections", net_options.connections, "Connections")
+      ->check(CLI::Range(1, 1024));
   net->add_option("--depth", net_options.depth, "Commits in flight per connection")
       ->check(CLI::Range(1, 4096));
-  net->add_option("--seconds", net_options.seconds, "Seconds a phase")->check(CLI::Range(0.1, 3600.0));
-  net->add_option("--durability", net_options.durability, "none, flush or fsync (in-process server)")
+  net->add_option("--seconds", net_options.seconds, "Seconds a phase")
+      ->check(CLI::Range(0.1, 3600.0));
+  net->add_option("--durability", net_options.durability,
+                  "none, flush or fsync (in-process server)")
       ->check(CLI::IsMember({"none", "flush", "fsync"}));
   net->add_option("--io", net_options.io, "auto, uring or epoll (in-process server)")
       ->check(CLI::IsMember({"auto", "uring", "epoll"}));
