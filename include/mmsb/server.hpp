@@ -34,6 +34,9 @@ struct ServerLimits {
   std::uint32_t subscriptions_max = 16;               // of one connection
   std::uint64_t subscription_queue_bytes = 8u << 20;  // undelivered event frames of one
                                                       // connection; past it batches drop
+  // Answers a connection has not read yet; a request that finds more closes it (a READ
+  // answer, like any frame, is at most frame_bytes_max).
+  std::uint64_t output_bytes_max = 256u << 20;
   std::uint32_t connections_max = 4096;
   std::uint32_t idle_timeout_ms = 300'000;  // no frame for this long: disconnected
   std::uint32_t hello_timeout_ms = 10'000;  // from accept to HELLO

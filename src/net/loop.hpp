@@ -39,6 +39,8 @@ struct Conn {
   bool closing = false;  // close once `out` is sent (or at once if the peer is gone)
   bool peer_gone = false;
   bool dead = false;      // retired: removed at the end of the loop's current step
+  // Bytes the session gave and the socket has not taken yet.
+  std::size_t backlog() const { return out.size() + sending.size() - sent; }
   int ops_in_flight = 0;  // io_uring: submitted operations naming this connection
   std::unique_ptr<Session> session;
 };

@@ -127,6 +127,13 @@ void Session::handle(const FrameHeader& header, std::span<const std::byte> body)
     }
     return hello(header, body);
   }
+  const ServerLimits& limits = dispatcher_.options.limits;
+  if (conn_.backlog() > limits.output_bytes_max) {
+    return error(header.id,
+                 limit_passed("output_bytes_max", limits.output_bytes_max,
+                              "the client does not read its answers"),
+                 true);
+  }
   if (in_flight_ >= dispatcher_.options.limits.requests_in_flight_max) {
     return error(
         header.id,
@@ -261,8 +268,7 @@ void Session::answered(std::size_t n) { in_flight_ -= std::min<std::uint64_t>(n,
 
 void Session::flush() {
   if (!conn_.out.empty() || conn_.closing) dispatcher_.loop->flush(conn_);
-  mailbox_->out_backlog.store(conn_.out.size() + conn_.sending.size() - conn_.sent,
-                              std::memory_order_relaxed);
+  mailbox_->out_backlog.store(conn_.backlog(), std::memory_order_relaxed);
 }
 
 // --- Dispatcher ---

@@ -256,6 +256,7 @@ class UringLoop final : public IoLoop {
       return;
     }
     conn->sending.clear();
+    conn->sent = 0;
     flush(*conn);  // what the session appended meanwhile, or the close it asked for
     if (!conn->send_in_flight && !conn->dead) handler_.on_drained(*conn);
   }

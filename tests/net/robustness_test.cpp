@@ -172,7 +172,8 @@ TEST_P(RobustnessTest, EachLimitIsNamedAtItsEdge) {
   start(options);
   {
     auto client = connect();
-    ASSERT_TRUE(client->pin().is_ok());
+    auto first = client->pin();
+    ASSERT_TRUE(first.is_ok()) << first.status().to_string();
     RemoteTransaction txn = client->begin();
     txn.create_page({.size_bytes = 8});
     ASSERT_TRUE(txn.commit().is_ok());
@@ -203,6 +204,19 @@ TEST_P(RobustnessTest, EachLimitIsNamedAtItsEdge) {
     auto refused = over.commit();
     EXPECT_NE(refused.status().message().find("frame_bytes_max"), std::string::npos)
         << refused.status().to_string();
+  }
+  {
+    // An answer may not pass the limit either: a READ of too many bytes is refused, and the
+    // connection goes on.
+    auto client = connect();
+    RemoteTransaction txn = client->begin();
+    for (int i = 0; i < 3; ++i) txn.create_page({.size_bytes = 2000});
+    auto pages = txn.commit();
+    ASSERT_TRUE(pages.is_ok());
+    auto too_big = client->read(pages->created_pages);
+    EXPECT_EQ(too_big.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_NE(too_big.status().message().find("read fewer pages"), std::string::npos);
+    EXPECT_TRUE(client->read(std::span<const PageId>(pages->created_pages).first(1)).is_ok());
   }
   {
     std::vector<std::unique_ptr<Client>> held;
