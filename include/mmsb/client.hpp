@@ -93,6 +93,34 @@ class RemoteTransaction {
   log::OpRecorder recorder_;
 };
 
+// Packets to the server's ingest plane one at a time, like Producer: they are sent in
+// batches (when `batch_packets` are waiting, or at flush), each batch answered with every
+// packet's verdict, counted here. One thread at a time.
+class RemoteProducer {
+ public:
+  RemoteProducer(RemoteProducer&&) noexcept;
+  RemoteProducer& operator=(RemoteProducer&&) noexcept;
+  ~RemoteProducer();  // flush()
+
+  // Queues one packet (payload inline, at most kPacketInlineBytes: InvalidArgument).
+  Status submit(std::uint32_t topic, std::span<const std::byte> payload);
+  // Sends what is queued and waits until every packet has its verdict; the first error of
+  // a batch (the connection broke: Unavailable) if any.
+  Status flush();
+  // So far: submitted counts packets queued; the rest, verdicts received.
+  ProducerCounters counters() const;
+
+ private:
+  friend class Client;
+  struct State;
+  RemoteProducer(Client& client, std::size_t batch_packets);
+  void send_queued();
+  Client* client_;
+  std::size_t batch_packets_;
+  std::vector<Packet> queued_;
+  std::shared_ptr<State> state_;
+};
+
 class Client {
  public:
   // Connects and says HELLO. IOError if it cannot connect; PermissionDenied for a wrong
@@ -132,6 +160,8 @@ class Client {
   Result<RemoteIngest> ingest(std::span<const Packet> packets);
   void ingest_async(std::span<const Packet> packets,
                     std::function<void(Result<RemoteIngest>)> done);
+  // A producer on this connection (batches of `batch_packets`, at most 65536).
+  RemoteProducer producer(std::size_t batch_packets = 1024);
 
   Result<std::vector<RemoteStat>> stats();
   Result<TickId> checkpoint();

@@ -196,6 +196,10 @@ void Client::ingest_async(std::span<const Packet> packets,
       });
 }
 
+RemoteProducer Client::producer(std::size_t batch_packets) {
+  return RemoteProducer(*this, batch_packets);
+}
+
 Result<RemoteIngest> Client::ingest(std::span<const Packet> packets) {
   auto promise = std::make_shared<std::promise<Result<RemoteIngest>>>();
   std::future<Result<RemoteIngest>> result = promise->get_future();

@@ -198,6 +198,26 @@ TEST_P(ServerTest, PacketsGetAVerdictEach) {
   EXPECT_EQ(again->first_sequence, 4u);
 }
 
+TEST_P(ServerTest, ARemoteProducerBatchesAndCountsVerdicts) {
+  auto client = connect();
+  const PageId page = create_page(*client, {.type = 1, .size_bytes = 64});
+  Ruleset rules;
+  rules.topics.push_back(TopicRule{.topic = 1, .mapping = {TopicAction::kOverwrite, page}});
+  ASSERT_TRUE(engine_->set_ruleset(rules).is_ok());
+  RemoteProducer producer = client->producer(100);
+  for (int i = 0; i < 250; ++i) {
+    ASSERT_TRUE(producer.submit(i % 5 == 0 ? 9 : 1, bytes_of("x")).is_ok());
+  }
+  EXPECT_EQ(producer.submit(1, filled(41, 0)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(producer.flush().is_ok());
+  const ProducerCounters counters = producer.counters();
+  EXPECT_EQ(counters.submitted, 250u);
+  EXPECT_EQ(counters.admitted, 200u);
+  EXPECT_EQ(counters.denied, 50u);  // topic 9 has no rule
+  EXPECT_EQ(counters.completed_sequence, 250u);
+  EXPECT_EQ(engine_->stats().ingest.admitted, 200u);
+}
+
 TEST_P(ServerTest, StatsCheckpointAndReplayAgreeWithTheEngine) {
   auto client = connect();
   for (int i = 0; i < 3; ++i) {
