@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/endian.hpp"
 #include "net/address.hpp"
 #include "net/client_impl.hpp"
 
@@ -76,19 +77,28 @@ void Client::Impl::read_frames() {
 }
 
 void Client::Impl::send_queued() {
+  // No more unanswered than the server allows (its HELLO said how many): the rest waits
+  // here for answers, so a client never passes requests_in_flight_max.
+  const std::size_t allowed =
+      hello.in_flight_max > unanswered ? hello.in_flight_max - unanswered : 0;
+  std::size_t frames = 0;
+  std::size_t bytes = 0;
+  while (frames < std::min(queued, allowed)) {
+    bytes += net::kFrameHeaderBytes + get_le<std::uint32_t>(write_buffer.data() + bytes);
+    ++frames;
+  }
   std::size_t sent = 0;
-  while (sent < write_buffer.size()) {
-    const ssize_t n =
-        ::send(fd, write_buffer.data() + sent, write_buffer.size() - sent, MSG_NOSIGNAL);
+  while (sent < bytes) {
+    const ssize_t n = ::send(fd, write_buffer.data() + sent, bytes - sent, MSG_NOSIGNAL);
     if (n <= 0) {
       ::shutdown(fd, SHUT_RDWR);  // the reader fails everything in flight
       break;
     }
     sent += static_cast<std::size_t>(n);
   }
-  unanswered += queued;
-  queued = 0;
-  write_buffer.clear();
+  unanswered += frames;
+  queued -= frames;
+  write_buffer.erase(write_buffer.begin(), write_buffer.begin() + static_cast<std::ptrdiff_t>(bytes));
 }
 
 void Client::Impl::answered(std::size_t answers) {
@@ -127,6 +137,7 @@ Result<std::unique_ptr<Client>> Client::connect(const ClientOptions& options) {
   impl->address = address.text();
   impl->timeout_ms = options.timeout_ms;
   MMSB_ASSIGN_OR_RETURN(impl->fd, net::connect_to(address));
+  impl->hello.in_flight_max = 1;  // the HELLO itself, until the server says its limits
   Impl* raw = impl.get();
   impl->reader = std::thread([raw] { raw->read_frames(); });
   Result<net::HelloOk> hello = impl->call<net::HelloOk>(
@@ -140,7 +151,10 @@ Result<std::unique_ptr<Client>> Client::connect(const ClientOptions& options) {
         return ok;
       });
   MMSB_RETURN_IF_ERROR(hello.status());
-  impl->hello = *hello;
+  {
+    std::lock_guard<std::mutex> lock(impl->write_mutex);  // send_queued reads it
+    impl->hello = *hello;
+  }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 

@@ -85,7 +85,7 @@ struct Client::Impl {
   static constexpr std::size_t kQueuedBytesMax = 256 << 10;
   std::mutex write_mutex;
   std::vector<std::byte> write_buffer;  // queued requests
-  std::size_t queued = 0;               // in write_buffer
+  std::size_t queued = 0;               // in write_buffer (whole frames)
   std::size_t unanswered = 0;           // sent, not yet answered
   std::mutex mutex;                     // pending, subscriptions, broken
   std::map<std::uint64_t, AnswerHandler> pending;

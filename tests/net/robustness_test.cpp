@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -248,6 +249,22 @@ TEST_P(RobustnessTest, RequestsInFlightAreBounded) {
   EXPECT_NE(ending.answer.message.find("requests_in_flight_max"), std::string::npos);
   EXPECT_TRUE(ending.closed);
   expect_served();
+  // mmsb::Client keeps to the limit the server's HELLO gave: 300 commits in flight from the
+  // caller's side, at most 4 on the wire, every one answered.
+  auto client = connect();
+  EXPECT_EQ(client->requests_in_flight_max(), 4u);
+  std::atomic<int> ok{0};
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 300; ++i) {
+    client->commit_async({log::CreatePageOp{0, 8, {}}}, [&](Result<CommitInfo> info) {
+      if (info.is_ok()) ++ok;
+      ++answered;
+    });
+  }
+  for (int wait = 0; wait < 3000 && answered.load() < 300; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(ok.load(), 300);
 }
 
 TEST_P(RobustnessTest, IdleAndSilentConnectionsAreClosed) {
