@@ -144,108 +144,124 @@ double percentile_us(std::vector<std::uint64_t>& all, double q) {
 
 }  // namespace
 
-int run_net_bench(const NetBenchOptions& options) {
-  Result<std::string> token = read_token_file(options.token_file);
-  if (!token.is_ok()) return fail(token.status());
-  // An in-process server unless an address is given.
+namespace {
+
+// The server the benchmark talks to: started here on a fresh directory (removed at the end)
+// unless an address was given.
+struct Target {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Server> server;
-  std::string address = options.address;
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("mmsb-bench-net-" + std::to_string(::getpid())))
-          .string();
-  if (address.empty()) {
-    Result<Durability> durability = parse_durability(options.durability);
-    if (!durability.is_ok()) return fail(durability.status());
-    EngineOptions engine_options;
-    engine_options.dir = dir;
-    engine_options.durability = *durability;
-    auto opened = Engine::open(engine_options);
-    if (!opened.is_ok()) return fail(opened.status());
-    engine = std::move(*opened);
-    ServerOptions server_options;
-    server_options.listen = "127.0.0.1:0";
-    server_options.io = options.io == "epoll"   ? IoBackend::kEpoll
-                        : options.io == "uring" ? IoBackend::kUring
-                                                : IoBackend::kAuto;
-    server_options.data_dir = dir;
-    server_options.token = *token;
-    auto started = Server::start(*engine, server_options);
-    if (!started.is_ok()) return fail(started.status());
-    server = std::move(*started);
-    address = "127.0.0.1:" + std::to_string(server->port());
-  }
-  std::vector<std::unique_ptr<Client>> clients;
-  for (std::size_t i = 0; i < options.connections; ++i) {
-    auto client = Client::connect({address, *token});
-    if (!client.is_ok()) return fail(client.status());
-    clients.push_back(std::move(*client));
-  }
-  // A page per connection (commits do not conflict) and an append page for the packets.
-  Client& first = *clients.front();
-  RemoteTransaction setup = first.begin();
-  for (std::size_t i = 0; i < options.connections; ++i) setup.create_page({.size_bytes = 1024});
-  auto created = setup.commit();
-  if (!created.is_ok()) return fail(created.status());
-  fmt::print(
-      "mmsb bench net: {} ({}), {} connection{}, {} in flight each, {}-byte writes, "
-      "{:.1f} s a phase\n",
-      address,
-      server
-          ? std::string(io_backend_name(server->backend())) + ", durability " + options.durability
-          : "remote",
-      options.connections, options.connections == 1 ? "" : "s", options.depth, options.write_bytes,
-      options.seconds);
-  std::fflush(stdout);
-  std::vector<Lane> lanes(options.connections);
-  double commits_per_second = 0;
-  Status ran = run_phase(
-      "commits", clients, options.seconds, lanes,
-      [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
-        commit_lane(client, created->created_pages[i], options.depth, options.write_bytes, stop,
-                    lane);
-      },
-      &commits_per_second);
-  if (!ran.is_ok()) return fail(ran);
-  std::vector<std::uint64_t> all;
-  for (Lane& lane : lanes)
-    all.insert(all.end(), lane.latencies_ns.begin(), lane.latencies_ns.end());
-  fmt::print("  commits/s {:>12.0f}   round trip p50 {:.1f} us  p99 {:.1f} us  p999 {:.1f} us\n",
-             commits_per_second, percentile_us(all, 0.5), percentile_us(all, 0.99),
-             percentile_us(all, 0.999));
-  if (engine) {  // packets need a ruleset, which only an in-process engine can be given here
-    RemoteTransaction page_txn = first.begin();
-    page_txn.create_page(
-        {.type = 1,
-         .size_bytes = kAppendHeaderBytes + 1024 * (kPacketInlineBytes + kRecordHeaderBytes)});
-    auto append = page_txn.commit();
-    if (!append.is_ok()) return fail(append.status());
-    Ruleset rules;
-    for (std::size_t i = 0; i < options.connections; ++i) {
-      rules.topics.push_back(TopicRule{.topic = static_cast<std::uint32_t>(i + 1),
-                                       .mapping = {TopicAction::kAppend, append->created_pages[0],
-                                                   kPacketInlineBytes + kRecordHeaderBytes}});
-    }
-    if (auto set = engine->set_ruleset(rules); !set.is_ok()) return fail(set.status());
-    std::vector<Lane> ingest_lanes(options.connections);
-    double packets_per_second = 0;
-    ran = run_phase(
-        "packets", clients, options.seconds, ingest_lanes,
-        [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
-          ingest_lane(client, static_cast<std::uint32_t>(i + 1), options.batch, stop, lane);
-        },
-        &packets_per_second);
-    if (!ran.is_ok()) return fail(ran);
-    fmt::print("  packets/s {:>12.0f}   ({}-byte payloads, {} a batch, admitted and durable)\n",
-               packets_per_second, kPacketInlineBytes, options.batch);
-  }
-  clients.clear();
-  if (server) server->stop();
-  if (engine) {
+  std::string address;
+  std::string dir;
+  ~Target() {
+    if (server) server->stop();
+    if (!engine) return;
     (void)engine->close();
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
   }
+};
+
+Status start_target(const NetBenchOptions& options, const std::string& token, Target& target) {
+  target.address = options.address;
+  if (!target.address.empty()) return Status::ok();
+  target.dir = (std::filesystem::temp_directory_path() /
+                ("mmsb-bench-net-" + std::to_string(::getpid())))
+                   .string();
+  MMSB_ASSIGN_OR_RETURN(Durability durability, parse_durability(options.durability));
+  EngineOptions engine_options;
+  engine_options.dir = target.dir;
+  engine_options.durability = durability;
+  MMSB_ASSIGN_OR_RETURN(target.engine, Engine::open(engine_options));
+  ServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  server_options.io = options.io == "epoll"   ? IoBackend::kEpoll
+                      : options.io == "uring" ? IoBackend::kUring
+                                              : IoBackend::kAuto;
+  server_options.data_dir = target.dir;
+  server_options.token = token;
+  MMSB_ASSIGN_OR_RETURN(target.server, Server::start(*target.engine, server_options));
+  target.address = "127.0.0.1:" + std::to_string(target.server->port());
+  return Status::ok();
+}
+
+// Pipelined commits, one page per connection; prints the rate and round-trip percentiles.
+Status commit_phase(const NetBenchOptions& options, std::vector<std::unique_ptr<Client>>& clients) {
+  RemoteTransaction setup = clients.front()->begin();
+  for (std::size_t i = 0; i < clients.size(); ++i) setup.create_page({.size_bytes = 1024});
+  MMSB_ASSIGN_OR_RETURN(CommitInfo created, setup.commit());
+  std::vector<Lane> lanes(clients.size());
+  double per_second = 0;
+  MMSB_RETURN_IF_ERROR(run_phase(
+      "commits", clients, options.seconds, lanes,
+      [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
+        commit_lane(client, created.created_pages[i], options.depth, options.write_bytes, stop,
+                    lane);
+      },
+      &per_second));
+  std::vector<std::uint64_t> all;
+  for (Lane& lane : lanes) all.insert(all.end(), lane.latencies_ns.begin(), lane.latencies_ns.end());
+  fmt::print("  commits/s {:>12.0f}   round trip p50 {:.1f} us  p99 {:.1f} us  p999 {:.1f} us\n",
+             per_second, percentile_us(all, 0.5), percentile_us(all, 0.99),
+             percentile_us(all, 0.999));
+  return Status::ok();
+}
+
+// Packets in batches, a topic per connection appended to one page (the ruleset is set on
+// the in-process engine).
+Status ingest_phase(const NetBenchOptions& options, Engine& engine,
+                    std::vector<std::unique_ptr<Client>>& clients) {
+  constexpr std::uint32_t kSlot = kPacketInlineBytes + kRecordHeaderBytes;
+  RemoteTransaction page = clients.front()->begin();
+  page.create_page({.type = 1, .size_bytes = kAppendHeaderBytes + 1024 * kSlot});
+  MMSB_ASSIGN_OR_RETURN(CommitInfo append, page.commit());
+  Ruleset rules;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    rules.topics.push_back(TopicRule{.topic = static_cast<std::uint32_t>(i + 1),
+                                     .mapping = {TopicAction::kAppend, append.created_pages[0], kSlot}});
+  }
+  MMSB_RETURN_IF_ERROR(engine.set_ruleset(rules).status());
+  std::vector<Lane> lanes(clients.size());
+  double per_second = 0;
+  MMSB_RETURN_IF_ERROR(run_phase(
+      "packets", clients, options.seconds, lanes,
+      [&](Client& client, std::size_t i, const std::atomic<bool>& stop, Lane& lane) {
+        ingest_lane(client, static_cast<std::uint32_t>(i + 1), options.batch, stop, lane);
+      },
+      &per_second));
+  fmt::print("  packets/s {:>12.0f}   ({}-byte payloads, {} a batch, admitted and durable)\n",
+             per_second, kPacketInlineBytes, options.batch);
+  return Status::ok();
+}
+
+}  // namespace
+
+int run_net_bench(const NetBenchOptions& options) {
+  Result<std::string> token = read_token_file(options.token_file);
+  if (!token.is_ok()) return fail(token.status());
+  Target target;
+  if (Status started = start_target(options, *token, target); !started.is_ok()) return fail(started);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (std::size_t i = 0; i < options.connections; ++i) {
+    auto client = Client::connect({target.address, *token});
+    if (!client.is_ok()) return fail(client.status());
+    clients.push_back(std::move(*client));
+  }
+  const std::string where =
+      target.server ? std::string(io_backend_name(target.server->backend())) + ", durability " +
+                          options.durability
+                    : "remote";
+  fmt::print("mmsb bench net: {} ({}), {} connection{}, {} in flight each, {}-byte writes, "
+             "{:.1f} s a phase\n",
+             target.address, where, options.connections, options.connections == 1 ? "" : "s",
+             options.depth, options.write_bytes, options.seconds);
+  std::fflush(stdout);
+  if (Status ran = commit_phase(options, clients); !ran.is_ok()) return fail(ran);
+  // Packets need a ruleset, which only an in-process engine can be given here.
+  if (target.engine) {
+    if (Status ran = ingest_phase(options, *target.engine, clients); !ran.is_ok()) return fail(ran);
+  }
+  clients.clear();
   return 0;
 }
 

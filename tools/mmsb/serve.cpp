@@ -216,7 +216,9 @@ int run_client(const ClientCommand& command) {
 
 namespace mmsb::cli {
 
-void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
+namespace {
+
+void add_serve(CLI::App& app, int& exit_code) {
   static ServeOptions serve_options;
   CLI::App* serve =
       app.add_subcommand("serve", "Serve a data directory over the network until SIGINT/SIGTERM");
@@ -239,7 +241,9 @@ void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   serve->add_option("--io", serve_options.io, "I/O backend: auto, uring or epoll")
       ->check(CLI::IsMember({"auto", "uring", "epoll"}));
   serve->callback([&exit_code] { exit_code = run_serve(serve_options); });
+}
 
+void add_client(CLI::App& app, int& exit_code) {
   static ClientCommand client_command;
   CLI::App* client = app.add_subcommand("client", "Talk to an mmsb server");
   client->add_option("address", client_command.address, "HOST:PORT of the server")->required();
@@ -276,7 +280,9 @@ void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   subscribe->add_option("--count", client_command.count, "Stop after this many ticks");
   subscribe->add_option("--seconds", client_command.seconds, "Stop after this long");
   action(subscribe, "subscribe");
+}
 
+void add_bench_net(CLI::App& bench, int& exit_code) {
   static NetBenchOptions net_options;
   CLI::App* net = bench.add_subcommand(
       "net", "Commits and packets over loopback (a server in this process unless --address)");
@@ -299,6 +305,14 @@ void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
   net->add_option("--batch", net_options.batch, "Packets an INGEST carries")
       ->check(CLI::Range(1, 65536));
   net->callback([&exit_code] { exit_code = run_net_bench(net_options); });
+}
+
+}  // namespace
+
+void add_net_commands(CLI::App& app, CLI::App& bench, int& exit_code) {
+  add_serve(app, exit_code);
+  add_client(app, exit_code);
+  add_bench_net(bench, exit_code);
 }
 
 }  // namespace mmsb::cli
