@@ -9,6 +9,12 @@
 
 namespace mmsb {
 
+namespace {
+// The largest answer the client takes (a server's frames are at most its frame_bytes_max;
+// this bounds what a broken or hostile server can make the client allocate).
+constexpr std::uint32_t kAnswerBytesMax = 1u << 30;
+}  // namespace
+
 void Client::Impl::read_frames() {
   std::vector<std::byte> buffer(1 << 20);
   std::size_t have = 0;
@@ -22,7 +28,7 @@ void Client::Impl::read_frames() {
     while (have - at >= net::kFrameHeaderBytes) {
       Result<net::FrameHeader> header = net::decode_header(
           std::span<const std::byte>(buffer.data() + at, have - at).first<net::kFrameHeaderBytes>(),
-          0xffffffffu);
+          kAnswerBytesMax);
       if (!header.is_ok()) {
         fail_all(
             Status(StatusCode::kUnavailable, "from " + address + ": " + header.status().message()));

@@ -98,10 +98,9 @@ void Session::on_data(std::span<const std::byte> bytes) {
       break;
     }
     const std::size_t whole = kFrameHeaderBytes + header->length;
-    if (data.size() - at < whole) {
-      if (partial_.empty()) partial_.reserve(whole);
-      break;
-    }
+    // Not whole yet. No room is reserved for what the header claims: a header costs its
+    // sender nothing, the bytes that arrive do.
+    if (data.size() - at < whole) break;
     handle(*header, data.subspan(at + kFrameHeaderBytes, header->length));
     at += whole;
   }
