@@ -1,6 +1,7 @@
 // Benchmarks of the server (issue: mmsb serve): client and server in this binary, over
 // loopback. Peers in the same run: the embedded engine doing the same commits
-// (BM_embedded_commit_pipelined) and RocksDB's synced WAL (engine_bench.cpp).
+// (BM_embedded_commit_pipelined), RocksDB's synced WAL (engine_bench.cpp) and a bare TCP
+// ping-pong. The server uses io_uring where it can; MMSB_BENCH_IO=epoll selects epoll.
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
