@@ -334,7 +334,7 @@ void BM_net_allocations(benchmark::State& state) {
       packet.set_inline(1, std::vector<std::byte>(40, std::byte{1}));
     mmsb::net::encode_ingest(request, 2, packets);
   } else {
-    (void)mmsb::net::encode_commit(request, 2, mmsb::net::Commit{0, write_op(1, 0)});
+    (void)mmsb::net::encode_commit(request, 2, 0, write_op(1, 0));
   }
   for (int warm = 0; warm < 1000; ++warm) round_trip();  // buffers grow to their size
   const std::uint64_t before = mmsb::bench::allocations_in_process();

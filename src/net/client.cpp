@@ -56,8 +56,8 @@ void Client::Impl::read_frames() {
       AnswerHandler handler;
       {
         std::lock_guard<std::mutex> lock(mutex);
-        auto it = pending.find(header->id);
-        if (it == pending.end()) {
+        handler = take_pending(header->id);
+        if (!handler) {
           // id 0: an error the server sent before closing (a limit, a bad frame).
           if (header->type == FrameType::kError) {
             net::ErrorAnswer error;
@@ -65,8 +65,6 @@ void Client::Impl::read_frames() {
           }
           continue;
         }
-        handler = std::move(it->second);
-        pending.erase(it);
       }
       handler(Answer{header->type, body, Status::ok()});
       ++answers;
@@ -113,8 +111,19 @@ void Client::Impl::answered(std::size_t answers) {
   if (queued != 0) send_queued();
 }
 
+AnswerHandler Client::Impl::take_pending(std::uint64_t id) {
+  if (id < pending_first || id - pending_first >= pending.size()) return nullptr;
+  AnswerHandler handler = std::move(pending[id - pending_first]);
+  pending[id - pending_first] = nullptr;
+  while (!pending.empty() && !pending.front()) {
+    pending.pop_front();
+    ++pending_first;
+  }
+  return handler;
+}
+
 void Client::Impl::fail_all(const Status& status) {
-  std::map<std::uint64_t, AnswerHandler> failed;
+  std::deque<AnswerHandler> failed;
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (broken.is_ok()) {
@@ -123,9 +132,12 @@ void Client::Impl::fail_all(const Status& status) {
       broken = Status(broken.code(), broken.message() + " (connection closed by the server)");
     }
     failed.swap(pending);
+    pending_first += failed.size();
   }
   const Status reason = broken;
-  for (auto& [id, handler] : failed) handler(Answer{FrameType::kError, {}, reason});
+  for (AnswerHandler& handler : failed) {
+    if (handler) handler(Answer{FrameType::kError, {}, reason});
+  }
 }
 
 void Client::Impl::close() {

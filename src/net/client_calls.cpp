@@ -6,18 +6,17 @@ namespace mmsb {
 
 void Client::commit_async(const std::vector<log::Op>& ops, CommitCallback done,
                           std::uint64_t fork) {
-  auto callback = std::make_shared<CommitCallback>(std::move(done));
   impl_->request(
       [&](std::vector<std::byte>& out, std::uint64_t id) {
-        return net::encode_commit(out, id, net::Commit{fork, ops});
+        return net::encode_commit(out, id, fork, ops);
       },
-      [callback](const Answer& answer) {
+      [done = std::move(done)](const Answer& answer) {
         Status status = answer_status(answer, FrameType::kCommit);
-        if (!status.is_ok()) return (*callback)(status);
+        if (!status.is_ok()) return done(status);
         CommitInfo info;
         status = net::decode_commit_ok(answer.body, info);
-        if (!status.is_ok()) return (*callback)(status);
-        (*callback)(std::move(info));
+        if (!status.is_ok()) return done(status);
+        done(std::move(info));
       });
 }
 

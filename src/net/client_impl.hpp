@@ -4,8 +4,8 @@
 
 #include <sys/socket.h>
 
-#include <atomic>
 #include <chrono>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -77,7 +77,7 @@ struct Client::Impl {
   std::string address;
   std::uint32_t timeout_ms = 0;
   net::HelloOk hello;
-  std::atomic<std::uint64_t> next_id{1};
+  std::uint64_t next_id = 1;  // under write_mutex
   // A request is sent by its caller when none is unanswered; while some are, requests queue
   // in write_buffer and leave together when the next answer arrives (the reader sends
   // them) or the queue passes kQueuedBytesMax: a lone request goes at once, pipelined ones
@@ -88,7 +88,13 @@ struct Client::Impl {
   std::size_t queued = 0;               // in write_buffer (whole frames)
   std::size_t unanswered = 0;           // sent, not yet answered
   std::mutex mutex;                     // pending, subscriptions, broken
-  std::map<std::uint64_t, AnswerHandler> pending;
+  // Requests not yet answered, in id order from pending_first (ids are given in the order
+  // requests are registered, under write_mutex): an answered one is emptied and the front
+  // drops as it is answered, so a lookup is an index and no node is allocated.
+  std::deque<AnswerHandler> pending;
+  std::uint64_t pending_first = 1;
+  // The handler waiting for `id` (empty if none), taken out of `pending` (mutex held).
+  AnswerHandler take_pending(std::uint64_t id);
   std::map<std::uint64_t, std::shared_ptr<EventCallback>> subscriptions;
   Status broken;
   std::thread reader;
@@ -97,8 +103,8 @@ struct Client::Impl {
 
 template <typename Encode>
 void Client::Impl::request(const Encode& encode, AnswerHandler handler) {
-  const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> write_lock(write_mutex);
+  const std::uint64_t id = next_id;
   const std::size_t start = write_buffer.size();
   if constexpr (std::is_same_v<decltype(encode(write_buffer, id)), Status>) {
     Status encoded = encode(write_buffer, id);  // on failure the buffer is as it was
@@ -113,8 +119,9 @@ void Client::Impl::request(const Encode& encode, AnswerHandler handler) {
       const Status failure = broken;
       return handler(Answer{FrameType::kError, {}, failure});
     }
-    pending.emplace(id, std::move(handler));
+    pending.push_back(std::move(handler));  // at pending_first + its index == id
   }
+  ++next_id;
   ++queued;
   if (unanswered == 0 || write_buffer.size() >= kQueuedBytesMax) send_queued();
 }

@@ -126,11 +126,12 @@ Status decode_hello(std::span<const std::byte> body, Hello& hello) {
   return in.done();
 }
 
-Status encode_commit(std::vector<std::byte>& out, std::uint64_t id, const Commit& commit) {
+Status encode_commit(std::vector<std::byte>& out, std::uint64_t id, std::uint64_t fork,
+                     const std::vector<log::Op>& ops) {
   const std::size_t start = out.size();
   FrameWriter frame(out, FrameType::kCommit, id);
-  frame.put<std::uint64_t>(commit.fork);
-  Status encoded = log::encode_ops(commit.ops, out);
+  frame.put<std::uint64_t>(fork);
+  Status encoded = log::encode_ops(ops, out);
   if (!encoded.is_ok()) {
     out.resize(start);
     return encoded;

@@ -117,8 +117,9 @@ struct Replay {
 };
 
 void encode_hello(std::vector<std::byte>& out, std::uint64_t id, const Hello& hello);
+// `fork` and `ops` as Commit holds them (no copy of the ops).
 [[nodiscard]] Status encode_commit(std::vector<std::byte>& out, std::uint64_t id,
-                                   const Commit& commit);
+                                   std::uint64_t fork, const std::vector<log::Op>& ops);
 void encode_read(std::vector<std::byte>& out, std::uint64_t id, const Read& read);
 void encode_merge(std::vector<std::byte>& out, std::uint64_t id, const Merge& merge);
 void encode_subscribe(std::vector<std::byte>& out, std::uint64_t id, const Subscribe& subscribe);

@@ -54,7 +54,7 @@ inline bool wire_target(const std::uint8_t* data, std::size_t size) {
     case 2: {
       net::Commit commit;
       return accepted(net::decode_commit(body, commit),
-                      [&](auto& f) { MMSB_ASSERT(net::encode_commit(f, 0, commit).is_ok()); });
+                      [&](auto& f) { MMSB_ASSERT(net::encode_commit(f, 0, commit.fork, commit.ops).is_ok()); });
     }
     case 3: {
       net::Read read;

@@ -241,7 +241,7 @@ TEST_P(RobustnessTest, RequestsInFlightAreBounded) {
   std::vector<std::byte> burst;
   for (std::uint64_t id = 10; id < 2010; ++id) {
     ASSERT_TRUE(
-        net::encode_commit(burst, id, net::Commit{0, {log::CreatePageOp{0, 8, {}}}}).is_ok());
+        net::encode_commit(burst, id, 0, {log::CreatePageOp{0, 8, {}}}).is_ok());
   }
   raw.send(burst);
   RawConnection::Ending ending = raw.until_closed();

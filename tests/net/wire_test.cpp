@@ -59,7 +59,7 @@ TEST(WireGoldenTest, CommitIsTheLogsOpLayoutWithZeroResults) {
   Commit commit;
   commit.ops.push_back(log::WriteOp{5, 8, test::bytes_of("ab")});
   commit.ops.push_back(log::ReadOp{6, 3});
-  ASSERT_TRUE(encode_commit(frame, 9, commit).is_ok());
+  ASSERT_TRUE(encode_commit(frame, 9, commit.fork, commit.ops).is_ok());
   Bytes body;
   body.le<std::uint64_t>(0);  // fork: the engine
   body.le<std::uint32_t>(2);  // ops
