@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace mmsb::net {
 namespace {
@@ -33,6 +34,7 @@ void Mailbox::commit_done(std::uint64_t request, Result<CommitInfo> outcome) {
 void Mailbox::slow_done(std::vector<std::byte>&& frame) {
   std::lock_guard<std::mutex> lock(mutex);
   if (closed) return;
+  if (frame.size() > 4 && frame[4] == static_cast<std::byte>(FrameType::kError)) ++slow_errors;
   frames.insert(frames.end(), frame.begin(), frame.end());
   ++slow_answers;
   post_locked();
@@ -48,6 +50,7 @@ void Mailbox::event(std::uint64_t subscribe_id, const EventBatch& batch, LoopCou
     return;
   }
   encode_event(frames, subscribe_id, batch, events_dropped + batch.batches_dropped_before);
+  ++event_frames;
   events_dropped = 0;
   event_bytes += bytes;
   post_locked();
@@ -205,15 +208,16 @@ void Session::hello(const FrameHeader& header, std::span<const std::byte> body) 
 }
 
 void Session::on_mail() {
-  std::uint64_t slow_answers = 0;
+  std::uint64_t slow_answers = 0, slow_errors = 0, event_frames = 0;
   bool verdicts = false;
   {
     std::lock_guard<std::mutex> lock(mailbox_->mutex);
     mailbox_->posted = false;
     commits_.swap(mailbox_->commits);
     frames_.swap(mailbox_->frames);
-    slow_answers = mailbox_->slow_answers;
-    mailbox_->slow_answers = 0;
+    slow_answers = std::exchange(mailbox_->slow_answers, 0);
+    slow_errors = std::exchange(mailbox_->slow_errors, 0);
+    event_frames = std::exchange(mailbox_->event_frames, 0);
     mailbox_->event_bytes = 0;
     verdicts = mailbox_->verdicts;
     mailbox_->verdicts = false;
@@ -229,6 +233,8 @@ void Session::on_mail() {
   }
   answered(commits_.size() + slow_answers);
   commits_.clear();
+  dispatcher_.counters.frames_out.fetch_add(slow_answers + event_frames, std::memory_order_relaxed);
+  dispatcher_.counters.errors.fetch_add(slow_errors, std::memory_order_relaxed);
   conn_.out.insert(conn_.out.end(), frames_.begin(), frames_.end());
   frames_.clear();
   if (verdicts) answer_verdicts();

@@ -47,6 +47,8 @@ struct Mailbox {
   std::vector<std::pair<std::uint64_t, Result<CommitInfo>>> commits;
   std::vector<std::byte> frames;  // whole frames to send as they are
   std::uint64_t slow_answers = 0;
+  std::uint64_t slow_errors = 0;   // of which ERROR frames
+  std::uint64_t event_frames = 0;  // in `frames`
   std::uint64_t event_bytes = 0;     // of `frames`, event frames
   std::uint64_t events_dropped = 0;  // since the last event frame
   bool verdicts = false;

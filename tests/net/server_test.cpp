@@ -243,6 +243,10 @@ TEST_P(ServerTest, StatsCheckpointAndReplayAgreeWithTheEngine) {
   ASSERT_TRUE(to_two.is_ok());
   EXPECT_EQ(to_two->tick, TickId(2));
   EXPECT_EQ(client->replay(TickId(99)).status().code(), StatusCode::kInvalidArgument);
+  // Every frame each way is counted, answers from the slow lane too.
+  const Server::Counters counters = server_->counters();
+  EXPECT_EQ(counters.frames_in, counters.frames_out);  // one answer a request here
+  EXPECT_EQ(counters.errors, 1u);
 }
 
 TEST_P(ServerTest, ClosingTheEngineUnderLoadAnswersEveryCommit) {
