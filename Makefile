@@ -8,6 +8,9 @@
 #   make asan|tsan   build and test under ASan+UBSan or TSan
 #   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make soak        run the simulator on fresh seeds for SECONDS (default 60)
+#   make package     build the Debian package (build/release/mmsb_<version>_amd64.deb)
+#   make consumer    install to a temporary prefix and into an unpacked .deb, and build
+#                    and run the projects of tests/consumer against each (CI=true: in test)
 #   make format      clang-format every source file
 
 ifeq ($(CI),true)
@@ -23,7 +26,7 @@ FUZZ_TARGETS := delta_decode tick_record segment checkpoint ruleset wire
 SECONDS ?= 60
 SOAK_START ?= $(shell date +%s)
 
-.PHONY: all deps build demo test bench asan tsan fuzz soak format clean
+.PHONY: all deps build demo test bench asan tsan fuzz soak package consumer format clean
 
 all: build
 
@@ -41,6 +44,7 @@ test: build
 	@ctest --preset release
 ifeq ($(CI),true)
 	@MMSB_KILL_ROUNDS=200 $(RELEASE_DIR)/tests/mmsb_tests --gtest_filter='KillTest.*' --gtest_brief=1
+	@$(MAKE) --no-print-directory consumer
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
@@ -69,6 +73,15 @@ fuzz: deps
 			|| { tail -40 build/fuzz/$$target.log; exit 1; }; \
 		printf '%s: ' $$target; grep -E "^Done [0-9]+ runs" build/fuzz/$$target.log; \
 	done
+
+package: build
+	@cd $(RELEASE_DIR) && cpack -G DEB >/dev/null && ls mmsb_*_amd64.deb
+
+consumer: package
+	@rm -rf $(RELEASE_DIR)/consumer-prefix
+	@cmake --install $(RELEASE_DIR) --prefix $(RELEASE_DIR)/consumer-prefix >/dev/null
+	@bash tests/consumer/run.sh $(RELEASE_DIR)/consumer-prefix
+	@bash tests/consumer/run.sh --deb $$(ls $(RELEASE_DIR)/mmsb_*_amd64.deb)
 
 soak: build
 	@$(RELEASE_DIR)/tests/mmsb_sim --soak $(SECONDS) --start $(SOAK_START)

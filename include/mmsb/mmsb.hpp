@@ -19,3 +19,4 @@
 #include "mmsb/state.hpp"
 #include "mmsb/status.hpp"
 #include "mmsb/tick_record.hpp"
+#include "mmsb/version.hpp"

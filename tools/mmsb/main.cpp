@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "mmsb/version.hpp"
+
 #include "tools/mmsb/commands.hpp"
 #include "tools/mmsb/demo.hpp"
 #include "tools/mmsb/ingest.hpp"
@@ -13,7 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   app.add_subcommand("version", "Print the version")->callback([] {
-    fmt::print("mmsb {}\n", MMSB_VERSION);
+    fmt::print("mmsb {}\nformats: {}\n", mmsb::kVersion, mmsb::kFormats);
   });
 
   mmsb::cli::DemoOptions demo_options;
