@@ -27,7 +27,8 @@ int main() {
   }
   auto engine = mmsb::Engine::open(options).value();
   const auto bytes = engine->snapshot().read(page).value();
-  const bool ok = std::string_view(reinterpret_cast<const char*>(bytes.data()), 12) == "from outside";
+  const bool ok =
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), 12) == "from outside";
   std::printf("mmsb %s: recovered tick %llu, page %llu reads '%.12s'\n", mmsb::kVersion,
               static_cast<unsigned long long>(engine->snapshot().tick().value()),
               static_cast<unsigned long long>(page.value()),

@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 
 #include "mmsb/version.hpp"
-
 #include "tools/mmsb/commands.hpp"
 #include "tools/mmsb/demo.hpp"
 #include "tools/mmsb/ingest.hpp"
