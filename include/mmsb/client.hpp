@@ -148,7 +148,8 @@ class Client {
   // A fork of the current state held by this connection; its id.
   Result<std::uint64_t> fork();
   Status drop_fork(std::uint64_t fork);
-  // Merges and uses up the fork (kCustom is not available remotely).
+  // Merges and uses up the fork; a failed merge (Conflict under kFail, say) leaves it held
+  // with its writes. kCustom is not available remotely.
   Result<RemoteMerge> merge(std::uint64_t fork, MergePolicy policy = MergePolicy::kFail);
 
   // `callback` gets each tick's batch on the reader thread; returns the subscription's id.

@@ -31,9 +31,11 @@ void Mailbox::commit_done(std::uint64_t request, Result<CommitInfo> outcome) {
   post_locked();
 }
 
-void Mailbox::slow_done(std::vector<std::byte>&& frame) {
+void Mailbox::slow_done(std::vector<std::byte>&& frame, std::uint64_t fork_id,
+                        std::shared_ptr<Fork> fork) {
   std::lock_guard<std::mutex> lock(mutex);
   if (closed) return;
+  if (fork) forks_back.emplace_back(fork_id, std::move(fork));
   if (frame.size() > 4 && frame[4] == static_cast<std::byte>(FrameType::kError)) ++slow_errors;
   frames.insert(frames.end(), frame.begin(), frame.end());
   ++slow_answers;
@@ -218,11 +220,14 @@ void Session::on_mail() {
     slow_answers = std::exchange(mailbox_->slow_answers, 0);
     slow_errors = std::exchange(mailbox_->slow_errors, 0);
     event_frames = std::exchange(mailbox_->event_frames, 0);
+    forks_back_.swap(mailbox_->forks_back);
     mailbox_->event_bytes = 0;
     verdicts = mailbox_->verdicts;
     mailbox_->verdicts = false;
   }
   if (closed_) return;
+  for (auto& [id, fork] : forks_back_) forks_.emplace(id, std::move(*fork));
+  forks_back_.clear();
   for (auto& [id, outcome] : commits_) {
     if (outcome.is_ok()) {
       encode_commit_ok(conn_.out, id, *outcome);

@@ -33,7 +33,9 @@ struct Mailbox {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
   void commit_done(std::uint64_t request, Result<CommitInfo> outcome);
-  void slow_done(std::vector<std::byte>&& frame);  // one answered slow request
+  // One answered slow request; a failed MERGE hands its fork back with it.
+  void slow_done(std::vector<std::byte>&& frame, std::uint64_t fork_id = 0,
+                 std::shared_ptr<Fork> fork = nullptr);
   void event(std::uint64_t subscribe_id, const EventBatch& batch, LoopCounters& counters);
   void ingest_ready();
 
@@ -47,6 +49,7 @@ struct Mailbox {
   std::vector<std::pair<std::uint64_t, Result<CommitInfo>>> commits;
   std::vector<std::byte> frames;  // whole frames to send as they are
   std::uint64_t slow_answers = 0;
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<Fork>>> forks_back;
   std::uint64_t slow_errors = 0;   // of which ERROR frames
   std::uint64_t event_frames = 0;  // in `frames`
   std::uint64_t event_bytes = 0;     // of `frames`, event frames
@@ -139,6 +142,7 @@ class Session {
   std::vector<PacketVerdict> verdicts_;
   std::vector<std::pair<std::uint64_t, Result<CommitInfo>>> commits_;
   std::vector<std::byte> frames_;
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<Fork>>> forks_back_;
 };
 
 // The Handler of one loop: sessions, the inbox engine threads post to, timeouts.

@@ -137,25 +137,26 @@ void Session::merge(const FrameHeader& header, std::span<const std::byte> body) 
     return error(header.id, not_found("fork " + std::to_string(request.fork) +
                                       " is not held by this connection"));
   }
-  // A merge waits for its tick: on the slow lane. The fork goes with it (a merge uses it
-  // up; one that fails leaves nothing to retry but a new fork).
+  // A merge waits for its tick: on the slow lane. The fork goes with it (not held while it
+  // merges); a merge uses it up, and one that fails hands it back, to retry or drop.
   auto fork = std::make_shared<Fork>(std::move(it->second));
   forks_.erase(it);
   ++in_flight_;
   Engine& engine = dispatcher_.engine;
-  dispatcher_.slow.run(
-      [&engine, fork, policy = request.policy, id = header.id, mailbox = MailboxRef(mailbox_)] {
-        std::vector<std::byte> frame;
-        MergeOptions options;
-        options.policy = policy;
-        Result<MergeResult> merged = engine.merge(*fork, options);
-        if (merged.is_ok()) {
-          encode_merge_ok(frame, id, *merged);
-        } else {
-          encode_error(frame, id, merged.status(), false);
-        }
-        mailbox->slow_done(std::move(frame));
-      });
+  dispatcher_.slow.run([&engine, fork, fork_id = request.fork, policy = request.policy,
+                        id = header.id, mailbox = MailboxRef(mailbox_)] {
+    std::vector<std::byte> frame;
+    MergeOptions options;
+    options.policy = policy;
+    Result<MergeResult> merged = engine.merge(*fork, options);
+    if (merged.is_ok()) {
+      encode_merge_ok(frame, id, *merged);
+      mailbox->slow_done(std::move(frame));
+    } else {
+      encode_error(frame, id, merged.status(), false);
+      mailbox->slow_done(std::move(frame), fork_id, fork);
+    }
+  });
 }
 
 void Session::subscribe(const FrameHeader& header, std::span<const std::byte> body,

@@ -144,6 +144,27 @@ TEST_P(ServerTest, AForkIsWrittenReadAndMergedOnTheServer) {
   EXPECT_EQ(client->drop_fork(*fork).code(), StatusCode::kNotFound);
 }
 
+TEST_P(ServerTest, AFailedMergeLeavesTheForkHeld) {
+  auto client = connect();
+  const PageId page = create_page(*client, {.size_bytes = 16});
+  ASSERT_NE(page, PageId(0));
+  auto fork = client->fork();
+  ASSERT_TRUE(fork.is_ok());
+  RemoteTransaction theirs = client->begin(*fork);
+  theirs.write(page, 0, bytes_of("theirs"));
+  ASSERT_TRUE(theirs.commit().is_ok());
+  RemoteTransaction ours = client->begin();
+  ours.write(page, 0, bytes_of("ours!!"));
+  ASSERT_TRUE(ours.commit().is_ok());
+  auto clash = client->merge(*fork, MergePolicy::kFail);
+  EXPECT_EQ(clash.status().code(), StatusCode::kConflict) << clash.status().to_string();
+  // Still held, with its writes: merge it again with a policy that settles the clash.
+  EXPECT_EQ(client->get(page, 0, *fork)->bytes.front(), std::byte{'t'});
+  auto merged = client->merge(*fork, MergePolicy::kPreferTheirs);
+  ASSERT_TRUE(merged.is_ok()) << merged.status().to_string();
+  EXPECT_EQ(to_vector(*engine_->snapshot().read(page)).front(), std::byte{'t'});
+}
+
 TEST_P(ServerTest, SubscribersGetEachTicksEvents) {
   auto client = connect();
   const PageId page = create_page(*client, {.size_bytes = 16});
