@@ -16,7 +16,9 @@ namespace mmsb {
 
 class ByteReader {
  public:
-  explicit ByteReader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+  // `whole` names what the bytes are in messages ("exceeds the record").
+  explicit ByteReader(std::span<const std::byte> bytes, const char* whole = "record")
+      : bytes_(bytes), whole_(whole) {}
 
   template <typename T>
   bool read(T& value, const char* field) {
@@ -49,6 +51,48 @@ class ByteReader {
     return true;
   }
 
+  // A u32 count of items of at least `min_item_bytes` each, checked against what remains
+  // (before anything is allocated for them) and against `max`.
+  bool read_count(std::uint32_t& count, std::size_t min_item_bytes, const char* field,
+                  std::uint64_t max = 0xffffffffu) {
+    if (!read(count, field)) return false;
+    if (count > max) {
+      return fail(std::string(field) + " " + std::to_string(count) + " above the limit " +
+                  std::to_string(max));
+    }
+    if (std::uint64_t{count} * min_item_bytes > remaining()) {
+      return fail(std::string(field) + " " + std::to_string(count) + " exceeds the " + whole_);
+    }
+    return true;
+  }
+
+  // A u32 length, then that many bytes, at most `max_bytes`.
+  bool read_string(std::string& out, std::size_t max_bytes, const char* field) {
+    std::uint32_t length = 0;
+    if (!read_count(length, 1, field)) return false;
+    if (length > max_bytes) return fail(std::string(field) + " longer than the limit");
+    out.assign(reinterpret_cast<const char*>(here()), length);
+    at_ += length;
+    return true;
+  }
+
+  // A u32 count (at most `max`) and the ids, 8 bytes each.
+  template <typename Id>
+  bool read_ids(std::vector<Id>& ids, const char* count_field, const char* id_field,
+                std::uint64_t max = 0xffffffffu) {
+    std::uint32_t count = 0;
+    if (!read_count(count, 8, count_field, max)) return false;
+    ids.resize(count);
+    for (Id& id : ids) {
+      std::uint64_t value = 0;
+      if (!read(value, id_field)) return false;
+      id = Id(value);
+    }
+    return true;
+  }
+
+  bool read_hash(Hash128& hash, const char* field);
+
   // Records a structural error found by the caller at the current offset.
   bool fail(const std::string& what) {
     if (error_.empty()) error_ = what + " at byte " + std::to_string(at_);
@@ -77,6 +121,7 @@ class ByteReader {
   }
 
   std::span<const std::byte> bytes_;
+  const char* whole_;
   std::size_t at_ = 0;
   std::string error_;
 };
@@ -98,6 +143,13 @@ inline Hash128 read_hash_bytes(const std::byte* in) {
     hash.low = (hash.low << 8) | static_cast<std::uint8_t>(in[8 + i]);
   }
   return hash;
+}
+
+inline bool ByteReader::read_hash(Hash128& hash, const char* field) {
+  if (!ensure(16, field)) return false;
+  hash = read_hash_bytes(here());
+  at_ += 16;
+  return true;
 }
 
 }  // namespace mmsb

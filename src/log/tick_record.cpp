@@ -145,46 +145,11 @@ bool read_length_prefixed(ByteReader& in, std::vector<std::byte>& out, const cha
   return in.read_bytes(static_cast<std::size_t>(length), out, field);
 }
 
-// Reads a count and checks that at least count * min_item_bytes remain.
-bool read_count(ByteReader& in, std::uint32_t& count, std::size_t min_item_bytes,
-                const char* field) {
-  if (!in.read(count, field)) return false;
-  if (std::uint64_t{count} * min_item_bytes > in.remaining()) {
-    return in.fail(std::string(field) + " " + std::to_string(count) + " exceeds the record");
-  }
-  return true;
-}
-
-bool read_string(ByteReader& in, std::string& out, std::size_t max_bytes, const char* field) {
-  std::uint32_t length = 0;
-  if (!read_count(in, length, 1, field)) return false;
-  if (length > max_bytes) return in.fail(std::string(field) + " longer than the limit");
-  std::vector<std::byte> bytes;
-  if (!in.read_bytes(length, bytes, field)) return false;
-  out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  return true;
-}
-
-// A count (4) and the ids (8 each), as append_ids writes them.
-template <typename Id>
-bool read_ids(ByteReader& in, std::vector<Id>& ids, const char* count_field,
-              const char* id_field) {
-  std::uint32_t count = 0;
-  if (!read_count(in, count, 8, count_field)) return false;
-  ids.resize(count);
-  for (Id& id : ids) {
-    std::uint64_t value = 0;
-    if (!in.read(value, id_field)) return false;
-    id = Id(value);
-  }
-  return true;
-}
-
 bool decode_derive(ByteReader& in, DeriveOp& op, OpResult& result) {
   std::uint32_t parents = 0;
   if (!in.read(op.page, "derive page") || !in.read(result.assigned, "derive first edge id") ||
-      !read_string(in, op.function, kFunctionNameMaxBytes, "derive function") ||
-      !read_count(in, parents, 8, "derive parent count")) {
+      !in.read_string(op.function, kFunctionNameMaxBytes, "derive function") ||
+      !in.read_count(parents, 8, "derive parent count")) {
     return false;
   }
   op.parents.resize(parents);
@@ -274,7 +239,7 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
   std::uint32_t count = 0;
   if (!in.read(merge.next_page_id, "merge next page id") ||
       !in.read(merge.next_edge_id, "merge next edge id") ||
-      !read_count(in, count, kMergePageMinBytes, "merge page count")) {
+      !in.read_count(count, kMergePageMinBytes, "merge page count")) {
     return false;
   }
   merge.pages_set.resize(count);
@@ -288,10 +253,10 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     page.id = PageId(id);
     page.epoch = Epoch(epoch);
   }
-  if (!read_ids(in, merge.pages_deleted, "merge deleted page count", "merge deleted page")) {
+  if (!in.read_ids(merge.pages_deleted, "merge deleted page count", "merge deleted page")) {
     return false;
   }
-  if (!read_count(in, count, kMergeEdgeBytes, "merge added edge count")) return false;
+  if (!in.read_count(count, kMergeEdgeBytes, "merge added edge count")) return false;
   merge.edges_added.resize(count);
   for (Edge& edge : merge.edges_added) {
     std::uint64_t id = 0, from = 0, to = 0;
@@ -303,20 +268,20 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     edge.from = PageId(from);
     edge.to = PageId(to);
   }
-  if (!read_ids(in, merge.edges_removed, "merge removed edge count", "merge removed edge")) {
+  if (!in.read_ids(merge.edges_removed, "merge removed edge count", "merge removed edge")) {
     return false;
   }
-  if (!read_count(in, count, kMergeDerivationMinBytes, "merge derivation count")) return false;
+  if (!in.read_count(count, kMergeDerivationMinBytes, "merge derivation count")) return false;
   merge.derivations_set.resize(count);
   for (auto& [child, function] : merge.derivations_set) {
     std::uint64_t id = 0;
     if (!in.read(id, "merge derivation page") ||
-        !read_string(in, function, kFunctionNameMaxBytes, "merge derivation function")) {
+        !in.read_string(function, kFunctionNameMaxBytes, "merge derivation function")) {
       return false;
     }
     child = PageId(id);
   }
-  return read_ids(in, merge.derivations_removed, "merge removed derivation count",
+  return in.read_ids(merge.derivations_removed, "merge removed derivation count",
                   "merge removed derivation");
 }
 
@@ -383,9 +348,9 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
   std::vector<std::byte> hash;
   in.read_bytes(16, hash, "ingest ruleset hash");
   ingest.ruleset = read_hash_bytes(hash.data());
-  if (!read_count(in, ruleset_bytes, 1, "ingest ruleset length") ||
+  if (!in.read_count(ruleset_bytes, 1, "ingest ruleset length") ||
       !in.read_bytes(ruleset_bytes, ingest.ruleset_bytes, "ingest ruleset") ||
-      !read_count(in, count, kBucketLevelBytes, "ingest bucket count")) {
+      !in.read_count(count, kBucketLevelBytes, "ingest bucket count")) {
     return false;
   }
   ingest.buckets.resize(count);
@@ -395,7 +360,7 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
       return false;
     }
   }
-  if (!read_count(in, count, kIngestPacketBytes, "ingest packet count")) return false;
+  if (!in.read_count(count, kIngestPacketBytes, "ingest packet count")) return false;
   ingest.packets.resize(count);
   for (IngestPacket& packet : ingest.packets) {
     std::uint8_t outcome = 0, reason = 0, flags = 0;
@@ -465,7 +430,7 @@ void encode_rules(const std::vector<RuleOutcome>& rules, Encoder& encoder) {
 
 bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
   std::uint32_t count = 0;
-  if (!read_count(in, count, kReceiptBytes, "rule receipt count")) return false;
+  if (!in.read_count(count, kReceiptBytes, "rule receipt count")) return false;
   rules.resize(count);
   for (RuleOutcome& rule : rules) {
     RuleReceipt& receipt = rule.receipt;
@@ -478,7 +443,7 @@ bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
         !in.read(receipt.blocker_family, "receipt blocker family") ||
         !in.read(blocker_scope, "receipt blocker scope") ||
         !in.read(retry_at, "receipt retry tick") ||
-        !read_count(in, writes, kPageWriteMinBytes, "receipt write count")) {
+        !in.read_count(writes, kPageWriteMinBytes, "receipt write count")) {
       return false;
     }
     if (outcome < static_cast<std::uint8_t>(ReceiptOutcome::kApplied) ||
@@ -509,7 +474,7 @@ bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
 
 bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
   std::uint32_t count = 0;
-  if (!read_count(in, count, kDerivedMinBytes, "derived delta count")) return false;
+  if (!in.read_count(count, kDerivedMinBytes, "derived delta count")) return false;
   derived.reserve(count);
   std::vector<std::byte> bytes;
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -604,7 +569,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     in.fail("unknown flags " + std::to_string(flags));
   }
   if (in.read(reserved, "reserved") && reserved != 0) in.fail("reserved bytes are not zero");
-  read_count(in, transactions, kTransactionMinBytes, "transaction count");
+  in.read_count(transactions, kTransactionMinBytes, "transaction count");
   in.read(tick, "tick");
   if (in.ok() && in.remaining() >= 40) {
     record.previous = read_hash_bytes(payload.data() + in.offset());
@@ -622,7 +587,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
   for (LoggedTransaction& transaction : record.transactions) {
     std::uint32_t ops = 0;
     std::uint8_t outcome = 0;
-    if (!read_count(in, ops, kOpMinBytes, "op count") || !in.read(outcome, "outcome")) break;
+    if (!in.read_count(ops, kOpMinBytes, "op count") || !in.read(outcome, "outcome")) break;
     if (ops > kOpsPerTransactionMax) {
       in.fail("op count " + std::to_string(ops) + " above the limit");
       break;
@@ -677,7 +642,7 @@ Status encode_ops(const std::vector<Op>& ops, std::vector<std::byte>& out) {
 Status decode_ops(std::span<const std::byte> bytes, std::vector<Op>& ops) {
   ByteReader in(bytes);
   std::uint32_t count = 0;
-  if (read_count(in, count, kOpMinBytes, "op count") && count > kOpsPerTransactionMax) {
+  if (in.read_count(count, kOpMinBytes, "op count") && count > kOpsPerTransactionMax) {
     in.fail("op count " + std::to_string(count) + " above the limit");
   }
   if (in.ok()) ops.resize(count);

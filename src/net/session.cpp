@@ -45,13 +45,15 @@ void Mailbox::slow_done(std::vector<std::byte>&& frame, std::uint64_t fork_id,
 void Mailbox::event(std::uint64_t subscribe_id, const EventBatch& batch, LoopCounters& counters) {
   std::lock_guard<std::mutex> lock(mutex);
   if (closed) return;
-  const std::uint64_t bytes = kFrameHeaderBytes + 20 + 17 * batch.events.size();
+  const std::size_t start = frames.size();
+  encode_event(frames, subscribe_id, batch, events_dropped + batch.batches_dropped_before);
+  const std::uint64_t bytes = frames.size() - start;
   if (event_bytes + out_backlog.load(std::memory_order_relaxed) + bytes > queue_bytes_max) {
+    frames.resize(start);
     ++events_dropped;  // the subscriber is slow: the next frame it gets says how many
     counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  encode_event(frames, subscribe_id, batch, events_dropped + batch.batches_dropped_before);
   ++event_frames;
   events_dropped = 0;
   event_bytes += bytes;
@@ -138,12 +140,11 @@ void Session::handle(const FrameHeader& header, std::span<const std::byte> body)
                               "the client does not read its answers"),
                  true);
   }
-  if (in_flight_ >= dispatcher_.options.limits.requests_in_flight_max) {
-    return error(
-        header.id,
-        limit_passed("requests_in_flight_max", dispatcher_.options.limits.requests_in_flight_max,
-                     "too many unanswered requests on this connection"),
-        true);
+  if (in_flight_ >= limits.requests_in_flight_max) {
+    return error(header.id,
+                 limit_passed("requests_in_flight_max", limits.requests_in_flight_max,
+                              "too many unanswered requests on this connection"),
+                 true);
   }
   handle_request(header, body);
 }

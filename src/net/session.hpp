@@ -138,6 +138,7 @@ class Session {
   std::size_t ingest_head_ = 0;
   // Scratch kept from request to request: no allocation once grown.
   Read read_;
+  std::vector<Result<PageView>> views_;  // a READ's pages, looked up once
   std::vector<Packet> packets_;
   std::vector<PacketVerdict> verdicts_;
   std::vector<std::pair<std::uint64_t, Result<CommitInfo>>> commits_;

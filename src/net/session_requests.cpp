@@ -39,20 +39,22 @@ void Session::read(const FrameHeader& header, std::span<const std::byte> body) {
   Status decoded = decode_read(body, read_);
   if (!decoded.is_ok()) return error(header.id, decoded);
   auto answer = [&](const auto& source, std::uint64_t tick) {
-    // An answer is a frame too: it may not pass frame_bytes_max.
-    const std::uint32_t max = dispatcher_.options.limits.frame_bytes_max;
-    std::uint64_t bytes = 12;
+    // Each page looked up once; the answer is a frame too, so it may not pass
+    // frame_bytes_max.
+    views_.clear();
+    std::uint64_t bytes = kReadOkBytes;
     for (PageId page : read_.pages) {
-      auto view = source.page(page);
-      bytes += 21 + (view.is_ok() ? view->bytes.size() : 0);  // FORMAT.md: 21 bytes a page
+      const Result<PageView>& view = views_.emplace_back(source.page(page));
+      bytes += kReadPageHeaderBytes + (view.is_ok() ? view->bytes.size() : 0);
     }
+    const std::uint32_t max = dispatcher_.options.limits.frame_bytes_max;
     if (bytes > max) {
       return error(header.id, limit_passed("frame_bytes_max", max,
                                            "the answer would be " + std::to_string(bytes) +
                                                " bytes: read fewer pages at once"));
     }
-    ReadOkWriter writer(conn_.out, header.id, tick, static_cast<std::uint32_t>(read_.pages.size()));
-    for (PageId page : read_.pages) writer.add(source.page(page));
+    ReadOkWriter writer(conn_.out, header.id, tick, static_cast<std::uint32_t>(views_.size()));
+    for (const Result<PageView>& view : views_) writer.add(view);
     writer.finish();
     dispatcher_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
   };

@@ -10,7 +10,6 @@ namespace mmsb::net {
 
 using detail::BodyReader;
 using detail::put_ids;
-using detail::read_ids;
 
 std::string_view frame_type_name(FrameType type) {
   switch (type) {
@@ -122,7 +121,7 @@ Status decode_hello(std::span<const std::byte> body, Hello& hello) {
   if (in.read(hello.version, "version") && in.read(reserved, "reserved") && reserved != 0) {
     in.fail("reserved must be 0");
   }
-  if (in.ok()) in.string(hello.token, kTokenBytesMax, "token");
+  if (in.ok()) in.read_string(hello.token, kTokenBytesMax, "token");
   return in.done();
 }
 
@@ -161,7 +160,7 @@ Status decode_read(std::span<const std::byte> body, Read& read) {
       read.fork != 0) {
     in.fail("a read names a tick or a fork, not both");
   }
-  if (in.ok()) read_ids(in, read.pages, kReadPagesMax, "page count");
+  if (in.ok()) in.read_ids(read.pages, "page count", "page", kReadPagesMax);
   return in.done();
 }
 
@@ -196,7 +195,7 @@ Status decode_subscribe(std::span<const std::byte> body, Subscribe& subscribe) {
   if (in.read(subscribe.types, "types") && subscribe.types > 0xF) {
     in.fail("unknown event types " + std::to_string(subscribe.types));
   }
-  if (in.ok()) read_ids(in, subscribe.pages, kReadPagesMax, "page count");
+  if (in.ok()) in.read_ids(subscribe.pages, "page count", "page", kReadPagesMax);
   return in.done();
 }
 
@@ -259,7 +258,7 @@ Status decode_ingest(std::span<const std::byte> body, std::vector<Packet>& packe
   BodyReader in(body, FrameType::kIngest);
   std::uint32_t n = 0;
   packets.clear();
-  if (!in.count(n, 5, kIngestPacketsMax, "packet count")) return in.done();
+  if (!in.read_count(n, 5, "packet count", kIngestPacketsMax)) return in.done();
   packets.resize(n);
   // Each packet's bounds are checked once, then read in place.
   const std::byte* from = body.data() + 4;

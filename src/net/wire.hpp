@@ -179,6 +179,9 @@ struct ErrorAnswer {
 
 void encode_hello_ok(std::vector<std::byte>& out, std::uint64_t id, const HelloOk& hello);
 void encode_commit_ok(std::vector<std::byte>& out, std::uint64_t id, const CommitInfo& info);
+// READ's answer: tick (8) and count (4), then per page a header of this size and its bytes.
+inline constexpr std::size_t kReadOkBytes = 12;
+inline constexpr std::size_t kReadPageHeaderBytes = 1 + 4 + 8 + 8;
 // READ's answer is written page by page: begin, then one add per page, then finish().
 class ReadOkWriter {
  public:

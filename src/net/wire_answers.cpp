@@ -11,7 +11,6 @@ using detail::BodyReader;
 using detail::kReceiptBytes;
 using detail::put_ids;
 using detail::put_remaps;
-using detail::read_ids;
 using detail::read_remaps;
 
 void encode_hello_ok(std::vector<std::byte>& out, std::uint64_t id, const HelloOk& hello) {
@@ -52,10 +51,10 @@ Status decode_commit_ok(std::span<const std::byte> body, CommitInfo& info) {
   BodyReader in(body, answer_to(FrameType::kCommit));
   std::uint64_t tick = 0;
   std::uint32_t receipts = 0;
-  if (!in.read(tick, "tick") || !in.hash(info.root, "root") ||
-      !read_ids(in, info.created_pages, 0xffffffffu, "created page count") ||
-      !read_ids(in, info.created_edges, 0xffffffffu, "created edge count") ||
-      !in.count(receipts, kReceiptBytes, 0xffffffffu, "receipt count")) {
+  if (!in.read(tick, "tick") || !in.read_hash(info.root, "root") ||
+      !in.read_ids(info.created_pages, "created page count", "created page") ||
+      !in.read_ids(info.created_edges, "created edge count", "created edge") ||
+      !in.read_count(receipts, kReceiptBytes, "receipt count", 0xffffffffu)) {
     return in.done();
   }
   info.tick = TickId(tick);
@@ -99,7 +98,7 @@ void ReadOkWriter::add(const Result<PageView>& page) {
 Status decode_read_ok(std::span<const std::byte> body, ReadOk& read) {
   BodyReader in(body, answer_to(FrameType::kRead));
   std::uint32_t n = 0;
-  if (!in.read(read.tick, "tick") || !in.count(n, 21, kReadPagesMax, "page count")) {
+  if (!in.read(read.tick, "tick") || !in.read_count(n, kReadPageHeaderBytes, "page count", kReadPagesMax)) {
     return in.done();
   }
   read.pages.resize(n);
@@ -130,7 +129,7 @@ void encode_tick_root(std::vector<std::byte>& out, FrameType request, std::uint6
 
 Status decode_tick_root(std::span<const std::byte> body, FrameType request, TickRoot& answer) {
   BodyReader in(body, answer_to(request));
-  in.read(answer.tick, "tick") && in.hash(answer.root, "root") && in.read(answer.count, "count");
+  in.read(answer.tick, "tick") && in.read_hash(answer.root, "root") && in.read(answer.count, "count");
   return in.done();
 }
 
@@ -149,7 +148,7 @@ Status decode_merge_ok(std::span<const std::byte> body, RemoteMerge& merge) {
   BodyReader in(body, answer_to(FrameType::kMerge));
   std::uint8_t path = 0;
   std::uint64_t tick = 0;
-  if (in.read(tick, "tick") && in.hash(merge.root, "root") && in.read(path, "path") &&
+  if (in.read(tick, "tick") && in.read_hash(merge.root, "root") && in.read(path, "path") &&
       in.read(merge.pages_taken_from_theirs, "pages taken") &&
       in.read(merge.pages_merged, "pages merged") &&
       in.read(merge.clashes_resolved, "clashes resolved") &&
@@ -186,7 +185,7 @@ Status decode_ingest_ok(std::span<const std::byte> body, RemoteIngest& ingest) {
   BodyReader in(body, answer_to(FrameType::kIngest));
   std::uint32_t n = 0;
   if (in.read(ingest.first_sequence, "first sequence") &&
-      in.count(n, 2, kIngestPacketsMax, "verdict count")) {
+      in.read_count(n, 2, "verdict count", kIngestPacketsMax)) {
     ingest.verdicts.resize(n);
     for (PacketVerdict& verdict : ingest.verdicts) {
       std::uint8_t outcome = 0, reason = 0;
@@ -215,11 +214,11 @@ void encode_stats_ok(std::vector<std::byte>& out, std::uint64_t id,
 Status decode_stats_ok(std::span<const std::byte> body, std::vector<StatsEntry>& entries) {
   BodyReader in(body, answer_to(FrameType::kStats));
   std::uint32_t n = 0;
-  if (in.count(n, 13, 1u << 16, "entry count")) entries.resize(n);
+  if (in.read_count(n, 13, "entry count", 1u << 16)) entries.resize(n);
   for (StatsEntry& entry : entries) {
     std::uint64_t bits = 0;
     std::uint8_t counter = 0;
-    if (!in.string(entry.name, 256, "name") || !in.read(counter, "kind") ||
+    if (!in.read_string(entry.name, 256, "name") || !in.read(counter, "kind") ||
         !in.read(bits, "value")) {
       break;
     }
@@ -250,7 +249,7 @@ Status decode_event(std::span<const std::byte> body, EventBatch& batch) {
   std::uint64_t tick = 0;
   std::uint32_t n = 0;
   if (in.read(tick, "tick") && in.read(batch.batches_dropped_before, "dropped before") &&
-      in.count(n, 17, 0xffffffffu, "event count")) {
+      in.read_count(n, 17, "event count", 0xffffffffu)) {
     batch.tick = TickId(tick);
     batch.events.resize(n);
     for (Event& event : batch.events) {
@@ -286,7 +285,7 @@ Status decode_error(std::span<const std::byte> body, ErrorAnswer& error) {
   std::uint16_t reserved = 0;
   if (in.read(code, "code") && in.read(fatal, "fatal") && in.read(reserved, "reserved")) {
     if (code == 0 || code > kStatusCodeLast || fatal > 1) in.fail("unknown code or fatal flag");
-    in.string(error.message, kErrorMessageBytesMax, "message");
+    in.read_string(error.message, kErrorMessageBytesMax, "message");
   }
   error.code = static_cast<StatusCode>(code);
   error.fatal = fatal == 1;

@@ -368,7 +368,8 @@ TEST_P(RobustnessTest, AThousandConnectionsAtOnce) {
   expect_served();
 }
 
-// GET /metrics is valid Prometheus text: promtool (Debian's prometheus package) checks it,
+// GET /metrics is valid Prometheus text: promtool (Debian's prometheus package, which
+// install-deps installs) checks it,
 // and every sample line has a TYPE declared before it.
 TEST_P(RobustnessTest, MetricsPassPromtool) {
   ServerOptions options;
@@ -398,7 +399,8 @@ TEST_P(RobustnessTest, MetricsPassPromtool) {
     EXPECT_EQ(typed.count(name), 1u) << line;
     EXPECT_NE(line.find(' '), std::string::npos) << line;
   }
-  if (!std::filesystem::exists("/usr/bin/promtool")) GTEST_SKIP() << "promtool is not installed";
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/promtool"))
+      << "promtool is missing: scripts/install-deps.sh installs Debian's prometheus package";
   const std::string path = dir_ / "metrics.txt";
   std::ofstream(path) << text;
   const std::string command = "/usr/bin/promtool check metrics < " + path + " 2>&1";
