@@ -17,31 +17,12 @@
 
 #include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
 namespace {
 
-struct Child {
-  pid_t pid = -1;
-  int output = -1;
-};
-
-Child spawn(const std::string& dir) {
-  int pipe_fds[2];
-  MMSB_ASSERT(::pipe(pipe_fds) == 0);
-  pid_t pid = ::fork();
-  MMSB_ASSERT(pid >= 0);
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], STDOUT_FILENO);
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    ::execl(MMSB_CRASH_CHILD, MMSB_CRASH_CHILD, dir.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(pipe_fds[1]);
-  return Child{pid, pipe_fds[0]};
-}
 
 // Everything the child printed, in complete lines: acknowledged ticks with their roots, and
 // how many packets it saw admitted durably.
@@ -81,7 +62,7 @@ TEST(KillTest, AcknowledgedTicksSurviveSigkill) {
   std::uniform_int_distribution<int> delay_ms(5, 120);
   std::uint64_t acked_total = 0, packets_total = 0;
   for (int round = 0; round < rounds; ++round) {
-    Child child = spawn(dir.path());
+    test::ChildProcess child = test::spawn_child(MMSB_CRASH_CHILD, {dir.path()});
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
     ::kill(child.pid, SIGKILL);
     int status = 0;

@@ -17,6 +17,7 @@
 #include "core/endian.hpp"
 #include "mmsb/client.hpp"
 #include "mmsb/mmsb.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
@@ -30,24 +31,14 @@ struct Child {
   std::uint16_t port = 0;
 };
 
+// Starts the serving child and reads the port it says it listens on.
 Child spawn(const std::string& dir, const char* backend) {
-  int pipe_fds[2];
-  MMSB_ASSERT(::pipe(pipe_fds) == 0);
-  const pid_t pid = ::fork();
-  MMSB_ASSERT(pid >= 0);
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], STDOUT_FILENO);
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    ::execl(MMSB_SERVE_CHILD, MMSB_SERVE_CHILD, dir.c_str(), backend, static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(pipe_fds[1]);
+  const test::ChildProcess process = test::spawn_child(MMSB_SERVE_CHILD, {dir, backend});
   std::string line;
   char c = 0;
-  while (::read(pipe_fds[0], &c, 1) == 1 && c != '\n') line += c;
-  ::close(pipe_fds[0]);
-  Child child{pid, 0};
+  while (::read(process.output, &c, 1) == 1 && c != '\n') line += c;
+  ::close(process.output);
+  Child child{process.pid, 0};
   if (line.rfind("port ", 0) == 0)
     child.port = static_cast<std::uint16_t>(std::stoul(line.substr(5)));
   return child;
