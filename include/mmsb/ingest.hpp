@@ -153,6 +153,13 @@ class Producer {
   // block and drop-oldest mode, as many as fit in fail-fast mode (the rest are refused and
   // ResourceExhausted returned if none fit).
   Result<std::size_t> submit_batch(std::span<Packet> packets);
+  // Submits records.size() / record_bytes packets of `topic`, each carrying the next
+  // `record_bytes` bytes inline (1 to kPacketInlineBytes; records.size() a multiple of it:
+  // InvalidArgument otherwise), in batches. Returns how many entered the ring: all in block
+  // and drop-oldest mode; in fail-fast mode it stops after the first batch that did not fit
+  // whole (that batch's rest is refused, later records are not submitted).
+  Result<std::size_t> submit_records(std::uint32_t topic, std::span<const std::byte> records,
+                                     std::size_t record_bytes);
 
   ProducerCounters counters() const;
   std::uint64_t completed_sequence() const;

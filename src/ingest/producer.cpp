@@ -182,6 +182,35 @@ Result<std::size_t> Producer::submit_batch(std::span<Packet> packets) {
   return push(packets);
 }
 
+Result<std::size_t> Producer::submit_records(std::uint32_t topic,
+                                             std::span<const std::byte> records,
+                                             std::size_t record_bytes) {
+  if (record_bytes == 0 || record_bytes > kPacketInlineBytes || records.size() % record_bytes != 0) {
+    return invalid_argument("producer " + std::to_string(state_->id) + ": " +
+                            std::to_string(records.size()) + " bytes of records of " +
+                            std::to_string(record_bytes) + " bytes (1 to " +
+                            std::to_string(kPacketInlineBytes) + ", a whole number of them)");
+  }
+  constexpr std::size_t kBatch = 256;
+  Packet batch[kBatch];
+  const std::size_t count = records.size() / record_bytes;
+  std::size_t entered = 0;
+  while (entered < count) {
+    const std::size_t n = std::min(kBatch, count - entered);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch[i].set_inline(topic, records.subspan((entered + i) * record_bytes, record_bytes));
+    }
+    Result<std::size_t> pushed = push(std::span<Packet>(batch, n));
+    if (!pushed.is_ok()) {
+      if (entered != 0 && pushed.status().code() == StatusCode::kResourceExhausted) break;
+      return pushed.status();
+    }
+    entered += *pushed;
+    if (*pushed < n) break;
+  }
+  return entered;
+}
+
 Result<std::size_t> Producer::push(std::span<Packet> packets) {
   ingest::ProducerState& state = *state_;
   if (packets.empty()) return std::size_t{0};
