@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -169,6 +170,9 @@ class Producer {
   std::size_t take_verdicts(std::span<PacketVerdict> out);
   // Waits until every submitted packet has its outcome (or the engine closes: Unavailable).
   Status flush();
+  // flush() for at most `wait`: true once every submitted packet has its outcome, false if
+  // the time ran out first (call it again), Unavailable if the engine closed.
+  Result<bool> flush_for(std::chrono::nanoseconds wait);
 
  private:
   friend class Engine;

@@ -33,6 +33,10 @@ extern "C" {
 /* The ABI's version: bumped when a function's signature or a struct's layout changes. */
 #define MMSB_ABI_VERSION 1u
 
+/* Every enum ends in a *_MAX_ enumerator that is never a valid argument: it makes the enum
+ * 32 bits wide with every int value representable, so an out-of-range value from another
+ * language is refused with MMSB_INVALID_ARGUMENT rather than being undefined. */
+
 typedef enum mmsb_status {
   MMSB_OK = 0,
   MMSB_INVALID_ARGUMENT = 1,
@@ -45,7 +49,8 @@ typedef enum mmsb_status {
   MMSB_PERMISSION_DENIED = 8,
   MMSB_UNAVAILABLE = 9,
   MMSB_FAILED_PRECONDITION = 10,
-  MMSB_INTERNAL = 11
+  MMSB_INTERNAL = 11,
+  MMSB_STATUS_MAX_ = 0x7fffffff
 } mmsb_status;
 
 uint32_t mmsb_abi_version(void);
@@ -71,7 +76,8 @@ typedef struct mmsb_hash {
 typedef enum mmsb_durability {
   MMSB_DURABILITY_NONE = 0,
   MMSB_DURABILITY_FLUSH = 1,
-  MMSB_DURABILITY_FSYNC = 2
+  MMSB_DURABILITY_FSYNC = 2,
+  MMSB_DURABILITY_MAX_ = 0x7fffffff
 } mmsb_durability;
 
 typedef struct mmsb_engine_options {
@@ -180,7 +186,8 @@ mmsb_status mmsb_snapshot_for_each_page(const mmsb_snapshot* snapshot,
 typedef enum mmsb_merge_policy {
   MMSB_MERGE_FAIL = 0,
   MMSB_MERGE_PREFER_OURS = 1,
-  MMSB_MERGE_PREFER_THEIRS = 2
+  MMSB_MERGE_PREFER_THEIRS = 2,
+  MMSB_MERGE_POLICY_MAX_ = 0x7fffffff
 } mmsb_merge_policy;
 
 typedef struct mmsb_merge_info {
@@ -281,7 +288,8 @@ mmsb_status mmsb_engine_unsubscribe(mmsb_engine* engine, uint64_t subscription);
 typedef enum mmsb_topic_action {
   MMSB_TOPIC_OVERWRITE = 1,
   MMSB_TOPIC_WRITE_AT_OFFSET = 2,
-  MMSB_TOPIC_APPEND = 3
+  MMSB_TOPIC_APPEND = 3,
+  MMSB_TOPIC_ACTION_MAX_ = 0x7fffffff
 } mmsb_topic_action;
 
 typedef struct mmsb_topic_rule {
@@ -301,7 +309,8 @@ mmsb_status mmsb_engine_set_ruleset(mmsb_engine* engine, const mmsb_topic_rule* 
 typedef enum mmsb_backpressure {
   MMSB_BACKPRESSURE_BLOCK = 0,
   MMSB_BACKPRESSURE_FAIL_FAST = 1,
-  MMSB_BACKPRESSURE_DROP_OLDEST = 2
+  MMSB_BACKPRESSURE_DROP_OLDEST = 2,
+  MMSB_BACKPRESSURE_MAX_ = 0x7fffffff
 } mmsb_backpressure;
 
 typedef struct mmsb_producer_counters {

@@ -320,18 +320,24 @@ std::uint64_t Producer::completed_sequence() const {
   return state_->completed.load(std::memory_order_acquire);
 }
 
-Status Producer::flush() {
+Status Producer::flush() { return flush_for(std::chrono::nanoseconds::max()).status(); }
+
+Result<bool> Producer::flush_for(std::chrono::nanoseconds wait) {
   ingest::ProducerState& state = *state_;
   const std::uint64_t last = state.next_sequence - 1;
+  const auto start = std::chrono::steady_clock::now();
   unsigned round = 0;
   while (state.completed.load(std::memory_order_acquire) < last) {
     if (ingest::closed(state) && state.completed.load(std::memory_order_acquire) < last) {
       return ingest::closed_status(state.id);
     }
+    if (wait != std::chrono::nanoseconds::max() && std::chrono::steady_clock::now() - start >= wait) {
+      return false;
+    }
     state.doorbell->ring();
     ingest::back_off(round);
   }
-  return Status::ok();
+  return true;
 }
 
 std::size_t Producer::take_verdicts(std::span<PacketVerdict> out) {
