@@ -1,0 +1,1 @@
+"""Type stubs: filled below."""
