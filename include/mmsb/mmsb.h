@@ -1,7 +1,7 @@
 /* mmsb's C ABI: the embedded engine from C and from any language with a C FFI.
  *
- * Library: libmmsb.so (SONAME libmmsb.so.0), which exports only the mmsb_* functions below;
- * CMake: find_package(mmsb CONFIG) and mmsb::mmsb_c; pkg-config: mmsb-c. README "C".
+ * Library: libmmsb.so (SONAME libmmsb.so.0, the CMake target mmsb::mmsb_c), which exports
+ * only the mmsb_* functions below. Contracts: docs/SEMANTICS.md "C ABI".
  *
  * Conventions:
  * - Every fallible call returns an mmsb_status (MMSB_OK is 0). On failure, mmsb_last_error()

@@ -118,21 +118,8 @@ void bind_remote_objects(pyb::module_& m) {
                                        "sent in one request by commit().");
   bind_txn_ops<PyRemoteTransaction>(txn);
   txn.def("read", &PyRemoteTransaction::read, pyb::arg("page"),
-          "The page's bytes from the server's current state (a copy), epoch recorded.")
-      .def("commit", &PyRemoteTransaction::commit)
-      .def("abandon", &PyRemoteTransaction::abandon)
-      .def_property_readonly("open", &PyRemoteTransaction::open);
-  bind_context(txn);
-  txn.def("__exit__", [](PyRemoteTransaction& t, const pyb::object& type, const pyb::object&,
-                         const pyb::object&) {
-    if (!t.open()) return false;
-    if (type.is_none()) {
-      t.commit();
-    } else {
-      t.abandon();
-    }
-    return false;
-  });
+          "The page's bytes from the server's current state (a copy), epoch recorded.");
+  bind_txn_lifecycle<PyRemoteTransaction>(txn);
 
   pyb::class_<PyRemoteSnapshot> snap(m, "RemoteSnapshot",
                                      "A state pinned on the server until close().");
@@ -290,7 +277,7 @@ void bind_client_core(pyb::class_<PyClient>& cls) {
         ClientRef client = c.get();
         pyb::dict out;
         for (const RemoteStat& stat : unwrap(without_gil([&] { return client->stats(); }))) {
-          out[pyb::str(stat.name)] = stat.value;
+          out[pyb::str(stat.name)] = stat_value(stat.value);
         }
         return out;
       });

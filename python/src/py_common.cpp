@@ -97,6 +97,13 @@ pyb::bytes hash_bytes(const Hash128& hash) {
   return pyb::bytes(reinterpret_cast<const char*>(raw.data()), raw.size());
 }
 
+pyb::object stat_value(double value) {
+  if (value >= 0 && value < 0x1p63 && value == static_cast<double>(static_cast<std::uint64_t>(value))) {
+    return pyb::int_(static_cast<std::uint64_t>(value));
+  }
+  return pyb::float_(value);
+}
+
 BufferBytes::BufferBytes(const pyb::handle& object, const char* what) {
   if (PyObject_CheckBuffer(object.ptr()) == 0) {
     raise(invalid_argument(std::string(what) + ": expected a bytes-like object, got " +
@@ -122,17 +129,15 @@ SpecArgs::SpecArgs(std::uint64_t size, std::uint32_t type, const pyb::object& in
 }
 
 MergePolicy merge_policy(const std::string& name) {
-  if (name == "fail") return MergePolicy::kFail;
-  if (name == "ours") return MergePolicy::kPreferOurs;
-  if (name == "theirs") return MergePolicy::kPreferTheirs;
-  raise(invalid_argument("policy '" + name + "': expected 'fail', 'ours' or 'theirs'"));
+  static constexpr std::pair<const char*, MergePolicy> kChoices[] = {
+      {"fail", MergePolicy::kFail}, {"ours", MergePolicy::kPreferOurs}, {"theirs", MergePolicy::kPreferTheirs}};
+  return parse_choice(name, "policy", kChoices);
 }
 
 Durability durability(const std::string& name) {
-  if (name == "none") return Durability::kNone;
-  if (name == "flush") return Durability::kFlush;
-  if (name == "fsync") return Durability::kFsync;
-  raise(invalid_argument("durability '" + name + "': expected 'none', 'flush' or 'fsync'"));
+  static constexpr std::pair<const char*, Durability> kChoices[] = {
+      {"none", Durability::kNone}, {"flush", Durability::kFlush}, {"fsync", Durability::kFsync}};
+  return parse_choice(name, "durability", kChoices);
 }
 
 EventFilter event_filter(const std::optional<std::vector<std::uint64_t>>& pages,

@@ -94,6 +94,8 @@ struct OwnedBuffer {
 pyb::memoryview owned_view(std::vector<std::byte> bytes);
 
 pyb::bytes hash_bytes(const Hash128& hash);
+// A stats value: an int when it is a whole number (counters), else a float.
+pyb::object stat_value(double value);
 // The bytes of a C-contiguous buffer (bytes, bytearray, memoryview, numpy array), held
 // while this lives; InvalidArgumentError naming `what` for anything else.
 struct BufferBytes {
@@ -101,6 +103,19 @@ struct BufferBytes {
   pyb::buffer_info info;
   std::span<const std::byte> bytes;
 };
+
+// The value `name` stands for among `choices`; InvalidArgumentError naming `what` and the
+// choices otherwise.
+template <typename Value, std::size_t N>
+Value parse_choice(const std::string& name, const char* what,
+                   const std::pair<const char*, Value> (&choices)[N]) {
+  std::string expected;
+  for (const auto& [text, value] : choices) {
+    if (name == text) return value;
+    expected += (expected.empty() ? "'" : ", '") + std::string(text) + "'";
+  }
+  raise(invalid_argument(std::string(what) + " '" + name + "': expected one of " + expected));
+}
 
 MergePolicy merge_policy(const std::string& name);
 Durability durability(const std::string& name);
@@ -184,6 +199,28 @@ void bind_txn_ops(Class& cls) {
             w.txn().apply(rule, PageId(scope));
           },
           pyb::arg("rule"), pyb::arg("scope"), "Runs `rule` at `scope` in this tick.");
+}
+
+// commit/abandon/open and the context manager of Transaction and RemoteTransaction: a block
+// that ends commits, one that raises abandons.
+template <typename Wrapper, typename Class>
+void bind_txn_lifecycle(Class& cls) {
+  cls.def("commit", &Wrapper::commit,
+          "Submits the transaction and waits until its tick is durable (the GIL released); "
+          "returns its CommitInfo.")
+      .def("abandon", &Wrapper::abandon, "Drops the transaction without committing it.")
+      .def_property_readonly("open", &Wrapper::open, "False once committed or abandoned.")
+      .def("__enter__", [](pyb::object self) { return self; })
+      .def("__exit__", [](Wrapper& t, const pyb::object& type, const pyb::object&,
+                          const pyb::object&) {
+        if (!t.open()) return false;
+        if (type.is_none()) {
+          t.commit();
+        } else {
+          t.abandon();
+        }
+        return false;
+      });
 }
 
 }  // namespace mmsb::py

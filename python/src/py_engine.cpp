@@ -49,23 +49,8 @@ void bind_transaction(pyb::module_& m) {
   txn.def("read", &PyTransaction::read, pyb::arg("page"),
           "The page's bytes in the snapshot the transaction started on (a read-only "
           "memoryview, zero-copy); commit() fails with ConflictError if the page changes first.")
-      .def("commit", &PyTransaction::commit,
-           "Submits the transaction and waits until its tick is durable (the GIL released); "
-           "returns its CommitInfo.")
-      .def("abandon", &PyTransaction::abandon, "Drops the transaction without committing it.")
-      .def_property_readonly("open", &PyTransaction::open, "False once committed or abandoned.")
-      .def_property_readonly("snapshot", [](PyTransaction& t) { return t.txn().snapshot(); })
-      .def("__enter__", [](pyb::object self) { return self; })
-      .def("__exit__", [](PyTransaction& t, const pyb::object& type, const pyb::object&,
-                          const pyb::object&) {
-        if (!t.open()) return false;
-        if (type.is_none()) {
-          t.commit();
-        } else {
-          t.abandon();
-        }
-        return false;
-      });
+      .def_property_readonly("snapshot", [](PyTransaction& t) { return t.txn().snapshot(); });
+  bind_txn_lifecycle<PyTransaction>(txn);
 }
 
 void bind_fork(pyb::module_& m) {
@@ -152,7 +137,7 @@ EngineOptions engine_options(const std::string& dir, const pyb::kwargs& kwargs) 
 
 pyb::dict stats_dict(const std::vector<net::StatsEntry>& entries) {
   pyb::dict out;
-  for (const net::StatsEntry& entry : entries) out[pyb::str(entry.name)] = entry.value;
+  for (const net::StatsEntry& entry : entries) out[pyb::str(entry.name)] = stat_value(entry.value);
   return out;
 }
 

@@ -11,17 +11,19 @@ namespace {
 constexpr std::chrono::milliseconds kFlushSlice{20};
 
 TopicAction topic_action(const std::string& name) {
-  if (name == "overwrite") return TopicAction::kOverwrite;
-  if (name == "write_at_offset") return TopicAction::kWriteAtOffset;
-  if (name == "append") return TopicAction::kAppend;
-  raise(invalid_argument("action '" + name + "': expected 'overwrite', 'write_at_offset' or 'append'"));
+  static constexpr std::pair<const char*, TopicAction> kChoices[] = {
+      {"overwrite", TopicAction::kOverwrite},
+      {"write_at_offset", TopicAction::kWriteAtOffset},
+      {"append", TopicAction::kAppend}};
+  return parse_choice(name, "action", kChoices);
 }
 
 Backpressure backpressure(const std::string& name) {
-  if (name == "block") return Backpressure::kBlock;
-  if (name == "fail_fast") return Backpressure::kFailFast;
-  if (name == "drop_oldest") return Backpressure::kDropOldest;
-  raise(invalid_argument("backpressure '" + name + "': expected 'block', 'fail_fast' or 'drop_oldest'"));
+  static constexpr std::pair<const char*, Backpressure> kChoices[] = {
+      {"block", Backpressure::kBlock},
+      {"fail_fast", Backpressure::kFailFast},
+      {"drop_oldest", Backpressure::kDropOldest}};
+  return parse_choice(name, "backpressure", kChoices);
 }
 
 // One producer handle. Producer is not thread-safe and its calls run with the GIL released,
