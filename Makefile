@@ -4,13 +4,17 @@
 #   make demo        build release and run `mmsb demo`
 #   make test        build release and run every test; with CI=true also the 200-kill crash
 #                    test, the asan-ubsan and tsan builds and a short fuzz run
-#   make bench       build release and run the benchmarks (BENCH_FILTER=regex to narrow)
+#   make bench       build release and run the benchmarks (BENCH_FILTER=regex to narrow), then
+#                    the Python ones (bench/python) with their C++ peers
+#   make python      build release and print the PYTHONPATH that imports mmsb from the build tree
 #   make asan|tsan   build and test under ASan+UBSan or TSan
 #   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make soak        run the simulator on fresh seeds for SECONDS (default 60)
 #   make package     build the Debian package (build/release/mmsb_<version>_amd64.deb)
 #   make consumer    install to a temporary prefix and into an unpacked .deb, and build
-#                    and run the projects of tests/consumer against each (CI=true: in test)
+#                    and run the projects of tests/consumer against each (C++ and C); pip
+#                    install the Python package into a virtual environment and run it
+#                    (CI=true: in test)
 #   make format      clang-format every source file
 
 ifeq ($(CI),true)
@@ -26,7 +30,7 @@ FUZZ_TARGETS := delta_decode tick_record segment checkpoint ruleset wire
 SECONDS ?= 60
 SOAK_START ?= $(shell date +%s)
 
-.PHONY: all deps build demo test bench asan tsan fuzz soak package consumer format clean
+.PHONY: all deps build demo test bench python asan tsan fuzz soak package consumer format clean
 
 all: build
 
@@ -52,6 +56,11 @@ endif
 
 bench: build
 	@$(RELEASE_DIR)/bench/mmsb_bench --benchmark_filter='$(BENCH_FILTER)'
+	@PYTHONPATH=$(RELEASE_DIR)/python /usr/bin/python3 bench/python/bench_python.py \
+		--cpp $(RELEASE_DIR)/bench/mmsb_bench
+
+python: build
+	@echo "export PYTHONPATH=$(CURDIR)/$(RELEASE_DIR)/python"
 
 asan: deps
 	@cmake --preset asan-ubsan >/dev/null
@@ -82,6 +91,7 @@ consumer: package
 	@cmake --install $(RELEASE_DIR) --prefix $(RELEASE_DIR)/consumer-prefix >/dev/null
 	@bash tests/consumer/run.sh $(RELEASE_DIR)/consumer-prefix
 	@bash tests/consumer/run.sh --deb $$(ls $(RELEASE_DIR)/mmsb_*_amd64.deb)
+	@bash tests/consumer/python.sh
 
 soak: build
 	@$(RELEASE_DIR)/tests/mmsb_sim --soak $(SECONDS) --start $(SOAK_START)

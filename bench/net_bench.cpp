@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -231,6 +232,23 @@ BENCHMARK(BM_embedded_commit_pipelined)
     ->Args({16, 16, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// The C++ peer of bench/python's small-transaction figure: one thread commits one 16-byte
+// write at a time (durability none), each waited for before the next.
+void BM_embedded_commit_sync(benchmark::State& state) {
+  NetFixture fixture(mmsb::Durability::kNone, "sync");
+  std::array<std::byte, kWriteBytes> bytes{};
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    ++n;
+    bytes[0] = std::byte{static_cast<unsigned char>(n)};
+    mmsb::Transaction txn = fixture.engine->begin();
+    txn.write(PageId(1 + n % 64), kWriteBytes * (n % 64), bytes);
+    MMSB_ASSERT(txn.commit().is_ok());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_embedded_commit_sync)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // 64-byte packets (40-byte payloads) over `connections` connections, batches of 1024 with
 // eight in flight on each; counted once every packet of an iteration has its verdict.

@@ -3,12 +3,14 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS mmsb EXPORT mmsbTargets
+# libmmsb.a is the C++ library, libmmsb.so.0 the C ABI (mmsb.h): `-lmmsb` finds the C one,
+# so the C++ pkg-config file names the archive (-l:libmmsb.a).
+install(TARGETS mmsb mmsb_c EXPORT mmsbTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The public headers only (src/ holds the internal ones), and the generated version.hpp.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mmsb DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.hpp")
+        FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
 install(FILES ${MMSB_GENERATED_INCLUDE}/mmsb/version.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mmsb)
 install(EXPORT mmsbTargets NAMESPACE mmsb:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mmsb)
@@ -21,13 +23,15 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/mmsbConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/mmsbConfig.cmake ${PROJECT_BINARY_DIR}/mmsbConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mmsb)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/mmsb.pc.in ${PROJECT_BINARY_DIR}/mmsb.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/mmsb.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/mmsb-c.pc.in ${PROJECT_BINARY_DIR}/mmsb-c.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/mmsb.pc ${PROJECT_BINARY_DIR}/mmsb-c.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md
               ${PROJECT_SOURCE_DIR}/docs/ARCHITECTURE.md ${PROJECT_SOURCE_DIR}/docs/FORMAT.md
               ${PROJECT_SOURCE_DIR}/docs/SEMANTICS.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
-        FILES_MATCHING PATTERN "*.cpp" PATTERN "*.hpp")
+        FILES_MATCHING PATTERN "*.cpp" PATTERN "*.hpp" PATTERN "*.py")
 
 # The Debian package: library, headers, program. The program's shared libraries come from
 # dpkg-shlibdeps; linking the static library needs the -dev packages of its dependencies.

@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   clang libclang-rt-14-dev librocksdb-dev libconcurrentqueue-dev
   liburing-dev prometheus
-  python3-dev pybind11-dev python3-pytest python3-numpy python3-pip python3-setuptools
+  python3-dev pybind11-dev python3-pytest python3-numpy python3-pip python3-setuptools python3-venv
 )
 
 missing=()

@@ -138,8 +138,8 @@ mmsb_status mmsb_txn_begin(mmsb_engine* engine, mmsb_txn** out);
 void mmsb_txn_free(mmsb_txn* txn);
 /* A page of `size` bytes, zero-filled (initial NULL) or a copy of `initial` (size bytes).
  * *page is provisional (top bit set) until commit; the transaction's other calls take it. */
-mmsb_status mmsb_txn_create_page(mmsb_txn* txn, uint32_t type, uint64_t size,
-                                 const void* initial, uint64_t* page);
+mmsb_status mmsb_txn_create_page(mmsb_txn* txn, uint32_t type, uint64_t size, const void* initial,
+                                 uint64_t* page);
 mmsb_status mmsb_txn_write(mmsb_txn* txn, uint64_t page, uint64_t offset, const void* bytes,
                            size_t length);
 mmsb_status mmsb_txn_put(mmsb_txn* txn, uint64_t page, const void* bytes, size_t length);
@@ -211,8 +211,8 @@ mmsb_status mmsb_fork_page(const mmsb_fork* fork, uint64_t page, mmsb_page* out)
 /* Seals the fork's writes into its next version (its head); *tick and *root may be NULL. */
 mmsb_status mmsb_fork_commit(mmsb_fork* fork, uint64_t* tick, mmsb_hash* root);
 /* Merges the fork's committed head into the engine as one logged tick. */
-mmsb_status mmsb_engine_merge(mmsb_engine* engine, const mmsb_fork* fork,
-                              mmsb_merge_policy policy, mmsb_merge_info* info);
+mmsb_status mmsb_engine_merge(mmsb_engine* engine, const mmsb_fork* fork, mmsb_merge_policy policy,
+                              mmsb_merge_info* info);
 
 /* ---- Replay and verification (a data directory no engine has open) --------------------- */
 
@@ -260,7 +260,7 @@ typedef struct mmsb_rule {
   /* The rewrite; non-zero aborts the tick. */
   int (*executor)(void* user, const mmsb_rule_view* view, uint64_t scope, mmsb_delta_sink* out);
   void* user;
-  int standing;          /* non-zero: a candidate at every page of standing_type, every tick */
+  int standing; /* non-zero: a candidate at every page of standing_type, every tick */
   uint32_t standing_type;
 } mmsb_rule;
 mmsb_status mmsb_engine_register_rule(mmsb_engine* engine, const mmsb_rule* rule);
@@ -277,9 +277,9 @@ typedef struct mmsb_event {
 typedef void (*mmsb_event_fn)(void* user, uint64_t tick, const mmsb_event* events,
                               size_t events_count, uint64_t batches_dropped_before);
 /* `pages` (pages_count of them; 0: every page) and `types` (bit 1 << type; 0: all) filter. */
-mmsb_status mmsb_engine_subscribe(mmsb_engine* engine, const uint64_t* pages,
-                                  size_t pages_count, uint32_t types, mmsb_event_fn callback,
-                                  void* user, uint64_t* subscription);
+mmsb_status mmsb_engine_subscribe(mmsb_engine* engine, const uint64_t* pages, size_t pages_count,
+                                  uint32_t types, mmsb_event_fn callback, void* user,
+                                  uint64_t* subscription);
 /* Waits for a callback in progress (do not call it from the callback). */
 mmsb_status mmsb_engine_unsubscribe(mmsb_engine* engine, uint64_t subscription);
 
@@ -326,13 +326,11 @@ mmsb_status mmsb_producer_submit(mmsb_producer* producer, uint32_t topic, const 
                                  size_t length, uint64_t* sequence);
 /* `count` packets of `record_bytes` bytes each (at most 40), laid out back to back. *accepted
  * (may be NULL) says how many entered the ring (fewer only in fail-fast mode). */
-mmsb_status mmsb_producer_submit_many(mmsb_producer* producer, uint32_t topic,
-                                      const void* records, size_t record_bytes, size_t count,
-                                      size_t* accepted);
+mmsb_status mmsb_producer_submit_many(mmsb_producer* producer, uint32_t topic, const void* records,
+                                      size_t record_bytes, size_t count, size_t* accepted);
 /* Waits until every submitted packet has its outcome. */
 mmsb_status mmsb_producer_flush(mmsb_producer* producer);
-mmsb_status mmsb_producer_counters_get(const mmsb_producer* producer,
-                                       mmsb_producer_counters* out);
+mmsb_status mmsb_producer_counters_get(const mmsb_producer* producer, mmsb_producer_counters* out);
 
 #ifdef __cplusplus
 }

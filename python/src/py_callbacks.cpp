@@ -14,7 +14,8 @@ namespace {
 struct ViewHandle {
   const RuleView* view = nullptr;
   const RuleView& get() const {
-    if (view == nullptr) raise(failed_precondition("a rule view is only valid during its callback"));
+    if (view == nullptr)
+      raise(failed_precondition("a rule view is only valid during its callback"));
     return *view;
   }
 };
@@ -22,7 +23,8 @@ struct ViewHandle {
 struct SinkHandle {
   DeltaSink* sink = nullptr;
   DeltaSink& get() const {
-    if (sink == nullptr) raise(failed_precondition("a delta sink is only valid during its callback"));
+    if (sink == nullptr)
+      raise(failed_precondition("a delta sink is only valid during its callback"));
     return *sink;
   }
 };
@@ -65,7 +67,8 @@ DeriveFunction python_function(const std::string& name, Held function) {
 }
 
 Status footprint_from(const pyb::object& result, Footprint& out) {
-  auto [reads, writes] = result.cast<std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>>>();
+  auto [reads, writes] =
+      result.cast<std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>>>();
   for (std::uint64_t page : reads) out.read(PageId(page));
   for (std::uint64_t page : writes) out.write(PageId(page));
   return Status::ok();
@@ -129,10 +132,16 @@ void bind_rule_handles(pyb::module_& m) {
   pyb::class_<ViewHandle>(m, "RuleView",
                           "What a rule callback may read (valid during the call only).")
       .def(
-          "read", [](const ViewHandle& v, std::uint64_t page) { return bytes_of(unwrap(v.get().read(PageId(page)))); },
+          "read",
+          [](const ViewHandle& v, std::uint64_t page) {
+            return bytes_of(unwrap(v.get().read(PageId(page))));
+          },
           pyb::arg("page"), "A copy of the page's bytes in the tick's rule snapshot.")
       .def(
-          "page", [](const ViewHandle& v, std::uint64_t page) { return unwrap(v.get().page(PageId(page))); },
+          "page",
+          [](const ViewHandle& v, std::uint64_t page) {
+            return unwrap(v.get().page(PageId(page)));
+          },
           pyb::arg("page"))
       .def(
           "edges",
@@ -147,7 +156,8 @@ void bind_rule_handles(pyb::module_& m) {
   pyb::class_<SinkHandle>(m, "DeltaSink", "Where a rule executor writes (valid during the call).")
       .def(
           "write",
-          [](const SinkHandle& s, std::uint64_t page, std::uint64_t offset, const pyb::object& data) {
+          [](const SinkHandle& s, std::uint64_t page, std::uint64_t offset,
+             const pyb::object& data) {
             BufferBytes bytes(data, "data");
             check(s.get().write(PageId(page), offset, bytes.bytes));
           },
@@ -162,7 +172,8 @@ void bind_callbacks(pyb::module_& m, EngineClass& engine) {
       .def(
           "register_function",
           [](PyEngine& e, const std::string& name, pyb::function function) {
-            check(e.get()->register_function(name, python_function(name, Held(std::move(function)))));
+            check(
+                e.get()->register_function(name, python_function(name, Held(std::move(function)))));
           },
           pyb::arg("name"), pyb::arg("function"),
           "Registers derivation function `name`: function(parents: list[bytes], current: bytes) "
@@ -172,8 +183,8 @@ void bind_callbacks(pyb::module_& m, EngineClass& engine) {
       .def(
           "register_rule",
           [](PyEngine& e, const std::string& name, pyb::function footprint, pyb::function executor,
-             const std::optional<pyb::function>& matcher, std::optional<std::uint32_t> standing_type,
-             std::uint32_t retries) {
+             const std::optional<pyb::function>& matcher,
+             std::optional<std::uint32_t> standing_type, std::uint32_t retries) {
             std::optional<Held> held_matcher;
             if (matcher) held_matcher.emplace(*matcher);
             Rule rule = python_rule(name, Held(std::move(footprint)), Held(std::move(executor)),
@@ -191,7 +202,8 @@ void bind_callbacks(pyb::module_& m, EngineClass& engine) {
           "of that type each tick. retries: attempts after a conflict (0: abort).")
       .def(
           "subscribe",
-          [](PyEngine& e, pyb::function callback, const std::optional<std::vector<std::uint64_t>>& pages,
+          [](PyEngine& e, pyb::function callback,
+             const std::optional<std::vector<std::uint64_t>>& pages,
              const std::optional<std::vector<std::string>>& types) {
             return unwrap(e.get()->subscribe(event_filter(pages, types),
                                              python_subscriber(Held(std::move(callback)))));

@@ -27,15 +27,18 @@ class PyRemoteTransaction {
   CommitInfo commit() {
     RemoteTransaction taken = std::move(txn());
     txn_.reset();
-    return unwrap(without_gil([&] { return taken.commit(); }));
+    info_ = unwrap(without_gil([&] { return taken.commit(); }));
+    return *info_;
   }
   void abandon() { txn_.reset(); }
   bool open() const { return txn_.has_value(); }
+  const std::optional<CommitInfo>& info() const { return info_; }
   bool empty() const { return !txn_ || txn_->ops().empty(); }
 
  private:
   ClientRef client_;
   std::optional<RemoteTransaction> txn_;
+  std::optional<CommitInfo> info_;
 };
 
 // A state pinned on the server for this connection until close().
@@ -74,7 +77,8 @@ class PyRemoteSnapshot {
 class PyRemoteFork {
  public:
   explicit PyRemoteFork(ClientRef client)
-      : client_(std::move(client)), id_(unwrap(without_gil([&] { return client_->fork(); }))),
+      : client_(std::move(client)),
+        id_(unwrap(without_gil([&] { return client_->fork(); }))),
         pending_(client_, id_) {}
   RemoteTransaction& txn() { return pending_.txn(); }
   std::uint64_t id() const { return id_; }
@@ -90,7 +94,9 @@ class PyRemoteFork {
     send_pending();
     return unwrap(without_gil([&] { return client_->get(PageId(page), 0, id_); }));
   }
-  void drop() { check(without_gil([&] { return client_->drop_fork(id_); })); }
+  void drop() {
+    check(without_gil([&] { return client_->drop_fork(id_); }));
+  }
 
  private:
   ClientRef client_;
@@ -126,7 +132,8 @@ void bind_remote_objects(pyb::module_& m) {
   snap.def_property_readonly("tick", &PyRemoteSnapshot::tick)
       .def_property_readonly("root", [](const PyRemoteSnapshot& s) { return hash_bytes(s.root()); })
       .def(
-          "read", [](PyRemoteSnapshot& s, std::uint64_t page) { return owned_view(s.get(page).bytes); },
+          "read",
+          [](PyRemoteSnapshot& s, std::uint64_t page) { return owned_view(s.get(page).bytes); },
           pyb::arg("page"), "The page's bytes at the pinned tick (a copy from the answer).")
       .def(
           "page", [](PyRemoteSnapshot& s, std::uint64_t page) { return info_of(s.get(page)); },
@@ -169,11 +176,14 @@ class PyRemoteProducer {
   std::size_t submit_many(std::uint32_t topic, const pyb::handle& records,
                           std::optional<std::size_t> record_bytes) {
     BufferBytes bytes(records, "records");
-    std::size_t each = record_bytes ? *record_bytes
-                                    : static_cast<std::size_t>(bytes.info.ndim == 2 ? bytes.info.shape[1] * bytes.info.itemsize : 0);
+    std::size_t each =
+        record_bytes ? *record_bytes
+                     : static_cast<std::size_t>(
+                           bytes.info.ndim == 2 ? bytes.info.shape[1] * bytes.info.itemsize : 0);
     if (each == 0 || each > kPacketInlineBytes || bytes.bytes.size() % each != 0) {
-      raise(invalid_argument("records: record_bytes must be 1 to " + std::to_string(kPacketInlineBytes) +
-                             " and divide the buffer's " + std::to_string(bytes.bytes.size()) + " bytes"));
+      raise(invalid_argument("records: record_bytes must be 1 to " +
+                             std::to_string(kPacketInlineBytes) + " and divide the buffer's " +
+                             std::to_string(bytes.bytes.size()) + " bytes"));
     }
     check(without_gil([&] {
       for (std::size_t at = 0; at < bytes.bytes.size(); at += each) {
@@ -183,7 +193,9 @@ class PyRemoteProducer {
     }));
     return bytes.bytes.size() / each;
   }
-  void flush() { check(without_gil([&] { return producer_.flush(); })); }
+  void flush() {
+    check(without_gil([&] { return producer_.flush(); }));
+  }
   ProducerCounters counters() const { return producer_.counters(); }
 
  private:
@@ -198,7 +210,8 @@ void bind_remote_producer(pyb::module_& m) {
       .def("submit_many", &PyRemoteProducer::submit_many, pyb::arg("topic"), pyb::arg("records"),
            pyb::arg("record_bytes") = pyb::none())
       .def("flush", &PyRemoteProducer::flush, "Sends what is queued and waits for every verdict.")
-      .def_property_readonly("counters", [](const PyRemoteProducer& p) { return counters_dict(p.counters()); });
+      .def_property_readonly("counters",
+                             [](const PyRemoteProducer& p) { return counters_dict(p.counters()); });
   bind_context(producer);
   producer.def("__exit__", [](PyRemoteProducer& p, const pyb::args&) {
     p.flush();
@@ -242,8 +255,9 @@ void bind_client_core(pyb::class_<PyClient>& cls) {
           "for a wrong token).")
       .def("close", &PyClient::close)
       .def("begin", [](PyClient& c) { return PyRemoteTransaction(c.get(), 0); })
-      .def("snapshot", [](PyClient& c) { return std::make_unique<PyRemoteSnapshot>(c.get()); },
-           "Pins the server's current state (close() or a with-block unpins it).")
+      .def(
+          "snapshot", [](PyClient& c) { return std::make_unique<PyRemoteSnapshot>(c.get()); },
+          "Pins the server's current state (close() or a with-block unpins it).")
       .def("fork", [](PyClient& c) { return std::make_unique<PyRemoteFork>(c.get()); })
       .def(
           "merge",
@@ -254,12 +268,11 @@ void bind_client_core(pyb::class_<PyClient>& cls) {
             return unwrap(without_gil([&] { return client->merge(fork.id(), chosen); }));
           },
           pyb::arg("fork"), pyb::arg("policy") = "fail")
-      .def(
-          "checkpoint",
-          [](PyClient& c) {
-            ClientRef client = c.get();
-            return unwrap(without_gil([&] { return client->checkpoint(); })).value();
-          })
+      .def("checkpoint",
+           [](PyClient& c) {
+             ClientRef client = c.get();
+             return unwrap(without_gil([&] { return client->checkpoint(); })).value();
+           })
       .def(
           "replay",
           [](PyClient& c, std::uint64_t to, bool verify) {
@@ -295,7 +308,8 @@ void bind_client(pyb::module_& m) {
   client
       .def(
           "subscribe",
-          [](PyClient& c, pyb::function callback, const std::optional<std::vector<std::uint64_t>>& pages,
+          [](PyClient& c, pyb::function callback,
+             const std::optional<std::vector<std::uint64_t>>& pages,
              const std::optional<std::vector<std::string>>& types) {
             ClientRef client = c.get();
             EventFilter filter = event_filter(pages, types);

@@ -2,6 +2,7 @@
 #include "py_common.hpp"
 
 #include <array>
+#include <cctype>
 
 namespace mmsb::py {
 
@@ -37,8 +38,8 @@ constexpr ErrorClass kErrorClasses[] = {
 
 void raise(const Status& status) {
   const auto index = static_cast<std::size_t>(status.code());
-  PyObject* cls = index < g_errors.size() && g_errors[index] != nullptr ? g_errors[index]
-                                                                       : g_errors[0];
+  PyObject* cls =
+      index < g_errors.size() && g_errors[index] != nullptr ? g_errors[index] : g_errors[0];
   pyb::object error = pyb::reinterpret_borrow<pyb::object>(cls)(status.message());
   error.attr("code") = std::string(status_code_name(status.code()));
   PyErr_SetObject(cls, error.ptr());
@@ -49,10 +50,12 @@ std::string take_python_error(pyb::error_already_set& error) {
   std::string text;
   try {
     pyb::module_ traceback = pyb::module_::import("traceback");
-    pyb::list lines =
-        traceback.attr("format_exception")(error.type(), error.value(), error.trace());
+    // An exception raised from C++ (a binding refusing a result) has no traceback.
+    pyb::object trace =
+        error.trace() ? pyb::reinterpret_borrow<pyb::object>(error.trace()) : pyb::none();
+    pyb::list lines = traceback.attr("format_exception")(error.type(), error.value(), trace);
     for (const pyb::handle line : lines) text += line.cast<std::string>();
-  } catch (const pyb::error_already_set&) {
+  } catch (const std::exception&) {
     text = error.what();
   }
   error.restore();
@@ -63,10 +66,8 @@ std::string take_python_error(pyb::error_already_set& error) {
 
 Status python_failure(const std::string& what, pyb::error_already_set& error) {
   StatusCode code = StatusCode::kInternal;
-  if (pyb::hasattr(error.value(), "code") && error.matches(g_errors[0])) {
-    for (std::uint8_t c = 1; c <= kStatusCodeLast; ++c) {
-      if (error.matches(g_errors[c])) code = static_cast<StatusCode>(c);
-    }
+  for (std::uint8_t c = 1; c <= kStatusCodeLast; ++c) {  // an mmsb.Error keeps its code
+    if (g_errors[c] != nullptr && error.matches(g_errors[c])) code = static_cast<StatusCode>(c);
   }
   return Status(code, what + " raised:\n" + take_python_error(error));
 }
@@ -98,7 +99,8 @@ pyb::bytes hash_bytes(const Hash128& hash) {
 }
 
 pyb::object stat_value(double value) {
-  if (value >= 0 && value < 0x1p63 && value == static_cast<double>(static_cast<std::uint64_t>(value))) {
+  if (value >= 0 && value < 0x1p63 &&
+      value == static_cast<double>(static_cast<std::uint64_t>(value))) {
     return pyb::int_(static_cast<std::uint64_t>(value));
   }
   return pyb::float_(value);
@@ -128,9 +130,22 @@ SpecArgs::SpecArgs(std::uint64_t size, std::uint32_t type, const pyb::object& in
   }
 }
 
+namespace {
+
+// The Python name of an event type: the engine's name in lower case ("applied", ...).
+std::string event_name(EventType type) {
+  std::string name(event_type_name(type));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+}  // namespace
+
 MergePolicy merge_policy(const std::string& name) {
   static constexpr std::pair<const char*, MergePolicy> kChoices[] = {
-      {"fail", MergePolicy::kFail}, {"ours", MergePolicy::kPreferOurs}, {"theirs", MergePolicy::kPreferTheirs}};
+      {"fail", MergePolicy::kFail},
+      {"ours", MergePolicy::kPreferOurs},
+      {"theirs", MergePolicy::kPreferTheirs}};
   return parse_choice(name, "policy", kChoices);
 }
 
@@ -151,7 +166,7 @@ EventFilter event_filter(const std::optional<std::vector<std::uint64_t>>& pages,
     for (const std::string& name : *types) {
       bool known = false;
       for (std::uint8_t t = 0; t < 4; ++t) {
-        if (event_type_name(static_cast<EventType>(t)) == name) {
+        if (event_name(static_cast<EventType>(t)) == name) {
           filter.types |= 1u << t;
           known = true;
         }
@@ -168,8 +183,7 @@ EventFilter event_filter(const std::optional<std::vector<std::uint64_t>>& pages,
 pyb::list events_list(const EventBatch& batch) {
   pyb::list events;
   for (const Event& event : batch.events) {
-    events.append(pyb::make_tuple(std::string(event_type_name(event.type)), event.page.value(),
-                                  event.epoch.value()));
+    events.append(pyb::make_tuple(event_name(event.type), event.page.value(), event.epoch.value()));
   }
   return events;
 }
@@ -194,7 +208,9 @@ void bind_common(pyb::module_& m) {
   m.add_object("Error", pyb::handle(base));
   for (const ErrorClass& error : kErrorClasses) {
     const std::string qualified = std::string("mmsb.") + error.name;
-    PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), error.doc, base, nullptr);
+    pyb::dict attributes;  // `code` on the class too, so one raised from Python has it
+    attributes["code"] = std::string(status_code_name(error.code));
+    PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), error.doc, base, attributes.ptr());
     g_errors[static_cast<std::size_t>(error.code)] = cls;
     m.add_object(error.name, pyb::handle(cls));
   }

@@ -210,17 +210,19 @@ void bind_txn_lifecycle(Class& cls) {
           "returns its CommitInfo.")
       .def("abandon", &Wrapper::abandon, "Drops the transaction without committing it.")
       .def_property_readonly("open", &Wrapper::open, "False once committed or abandoned.")
+      .def_property_readonly("info", &Wrapper::info,
+                             "The CommitInfo once committed (after a with-block too), else None.")
       .def("__enter__", [](pyb::object self) { return self; })
-      .def("__exit__", [](Wrapper& t, const pyb::object& type, const pyb::object&,
-                          const pyb::object&) {
-        if (!t.open()) return false;
-        if (type.is_none()) {
-          t.commit();
-        } else {
-          t.abandon();
-        }
-        return false;
-      });
+      .def("__exit__",
+           [](Wrapper& t, const pyb::object& type, const pyb::object&, const pyb::object&) {
+             if (!t.open()) return false;
+             if (type.is_none()) {
+               t.commit();
+             } else {
+               t.abandon();
+             }
+             return false;
+           });
 }
 
 }  // namespace mmsb::py

@@ -16,7 +16,8 @@ std::vector<std::weak_ptr<PyEngine>>& open_engines() {
 
 class PyTransaction {
  public:
-  PyTransaction(Transaction txn, EngineRef engine) : txn_(std::move(txn)), engine_(std::move(engine)) {}
+  PyTransaction(Transaction txn, EngineRef engine)
+      : txn_(std::move(txn)), engine_(std::move(engine)) {}
 
   Transaction& txn() {
     if (!txn_) raise(failed_precondition("the transaction was already committed or abandoned"));
@@ -29,13 +30,16 @@ class PyTransaction {
   CommitInfo commit() {
     Transaction taken = std::move(txn());
     txn_.reset();
-    return unwrap(without_gil([&] { return taken.commit(); }));
+    info_ = unwrap(without_gil([&] { return taken.commit(); }));
+    return *info_;
   }
   void abandon() { txn_.reset(); }
   bool open() const { return txn_.has_value(); }
+  const std::optional<CommitInfo>& info() const { return info_; }
 
  private:
   std::optional<Transaction> txn_;
+  std::optional<CommitInfo> info_;
   EngineRef engine_;  // kept open while the transaction lives
 };
 
@@ -79,16 +83,18 @@ void bind_fork(pyb::module_& m) {
             check(f.put(PageId(page), bytes.bytes));
           },
           pyb::arg("page"), pyb::arg("data"))
-      .def("delete_page", [](Fork& f, std::uint64_t page) { check(f.delete_page(PageId(page))); },
-           pyb::arg("page"))
+      .def(
+          "delete_page", [](Fork& f, std::uint64_t page) { check(f.delete_page(PageId(page))); },
+          pyb::arg("page"))
       .def(
           "add_edge",
           [](Fork& f, std::uint64_t from, std::uint64_t to, std::uint32_t kind) {
             return unwrap(f.add_edge(kind, PageId(from), PageId(to))).value();
           },
           pyb::arg("from_page"), pyb::arg("to_page"), pyb::arg("kind") = kDefaultEdgeKind)
-      .def("remove_edge", [](Fork& f, std::uint64_t edge) { check(f.remove_edge(EdgeId(edge))); },
-           pyb::arg("edge"))
+      .def(
+          "remove_edge", [](Fork& f, std::uint64_t edge) { check(f.remove_edge(EdgeId(edge))); },
+          pyb::arg("edge"))
       .def(
           "read",
           [](const Fork& f, std::uint64_t page) {
@@ -96,9 +102,11 @@ void bind_fork(pyb::module_& m) {
             return owned_view(std::vector<std::byte>(bytes.begin(), bytes.end()));
           },
           pyb::arg("page"), "A copy of the page's bytes as this fork sees them.")
-      .def("page", [](const Fork& f, std::uint64_t page) { return unwrap(f.page(PageId(page))); },
-           pyb::arg("page"))
-      .def("__contains__", [](const Fork& f, std::uint64_t page) { return f.contains(PageId(page)); })
+      .def(
+          "page", [](const Fork& f, std::uint64_t page) { return unwrap(f.page(PageId(page))); },
+          pyb::arg("page"))
+      .def("__contains__",
+           [](const Fork& f, std::uint64_t page) { return f.contains(PageId(page)); })
       .def("__len__", &Fork::page_count)
       .def("commit", &Fork::commit, "Seals the writes so far into a new Snapshot (tick + 1).")
       .def_property_readonly("head", &Fork::head, "The last commit()'s Snapshot (base before).")
@@ -163,10 +171,11 @@ void bind_engine_core(EngineClass& engine) {
            "UnavailableError.")
       .def_property_readonly("closed", &PyEngine::closed)
       .def("__enter__", [](EngineRef self) { return self; })
-      .def("__exit__", [](PyEngine& e, const pyb::args&) {
-        e.close();
-        return false;
-      })
+      .def("__exit__",
+           [](PyEngine& e, const pyb::args&) {
+             e.close();
+             return false;
+           })
       .def(
           "begin", [](EngineRef self) { return PyTransaction(self->get()->begin(), self); },
           "A new Transaction (a context manager).")
@@ -201,7 +210,8 @@ void bind_engine_core(EngineClass& engine) {
              const std::string& function) {
             auto engine = e.get();
             std::vector<PageId> ids(parents.begin(), parents.end());
-            return unwrap(without_gil([&] { return engine->derive(PageId(child), ids, function); }));
+            return unwrap(
+                without_gil([&] { return engine->derive(PageId(child), ids, function); }));
           },
           pyb::arg("child"), pyb::arg("parents"), pyb::arg("function"),
           "One transaction that derives `child` and commits.")
@@ -213,7 +223,8 @@ void bind_engine_core(EngineClass& engine) {
           },
           pyb::arg("rule"), pyb::arg("scope"), "One transaction that applies `rule` and commits.")
       .def(
-          "rule_status", [](PyEngine& e, const std::string& rule) { check(e.get()->rule_status(rule)); },
+          "rule_status",
+          [](PyEngine& e, const std::string& rule) { check(e.get()->rule_status(rule)); },
           pyb::arg("rule"),
           "Returns if the rule is registered and running; raises NotFoundError or the error "
           "that suspended it.")

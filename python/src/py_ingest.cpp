@@ -1,4 +1,5 @@
 // Ingest from Python: mmsb.TopicRule, Engine.set_ruleset, Engine.producer and mmsb.Producer.
+#include <algorithm>
 #include <chrono>
 
 #include "py_engine.hpp"
@@ -30,23 +31,26 @@ Backpressure backpressure(const std::string& name) {
 // so a second Python thread using the same handle meanwhile gets FailedPreconditionError.
 class PyProducer {
  public:
-  PyProducer(Producer producer, EngineRef engine) : producer_(std::move(producer)), engine_(std::move(engine)) {}
+  PyProducer(Producer producer, EngineRef engine)
+      : producer_(std::move(producer)), engine_(std::move(engine)) {}
 
   // Runs a call of the handle with the GIL released.
   template <typename Call>
   auto run(Call&& call) {
-    if (busy_) raise(failed_precondition("producer " + std::to_string(id()) + " is in use by another thread"));
+    if (busy_)
+      raise(
+          failed_precondition("producer " + std::to_string(id()) + " is in use by another thread"));
     busy_ = true;
     auto result = without_gil(call);
     busy_ = false;
     return unwrap(std::move(result));
   }
 
-
   std::uint64_t submit(std::uint32_t topic, const pyb::handle& payload) {
     if (PyBytes_Check(payload.ptr()) != 0) {  // the common case, without a buffer request
-      std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(PyBytes_AS_STRING(payload.ptr())),
-                                       static_cast<std::size_t>(PyBytes_GET_SIZE(payload.ptr())));
+      std::span<const std::byte> bytes(
+          reinterpret_cast<const std::byte*>(PyBytes_AS_STRING(payload.ptr())),
+          static_cast<std::size_t>(PyBytes_GET_SIZE(payload.ptr())));
       return run([&] { return producer_.submit(topic, bytes); });
     }
     BufferBytes bytes(payload, "payload");
@@ -86,31 +90,40 @@ class PyProducer {
 
 void bind_topic_rule(pyb::module_& m) {
   pyb::class_<TopicRule>(m, "TopicRule", "The governance rule of one topic (Engine.set_ruleset).")
-      .def(pyb::init([](std::uint32_t topic, std::uint64_t page, const std::string& action,
-                        std::uint32_t record_bytes, bool allow, std::vector<std::uint32_t> producers,
-                        std::uint32_t max_payload_bytes, std::uint64_t rate_per_second,
-                        std::uint64_t burst) {
-             TopicRule rule;
-             rule.topic = topic;
-             rule.allow = allow;
-             rule.producers = std::move(producers);
-             rule.max_payload_bytes = max_payload_bytes;
-             rule.rate_per_second = rate_per_second;
-             rule.burst = burst;
-             rule.mapping.action = topic_action(action);
-             rule.mapping.page = PageId(page);
-             rule.mapping.record_bytes = record_bytes;
-             return rule;
-           }),
-           pyb::arg("topic"), pyb::arg("page") = 0, pyb::arg("action") = "overwrite",
-           pyb::arg("record_bytes") = 0, pyb::arg("allow") = true,
-           pyb::arg("producers") = std::vector<std::uint32_t>{},
-           pyb::arg("max_payload_bytes") = kPacketInlineBytes, pyb::arg("rate_per_second") = 0,
-           pyb::arg("burst") = 0,
-           "Packets of `topic` go to `page`: action 'overwrite', 'write_at_offset' (the first 4 "
-           "payload bytes are a little-endian offset) or 'append' (a ring of `record_bytes` "
-           "slots). allow=False denies the topic; producers limits who may publish; "
-           "rate_per_second and burst make a token bucket (0, 0: no limit).")
+      .def(
+          pyb::init([](std::uint32_t topic, std::uint64_t page, const std::string& action,
+                       std::uint32_t record_bytes, bool allow, std::vector<std::uint32_t> producers,
+                       std::optional<std::uint32_t> max_payload_bytes,
+                       std::uint64_t rate_per_second, std::uint64_t burst) {
+            TopicRule rule;
+            rule.topic = topic;
+            rule.allow = allow;
+            rule.producers = std::move(producers);
+            rule.mapping.action = topic_action(action);
+            rule.mapping.page = PageId(page);
+            rule.mapping.record_bytes = record_bytes;
+            // Unset: what one packet carries, or what one record of an append ring holds.
+            const bool ring =
+                rule.mapping.action == TopicAction::kAppend && record_bytes > kRecordHeaderBytes;
+            rule.max_payload_bytes = max_payload_bytes.value_or(
+                ring
+                    ? std::min<std::uint32_t>(record_bytes - kRecordHeaderBytes, kPacketInlineBytes)
+                    : std::uint32_t{kPacketInlineBytes});
+            rule.rate_per_second = rate_per_second;
+            rule.burst = burst;
+            return rule;
+          }),
+          pyb::arg("topic"), pyb::arg("page") = 0, pyb::arg("action") = "overwrite",
+          pyb::arg("record_bytes") = 0, pyb::arg("allow") = true,
+          pyb::arg("producers") = std::vector<std::uint32_t>{},
+          pyb::arg("max_payload_bytes") = pyb::none(), pyb::arg("rate_per_second") = 0,
+          pyb::arg("burst") = 0,
+          "Packets of `topic` go to `page`: action 'overwrite', 'write_at_offset' (the first 4 "
+          "payload bytes are a little-endian offset) or 'append' (a ring of `record_bytes` "
+          "slots). max_payload_bytes: the largest payload admitted (default 40, or "
+          "record_bytes - 4 for 'append'). allow=False denies the topic; producers limits who may "
+          "publish; "
+          "rate_per_second and burst make a token bucket (0, 0: no limit).")
       .def_readonly("topic", &TopicRule::topic)
       .def_property_readonly("page", [](const TopicRule& r) { return r.mapping.page.value(); })
       .def_readonly("allow", &TopicRule::allow);
@@ -128,7 +141,8 @@ void bind_producer(pyb::module_& m) {
       .def("flush", &PyProducer::flush,
            "Waits until every submitted packet has its outcome (the GIL released; Ctrl-C "
            "interrupts the wait, not the packets).")
-      .def_property_readonly("counters", [](const PyProducer& p) { return counters_dict(p.counters()); })
+      .def_property_readonly("counters",
+                             [](const PyProducer& p) { return counters_dict(p.counters()); })
       .def_property_readonly("id", &PyProducer::id)
       .def_property_readonly("completed_sequence", &PyProducer::completed_sequence)
       .def("__enter__", [](pyb::object self) { return self; })

@@ -24,9 +24,12 @@ pyb::dict remap_dict(const std::vector<IdRemap>& remap) {
 
 std::string_view merge_path_name(MergePath path) {
   switch (path) {
-    case MergePath::kTheirsUnchanged: return "theirs_unchanged";
-    case MergePath::kOursUnchanged: return "ours_unchanged";
-    case MergePath::kThreeWay: break;
+    case MergePath::kTheirsUnchanged:
+      return "theirs_unchanged";
+    case MergePath::kOursUnchanged:
+      return "ours_unchanged";
+    case MergePath::kThreeWay:
+      break;
   }
   return "three_way";
 }
@@ -38,12 +41,13 @@ void bind_page_info(pyb::module_& m) {
       .def_property_readonly("size", [](const PageView& p) { return p.size_bytes; })
       .def_property_readonly("epoch", [](const PageView& p) { return p.epoch.value(); })
       .def_property_readonly(
-          "address", [](const PageView& p) { return reinterpret_cast<std::uintptr_t>(p.bytes.data()); },
+          "address",
+          [](const PageView& p) { return reinterpret_cast<std::uintptr_t>(p.bytes.data()); },
           "Where the page's bytes are in this process (what read() views, without a copy).")
       .def("__repr__", [](const PageView& p) {
         return "PageInfo(id=" + std::to_string(p.id.value()) + ", type=" + std::to_string(p.type) +
-               ", size=" + std::to_string(p.size_bytes) + ", epoch=" + std::to_string(p.epoch.value()) +
-               ")";
+               ", size=" + std::to_string(p.size_bytes) +
+               ", epoch=" + std::to_string(p.epoch.value()) + ")";
       });
 }
 
@@ -52,11 +56,13 @@ void bind_snapshot(pyb::module_& m) {
                      "One immutable version of the state. Taking one is O(1); reads are "
                      "zero-copy memoryviews that keep this version alive.")
       .def_property_readonly("tick", [](const State& s) { return s.tick().value(); })
-      .def_property_readonly("root", [](const State& s) { return hash_bytes(s.root()); },
-                             "The 16-byte state root (docs/FORMAT.md \"State root\").")
+      .def_property_readonly(
+          "root", [](const State& s) { return hash_bytes(s.root()); },
+          "The 16-byte state root (docs/FORMAT.md \"State root\").")
       .def_property_readonly("edge_count", &State::edge_count)
       .def("__len__", &State::page_count)
-      .def("__contains__", [](const State& s, std::uint64_t page) { return s.contains(PageId(page)); })
+      .def("__contains__",
+           [](const State& s, std::uint64_t page) { return s.contains(PageId(page)); })
       .def(
           "read",
           [](const State& s, std::uint64_t page) {
@@ -69,7 +75,8 @@ void bind_snapshot(pyb::module_& m) {
           "page", [](const State& s, std::uint64_t page) { return unwrap(s.page(PageId(page))); },
           pyb::arg("page"), "The page's PageInfo; NotFoundError if it does not exist.")
       .def(
-          "edges", [](const State& s, std::uint64_t page) { return edges_list(s.edges_of(PageId(page))); },
+          "edges",
+          [](const State& s, std::uint64_t page) { return edges_list(s.edges_of(PageId(page))); },
           pyb::arg("page"), "Edges with the page at either end: (id, kind, from, to), by id.")
       .def(
           "derivation",
@@ -90,19 +97,21 @@ void bind_snapshot(pyb::module_& m) {
             return pages;
           },
           "Every page's PageInfo, in id order.")
-      .def("__iter__",
-           [](const State& s) {
-             pyb::list ids;
-             s.for_each_page([&](const PageView& page) { ids.append(page.id.value()); });
-             return pyb::iter(ids);
-           },
-           "Iterates over page ids in id order.")
-      .def("close", [](const State&) {}, "Nothing to release (for parity with RemoteSnapshot).")
+      .def(
+          "__iter__",
+          [](const State& s) {
+            pyb::list ids;
+            s.for_each_page([&](const PageView& page) { ids.append(page.id.value()); });
+            return pyb::iter(ids);
+          },
+          "Iterates over page ids in id order.")
+      .def(
+          "close", [](const State&) {}, "Nothing to release (for parity with RemoteSnapshot).")
       .def("__enter__", [](pyb::object self) { return self; })
       .def("__exit__", [](const State&, const pyb::args&) { return false; })
       .def("__repr__", [](const State& s) {
-        return "Snapshot(tick=" + std::to_string(s.tick().value()) + ", pages=" +
-               std::to_string(s.page_count()) + ", root=" + s.root().to_hex() + ")";
+        return "Snapshot(tick=" + std::to_string(s.tick().value()) +
+               ", pages=" + std::to_string(s.page_count()) + ", root=" + s.root().to_hex() + ")";
       });
 }
 
@@ -110,15 +119,18 @@ void bind_results(pyb::module_& m) {
   pyb::class_<RuleReceipt>(m, "Receipt", "What the scheduler did with one rule candidate.")
       .def_property_readonly("family", [](const RuleReceipt& r) { return r.family; })
       .def_property_readonly("scope", [](const RuleReceipt& r) { return r.scope.value(); })
-      .def_property_readonly("outcome",
-                             [](const RuleReceipt& r) { return std::string(receipt_outcome_name(r.outcome)); })
+      .def_property_readonly(
+          "outcome",
+          [](const RuleReceipt& r) { return std::string(receipt_outcome_name(r.outcome)); })
       .def_property_readonly("attempt", [](const RuleReceipt& r) { return r.attempt; })
-      .def_property_readonly("blocker_family", [](const RuleReceipt& r) { return r.blocker_family; })
-      .def_property_readonly("blocker_scope", [](const RuleReceipt& r) { return r.blocker_scope.value(); })
+      .def_property_readonly("blocker_family",
+                             [](const RuleReceipt& r) { return r.blocker_family; })
+      .def_property_readonly("blocker_scope",
+                             [](const RuleReceipt& r) { return r.blocker_scope.value(); })
       .def_property_readonly("retry_at", [](const RuleReceipt& r) { return r.retry_at.value(); })
       .def("__repr__", [](const RuleReceipt& r) {
-        return "Receipt(scope=" + std::to_string(r.scope.value()) + ", outcome=" +
-               std::string(receipt_outcome_name(r.outcome)) + ")";
+        return "Receipt(scope=" + std::to_string(r.scope.value()) +
+               ", outcome=" + std::string(receipt_outcome_name(r.outcome)) + ")";
       });
 
   pyb::class_<CommitInfo>(m, "CommitInfo", "What a committed transaction became.")
@@ -145,14 +157,18 @@ void bind_results(pyb::module_& m) {
   pyb::class_<MergeResult>(m, "MergeResult", "What a merge did.")
       .def_readonly("snapshot", &MergeResult::state)
       .def_property_readonly("tick", [](const MergeResult& r) { return r.state.tick().value(); })
-      .def_property_readonly("root", [](const MergeResult& r) { return hash_bytes(r.state.root()); })
-      .def_property_readonly("path", [](const MergeResult& r) { return std::string(merge_path_name(r.path)); })
+      .def_property_readonly("root",
+                             [](const MergeResult& r) { return hash_bytes(r.state.root()); })
+      .def_property_readonly(
+          "path", [](const MergeResult& r) { return std::string(merge_path_name(r.path)); })
       .def_readonly("pages_taken_from_theirs", &MergeResult::pages_taken_from_theirs)
       .def_readonly("pages_merged", &MergeResult::pages_merged)
       .def_readonly("clashes_resolved", &MergeResult::clashes_resolved)
-      .def_property_readonly("page_remap", [](const MergeResult& r) { return remap_dict(r.page_remap); },
-                             "{id in the fork: id in the result} for the fork's new pages that moved.")
-      .def_property_readonly("edge_remap", [](const MergeResult& r) { return remap_dict(r.edge_remap); });
+      .def_property_readonly(
+          "page_remap", [](const MergeResult& r) { return remap_dict(r.page_remap); },
+          "{id in the fork: id in the result} for the fork's new pages that moved.")
+      .def_property_readonly("edge_remap",
+                             [](const MergeResult& r) { return remap_dict(r.edge_remap); });
 }
 
 pyb::dict verify_dict(const VerifyReport& report) {
@@ -185,7 +201,8 @@ void bind_replay(pyb::module_& m) {
         return unwrap(without_gil([&] { return replay(dir, options); }));
       },
       pyb::arg("dir"), pyb::arg("to") = pyb::none(), pyb::arg("verify") = false,
-      "The Snapshot of data directory `dir` at tick `to` (default: the last), without opening "
+      "The Snapshot of data directory `dir` after tick `to` (default, or past the log's end: the "
+      "last; its tick says which), without opening "
       "an engine; verify=True re-executes every tick (the determinism check) rather than "
       "applying the logged results. The GIL is released meanwhile.");
   m.def(

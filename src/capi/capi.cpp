@@ -125,13 +125,32 @@ mmsb_status mmsb_engine_stats(const mmsb_engine* engine, mmsb_stats* out) {
     MMSB_RETURN_IF_ERROR(require(engine, "engine"));
     MMSB_RETURN_IF_ERROR(require(out, "out"));
     EngineStats s = engine->engine->stats();
-    *out = mmsb_stats{s.ticks, s.transactions, s.transactions_committed, s.conflicts, s.failed,
-                      s.deltas, s.bytes_logged, s.fsyncs, s.checkpoints,
-                      s.commit_latency_ns_p50, s.commit_latency_ns_p99, s.derived_recomputes,
-                      s.derived_changed, s.derive_failures, s.event_batches_delivered,
-                      s.event_batches_dropped, s.subscriber_errors, s.rule_candidates,
-                      s.rules_applied, s.rules_rejected, s.rule_failures, s.ingest.packets,
-                      s.ingest.admitted, s.ingest.denied, s.ingest.throttled, s.ingest.refused};
+    *out = mmsb_stats{s.ticks,
+                      s.transactions,
+                      s.transactions_committed,
+                      s.conflicts,
+                      s.failed,
+                      s.deltas,
+                      s.bytes_logged,
+                      s.fsyncs,
+                      s.checkpoints,
+                      s.commit_latency_ns_p50,
+                      s.commit_latency_ns_p99,
+                      s.derived_recomputes,
+                      s.derived_changed,
+                      s.derive_failures,
+                      s.event_batches_delivered,
+                      s.event_batches_dropped,
+                      s.subscriber_errors,
+                      s.rule_candidates,
+                      s.rules_applied,
+                      s.rules_rejected,
+                      s.rule_failures,
+                      s.ingest.packets,
+                      s.ingest.admitted,
+                      s.ingest.denied,
+                      s.ingest.throttled,
+                      s.ingest.refused};
     return Status::ok();
   });
 }

@@ -49,12 +49,14 @@ Rule c_rule(const mmsb_rule& in) {
   auto executor = in.executor;
   void* user = in.user;
   rule.footprint = [footprint, user](const RuleView& view, PageId scope, Footprint& out) {
-    int code = footprint(user, c_view(view), scope.value(), reinterpret_cast<mmsb_footprint*>(&out));
+    int code =
+        footprint(user, c_view(view), scope.value(), reinterpret_cast<mmsb_footprint*>(&out));
     if (code != 0) return callback_failed("the C footprint", code, nullptr);
     return Status::ok();
   };
   rule.executor = [executor, user](const RuleView& view, PageId scope, DeltaSink& out) {
-    int code = executor(user, c_view(view), scope.value(), reinterpret_cast<mmsb_delta_sink*>(&out));
+    int code =
+        executor(user, c_view(view), scope.value(), reinterpret_cast<mmsb_delta_sink*>(&out));
     if (code != 0) return callback_failed("the C executor", code, nullptr);
     return Status::ok();
   };
@@ -102,7 +104,8 @@ mmsb_status mmsb_rule_view_page(const mmsb_rule_view* view, uint64_t page, mmsb_
   return guard([&]() -> Status {
     MMSB_RETURN_IF_ERROR(require(view, "view"));
     MMSB_RETURN_IF_ERROR(require(out, "out"));
-    MMSB_ASSIGN_OR_RETURN(PageView read, reinterpret_cast<const RuleView*>(view)->page(PageId(page)));
+    MMSB_ASSIGN_OR_RETURN(PageView read,
+                          reinterpret_cast<const RuleView*>(view)->page(PageId(page)));
     capi::fill_page(read, out);
     return Status::ok();
   });
@@ -138,15 +141,16 @@ mmsb_status mmsb_engine_register_rule(mmsb_engine* engine, const mmsb_rule* rule
     MMSB_RETURN_IF_ERROR(require(engine, "engine"));
     MMSB_RETURN_IF_ERROR(require(rule, "rule"));
     MMSB_RETURN_IF_ERROR(require(rule->name, "rule->name"));
-    MMSB_RETURN_IF_ERROR(require(reinterpret_cast<const void*>(rule->footprint), "rule->footprint"));
+    MMSB_RETURN_IF_ERROR(
+        require(reinterpret_cast<const void*>(rule->footprint), "rule->footprint"));
     MMSB_RETURN_IF_ERROR(require(reinterpret_cast<const void*>(rule->executor), "rule->executor"));
     return engine->engine->register_rule(c_rule(*rule));
   });
 }
 
-mmsb_status mmsb_engine_subscribe(mmsb_engine* engine, const uint64_t* pages,
-                                  size_t pages_count, uint32_t types, mmsb_event_fn callback,
-                                  void* user, uint64_t* subscription) {
+mmsb_status mmsb_engine_subscribe(mmsb_engine* engine, const uint64_t* pages, size_t pages_count,
+                                  uint32_t types, mmsb_event_fn callback, void* user,
+                                  uint64_t* subscription) {
   return guard([&]() -> Status {
     MMSB_RETURN_IF_ERROR(require(engine, "engine"));
     MMSB_RETURN_IF_ERROR(require(reinterpret_cast<const void*>(callback), "callback"));
@@ -155,12 +159,12 @@ mmsb_status mmsb_engine_subscribe(mmsb_engine* engine, const uint64_t* pages,
     EventFilter filter;
     for (size_t i = 0; i < pages_count; ++i) filter.pages.emplace_back(pages[i]);
     if (types != 0) filter.types = types;
-    auto deliver = [callback, user, events = std::vector<mmsb_event>()](
-                       const EventBatch& batch) mutable {
+    auto deliver = [callback, user,
+                    events = std::vector<mmsb_event>()](const EventBatch& batch) mutable {
       events.clear();
       for (const Event& event : batch.events) {
-        events.push_back(mmsb_event{static_cast<uint32_t>(event.type), event.page.value(),
-                                    event.epoch.value()});
+        events.push_back(
+            mmsb_event{static_cast<uint32_t>(event.type), event.page.value(), event.epoch.value()});
       }
       callback(user, batch.tick.value(), events.data(), events.size(),
                batch.batches_dropped_before);
@@ -220,9 +224,8 @@ mmsb_status mmsb_producer_submit(mmsb_producer* producer, uint32_t topic, const 
   });
 }
 
-mmsb_status mmsb_producer_submit_many(mmsb_producer* producer, uint32_t topic,
-                                      const void* records, size_t record_bytes, size_t count,
-                                      size_t* accepted) {
+mmsb_status mmsb_producer_submit_many(mmsb_producer* producer, uint32_t topic, const void* records,
+                                      size_t record_bytes, size_t count, size_t* accepted) {
   return guard([&]() -> Status {
     MMSB_RETURN_IF_ERROR(require(producer, "producer"));
     if (count != 0) MMSB_RETURN_IF_ERROR(require(records, "records"));
@@ -245,14 +248,13 @@ mmsb_status mmsb_producer_flush(mmsb_producer* producer) {
   });
 }
 
-mmsb_status mmsb_producer_counters_get(const mmsb_producer* producer,
-                                       mmsb_producer_counters* out) {
+mmsb_status mmsb_producer_counters_get(const mmsb_producer* producer, mmsb_producer_counters* out) {
   return guard([&]() -> Status {
     MMSB_RETURN_IF_ERROR(require(producer, "producer"));
     MMSB_RETURN_IF_ERROR(require(out, "out"));
     ProducerCounters c = producer->producer.counters();
-    *out = mmsb_producer_counters{c.submitted, c.admitted, c.denied, c.throttled,
-                                  c.refused, c.dropped, c.completed_sequence};
+    *out = mmsb_producer_counters{
+        c.submitted, c.admitted, c.denied, c.throttled, c.refused, c.dropped, c.completed_sequence};
     return Status::ok();
   });
 }

@@ -62,8 +62,8 @@ void mmsb_txn_free(mmsb_txn* txn) { delete txn; }
 
 // The recording calls only record: their errors (a bad range, a missing page) come from
 // commit, which names the operation. Only what the recorder cannot take is refused here.
-mmsb_status mmsb_txn_create_page(mmsb_txn* txn, uint32_t type, uint64_t size,
-                                 const void* initial, uint64_t* page) {
+mmsb_status mmsb_txn_create_page(mmsb_txn* txn, uint32_t type, uint64_t size, const void* initial,
+                                 uint64_t* page) {
   return guard([&]() -> Status {
     MMSB_RETURN_IF_ERROR(open_txn(txn));
     MMSB_RETURN_IF_ERROR(require(page, "page"));
@@ -283,8 +283,8 @@ mmsb_status mmsb_fork_commit(mmsb_fork* fork, uint64_t* tick, mmsb_hash* root) {
   });
 }
 
-mmsb_status mmsb_engine_merge(mmsb_engine* engine, const mmsb_fork* fork,
-                              mmsb_merge_policy policy, mmsb_merge_info* info) {
+mmsb_status mmsb_engine_merge(mmsb_engine* engine, const mmsb_fork* fork, mmsb_merge_policy policy,
+                              mmsb_merge_info* info) {
   return guard([&]() -> Status {
     MMSB_RETURN_IF_ERROR(require(engine, "engine"));
     MMSB_RETURN_IF_ERROR(require(fork, "fork"));

@@ -185,7 +185,8 @@ Result<std::size_t> Producer::submit_batch(std::span<Packet> packets) {
 Result<std::size_t> Producer::submit_records(std::uint32_t topic,
                                              std::span<const std::byte> records,
                                              std::size_t record_bytes) {
-  if (record_bytes == 0 || record_bytes > kPacketInlineBytes || records.size() % record_bytes != 0) {
+  if (record_bytes == 0 || record_bytes > kPacketInlineBytes ||
+      records.size() % record_bytes != 0) {
     return invalid_argument("producer " + std::to_string(state_->id) + ": " +
                             std::to_string(records.size()) + " bytes of records of " +
                             std::to_string(record_bytes) + " bytes (1 to " +
@@ -331,7 +332,8 @@ Result<bool> Producer::flush_for(std::chrono::nanoseconds wait) {
     if (ingest::closed(state) && state.completed.load(std::memory_order_acquire) < last) {
       return ingest::closed_status(state.id);
     }
-    if (wait != std::chrono::nanoseconds::max() && std::chrono::steady_clock::now() - start >= wait) {
+    if (wait != std::chrono::nanoseconds::max() &&
+        std::chrono::steady_clock::now() - start >= wait) {
       return false;
     }
     state.doorbell->ring();

@@ -13,26 +13,26 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                      \
-    }                                                                  \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 /* The call returns `expected`; an error's message must name something. */
-#define EXPECT(expected, call)                                                             \
-  do {                                                                                     \
-    mmsb_status got_ = (call);                                                             \
-    if (got_ != (expected)) {                                                              \
+#define EXPECT(expected, call)                                                                \
+  do {                                                                                        \
+    mmsb_status got_ = (call);                                                                \
+    if (got_ != (expected)) {                                                                 \
       fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", __FILE__, __LINE__, #call, \
-              mmsb_status_name(got_), mmsb_last_error(), mmsb_status_name(expected));      \
-      ++failures;                                                                          \
-    } else if (got_ != MMSB_OK && mmsb_last_error()[0] == '\0') {                          \
-      fprintf(stderr, "%s:%d: %s failed without a message\n", __FILE__, __LINE__, #call);  \
-      ++failures;                                                                          \
-    }                                                                                      \
+              mmsb_status_name(got_), mmsb_last_error(), mmsb_status_name(expected));         \
+      ++failures;                                                                             \
+    } else if (got_ != MMSB_OK && mmsb_last_error()[0] == '\0') {                             \
+      fprintf(stderr, "%s:%d: %s failed without a message\n", __FILE__, __LINE__, #call);     \
+      ++failures;                                                                             \
+    }                                                                                         \
   } while (0)
 #define OK(call) EXPECT(MMSB_OK, call)
 
@@ -324,7 +324,8 @@ static void test_forks(mmsb_engine* engine) {
 static void test_functions_and_rules(mmsb_engine* engine) {
   static atomic_int calls;
   OK(mmsb_engine_register_function(engine, "c.sum", sum_first_bytes, &calls));
-  EXPECT(MMSB_ALREADY_EXISTS, mmsb_engine_register_function(engine, "c.sum", sum_first_bytes, NULL));
+  EXPECT(MMSB_ALREADY_EXISTS,
+         mmsb_engine_register_function(engine, "c.sum", sum_first_bytes, NULL));
   EXPECT(MMSB_INVALID_ARGUMENT, mmsb_engine_register_function(engine, "c.none", NULL, NULL));
   uint64_t p1 = commit_page(engine, 8, 2);
   uint64_t p2 = commit_page(engine, 8, 3);
@@ -390,7 +391,8 @@ static void test_subscriptions(mmsb_engine* engine) {
   uint64_t page = commit_page(engine, 8, 0);
   uint64_t subscription = 0;
   OK(mmsb_engine_subscribe(engine, &page, 1, 0, on_events, NULL, &subscription));
-  EXPECT(MMSB_INVALID_ARGUMENT, mmsb_engine_subscribe(engine, NULL, 0, 0, NULL, NULL, &subscription));
+  EXPECT(MMSB_INVALID_ARGUMENT,
+         mmsb_engine_subscribe(engine, NULL, 0, 0, NULL, NULL, &subscription));
   mmsb_txn* txn = NULL;
   mmsb_commit_info info;
   OK(mmsb_txn_begin(engine, &txn));

@@ -2,8 +2,8 @@
 # Uses an installed mmsb from outside its build, as a new user would: ROOT is an install
 # prefix (cmake --install --prefix ROOT) or, with --deb FILE, the .deb is unpacked under
 # a temporary ROOT (its files under ROOT/usr). Checks that every installed header compiles
-# alone, that a find_package project and a pkg-config build link and run, and that the
-# installed program reports its version.
+# alone, that a find_package project and a pkg-config build link and run, that a C program
+# links to the C ABI's libmmsb.so and runs, and that the installed program reports its version.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
@@ -33,6 +33,15 @@ flags="$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs mmsb
 # shellcheck disable=SC2086
 "$cxx" "$here/main.cpp" $flags -o "$work/pkg-consumer"
 echo "consumer (pkg-config): $("$work/pkg-consumer")"
+
+# The C ABI: mmsb.h alone as C11, and a C program linked to libmmsb.so through mmsb-c.pc.
+cc="${CC:-cc}"
+printf '#include "mmsb/mmsb.h"\n' >"$work/alone.c"
+"$cc" -std=c11 -fsyntax-only -Wall -Wextra -Werror -I "$prefix/include" "$work/alone.c"
+flags="$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs mmsb-c)"
+# shellcheck disable=SC2086
+"$cc" -std=c11 -Wall -Wextra -Werror "$here/main.c" $flags -Wl,-rpath,"$prefix/lib" -o "$work/c-consumer"
+echo "consumer (C, pkg-config mmsb-c): $("$work/c-consumer" "$work/c-data")"
 
 "$prefix/bin/mmsb" version | head -1 | grep -q "^mmsb [0-9]*\.[0-9]*\.[0-9]*$"
 echo "consumer: the installed program says '$("$prefix/bin/mmsb" version | head -1)'"
