@@ -11,37 +11,18 @@ namespace {
 
 using ClientRef = std::shared_ptr<Client>;
 
-class PyRemoteTransaction {
+class PyRemoteTransaction : public HeldTransaction<RemoteTransaction, ClientRef> {
  public:
-  PyRemoteTransaction(ClientRef client, std::uint64_t fork)
-      : client_(std::move(client)), txn_(client_->begin(fork)) {}
+  PyRemoteTransaction(const ClientRef& client, std::uint64_t fork)
+      : HeldTransaction(client, client->begin(fork)) {}
 
-  RemoteTransaction& txn() {
-    if (!txn_) raise(failed_precondition("the transaction was already committed or abandoned"));
-    return *txn_;
-  }
   pyb::memoryview read(std::uint64_t page) {
     RemoteTransaction& t = txn();
     return owned_view(unwrap(without_gil([&] { return t.read(PageId(page)); })));
   }
-  CommitInfo commit() {
-    RemoteTransaction taken = std::move(txn());
-    txn_.reset();
-    info_ = unwrap(without_gil([&] { return taken.commit(); }));
-    return *info_;
-  }
-  void abandon() { txn_.reset(); }
-  bool open() const { return txn_.has_value(); }
-  const std::optional<CommitInfo>& info() const { return info_; }
   bool empty() const { return !txn_ || txn_->ops().empty(); }
-
- private:
-  ClientRef client_;
-  std::optional<RemoteTransaction> txn_;
-  std::optional<CommitInfo> info_;
 };
 
-// A state pinned on the server for this connection until close().
 class PyRemoteSnapshot {
  public:
   explicit PyRemoteSnapshot(ClientRef client) : client_(std::move(client)) {

@@ -143,6 +143,36 @@ struct SpecArgs {
 
 inline constexpr EdgeKind kDefaultEdgeKind = kEdgeKindUserFirst;
 
+// A Transaction or RemoteTransaction held by its Python object: open until commit() or
+// abandon(), then the CommitInfo (info()) of a commit. `Owner` (the engine or the client)
+// is kept alive, and outlives the transaction. The base of both Python transactions.
+template <typename Txn, typename Owner>
+class HeldTransaction {
+ public:
+  HeldTransaction(Owner owner, Txn txn) : owner_(std::move(owner)), txn_(std::move(txn)) {}
+
+  Txn& txn() {
+    if (!txn_) raise(failed_precondition("the transaction was already committed or abandoned"));
+    return *txn_;
+  }
+  CommitInfo commit() {
+    Txn taken = std::move(txn());
+    txn_.reset();
+    info_ = unwrap(without_gil([&] { return taken.commit(); }));
+    return *info_;
+  }
+  void abandon() { txn_.reset(); }
+  bool open() const { return txn_.has_value(); }
+  const std::optional<CommitInfo>& info() const { return info_; }
+
+ protected:
+  Owner owner_;  // declared first: destroyed after the transaction
+  std::optional<Txn> txn_;
+
+ private:
+  std::optional<CommitInfo> info_;
+};
+
 // The operations Transaction and RemoteTransaction share, bound the same way on both.
 template <typename Wrapper, typename Class>
 void bind_txn_ops(Class& cls) {

@@ -14,33 +14,14 @@ std::vector<std::weak_ptr<PyEngine>>& open_engines() {
   return *engines;
 }
 
-class PyTransaction {
+class PyTransaction : public HeldTransaction<Transaction, EngineRef> {
  public:
-  PyTransaction(Transaction txn, EngineRef engine)
-      : txn_(std::move(txn)), engine_(std::move(engine)) {}
+  PyTransaction(Transaction txn, EngineRef engine) : HeldTransaction(std::move(engine), std::move(txn)) {}
 
-  Transaction& txn() {
-    if (!txn_) raise(failed_precondition("the transaction was already committed or abandoned"));
-    return *txn_;
-  }
   pyb::memoryview read(std::uint64_t page) {
     Transaction& t = txn();
     return page_view(t.snapshot(), unwrap(t.read(PageId(page))));
   }
-  CommitInfo commit() {
-    Transaction taken = std::move(txn());
-    txn_.reset();
-    info_ = unwrap(without_gil([&] { return taken.commit(); }));
-    return *info_;
-  }
-  void abandon() { txn_.reset(); }
-  bool open() const { return txn_.has_value(); }
-  const std::optional<CommitInfo>& info() const { return info_; }
-
- private:
-  std::optional<Transaction> txn_;
-  std::optional<CommitInfo> info_;
-  EngineRef engine_;  // kept open while the transaction lives
 };
 
 void bind_transaction(pyb::module_& m) {
