@@ -255,3 +255,19 @@ def test_help_reads_well():
     assert "durability" in mmsb.Engine.open.__doc__
     assert "without a copy" in mmsb.Snapshot.read.__doc__
     assert mmsb.__version__
+
+
+def test_objects_outliving_their_engine(tmp_path):
+    engine = mmsb.Engine.open(str(tmp_path / "d"), durability="none")
+    (page,) = make_pages(engine, 4)
+    txn = engine.begin()
+    txn.write(page, 0, b"late")
+    producer = engine.producer()
+    snap = engine.snapshot()
+    engine.close()
+    with pytest.raises(mmsb.UnavailableError, match="closed"):
+        txn.commit()
+    with pytest.raises(mmsb.UnavailableError, match="closed"):
+        producer.submit(1, b"late")
+    assert bytes(snap.read(page)) == b"\0" * 4 and len(snap) == 1
+    assert bytes(mmsb.replay(str(tmp_path / "d")).read(page)) == b"\0" * 4  # nothing landed
