@@ -1,8 +1,12 @@
 // Physical baselines: every mmsb benchmark is read as a ratio to these, measured in the same
 // binary and run, so the ratios hold on a noisy machine.
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 namespace {
@@ -30,5 +34,33 @@ void BM_memcmp(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
 }
 BENCHMARK(BM_memcmp)->Arg(1024)->Arg(1 << 20);
+
+// The disk's synchronous write rate: append 4 KiB to a file and fdatasync it, in a loop, in
+// the temporary directory the durable benchmarks use. One synchronous writer cannot commit
+// faster than this; BM_durable_commit/1 is read as a fraction of it.
+void BM_fdatasync(benchmark::State& state) {
+  const auto dir = std::filesystem::temp_directory_path() / "mmsb-bench-fdatasync";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "append").string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    state.SkipWithError("cannot open the file to append to");
+    return;
+  }
+  std::vector<char> block(4096, 'x');
+  for (auto _ : state) {
+    if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) ||
+        ::fdatasync(fd) != 0) {
+      state.SkipWithError("append or fdatasync failed");
+      break;
+    }
+  }
+  ::close(fd);
+  std::filesystem::remove_all(dir);
+  state.counters["syncs_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_fdatasync)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

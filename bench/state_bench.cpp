@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mmsb/mmsb.hpp"
+#include "state/tables.hpp"
 
 namespace {
 
@@ -65,6 +66,27 @@ void BM_page_create(benchmark::State& state) {
   state.counters["system_allocs"] = per_page(after.system_allocations - before.system_allocations);
 }
 BENCHMARK(BM_page_create)->Arg(1024)->Arg(1 << 20);
+
+// Memory per page: 1M untyped pages of `size` bytes in one State, counted block by block
+// (state::memory_usage: records, trie nodes and size-class rounding; payload apart), so the
+// figure does not depend on what earlier benchmarks left in the arena. One iteration.
+void BM_page_metadata(benchmark::State& state) {
+  const auto size = static_cast<std::uint64_t>(state.range(0));
+  constexpr std::uint64_t kMillion = 1 << 20;
+  mmsb::state::MemoryUsage usage;
+  for (auto _ : state) {
+    Fork fork{State{}};
+    for (std::uint64_t i = 0; i < kMillion; ++i) (void)fork.create_page({.size_bytes = size});
+    const State built = fork.commit();
+    usage = mmsb::state::memory_usage(mmsb::state::StateAccessors::data(built).tables);
+  }
+  state.counters["pages"] = static_cast<double>(usage.pages);
+  state.counters["metadata_bytes_per_page"] = usage.metadata_per_page();
+  state.counters["total_over_payload"] =
+      static_cast<double>(usage.metadata_bytes + usage.payload_bytes) /
+      static_cast<double>(usage.payload_bytes);
+}
+BENCHMARK(BM_page_metadata)->Arg(64)->Arg(1024)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_delta_diff_apply(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));

@@ -299,6 +299,11 @@ void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept {
   arena().deallocate(block, size_bytes);
 }
 
+std::size_t arena_block_bytes(std::size_t size_bytes) {
+  if (size_bytes > kMaxClassBytes) return size_bytes;
+  return class_bytes(size_class(size_bytes));
+}
+
 }  // namespace core
 
 }  // namespace mmsb

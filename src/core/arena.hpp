@@ -11,5 +11,8 @@ namespace mmsb::core {
 std::byte* arena_allocate(std::size_t size_bytes);
 // size_bytes must be the value given to arena_allocate().
 void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept;
+// The bytes a block of size_bytes takes (its size class; size_bytes above the largest class),
+// for memory accounting.
+std::size_t arena_block_bytes(std::size_t size_bytes);
 
 }  // namespace mmsb::core

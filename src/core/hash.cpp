@@ -31,13 +31,6 @@ std::array<std::uint8_t, 16> Hash128::to_bytes() const {
   return out;
 }
 
-void Hash128::write_bytes(std::byte* out) const {
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<std::byte>(high >> (56 - 8 * i));
-    out[8 + i] = static_cast<std::byte>(low >> (56 - 8 * i));
-  }
-}
-
 std::string Hash128::to_hex() const {
   auto bytes = to_bytes();
   return mmsb::to_hex(bytes);

@@ -23,7 +23,7 @@ Status apply_merge_effect(state::ForkCore& fork, const log::MergeEffect& effect,
   }
   for (const log::PageImage& image : effect.pages_set) {
     auto record = state::PageRecord::make(image.id, image.type, image.bytes.size(), image.epoch,
-                                          image.bytes, fork.options().allocator, 0);
+                                          image.bytes, fork.options().allocator);
     if (!record)
       return resource_exhausted("merge effect: allocator refused page " +
                                 std::to_string(image.id.value()));

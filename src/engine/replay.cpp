@@ -54,11 +54,10 @@ Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::Ing
   return *loaded;
 }
 
-// The state after `record`, applied on `state` by the tick step.
-Result<State> apply_record(const State& state, log::TickRecord& record, TickMachinery& machinery,
-                           const Reexecution* reexecution, IngestReplay& ingest,
-                           const std::string& where, const StageObserver* observer,
-                           ReplaySummary* summary) {
+// Applies `record` to the working version by the tick step.
+Status apply_record(state::ForkCore& working, log::TickRecord& record, TickMachinery& machinery,
+                    const Reexecution* reexecution, IngestReplay& ingest, const std::string& where,
+                    const StageObserver* observer, ReplaySummary* summary) {
   TickContext ctx = reexecution != nullptr
                         ? machinery.context(reexecution->functions, reexecution->rules)
                         : machinery.context(nullptr, nullptr);
@@ -71,7 +70,7 @@ Result<State> apply_record(const State& state, log::TickRecord& record, TickMach
     const Hash128 in_force = governor.ruleset() != nullptr ? governor.ruleset()->hash() : Hash128{};
     if (in_force != record.ingest.ruleset) governor.set_ruleset(std::move(ruleset));
   }
-  TickResult result = run_tick(state, record, ctx,
+  TickResult result = run_tick(working, record, ctx,
                                reexecution != nullptr ? TickMode::kReexecute : TickMode::kApply);
   if (!result.ok()) return Status(result.status.code(), where + ": " + result.status.message());
   summary->derived_recomputes += result.propagation.recomputes;
@@ -80,7 +79,7 @@ Result<State> apply_record(const State& state, log::TickRecord& record, TickMach
   summary->rule_candidates_checked += result.rule_candidates_checked;
   summary->rule_ticks_taken_from_log += result.rules_taken_from_log;
   summary->packets_checked += result.packets_checked;
-  return std::move(result.state);
+  return Status::ok();
 }
 
 }  // namespace
@@ -147,6 +146,11 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
     reexecution->rules = options.rules;
   }
   IngestReplay ingest{env, dir, {}};
+  // Ticks are applied to one working version and sealed there; the State is made once, at
+  // the end (no intermediate one is ever read), so each tick changes in place the nodes
+  // the ticks before it made.
+  TickId tick = state.tick();
+  state::ForkCore working = state::ForkCore::working(std::move(state));
   bool have_previous = false;
   Hash128 previous;
   bool done = false;
@@ -167,7 +171,7 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
         have_previous = true;
         previous = xxh3_128(payload);
         summary->last_record_hash = previous;
-        if (record.tick <= state.tick()) {  // covered by the checkpoint
+        if (record.tick <= tick) {  // covered by the checkpoint
           // A ruleset logged in full here may still judge the ticks after it.
           if (record.has_ingest && !record.ingest.ruleset_bytes.empty()) {
             auto known = ruleset_of(record.ingest, ingest, log::at_byte(path, offset));
@@ -179,29 +183,29 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
           done = true;
           return Status::ok();
         }
-        if (record.tick.value() != state.tick().value() + 1) {
+        if (record.tick.value() != tick.value() + 1) {
           const std::string what = log::at_byte(path, offset) + ": expected tick " +
-                                   std::to_string(state.tick().value() + 1) + ", found tick " +
+                                   std::to_string(tick.value() + 1) + ", found tick " +
                                    std::to_string(record.tick.value());
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
-        MMSB_ASSIGN_OR_RETURN(
-            state, apply_record(state, record, *machinery, reexecution ? &*reexecution : nullptr,
-                                ingest, log::at_byte(path, offset), options.observer, summary));
+        MMSB_RETURN_IF_ERROR(apply_record(working, record, *machinery,
+                                          reexecution ? &*reexecution : nullptr, ingest,
+                                          log::at_byte(path, offset), options.observer, summary));
+        tick = record.tick;
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
-          options.progress(state.tick(), summary->bytes_read);
+          options.progress(tick, summary->bytes_read);
         }
         return Status::ok();
       },
       &summary->torn);
   MMSB_RETURN_IF_ERROR(scanned);
-  if (!damaged.empty() && state.tick() < damaged.front().first) {
+  if (!damaged.empty() && tick < damaged.front().first) {
     // The log ends before the damaged checkpoint's tick: the ticks it covered are lost.
-    return blame_checkpoints(damaged,
-                             "the log ends at tick " + std::to_string(state.tick().value()));
+    return blame_checkpoints(damaged, "the log ends at tick " + std::to_string(tick.value()));
   }
-  return state;
+  return working.publish();
 }
 
 }  // namespace mmsb::engine

@@ -18,7 +18,7 @@ struct Run {
   log::TickRecord& record;
   TickContext& ctx;
   TickMode mode;
-  state::ForkCore fork;
+  state::ForkCore& fork;
   TickResult result;
 
   bool replaying() const { return mode != TickMode::kBuild; }
@@ -352,10 +352,11 @@ void enter(Run& run, TickStage stage) {
   if (run.ctx.observer != nullptr && *run.ctx.observer) (*run.ctx.observer)(run.record.tick, stage);
 }
 
-}  // namespace
-
-TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx, TickMode mode) {
-  Run run{record, ctx, mode, state::ForkCore(before), {}};
+// The steps on run.fork; the sealed tick's State is made only if `publish`.
+TickResult run_steps(Run& run, bool publish) {
+  log::TickRecord& record = run.record;
+  TickContext& ctx = run.ctx;
+  const TickMode mode = run.mode;
   const bool tracks_graph = mode != TickMode::kApply && ctx.graph != nullptr;
   const std::size_t graph_mark = tracks_graph ? ctx.graph->mark() : 0;
   auto fail = [&](TickStage stage, Status status) {
@@ -378,13 +379,29 @@ TickResult run_tick(const State& before, log::TickRecord& record, TickContext& c
   status = propagation_step(run);
   if (!status.is_ok()) return fail(TickStage::kPropagation, std::move(status));
   enter(run, TickStage::kSeal);
-  run.result.state = run.fork.commit_as(record.tick);
-  if (run.replaying() && run.result.state.root() != record.root) {
-    return fail(TickStage::kSeal, run.differs("replayed root " + run.result.state.root().to_hex() +
+  const Hash128 root = run.fork.seal(record.tick);
+  if (run.replaying() && root != record.root) {
+    return fail(TickStage::kSeal, run.differs("replayed root " + root.to_hex() +
                                               " differs from the logged " + record.root.to_hex()));
   }
+  if (publish) run.result.state = run.fork.publish();
   if (tracks_graph && mode == TickMode::kReexecute) ctx.graph->clear_journal();
   return std::move(run.result);
+}
+
+}  // namespace
+
+TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx, TickMode mode) {
+  state::ForkCore fork(before);
+  Run run{record, ctx, mode, fork, {}};
+  return run_steps(run, true);
+}
+
+TickResult run_tick(state::ForkCore& working, log::TickRecord& record, TickContext& ctx,
+                    TickMode mode) {
+  MMSB_ASSERT(mode != TickMode::kBuild);
+  Run run{record, ctx, mode, working, {}};
+  return run_steps(run, false);
 }
 
 }  // namespace mmsb::engine

@@ -10,7 +10,8 @@
 // The sequencer builds ticks with it (kBuild), replay applies and re-executes logged ticks
 // with it (kApply, kReexecute), and a follower applying replicated ticks will call it too.
 // It is pure in the State: `before` is never changed, and a failed tick leaves the
-// dependency graph as it found it.
+// dependency graph as it found it. Replay may run it on a working version instead, which
+// it changes in place.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include "log/tick_record.hpp"
 #include "mmsb/engine.hpp"
 #include "sched/scheduler.hpp"
+#include "state/tables.hpp"
 
 namespace mmsb::engine {
 
@@ -93,5 +95,12 @@ struct TickResult {
 // packets come from `ctx.packets`) and gets the results; in the replay modes it is a logged
 // record, and a difference from it is Corruption naming the tick and what differs.
 TickResult run_tick(const State& before, log::TickRecord& record, TickContext& ctx, TickMode mode);
+
+// Replay on a working version (state::ForkCore::working): the tick is applied to `working`
+// itself and sealed there, its root checked, and no State is made (`state` in the result
+// stays empty; working.publish() makes one when it is wanted). A failed tick leaves
+// `working` part-way through it: drop it.
+TickResult run_tick(state::ForkCore& working, log::TickRecord& record, TickContext& ctx,
+                    TickMode mode);
 
 }  // namespace mmsb::engine

@@ -68,7 +68,8 @@ void Propagator::collect(const state::ForkCore& fork, const DependencyGraph& gra
   sort_unique(touched_);
   also_changed_.assign(input.also_changed.begin(), input.also_changed.end());
   sort_unique(also_changed_);
-  seeds_.assign(fork.written_pages().begin(), fork.written_pages().end());
+  seeds_.clear();
+  for (const state::TickWrite& write : fork.tick_writes()) seeds_.push_back(write.id);
   seeds_.insert(seeds_.end(), also_changed_.begin(), also_changed_.end());
   seeds_.insert(seeds_.end(), touched_.begin(), touched_.end());
   sort_unique(seeds_);
@@ -97,8 +98,8 @@ void Propagator::collect(const state::ForkCore& fork, const DependencyGraph& gra
 }
 
 Epoch Propagator::epoch_after_write(const state::ForkCore& fork, PageId page) const {
-  const state::PageRecord* before = state::StateAccessors::data(fork.head()).tables.find_page(page);
-  return before == nullptr ? Epoch(0) : Epoch(before->epoch.value() + 1);
+  const std::optional<Epoch> before = fork.epoch_at_tick_start(page);
+  return before ? Epoch(before->value() + 1) : Epoch(0);
 }
 
 void Propagator::emit(bool collect, std::uint32_t level, EventType type, PageId page,

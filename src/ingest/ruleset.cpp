@@ -367,7 +367,7 @@ Status apply_packet(state::ForkCore& fork, const CompiledTopic& topic,
       std::span<std::byte> bytes = page->mutable_bytes();
       if (!payload.empty()) std::memcpy(bytes.data(), payload.data(), payload.size());
       std::memset(bytes.data() + payload.size(), 0, bytes.size() - payload.size());
-      page->mark_written(0, bytes.size());
+      fork.mark_written(*page, 0, bytes.size());
       return Status::ok();
     }
     case TopicAction::kWriteAtOffset:
@@ -385,8 +385,8 @@ Status apply_packet(state::ForkCore& fork, const CompiledTopic& topic,
       std::memset(slot + kRecordHeaderBytes + payload.size(), 0,
                   record - kRecordHeaderBytes - payload.size());
       put_le<std::uint64_t>(bytes.data(), count + 1);
-      page->mark_written(0, kAppendHeaderBytes);
-      page->mark_written(at, record);
+      fork.mark_written(*page, 0, kAppendHeaderBytes);
+      fork.mark_written(*page, at, record);
       return Status::ok();
     }
   }

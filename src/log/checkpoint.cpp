@@ -207,7 +207,7 @@ Status CheckpointReader::pages(const CheckpointHeader& header) {
     previous_id = id;
     auto record = state::PageRecord::make(PageId(id), type, size, Epoch(epoch),
                                           std::span(bytes_.data() + in_.offset(), size),
-                                          fork_.options().allocator, 0);
+                                          fork_.options().allocator);
     if (!record)
       return resource_exhausted(path_ + ": allocator refused page " + std::to_string(id));
     in_.skip(size, "page bytes");

@@ -25,9 +25,26 @@ ForkCore::ForkCore(const State& base)
       options_(StateAccessors::data(base).options),
       tables_(StateAccessors::data(base).tables),
       lineage_(StateAccessors::data(base).lineage),
-      token_(next_token()) {}
+      token_(next_token()),
+      tick_start_next_page_(StateAccessors::data(base).tables.next_page_id),
+      sealed_tick_(base.tick()),
+      sealed_root_(base.root()) {}
 
-void ForkCore::renew_token() { token_ = next_token(); }
+ForkCore ForkCore::working(State base) {
+  ForkCore core(base);
+  core.base_ = State();
+  core.head_ = State();
+  return core;
+}
+
+void ForkCore::record_write(PageRecord& page, Ref<PageRecord> previous) {
+  page.tick_write = static_cast<std::uint32_t>(writes_.size());
+  writes_.push_back(TickWrite{page.id, &page, std::move(previous)});
+}
+
+void ForkCore::forget_write(const PageRecord* replaced) {
+  if (replaced != nullptr && owns(*replaced)) writes_[replaced->tick_write].current = nullptr;
+}
 
 Result<PageId> ForkCore::create_page(const PageSpec& spec) {
   if (spec.size_bytes == 0 || spec.size_bytes > options_.page_size_max_bytes) {
@@ -40,16 +57,16 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
                             " bytes for a page of " + std::to_string(spec.size_bytes) + " bytes");
   }
   PageId id(tables_.next_page_id);
-  Ref<PageRecord> record = PageRecord::make(id, spec.type, spec.size_bytes, Epoch(0), spec.initial,
-                                            options_.allocator, token_);
+  Ref<PageRecord> record =
+      PageRecord::make(id, spec.type, spec.size_bytes, Epoch(0), spec.initial, options_.allocator);
   if (!record) {
     return resource_exhausted("new page: allocator refused " + std::to_string(spec.size_bytes) +
                               " bytes");
   }
+  record_write(*record, nullptr);
   tables_.pages.set(id.value(), std::move(record), token_);
   index_type(spec.type, id, true);
   ++tables_.next_page_id;
-  written_.push_back(id);
   changed_ = true;
   return id;
 }
@@ -58,15 +75,17 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   const PageRecord* record = tables_.find_page(page);
   if (record == nullptr) return not_found(page_not_found(page));
   changed_ = true;
-  if (record->owner == token_) return const_cast<PageRecord*>(record);
-  Ref<PageRecord> copy = record->copy(token_, page);
+  if (owns(*record)) return const_cast<PageRecord*>(record);
+  // Taken before the copy: its reference count's locked add would wait for the copy's stores.
+  Ref<PageRecord> previous = page_at_tick_start(page, record);
+  Ref<PageRecord> copy = record->copy(page);
   if (!copy) {
     return resource_exhausted("page " + std::to_string(page.value()) + ": allocator refused " +
                               std::to_string(record->size_bytes) + " bytes for a copy");
   }
   PageRecord* owned = copy.get();
+  record_write(*owned, std::move(previous));
   tables_.pages.set(page.value(), std::move(copy), token_);
-  written_.push_back(page);
   return owned;
 }
 
@@ -81,7 +100,7 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
   if (bytes.empty()) return Status::ok();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(page));
   std::memcpy(owned->data + offset, bytes.data(), bytes.size());
-  owned->mark_written(offset, bytes.size());
+  mark_written(*owned, offset, bytes.size());
   return Status::ok();
 }
 
@@ -99,10 +118,10 @@ Status ForkCore::apply(const Delta& delta) {
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
   if (delta.encoding() == DeltaEncoding::kDense) {
-    owned->mark_written(0, owned->size_bytes);
+    mark_written(*owned, 0, owned->size_bytes);
   } else {
-    owned->mark_written(delta.runs().front().offset,
-                        delta.runs().back().end() - delta.runs().front().offset);
+    mark_written(*owned, delta.runs().front().offset,
+                 delta.runs().back().end() - delta.runs().front().offset);
   }
   return Status::ok();
 }
@@ -114,6 +133,7 @@ Status ForkCore::delete_page(PageId page) {
     for (EdgeId id : incident) MMSB_RETURN_IF_ERROR(remove_edge(id));
   }
   index_type(tables_.find_page(page)->type, page, false);
+  forget_write(tables_.find_page(page));
   bool erased = tables_.pages.erase(page.value(), token_);
   MMSB_ASSERT(erased);
   tables_.derivations.erase(page.value(), token_);
@@ -197,15 +217,40 @@ void ForkCore::set_retries(std::vector<PendingRetry> retries) {
   changed_ = true;
 }
 
+namespace {
+
+// True if `record` differs from `write.previous` inside the hull written this tick.
+bool hull_differs(const PageRecord& record, const TickWrite& write) {
+  const PageRecord& previous = *write.previous;
+  if (previous.size_bytes != record.size_bytes) return true;
+  const std::uint64_t begin = std::min(write.begin, record.size_bytes);
+  const std::uint64_t end = std::min(write.end, record.size_bytes);
+  return begin < end && std::memcmp(previous.data + begin, record.data + begin, end - begin) != 0;
+}
+
+}  // namespace
+
 bool ForkCore::bytes_changed(PageId page) const {
   const PageRecord* record = tables_.find_page(page);
-  if (record == nullptr || record->owner != token_) return false;
-  const PageRecord* previous = StateAccessors::data(head_).tables.find_page(page);
-  if (previous == nullptr) return true;  // created in this tick
-  if (previous->size_bytes != record->size_bytes) return true;
-  const std::uint64_t begin = std::min(record->written_begin, record->size_bytes);
-  const std::uint64_t end = std::min(record->written_end, record->size_bytes);
-  return begin < end && std::memcmp(previous->data + begin, record->data + begin, end - begin) != 0;
+  if (record == nullptr || !owns(*record)) return false;
+  const TickWrite& write = writes_[record->tick_write];
+  return !write.previous || hull_differs(*record, write);  // no previous: created in this tick
+}
+
+Ref<PageRecord> ForkCore::page_at_tick_start(PageId page, const PageRecord* record) const {
+  if (record != nullptr && owns(*record)) return writes_[record->tick_write].previous;
+  if (page.value() >= tick_start_next_page_) return nullptr;  // new in this tick
+  if (!installed_over_.empty()) {
+    auto installed = installed_over_.find(page);
+    if (installed != installed_over_.end()) return installed->second;
+  }
+  return Ref<PageRecord>(const_cast<PageRecord*>(record));
+}
+
+std::optional<Epoch> ForkCore::epoch_at_tick_start(PageId page) const {
+  Ref<PageRecord> before = page_at_tick_start(page, tables_.find_page(page));
+  if (!before) return std::nullopt;
+  return before->epoch;
 }
 
 void ForkCore::link_edge(EdgeId edge, PageId page) {
@@ -244,9 +289,14 @@ void ForkCore::unlink_edge(EdgeId edge, PageId page) {
 
 void ForkCore::install_page(Ref<PageRecord> record) {
   MMSB_ASSERT(record);
-  MMSB_ASSERT(record->owner != token_);  // installed records are never epoch-bumped
+  MMSB_ASSERT(!owns(*record));  // installed records are never epoch-bumped
   PageId id = record->id;
-  if (tables_.find_page(id) == nullptr) index_type(record->type, id, true);
+  const PageRecord* current = tables_.find_page(id);
+  if (id.value() < tick_start_next_page_ && !installed_over_.contains(id)) {
+    installed_over_.emplace(id, page_at_tick_start(id, current));
+  }
+  if (current == nullptr) index_type(record->type, id, true);
+  forget_write(current);
   tables_.pages.set(id.value(), std::move(record), token_);
   if (id.value() >= tables_.next_page_id) tables_.next_page_id = id.value() + 1;
   changed_ = true;
@@ -259,37 +309,44 @@ void ForkCore::set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_
   tables_.next_edge_id = next_edge_id;
 }
 
-State ForkCore::commit() { return commit_as(TickId(head_.tick().value() + 1)); }
-
-State ForkCore::commit_as(TickId tick) {
-  const Tables& before = StateAccessors::data(head_).tables;
-  for (PageId id : written_) {
-    const PageRecord* record = tables_.find_page(id);
-    if (record == nullptr || record->owner != token_) continue;  // deleted or replaced
-    const PageRecord* previous = before.find_page(id);
-    if (previous == nullptr) continue;  // created in this tick: epoch 0
-    auto* owned = const_cast<PageRecord*>(record);
-    const std::uint64_t begin = std::min(owned->written_begin, owned->size_bytes);
-    const std::uint64_t end = std::min(owned->written_end, owned->size_bytes);
-    if (begin >= end ||
-        std::memcmp(previous->data + begin, owned->data + begin, end - begin) == 0) {
-      // Written back to what it was: keep sharing the old record, no epoch bump.
-      tables_.pages.set(id.value(), Ref<PageRecord>(const_cast<PageRecord*>(previous)), token_);
+Hash128 ForkCore::seal(TickId tick) {
+  for (const TickWrite& write : writes_) {
+    const PageRecord* record = tables_.find_page(write.id);
+    if (record == nullptr || !owns(*record)) continue;  // deleted or replaced
+    if (!write.previous) continue;                      // created in this tick: epoch 0
+    if (hull_differs(*record, write)) {
+      const_cast<PageRecord*>(record)->epoch = Epoch(write.previous->epoch.value() + 1);
     } else {
-      owned->epoch = Epoch(previous->epoch.value() + 1);
+      // Written back to what it was: keep sharing the old record, no epoch bump.
+      tables_.pages.set(write.id.value(), write.previous, token_);
     }
   }
-  auto data = make_ref<StateData>();
-  data->root = compute_root(tables_, tick);
-  data->tables = tables_;
-  data->tick = tick;
-  data->options = options_;
-  data->lineage = lineage_;
-  head_ = StateAccessors::adopt(std::move(data));
-  renew_token();
-  written_.clear();
+  sealed_root_ = compute_root(tables_, tick);
+  sealed_tick_ = tick;
+  token_ = next_token();
+  tick_start_next_page_ = tables_.next_page_id;
+  writes_.clear();
+  installed_over_.clear();
   dependency_touched_.clear();
   changed_ = false;
+  return sealed_root_;
+}
+
+State ForkCore::publish() const {
+  auto data = make_ref<StateData>();
+  data->root = sealed_root_;
+  data->tables = tables_;
+  data->tick = sealed_tick_;
+  data->options = options_;
+  data->lineage = lineage_;
+  return StateAccessors::adopt(std::move(data));
+}
+
+State ForkCore::commit() { return commit_as(TickId(sealed_tick_.value() + 1)); }
+
+State ForkCore::commit_as(TickId tick) {
+  seal(tick);
+  head_ = publish();
   return head_;
 }
 
@@ -346,7 +403,7 @@ Status Fork::apply(const Delta& delta) { return core().apply(delta); }
 
 Result<std::span<std::byte>> Fork::mutable_bytes(PageId page) {
   MMSB_ASSIGN_OR_RETURN(state::PageRecord * owned, core().own_page(page));
-  owned->mark_written(0, owned->size_bytes);
+  core().mark_written(*owned, 0, owned->size_bytes);
   return owned->mutable_bytes();
 }
 

@@ -155,7 +155,7 @@ class ThreeWayMerge {
     std::uint64_t id = remap_page(theirs.id.value());
     Ref<PageRecord> record(const_cast<PageRecord*>(&theirs));
     if (id != theirs.id.value()) {
-      record = theirs.copy(0, PageId(id));
+      record = theirs.copy(PageId(id));
       if (!record)
         return resource_exhausted("merge: allocator refused a copy of page " +
                                   std::to_string(theirs.id.value()));
@@ -198,7 +198,7 @@ class ThreeWayMerge {
     if (std::memcmp(merged.data(), ours.data, ours.size_bytes) == 0) return Status::ok();
     Epoch epoch(std::max(ours.epoch.value(), theirs.epoch.value()) + 1);
     Ref<PageRecord> record =
-        PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged, ours.allocator, 0);
+        PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged, ours.allocator);
     if (!record)
       return resource_exhausted("merge: allocator refused page " + std::to_string(ours.id.value()));
     record->location = ours.location;

@@ -11,7 +11,10 @@
 // Persistence: nodes are shared between versions and never changed once shared. A writer
 // holds an owner token; nodes it created carry that token and may be changed in place,
 // every other node on a path it writes is copied first (path copying). Giving up the token
-// (Fork::commit takes a new one) freezes everything it owned.
+// (a seal takes a new one) freezes everything it owned. A frozen node is claimed instead of
+// copied (it takes the writer's token and is changed in place) when no other version can
+// reach it: its reference count is 1 and its parent is the writer's, so the one reference
+// is the writer's own path. That is a working version whose older versions nobody holds.
 //
 // Hashing: each node caches a Merkle hash of its subtree, computed after a writer is done
 // (hash()) and only for nodes it changed, so hashing costs O(changed x depth). An inner
@@ -77,6 +80,8 @@ class RadixMap {
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   bool same_as(const RadixMap& other) const { return root_ == other.root_; }
+  // The root node's identity, for tests of the in-place path.
+  const RadixNode* root_node() const { return root_.get(); }
 
   const T* find(std::uint64_t key) const {
     const RadixNode* node = root_.get();
@@ -130,6 +135,12 @@ class RadixMap {
     if (root_) for_each_below(root_.get(), 0, fn);
   }
 
+  // Calls fn(const RadixNode&) for every node, parents before children (memory accounting).
+  template <typename Fn>
+  void for_each_node(Fn&& fn) const {
+    if (root_) for_each_node_below(root_.get(), fn);
+  }
+
   // Merkle hash of the map; leaf_hash(const T&) -> Hash128 gives each value's hash. Caches
   // results in the nodes, so it must run before the nodes are shared between threads
   // (Fork::commit does this), after which it only reads the caches.
@@ -154,15 +165,24 @@ class RadixMap {
   }
 
  private:
+  // True if the writer holding `token` may change `node` (reached through nodes it may
+  // change) in place; see "Persistence".
+  static bool claim(RadixNode* node, std::uint64_t token) {
+    if (node->owner == token) return true;
+    if (node->ref_count() != 1) return false;
+    node->owner = token;
+    return true;
+  }
+
   static RadixNode* own(Ref<RadixNode>& slot, std::uint64_t token) {
-    if (slot->owner != token) slot = Ref<RadixNode>::adopt(new RadixNode(*slot, token));
+    if (!claim(slot.get(), token)) slot = Ref<RadixNode>::adopt(new RadixNode(*slot, token));
     slot->hash_valid = false;
     return slot.get();
   }
 
   static RadixNode* own_child(RadixNode* parent, int index, std::uint64_t token) {
     auto* child = static_cast<RadixNode*>(parent->slots[index].get());
-    if (child->owner != token) {
+    if (!claim(child, token)) {
       child = new RadixNode(*child, token);
       parent->slots[index] = Ref<RefCounted>(Ref<RadixNode>::adopt(child));
     }
@@ -210,6 +230,15 @@ class RadixMap {
       } else {
         for_each_below(static_cast<const RadixNode*>(node->slots[index].get()), key, fn);
       }
+    }
+  }
+
+  template <typename Fn>
+  static void for_each_node_below(const RadixNode* node, Fn& fn) {
+    fn(*node);
+    if (node->level == 0) return;
+    for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
+      for_each_node_below(child(node, __builtin_ctzll(bits)), fn);
     }
   }
 

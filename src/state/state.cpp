@@ -9,8 +9,7 @@ namespace mmsb {
 namespace state {
 
 Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
-                                 std::span<const std::byte> initial, PayloadAllocator* allocator,
-                                 std::uint64_t owner) {
+                                 std::span<const std::byte> initial, PayloadAllocator* allocator) {
   MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
   std::byte* data = allocator->allocate(size_bytes);
   if (data == nullptr) return nullptr;
@@ -29,32 +28,27 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
   record->type = type;
   record->size_bytes = size_bytes;
   record->epoch = epoch;
-  record->owner = owner;
   record->data = data;
   record->allocator = allocator;
   return Ref<PageRecord>::adopt(record);
 }
 
-Ref<PageRecord> PageRecord::copy(std::uint64_t new_owner, PageId new_id) const {
-  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, bytes(), allocator, new_owner);
+Ref<PageRecord> PageRecord::copy(PageId new_id) const {
+  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, bytes(), allocator);
   if (record) record->location = location;
   return record;
 }
 
 Hash128 PageRecord::leaf_hash() const {
-  if (!hash_valid_) {
-    // id (8), type (4), location (1), size (8), epoch (8), content hash (16): FORMAT.md.
-    std::byte input[45];
-    put_le<std::uint64_t>(input, id.value());
-    put_le<std::uint32_t>(input + 8, type);
-    put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
-    put_le<std::uint64_t>(input + 13, size_bytes);
-    put_le<std::uint64_t>(input + 21, epoch.value());
-    xxh3_128(bytes()).write_bytes(input + 29);
-    leaf_hash_ = xxh3_128(input);
-    hash_valid_ = true;
-  }
-  return leaf_hash_;
+  // id (8), type (4), location (1), size (8), epoch (8), content hash (16): FORMAT.md.
+  std::byte input[45];
+  put_le<std::uint64_t>(input, id.value());
+  put_le<std::uint32_t>(input + 8, type);
+  put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
+  put_le<std::uint64_t>(input + 13, size_bytes);
+  put_le<std::uint64_t>(input + 21, epoch.value());
+  xxh3_128(bytes()).write_bytes(input + 29);
+  return xxh3_128(input);
 }
 
 Hash128 EdgeRecord::leaf_hash() const {
@@ -159,6 +153,38 @@ Hash128 compute_root(const Tables& tables, TickId tick) {
   static const Hash128 no_retries = RetryList({}).hash;
   hasher.update_hash(tables.retries ? tables.retries->hash : no_retries);
   return hasher.digest();
+}
+
+namespace {
+
+// A heap object's footprint: glibc's chunk (8 bytes of header, 16-byte granules).
+constexpr std::uint64_t heap_block_bytes(std::size_t size_bytes) {
+  return (size_bytes + 8 + 15) / 16 * 16;
+}
+
+template <typename T>
+std::uint64_t node_bytes(const RadixMap<T>& map) {
+  std::uint64_t bytes = 0;
+  map.for_each_node([&](const RadixNode&) { bytes += heap_block_bytes(sizeof(RadixNode)); });
+  return bytes;
+}
+
+}  // namespace
+
+MemoryUsage memory_usage(const Tables& tables) {
+  MemoryUsage usage;
+  usage.metadata_bytes = node_bytes(tables.pages) + node_bytes(tables.types);
+  const std::uint64_t record_bytes = core::arena_block_bytes(sizeof(PageRecord));
+  tables.pages.for_each([&](std::uint64_t, const PageRecord& page) {
+    ++usage.pages;
+    usage.payload_bytes += page.size_bytes;
+    usage.metadata_bytes +=
+        record_bytes + core::arena_block_bytes(page.size_bytes) - page.size_bytes;
+  });
+  tables.types.for_each([&](std::uint64_t, const TypeMembers& members) {
+    usage.metadata_bytes += heap_block_bytes(sizeof(TypeMembers)) + node_bytes(members.pages);
+  });
+  return usage;
 }
 
 const StateData& StateAccessors::data(const State& state) { return *state.data_; }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +17,9 @@
 namespace mmsb::state {
 
 // One page: metadata plus its bytes, which it owns exclusively. Immutable once frozen; a
-// record whose owner matches a Fork's token was made by that Fork in the current tick.
+// Fork changes only the records it made in the current tick (ForkCore::owns), and for
+// those `tick_write` indexes its list of the tick's writes. 64 bytes, one arena block: the
+// fields fill RefCounted's tail and nothing is cached (the leaf hash lives in the trie node).
 struct PageRecord final : RefCounted {
   PageRecord(const PageRecord&) = delete;
   ~PageRecord() override { allocator->deallocate(data, size_bytes); }
@@ -26,39 +30,29 @@ struct PageRecord final : RefCounted {
 
   // A zero-filled or `initial`-filled record; nullptr if the allocator is exhausted.
   static Ref<PageRecord> make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
-                              std::span<const std::byte> initial, PayloadAllocator* allocator,
-                              std::uint64_t owner);
-  // A copy with a new owner (and optionally a new id); nullptr if the allocator is exhausted.
-  Ref<PageRecord> copy(std::uint64_t new_owner, PageId new_id) const;
+                              std::span<const std::byte> initial, PayloadAllocator* allocator);
+  // A copy (with `new_id`); nullptr if the allocator is exhausted.
+  Ref<PageRecord> copy(PageId new_id) const;
 
   std::span<const std::byte> bytes() const { return {data, size_bytes}; }
   std::span<std::byte> mutable_bytes() { return {data, size_bytes}; }
   PageView view() const { return PageView{id, type, size_bytes, epoch, location, bytes()}; }
-  // Hash of (id, type, location, size, epoch, content hash); docs/FORMAT.md. Cached.
+  // Hash of (id, type, location, size, epoch, content hash); docs/FORMAT.md.
   Hash128 leaf_hash() const;
-  // Widens the hull of bytes written in this tick; commit compares only that hull with the
-  // page as it was (the copy equals it everywhere else).
-  void mark_written(std::uint64_t offset, std::uint64_t length) {
-    written_begin = std::min(written_begin, offset);
-    written_end = std::max(written_end, offset + length);
-  }
 
+  PageType type = 0;  // first: it fills the 4 bytes RefCounted leaves after its count
   PageId id;
-  PageType type = 0;
-  Location location = Location::kHost;
   std::uint64_t size_bytes = 0;
   Epoch epoch;
-  std::uint64_t owner = 0;
-  std::uint64_t written_begin = ~std::uint64_t{0};  // hull of this tick's writes (see above)
-  std::uint64_t written_end = 0;
   std::byte* data = nullptr;
   PayloadAllocator* allocator = nullptr;
+  std::uint32_t tick_write = 0;  // while a Fork owns it: its TickWrite (see above)
+  Location location = Location::kHost;
 
  private:
   PageRecord() = default;
-  mutable bool hash_valid_ = false;
-  mutable Hash128 leaf_hash_;
 };
+static_assert(sizeof(PageRecord) <= 64, "a page record is one 64-byte arena block");
 
 struct EdgeRecord final : RefCounted {
   explicit EdgeRecord(const Edge& edge_in) : edge(edge_in) {}
@@ -145,6 +139,18 @@ struct StateData final : RefCounted {
 std::uint64_t lineage_of(const State& state);
 State with_new_lineage(const State& state);
 
+// What one version's pages take in memory, shared parts counted once (docs/ARCHITECTURE.md
+// "Memory per page"). Page bytes are `payload_bytes`; everything else is metadata.
+struct MemoryUsage {
+  std::uint64_t pages = 0;
+  std::uint64_t payload_bytes = 0;   // the pages' sizes
+  std::uint64_t metadata_bytes = 0;  // records, trie nodes, type index, size-class rounding
+  double metadata_per_page() const {
+    return pages == 0 ? 0.0 : static_cast<double>(metadata_bytes) / static_cast<double>(pages);
+  }
+};
+MemoryUsage memory_usage(const Tables& tables);
+
 // The state root over frozen (or fully hashable) tables.
 Hash128 compute_root(const Tables& tables, TickId tick);
 
@@ -156,10 +162,31 @@ struct StateAccessors {
   static State adopt(Ref<StateData> data);
 };
 
-// The writable tables behind a Fork, also used directly by merge().
+// A page created or copied for writing in the current tick: the record it replaced (null:
+// created in this tick) and the hull of the bytes written since. Sealing compares only that
+// hull with `previous` (the copy equals it everywhere else).
+struct TickWrite {
+  PageId id;
+  // The record written; null once the tick deleted or replaced it (so it never points at a
+  // freed record whose address a new one could take).
+  const PageRecord* current = nullptr;
+  Ref<PageRecord> previous;
+  std::uint64_t begin = ~std::uint64_t{0};
+  std::uint64_t end = 0;
+};
+
+// The writable tables behind a Fork, also used directly by merge() and the tick step.
+//
+// Each tick's writes go to nodes and records the fork owns (made in this tick, or reachable
+// from its tables alone: see RadixMap "Persistence"); everything else is copied first. A
+// ForkCore made with the constructor keeps its base and each committed State, so their nodes
+// are shared and a tick copies the paths it writes. A working() one keeps no State: once
+// the caller drops its copies, its tables are reachable from it alone, and a tick after the
+// first changes the nodes it reaches in place (replay's version between publications).
 class ForkCore {
  public:
   explicit ForkCore(const State& base);
+  static ForkCore working(State base);
 
   const State& base() const { return base_; }
   const State& head() const { return head_; }
@@ -187,14 +214,27 @@ class ForkCore {
   void install_edge(const Edge& edge);
   void set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_id);
   std::uint64_t token() const { return token_; }
+  // True if the fork made `record` in the current tick (created it or copied it to write).
+  bool owns(const PageRecord& record) const {
+    return record.tick_write < writes_.size() && writes_[record.tick_write].current == &record;
+  }
   // True if the page was created or copied for writing in the current tick.
   bool written_this_tick(PageId page) const {
     const PageRecord* record = tables_.find_page(page);
-    return record != nullptr && record->owner == token_;
+    return record != nullptr && owns(*record);
   }
   // Pages created or copied for writing in this tick, in the order it happened (a page may
   // have been deleted or replaced since).
-  const std::vector<PageId>& written_pages() const { return written_; }
+  const std::vector<TickWrite>& tick_writes() const { return writes_; }
+  // Widens the hull of bytes written in this tick of a page own_page() returned.
+  void mark_written(PageRecord& page, std::uint64_t offset, std::uint64_t length) {
+    MMSB_DEBUG_ASSERT(owns(page));
+    TickWrite& write = writes_[page.tick_write];
+    write.begin = std::min(write.begin, offset);
+    write.end = std::max(write.end, offset + length);
+  }
+  // The page's epoch when the tick began; nullopt if it did not exist then (or it is gone).
+  std::optional<Epoch> epoch_at_tick_start(PageId page) const;
   // Pages whose dependency inputs changed in this tick: the child end of every dependency
   // edge added or removed, and every page whose derivation was set. May repeat.
   const std::vector<PageId>& dependency_touched() const { return dependency_touched_; }
@@ -202,7 +242,13 @@ class ForkCore {
   // its epoch then goes up by one at commit.
   bool bytes_changed(PageId page) const;
 
-  // Seals the tick as `tick` (head().tick() + 1 by default).
+  // Seals the tick as `tick`: bumps the epochs of pages whose bytes changed, computes the
+  // root and starts the next tick. Makes no State (see publish()).
+  Hash128 seal(TickId tick);
+  // The State of the last sealed tick (the base's if none), sharing the tables.
+  State publish() const;
+  // seal() and publish(); the State becomes head(). `tick` is the last sealed one + 1 by
+  // default.
   State commit();
   State commit_as(TickId tick);
 
@@ -210,7 +256,11 @@ class ForkCore {
   void link_edge(EdgeId edge, PageId page);
   void index_type(PageType type, PageId page, bool add);
   void unlink_edge(EdgeId edge, PageId page);
-  void renew_token();
+  void record_write(PageRecord& page, Ref<PageRecord> previous);
+  void forget_write(const PageRecord* replaced);
+  // The record the tick found for `page` (`record`: its record now, may be null): what a
+  // write this tick is compared with and bumps the epoch of.
+  Ref<PageRecord> page_at_tick_start(PageId page, const PageRecord* record) const;
 
   State base_;
   State head_;
@@ -218,8 +268,13 @@ class ForkCore {
   Tables tables_;
   std::uint64_t lineage_ = 0;
   std::uint64_t token_ = 0;
+  std::uint64_t tick_start_next_page_ = 0;  // pages with ids from here are new in this tick
+  TickId sealed_tick_;                      // of the last seal, or the base's
+  Hash128 sealed_root_;
   bool changed_ = false;
-  std::vector<PageId> written_;  // pages copied or created in this tick, for epoch bumps
+  std::vector<TickWrite> writes_;  // pages copied or created in this tick, for epoch bumps
+  // Pages install_page() replaced in this tick, with the record the tick found (null: none).
+  std::map<PageId, Ref<PageRecord>> installed_over_;
   std::vector<PageId> dependency_touched_;
 };
 
