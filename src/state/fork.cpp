@@ -71,22 +71,100 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
   return id;
 }
 
+Result<PageRecord*> ForkCore::copy_into(Ref<RefCounted>& slot, const PageRecord& record) {
+  // Taken before the copy: its reference count's locked add would wait for the copy's stores.
+  Ref<PageRecord> previous = page_at_tick_start(record.id, &record);
+  Ref<PageRecord> copy = record.copy(record.id);
+  if (!copy) {
+    return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
+                              std::to_string(record.size_bytes) + " bytes for a copy");
+  }
+  PageRecord* owned = copy.get();
+  record_write(*owned, std::move(previous));
+  slot = Ref<RefCounted>(std::move(copy));
+  return owned;
+}
+
 Result<PageRecord*> ForkCore::own_page(PageId page) {
   const PageRecord* record = tables_.find_page(page);
   if (record == nullptr) return not_found(page_not_found(page));
   changed_ = true;
-  if (owns(*record)) return const_cast<PageRecord*>(record);
-  // Taken before the copy: its reference count's locked add would wait for the copy's stores.
-  Ref<PageRecord> previous = page_at_tick_start(page, record);
-  Ref<PageRecord> copy = record->copy(page);
+  if (owns(*record) && !writes_[record->tick_write].in_place) {
+    return const_cast<PageRecord*>(record);
+  }
+  Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
+  if (!owns(*record)) return copy_into(slot, *record);
+  // Written in place so far, and the caller may now write anywhere: it gets a copy, and the
+  // claimed record is put back as the tick found it, for the seal to compare the copy with.
+  auto* claimed = const_cast<PageRecord*>(record);
+  const TickWrite written = writes_[claimed->tick_write];
+  Ref<PageRecord> copy = claimed->copy(page);
   if (!copy) {
     return resource_exhausted("page " + std::to_string(page.value()) + ": allocator refused " +
-                              std::to_string(record->size_bytes) + " bytes for a copy");
+                              std::to_string(claimed->size_bytes) + " bytes for a copy");
   }
+  undo_in_place(*claimed, writes_[claimed->tick_write]);
+  writes_[claimed->tick_write].current = nullptr;
   PageRecord* owned = copy.get();
-  record_write(*owned, std::move(previous));
-  tables_.pages.set(page.value(), std::move(copy), token_);
+  record_write(*owned, Ref<PageRecord>(claimed));
+  writes_.back().begin = written.begin;
+  writes_.back().end = written.end;
+  slot = Ref<RefCounted>(std::move(copy));
   return owned;
+}
+
+Result<PageRecord*> ForkCore::write_target(PageId page, std::uint64_t offset,
+                                           std::uint64_t length) {
+  const PageRecord* record = tables_.find_page(page);
+  changed_ = true;
+  if (owns(*record)) {
+    TickWrite& write = writes_[record->tick_write];
+    if (write.in_place) keep_undo(write, *record, offset, length);
+    return const_cast<PageRecord*>(record);
+  }
+  Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
+  // Claimed when the slot holds the only reference on a path only this fork reaches, and
+  // the page is the one the tick found (not new in it, not installed over).
+  const bool claimable = slot->ref_count() == 1 && page.value() < tick_start_next_page_ &&
+                         (installed_over_.empty() || !installed_over_.contains(page));
+  if (!claimable) return copy_into(slot, *record);
+  auto* claimed = static_cast<PageRecord*>(slot.get());
+  record_write(*claimed, nullptr);
+  writes_.back().in_place = true;
+  keep_undo(writes_.back(), *claimed, offset, length);
+  return claimed;
+}
+
+void ForkCore::keep_undo(TickWrite& write, const PageRecord& page, std::uint64_t offset,
+                         std::uint64_t length) {
+  const std::uint64_t at = undo_bytes_.size();
+  undo_bytes_.insert(undo_bytes_.end(), page.data + offset, page.data + offset + length);
+  undo_.push_back(UndoRun{offset, length, at, write.last_undo});
+  write.last_undo = static_cast<std::uint32_t>(undo_.size() - 1);
+}
+
+bool ForkCore::in_place_differs(const PageRecord& page, const TickWrite& write) const {
+  if (write.last_undo == TickWrite::kNoUndo) return false;
+  const UndoRun& last = undo_[write.last_undo];
+  if (last.previous == TickWrite::kNoUndo) {  // one write: its undo run is the whole hull
+    return std::memcmp(page.data + last.offset, undo_bytes_.data() + last.at, last.length) != 0;
+  }
+  // Several: the hull as the tick found it is the page's with the runs put back, latest first.
+  const std::uint64_t begin = write.begin;
+  std::vector<std::byte> found(page.data + begin, page.data + write.end);
+  for (std::uint32_t i = write.last_undo; i != TickWrite::kNoUndo; i = undo_[i].previous) {
+    const UndoRun& run = undo_[i];
+    std::memcpy(found.data() + (run.offset - begin), undo_bytes_.data() + run.at, run.length);
+  }
+  return std::memcmp(found.data(), page.data + begin, found.size()) != 0;
+}
+
+void ForkCore::undo_in_place(PageRecord& page, TickWrite& write) {
+  for (std::uint32_t i = write.last_undo; i != TickWrite::kNoUndo; i = undo_[i].previous) {
+    const UndoRun& run = undo_[i];
+    std::memcpy(page.data + run.offset, undo_bytes_.data() + run.at, run.length);
+  }
+  write.last_undo = TickWrite::kNoUndo;
 }
 
 Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
@@ -98,7 +176,7 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
                             std::to_string(record->size_bytes));
   }
   if (bytes.empty()) return Status::ok();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(page));
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(page, offset, bytes.size()));
   std::memcpy(owned->data + offset, bytes.data(), bytes.size());
   mark_written(*owned, offset, bytes.size());
   return Status::ok();
@@ -114,15 +192,13 @@ Status ForkCore::apply(const Delta& delta) {
   }
   MMSB_RETURN_IF_ERROR(delta.validate(record->size_bytes));
   if (delta.is_identity()) return Status::ok();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, own_page(delta.page()));
+  const bool dense = delta.encoding() == DeltaEncoding::kDense;
+  const std::uint64_t begin = dense ? 0 : delta.runs().front().offset;
+  const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(delta.page(), begin, end - begin));
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
-  if (delta.encoding() == DeltaEncoding::kDense) {
-    mark_written(*owned, 0, owned->size_bytes);
-  } else {
-    mark_written(*owned, delta.runs().front().offset,
-                 delta.runs().back().end() - delta.runs().front().offset);
-  }
+  mark_written(*owned, begin, end - begin);
   return Status::ok();
 }
 
@@ -234,11 +310,18 @@ bool ForkCore::bytes_changed(PageId page) const {
   const PageRecord* record = tables_.find_page(page);
   if (record == nullptr || !owns(*record)) return false;
   const TickWrite& write = writes_[record->tick_write];
+  if (write.in_place) return in_place_differs(*record, write);
   return !write.previous || hull_differs(*record, write);  // no previous: created in this tick
 }
 
 Ref<PageRecord> ForkCore::page_at_tick_start(PageId page, const PageRecord* record) const {
-  if (record != nullptr && owns(*record)) return writes_[record->tick_write].previous;
+  if (record != nullptr && owns(*record)) {
+    const TickWrite& write = writes_[record->tick_write];
+    // Written in place: the same record (its epoch is the tick's; its bytes are once the
+    // writes are undone).
+    if (write.in_place) return Ref<PageRecord>(const_cast<PageRecord*>(record));
+    return write.previous;
+  }
   if (page.value() >= tick_start_next_page_) return nullptr;  // new in this tick
   if (!installed_over_.empty()) {
     auto installed = installed_over_.find(page);
@@ -292,6 +375,9 @@ void ForkCore::install_page(Ref<PageRecord> record) {
   MMSB_ASSERT(!owns(*record));  // installed records are never epoch-bumped
   PageId id = record->id;
   const PageRecord* current = tables_.find_page(id);
+  if (current != nullptr && owns(*current) && writes_[current->tick_write].in_place) {
+    undo_in_place(*const_cast<PageRecord*>(current), writes_[current->tick_write]);
+  }
   if (id.value() < tick_start_next_page_ && !installed_over_.contains(id)) {
     installed_over_.emplace(id, page_at_tick_start(id, current));
   }
@@ -313,7 +399,13 @@ Hash128 ForkCore::seal(TickId tick) {
   for (const TickWrite& write : writes_) {
     const PageRecord* record = tables_.find_page(write.id);
     if (record == nullptr || !owns(*record)) continue;  // deleted or replaced
-    if (!write.previous) continue;                      // created in this tick: epoch 0
+    if (write.in_place) {
+      if (in_place_differs(*record, write)) {
+        const_cast<PageRecord*>(record)->epoch = Epoch(record->epoch.value() + 1);
+      }
+      continue;
+    }
+    if (!write.previous) continue;  // created in this tick: epoch 0
     if (hull_differs(*record, write)) {
       const_cast<PageRecord*>(record)->epoch = Epoch(write.previous->epoch.value() + 1);
     } else {
@@ -326,6 +418,8 @@ Hash128 ForkCore::seal(TickId tick) {
   token_ = next_token();
   tick_start_next_page_ = tables_.next_page_id;
   writes_.clear();
+  undo_.clear();
+  undo_bytes_.clear();
   installed_over_.clear();
   dependency_touched_.clear();
   changed_ = false;

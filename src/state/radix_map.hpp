@@ -118,6 +118,23 @@ class RadixMap {
     node->bitmap |= std::uint64_t{1} << index;
   }
 
+  // The slot of `key`, which must be present, on a path the writer owns: nodes on the way
+  // down are claimed or copied as set() does, and the slot is marked for re-hashing. The
+  // value may then be replaced through it, or changed in place if the slot holds its only
+  // reference (the path is the writer's alone).
+  Ref<RefCounted>& own_slot(std::uint64_t key, std::uint64_t token) {
+    MMSB_ASSERT(find(key) != nullptr);
+    RadixNode* node = own(root_, token);
+    while (node->level > 0) {
+      const int index = radix_index(key, node->level);
+      node->stale |= std::uint64_t{1} << index;
+      node = own_child(node, index, token);
+    }
+    const int index = radix_index(key, 0);
+    node->stale |= std::uint64_t{1} << index;
+    return node->slots[index];
+  }
+
   // Removes `key`; returns whether it was present. Emptied nodes are unlinked.
   bool erase(std::uint64_t key, std::uint64_t token) {
     MMSB_ASSERT(token != 0);

@@ -162,9 +162,10 @@ struct StateAccessors {
   static State adopt(Ref<StateData> data);
 };
 
-// A page created or copied for writing in the current tick: the record it replaced (null:
-// created in this tick) and the hull of the bytes written since. Sealing compares only that
-// hull with `previous` (the copy equals it everywhere else).
+// A page created, copied or claimed for writing in the current tick: the record it replaced
+// (null: created in this tick, or written in place) and the hull of the bytes written since.
+// Sealing compares only that hull with `previous` (the copy equals it everywhere else); a
+// page written in place is compared with the bytes its writes overwrote (its undo runs).
 struct TickWrite {
   PageId id;
   // The record written; null once the tick deleted or replaced it (so it never points at a
@@ -173,12 +174,17 @@ struct TickWrite {
   Ref<PageRecord> previous;
   std::uint64_t begin = ~std::uint64_t{0};
   std::uint64_t end = 0;
+  bool in_place = false;
+  std::uint32_t last_undo = kNoUndo;  // the latest of its undo runs (see ForkCore::UndoRun)
+  static constexpr std::uint32_t kNoUndo = ~std::uint32_t{0};
 };
 
 // The writable tables behind a Fork, also used directly by merge() and the tick step.
 //
 // Each tick's writes go to nodes and records the fork owns (made in this tick, or reachable
 // from its tables alone: see RadixMap "Persistence"); everything else is copied first. A
+// record reachable from the fork alone is written in place by write() and apply(), which
+// keep the bytes they overwrite (undo runs) for the seal's comparison. A
 // ForkCore made with the constructor keeps its base and each committed State, so their nodes
 // are shared and a tick copies the paths it writes. A working() one keeps no State: once
 // the caller drops its copies, its tables are reachable from it alone, and a tick after the
@@ -195,7 +201,9 @@ class ForkCore {
   bool has_uncommitted_changes() const { return changed_; }
 
   Result<PageId> create_page(const PageSpec& spec);
-  Result<PageRecord*> own_page(PageId page);  // copies on first write in this tick
+  // A record of the page the caller may write anywhere (then mark_written): copied on the
+  // first write in this tick (a page written in place so far is copied then).
+  Result<PageRecord*> own_page(PageId page);
   Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes);
   Status apply(const Delta& delta);
   Status delete_page(PageId page);
@@ -256,8 +264,27 @@ class ForkCore {
   void link_edge(EdgeId edge, PageId page);
   void index_type(PageType type, PageId page, bool add);
   void unlink_edge(EdgeId edge, PageId page);
+  // Bytes a write in place overwrote: [offset, offset + length) of the page, kept at `at` in
+  // undo_bytes_; `previous` is the page's undo run before it (TickWrite::kNoUndo: none).
+  struct UndoRun {
+    std::uint64_t offset;
+    std::uint64_t length;
+    std::uint64_t at;
+    std::uint32_t previous;
+  };
+
   void record_write(PageRecord& page, Ref<PageRecord> previous);
   void forget_write(const PageRecord* replaced);
+  // The record to write [offset, offset + length) of: owned, claimed (written in place, the
+  // overwritten bytes kept) or a copy.
+  Result<PageRecord*> write_target(PageId page, std::uint64_t offset, std::uint64_t length);
+  Result<PageRecord*> copy_into(Ref<RefCounted>& slot, const PageRecord& record);
+  void keep_undo(TickWrite& write, const PageRecord& page, std::uint64_t offset,
+                 std::uint64_t length);
+  // True if a page written in place differs from what the tick found, inside its hull.
+  bool in_place_differs(const PageRecord& page, const TickWrite& write) const;
+  // Puts back what the tick's writes in place overwrote.
+  void undo_in_place(PageRecord& page, TickWrite& write);
   // The record the tick found for `page` (`record`: its record now, may be null): what a
   // write this tick is compared with and bumps the epoch of.
   Ref<PageRecord> page_at_tick_start(PageId page, const PageRecord* record) const;
@@ -273,6 +300,8 @@ class ForkCore {
   Hash128 sealed_root_;
   bool changed_ = false;
   std::vector<TickWrite> writes_;  // pages copied or created in this tick, for epoch bumps
+  std::vector<UndoRun> undo_;
+  std::vector<std::byte> undo_bytes_;
   // Pages install_page() replaced in this tick, with the record the tick found (null: none).
   std::map<PageId, Ref<PageRecord>> installed_over_;
   std::vector<PageId> dependency_touched_;
