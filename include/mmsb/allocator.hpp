@@ -25,6 +25,10 @@ class PayloadAllocator {
   // Returns kPayloadAlignment-aligned storage of at least size_bytes (> 0), or nullptr when
   // the allocator is exhausted. The contents are unspecified.
   virtual std::byte* allocate(std::size_t size_bytes) = 0;
+  // As allocate(), with the block zero-filled. The default zeroes what allocate() returns;
+  // an allocator that knows a block is already zero (fresh from the kernel) skips that, so
+  // creating a zero page touches none of its memory.
+  virtual std::byte* allocate_zeroed(std::size_t size_bytes);
   // Returns a block; size_bytes must be the value passed to allocate().
   virtual void deallocate(std::byte* block, std::size_t size_bytes) noexcept = 0;
   virtual AllocatorStats stats() const = 0;
@@ -34,8 +38,11 @@ class PayloadAllocator {
 // carved from 1 MiB slabs and recycled through a bounded per-thread cache (no lock) in front
 // of a shared pool per class (one mutex per batch). Slabs are kept for the life of the
 // process: the arena holds its high-water mark per class, and the steady state of creating
-// and dropping pages reaches neither the system allocator nor fresh memory. Larger blocks
-// go straight to the system. Under AddressSanitizer every block goes to the system.
+// and dropping pages reaches neither the system allocator nor fresh memory. Slabs are mapped
+// from the kernel and carved as they are used, so a block never handed out is untouched and
+// zero: allocate_zeroed() takes such blocks without writing them, and recycled ones are
+// zeroed. Larger blocks are mapped on their own (zero, untouched until written) and unmapped
+// when freed. Under AddressSanitizer every block goes to the system.
 PayloadAllocator& default_payload_allocator();
 
 }  // namespace mmsb

@@ -4,16 +4,22 @@
 // per-thread cache (no lock) in front of one shared pool per class (one mutex, taken once
 // per batch of blocks). Slabs are kept for the life of the process, so the arena holds on to
 // its high-water mark per class and a steady state of creating and dropping pages reaches
-// neither the system allocator nor fresh (page-faulting) memory. Larger blocks go straight
-// to the system.
+// neither the system allocator nor fresh (page-faulting) memory. Slabs are mapped from the
+// kernel (zero) and carved by a bump pointer as blocks are first needed (a thread takes a
+// run of them at a time), so a block never handed out has never been touched: a zeroed
+// allocation takes it as it is, and only a recycled block is zeroed. Larger blocks are
+// mapped and unmapped one by one.
 //
 // Under AddressSanitizer every block goes to the system, so use-after-free of page bytes
 // is still caught.
 #include "mmsb/allocator.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -51,39 +57,52 @@ constexpr std::size_t thread_cache_limit(int index) {
   return std::max<std::size_t>(4, kThreadCacheBytesPerClass / class_bytes(index));
 }
 
-std::byte* system_allocate(std::size_t size_bytes) {
+[[maybe_unused]] std::byte* system_allocate(std::size_t size_bytes) {
   return static_cast<std::byte*>(
       ::operator new (size_bytes, std::align_val_t{kPayloadAlignment}, std::nothrow));
 }
 
-void system_deallocate(std::byte* block) {
+[[maybe_unused]] void system_deallocate(std::byte* block) {
   ::operator delete (block, std::align_val_t{kPayloadAlignment});
 }
 
-struct FreeBlock {
-  FreeBlock* next;
+// Zero-filled memory the kernel maps on first touch; page-aligned (above kPayloadAlignment).
+[[maybe_unused]] std::byte* map_zeroed(std::size_t size_bytes) {
+  void* mapped =
+      ::mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return mapped == MAP_FAILED ? nullptr : static_cast<std::byte*>(mapped);
+}
+
+// Blocks of a slab not handed out yet: zero and never touched.
+struct FreshRange {
+  std::byte* next = nullptr;
+  std::byte* end = nullptr;
+  bool empty() const { return next == end; }
+  std::byte* take(std::size_t block_bytes) {
+    std::byte* block = next;
+    next += block_bytes;
+    return block;
+  }
 };
 
-// A singly linked list of free blocks with its length.
+// A stack of free blocks, kept beside them: a free block is never written, so one freed
+// before it was ever touched (a zero page nobody wrote) stays untouched.
 struct FreeList {
-  FreeBlock* head = nullptr;
-  std::size_t count = 0;
+  std::vector<std::byte*> blocks;
 
-  void push(std::byte* block) {
-    auto* free_block = reinterpret_cast<FreeBlock*>(block);
-    free_block->next = head;
-    head = free_block;
-    ++count;
-  }
+  bool empty() const { return blocks.empty(); }
+  std::size_t count() const { return blocks.size(); }
+  void push(std::byte* block) { blocks.push_back(block); }
   std::byte* pop() {
-    FreeBlock* block = head;
-    head = block->next;
-    --count;
-    return reinterpret_cast<std::byte*>(block);
+    std::byte* block = blocks.back();
+    blocks.pop_back();
+    return block;
   }
-  // Moves `n` blocks from the front of this list to `to`.
+  // Moves up to `n` blocks of this list to `to`.
   void move_to(FreeList& to, std::size_t n) {
-    for (std::size_t i = 0; i < n && head != nullptr; ++i) to.push(pop());
+    n = std::min(n, blocks.size());
+    to.blocks.insert(to.blocks.end(), blocks.end() - static_cast<std::ptrdiff_t>(n), blocks.end());
+    blocks.resize(blocks.size() - n);
   }
 };
 
@@ -91,6 +110,7 @@ struct FreeList {
 struct ClassPool {
   std::mutex mutex;
   FreeList free;
+  FreshRange fresh;               // the uncarved rest of the newest slab
   std::vector<std::byte*> slabs;  // kept for the life of the process
 };
 
@@ -99,6 +119,7 @@ Arena& arena();
 
 struct ThreadCache {
   FreeList lists[kClassCount];
+  FreshRange fresh[kClassCount];  // a run of fresh blocks taken from the pool
   ~ThreadCache();
 };
 
@@ -110,21 +131,30 @@ std::atomic<std::uint64_t> g_system_allocations{0};
 // Size-class blocks: thread caches in front of per-class pools.
 class Arena {
  public:
-  std::byte* allocate(std::size_t size_bytes) {
+  // `zeroed`: the caller needs the block zero-filled.
+  std::byte* allocate(std::size_t size_bytes, bool zeroed) {
     MMSB_DEBUG_ASSERT(size_bytes > 0);
 #ifdef MMSB_ALLOCATOR_PASSTHROUGH
     g_system_allocations.fetch_add(1, std::memory_order_relaxed);
-    return system_allocate(size_bytes);
+    std::byte* block = system_allocate(size_bytes);
+    if (block != nullptr && zeroed) std::memset(block, 0, size_bytes);
+    return block;
 #else
     if (size_bytes > kMaxClassBytes) {
       g_system_allocations.fetch_add(1, std::memory_order_relaxed);
-      return system_allocate(size_bytes);
+      return map_zeroed(size_bytes);  // zero whether or not that was asked
     }
     const int index = size_class(size_bytes);
-    if (t_cache_gone) return take_from_pool(index);
+    if (t_cache_gone) return take_from_pool(index, size_bytes, zeroed);
     FreeList& list = t_cache.lists[index];
-    if (list.head == nullptr && !refill(index, list)) return nullptr;
-    return list.pop();
+    if (list.empty()) {
+      FreshRange& fresh = t_cache.fresh[index];
+      if (fresh.empty() && !refill(index, list, fresh)) return nullptr;
+      if (list.empty()) return fresh.take(class_bytes(index));  // zero, untouched
+    }
+    std::byte* block = list.pop();
+    if (zeroed) std::memset(block, 0, size_bytes);
+    return block;
 #endif
   }
 
@@ -134,7 +164,7 @@ class Arena {
     system_deallocate(block);
 #else
     if (size_bytes > kMaxClassBytes) {
-      system_deallocate(block);
+      ::munmap(block, size_bytes);
       return;
     }
     const int index = size_class(size_bytes);
@@ -144,7 +174,7 @@ class Arena {
     }
     FreeList& list = t_cache.lists[index];
     list.push(block);
-    if (list.count > thread_cache_limit(index)) flush(index, list, list.count / 2);
+    if (list.count() > thread_cache_limit(index)) flush(index, list, list.count() / 2);
 #endif
   }
 
@@ -154,22 +184,40 @@ class Arena {
     list.move_to(pools_[index].free, n);
   }
 
+  // A thread's fresh run goes back as free blocks when the thread exits.
+  void return_fresh(int index, FreshRange& fresh) {
+    std::lock_guard<std::mutex> lock(pools_[index].mutex);
+    while (!fresh.empty()) pools_[index].free.push(fresh.take(class_bytes(index)));
+  }
+
  private:
-  // Fills an empty thread list with up to half its limit, from the pool or a new slab.
-  bool refill(int index, FreeList& list) {
+  // Fills an empty thread cache with up to half its limit: recycled blocks from the pool,
+  // or else a run of fresh ones (from a new slab if need be).
+  bool refill(int index, FreeList& list, FreshRange& fresh) {
     ClassPool& pool = pools_[index];
     const std::size_t want = std::max<std::size_t>(1, thread_cache_limit(index) / 2);
     std::lock_guard<std::mutex> lock(pool.mutex);
-    if (pool.free.head == nullptr && !carve_slab(index, pool)) return false;
-    pool.free.move_to(list, want);
+    if (!pool.free.empty()) {
+      pool.free.move_to(list, want);
+      return true;
+    }
+    if (pool.fresh.empty() && !carve_slab(index, pool)) return false;
+    fresh.next = pool.fresh.next;
+    fresh.end = std::min(pool.fresh.end, pool.fresh.next + want * class_bytes(index));
+    pool.fresh.next = fresh.end;
     return true;
   }
 
-  std::byte* take_from_pool(int index) {
+  std::byte* take_from_pool(int index, std::size_t size_bytes, bool zeroed) {
     ClassPool& pool = pools_[index];
     std::lock_guard<std::mutex> lock(pool.mutex);
-    if (pool.free.head == nullptr && !carve_slab(index, pool)) return nullptr;
-    return pool.free.pop();
+    if (!pool.free.empty()) {
+      std::byte* block = pool.free.pop();
+      if (zeroed) std::memset(block, 0, size_bytes);
+      return block;
+    }
+    if (pool.fresh.empty() && !carve_slab(index, pool)) return nullptr;
+    return pool.fresh.take(class_bytes(index));
   }
 
   void return_to_pool(int index, std::byte* block) {
@@ -181,14 +229,11 @@ class Arena {
   static bool carve_slab(int index, ClassPool& pool) {
     const std::size_t block_bytes = class_bytes(index);
     const std::size_t slab_bytes = std::max(kSlabBytesMin, 8 * block_bytes);
-    std::byte* slab = system_allocate(slab_bytes);
+    std::byte* slab = map_zeroed(slab_bytes);
     if (slab == nullptr) return false;
     g_system_allocations.fetch_add(1, std::memory_order_relaxed);
     pool.slabs.push_back(slab);
-    // Pushed in reverse so blocks come out in address order.
-    for (std::size_t offset = slab_bytes; offset >= block_bytes; offset -= block_bytes) {
-      pool.free.push(slab + offset - block_bytes);
-    }
+    pool.fresh = FreshRange{slab, slab + slab_bytes};  // both powers of two: whole blocks
     return true;
   }
 
@@ -203,7 +248,8 @@ Arena& arena() {
 
 ThreadCache::~ThreadCache() {
   for (int index = 0; index < kClassCount; ++index) {
-    if (lists[index].count > 0) arena().flush(index, lists[index], lists[index].count);
+    if (!lists[index].empty()) arena().flush(index, lists[index], lists[index].count());
+    if (!fresh[index].empty()) arena().return_fresh(index, fresh[index]);
   }
   t_cache_gone = true;
 }
@@ -260,7 +306,13 @@ void bump(std::atomic<std::uint64_t> ThreadCounters::*counter) {
 class PayloadArena final : public PayloadAllocator {
  public:
   std::byte* allocate(std::size_t size_bytes) override {
-    std::byte* block = arena().allocate(size_bytes);
+    std::byte* block = arena().allocate(size_bytes, false);
+    if (block != nullptr) bump(&ThreadCounters::allocations);
+    return block;
+  }
+
+  std::byte* allocate_zeroed(std::size_t size_bytes) override {
+    std::byte* block = arena().allocate(size_bytes, true);
     if (block != nullptr) bump(&ThreadCounters::allocations);
     return block;
   }
@@ -286,6 +338,12 @@ class PayloadArena final : public PayloadAllocator {
 
 }  // namespace
 
+std::byte* PayloadAllocator::allocate_zeroed(std::size_t size_bytes) {
+  std::byte* block = allocate(size_bytes);
+  if (block != nullptr) std::memset(block, 0, size_bytes);
+  return block;
+}
+
 PayloadAllocator& default_payload_allocator() {
   static auto* allocator = new PayloadArena();  // never destroyed, like the arena
   return *allocator;
@@ -293,7 +351,7 @@ PayloadAllocator& default_payload_allocator() {
 
 namespace core {
 
-std::byte* arena_allocate(std::size_t size_bytes) { return arena().allocate(size_bytes); }
+std::byte* arena_allocate(std::size_t size_bytes) { return arena().allocate(size_bytes, false); }
 
 void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept {
   arena().deallocate(block, size_bytes);

@@ -11,13 +11,10 @@ namespace state {
 Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
                                  std::span<const std::byte> initial, PayloadAllocator* allocator) {
   MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
-  std::byte* data = allocator->allocate(size_bytes);
+  std::byte* data =
+      initial.empty() ? allocator->allocate_zeroed(size_bytes) : allocator->allocate(size_bytes);
   if (data == nullptr) return nullptr;
-  if (initial.empty()) {
-    std::memset(data, 0, size_bytes);
-  } else {
-    std::memcpy(data, initial.data(), size_bytes);
-  }
+  if (!initial.empty()) std::memcpy(data, initial.data(), size_bytes);
   void* storage = core::arena_allocate(sizeof(PageRecord));
   if (storage == nullptr) {
     allocator->deallocate(data, size_bytes);
