@@ -48,16 +48,23 @@ const bool kUseAvx2 = cpu_has_avx2();
 }  // namespace
 
 void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
-                  std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out) {
+                  std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                  std::vector<std::byte>* dense_prefix) {
   MMSB_ASSERT(old_bytes.size() == new_bytes.size());
+  const std::byte* a = old_bytes.data();
+  const std::byte* b = new_bytes.data();
+  const std::uint64_t size = new_bytes.size();
 #if defined(__x86_64__)
   if (kUseAvx2) {
-    changed_runs_avx2(old_bytes.data(), new_bytes.data(), new_bytes.size(), merge_gap_bytes, out);
+    changed_runs_avx2(a, b, size, merge_gap_bytes, out, dense_prefix);
     return;
   }
 #endif
-  scan_runs(old_bytes.data(), new_bytes.data(), new_bytes.size(), merge_gap_bytes, out,
-            diff_mask_portable);
+  // A lambda, not the function's pointer, so the scan inlines it.
+  auto mask = [](const std::byte* x, const std::byte* y) { return diff_mask_portable(x, y); };
+  const std::uint64_t start =
+      dense_prefix != nullptr ? copy_dense_prefix(a, b, size, *dense_prefix, mask) : 0;
+  scan_runs(a, b, size, merge_gap_bytes, out, mask, start);
 }
 
 }  // namespace state
@@ -77,7 +84,8 @@ Status diff_into(PageId page, Epoch base_epoch, std::span<const std::byte> old_b
   out.clear();
   out.page_ = page;
   out.base_epoch_ = base_epoch;
-  state::changed_runs(old_bytes, new_bytes, kDeltaMergeGapBytes, out.runs_);
+  // out.bytes_ gets the leading bytes of a dense change in the scan's own pass.
+  state::changed_runs(old_bytes, new_bytes, kDeltaMergeGapBytes, out.runs_, &out.bytes_);
   const std::byte* b = new_bytes.data();
   const std::uint64_t size = new_bytes.size();
   std::uint64_t covered = 0;
@@ -85,7 +93,7 @@ Status diff_into(PageId page, Epoch base_epoch, std::span<const std::byte> old_b
   if (covered + sizeof(DeltaRun) * out.runs_.size() >= size && size > 0) {
     out.encoding_ = DeltaEncoding::kDense;
     out.runs_.clear();
-    out.bytes_.assign(b, b + size);
+    out.bytes_.insert(out.bytes_.end(), b + out.bytes_.size(), b + size);
     return Status::ok();
   }
   // Runs of up to 16 bytes (most of them) are copied with one fixed-size move: the output

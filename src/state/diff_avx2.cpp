@@ -8,9 +8,11 @@
 
 namespace mmsb::state {
 
-void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
-                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out) {
-  scan_runs(a, b, size, merge_gap_bytes, out, [](const std::byte* x, const std::byte* y) {
+namespace {
+
+// A type, not a function pointer, so the scan inlines it.
+struct DiffMaskAvx2 {
+  std::uint64_t operator()(const std::byte* x, const std::byte* y) const {
     __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
     __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y));
     __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
@@ -18,7 +20,17 @@ void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t siz
     auto low = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x0, y0)));
     auto high = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x1, y1)));
     return ~(std::uint64_t{low} | (std::uint64_t{high} << 32));
-  });
+  }
+};
+
+}  // namespace
+
+void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
+                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                       std::vector<std::byte>* dense_prefix) {
+  const std::uint64_t start =
+      dense_prefix != nullptr ? copy_dense_prefix(a, b, size, *dense_prefix, DiffMaskAvx2{}) : 0;
+  scan_runs(a, b, size, merge_gap_bytes, out, DiffMaskAvx2{}, start);
 }
 
 }  // namespace mmsb::state

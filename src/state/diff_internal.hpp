@@ -10,14 +10,18 @@
 namespace mmsb::state {
 
 // Sets `out` to the runs where old_bytes and new_bytes differ (equal sizes), merging runs
-// whose unchanged gap is at most merge_gap_bytes. Uses AVX2 when the CPU has it.
+// whose unchanged gap is at most merge_gap_bytes. Uses AVX2 when the CPU has it. With
+// `dense_prefix`, the new bytes of the leading groups that differ entirely are appended to
+// it in the same pass (diff's dense output, copied without a second pass).
 void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
-                  std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out);
+                  std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                  std::vector<std::byte>* dense_prefix = nullptr);
 
 #if defined(__x86_64__)
 // diff_avx2.cpp; call only on a CPU with AVX2.
 void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
-                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out);
+                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                       std::vector<std::byte>* dense_prefix);
 #endif
 
 }  // namespace mmsb::state

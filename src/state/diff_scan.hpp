@@ -72,6 +72,10 @@ class RunSink {
   }
 
   bool open() const { return open_; }
+  void open_at(std::uint32_t begin) {
+    open_ = true;
+    run_begin_ = begin;
+  }
   void finish(std::uint32_t size) {
     if (open_) add(run_begin_, size);
     open_ = false;
@@ -84,16 +88,44 @@ class RunSink {
   std::uint32_t run_begin_ = 0;
 };
 
+// The longest prefix of whole groups in which every byte differs (a multiple of the group
+// size), appended to `out` from `b` a chunk at a time while the chunk is still in the
+// first-level cache: a dense change is copied in the scan's pass over the page, not in a
+// second one.
+template <typename MaskFn>
+inline std::uint64_t copy_dense_prefix(const std::byte* a, const std::byte* b, std::uint64_t size,
+                                       std::vector<std::byte>& out, MaskFn mask_of) {
+  constexpr std::uint64_t kGroupBytes = kScanBlockBytes * kScanGroupBlocks;
+  const std::uint64_t whole_groups_end = size - size % kGroupBytes;
+  std::uint64_t at = 0;
+  while (at < whole_groups_end) {
+    const std::uint64_t chunk_end = std::min(whole_groups_end, at + kScanChunkBytes);
+    std::uint64_t end = at;
+    while (end < chunk_end && mask_of(a + end, b + end) == ~std::uint64_t{0}) {
+      end += kScanBlockBytes;
+    }
+    end -= (end - at) % kGroupBytes;
+    out.insert(out.end(), b + at, b + end);
+    if (end < chunk_end) return end;
+    at = end;
+  }
+  return at;
+}
+
+// The runs where a and b differ. `start` (a multiple of the group size) is where a dense
+// prefix found by copy_dense_prefix ends: the scan begins there with a run open from 0.
 template <typename MaskFn>
 inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size,
-                      std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out, MaskFn mask_of) {
+                      std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out, MaskFn mask_of,
+                      std::uint64_t start = 0) {
   out.clear();
   RunSink sink(out, merge_gap_bytes);
+  if (start > 0) sink.open_at(0);
   // A 4 KiB chunk has at most 4096 boundaries; 8 more for write_boundaries' slack.
   std::uint32_t boundaries[kScanChunkBytes + 8];
-  std::uint64_t carry = 0;  // 1 if the byte before the current block differs
+  std::uint64_t carry = start > 0 ? 1 : 0;  // 1 if the byte before the current block differs
   const std::uint64_t whole_groups_end = size - size % (kScanBlockBytes * kScanGroupBlocks);
-  std::uint64_t at = 0;
+  std::uint64_t at = start;
   while (at < whole_groups_end) {
     const std::uint64_t chunk_end = std::min(whole_groups_end, at + kScanChunkBytes);
     std::uint32_t* write = boundaries;
