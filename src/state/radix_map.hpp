@@ -168,9 +168,12 @@ class RadixMap {
   }
 
   static Hash128 empty_hash() {
-    Hasher128 hasher;
-    hasher.update_string("mmsb:radix:empty");
-    return hasher.digest();
+    static const Hash128 empty = [] {
+      Hasher128 hasher;
+      hasher.update_string("mmsb:radix:empty");
+      return hasher.digest();
+    }();
+    return empty;
   }
 
   // Calls fn(key, const T* in_a, const T* in_b) for every key whose value differs by

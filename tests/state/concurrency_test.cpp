@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mmsb/mmsb.hpp"
+#include "support/tick_words.hpp"
 
 namespace mmsb {
 namespace {
@@ -17,20 +18,7 @@ namespace {
 constexpr int kPages = 64;
 constexpr std::uint64_t kPageBytes = 256;
 
-// Every 8-byte word of every page holds the tick that last wrote it.
-bool consistent(const State& state) {
-  bool ok = state.page_count() == kPages;
-  state.for_each_page([&](const PageView& page) {
-    std::uint64_t first;
-    std::memcpy(&first, page.bytes.data(), sizeof(first));
-    for (std::uint64_t at = 0; at < page.size_bytes; at += sizeof(first)) {
-      std::uint64_t word;
-      std::memcpy(&word, page.bytes.data() + at, sizeof(word));
-      ok = ok && word == first && word <= state.tick().value();
-    }
-  });
-  return ok;
-}
+bool consistent(const State& state) { return test::words_hold_their_tick(state, kPages); }
 
 TEST(ConcurrencyTest, ReadersSeeWholeVersionsWhileAWriterCommits) {
   Fork writer{State{}};

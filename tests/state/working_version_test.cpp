@@ -12,6 +12,7 @@
 #include "state/tables.hpp"
 #include "support/rapidcheck_gtest.hpp"
 #include "support/reference_root.hpp"
+#include "support/tick_words.hpp"
 
 namespace mmsb {
 namespace {
@@ -123,21 +124,6 @@ TEST(WorkingVersionTest, ClaimsTheNodesNoStateHolds) {
   EXPECT_NE(held.root(), root_after);
 }
 
-// Every 8-byte word of every page holds the tick that last wrote the page.
-bool consistent(const State& state, std::uint64_t pages) {
-  bool ok = state.page_count() == pages;
-  state.for_each_page([&](const PageView& page) {
-    std::uint64_t first;
-    std::memcpy(&first, page.bytes.data(), sizeof(first));
-    for (std::uint64_t at = 0; at < page.size_bytes; at += sizeof(first)) {
-      std::uint64_t word;
-      std::memcpy(&word, page.bytes.data() + at, sizeof(word));
-      ok = ok && word == first && word <= state.tick().value();
-    }
-  });
-  return ok;
-}
-
 TEST(WorkingVersionTest, PublishedStatesNeverSeeLaterInPlaceWrites) {
   constexpr int kPages = 48;
   constexpr std::uint64_t kPageBytes = 128;
@@ -164,7 +150,8 @@ TEST(WorkingVersionTest, PublishedStatesNeverSeeLaterInPlaceWrites) {
           snapshot = published;
         }
         const Hash128 before = test::reference_root(snapshot);
-        if (!consistent(snapshot, kPages) || before != snapshot.root()) bad.fetch_add(1);
+        if (!test::words_hold_their_tick(snapshot, kPages) || before != snapshot.root())
+          bad.fetch_add(1);
         std::this_thread::yield();
         if (test::reference_root(snapshot) != before) bad.fetch_add(1);
         checks.fetch_add(1);
