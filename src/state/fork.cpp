@@ -5,19 +5,11 @@
 
 namespace mmsb {
 namespace state {
-namespace {
-
 // Owner tokens only need to be unique; they never influence state or its hashes.
-std::uint64_t next_token() {
+std::uint64_t ForkCore::next_token() {
   static std::atomic<std::uint64_t> counter{1};
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
-
-std::string range_text(std::uint64_t offset, std::uint64_t length) {
-  return "[" + std::to_string(offset) + "," + std::to_string(offset + length) + ")";
-}
-
-}  // namespace
 
 ForkCore::ForkCore(const State& base)
     : base_(base),
@@ -35,15 +27,6 @@ ForkCore ForkCore::working(State base) {
   core.base_ = State();
   core.head_ = State();
   return core;
-}
-
-void ForkCore::record_write(PageRecord& page, Ref<PageRecord> previous) {
-  page.tick_write = static_cast<std::uint32_t>(writes_.size());
-  writes_.push_back(TickWrite{page.id, &page, std::move(previous)});
-}
-
-void ForkCore::forget_write(const PageRecord* replaced) {
-  if (replaced != nullptr && owns(*replaced)) writes_[replaced->tick_write].current = nullptr;
 }
 
 Result<PageId> ForkCore::create_page(const PageSpec& spec) {
@@ -69,137 +52,6 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
   ++tables_.next_page_id;
   changed_ = true;
   return id;
-}
-
-Result<PageRecord*> ForkCore::copy_into(Ref<RefCounted>& slot, const PageRecord& record) {
-  // Taken before the copy: its reference count's locked add would wait for the copy's stores.
-  Ref<PageRecord> previous = page_at_tick_start(record.id, &record);
-  Ref<PageRecord> copy = record.copy(record.id);
-  if (!copy) {
-    return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
-                              std::to_string(record.size_bytes) + " bytes for a copy");
-  }
-  PageRecord* owned = copy.get();
-  record_write(*owned, std::move(previous));
-  slot = Ref<RefCounted>(std::move(copy));
-  return owned;
-}
-
-Result<PageRecord*> ForkCore::own_page(PageId page) {
-  const PageRecord* record = tables_.find_page(page);
-  if (record == nullptr) return not_found(page_not_found(page));
-  changed_ = true;
-  if (owns(*record) && !writes_[record->tick_write].in_place) {
-    return const_cast<PageRecord*>(record);
-  }
-  Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
-  if (!owns(*record)) return copy_into(slot, *record);
-  // Written in place so far, and the caller may now write anywhere: it gets a copy, and the
-  // claimed record is put back as the tick found it, for the seal to compare the copy with.
-  auto* claimed = const_cast<PageRecord*>(record);
-  const TickWrite written = writes_[claimed->tick_write];
-  Ref<PageRecord> copy = claimed->copy(page);
-  if (!copy) {
-    return resource_exhausted("page " + std::to_string(page.value()) + ": allocator refused " +
-                              std::to_string(claimed->size_bytes) + " bytes for a copy");
-  }
-  undo_in_place(*claimed, writes_[claimed->tick_write]);
-  writes_[claimed->tick_write].current = nullptr;
-  PageRecord* owned = copy.get();
-  record_write(*owned, Ref<PageRecord>(claimed));
-  writes_.back().begin = written.begin;
-  writes_.back().end = written.end;
-  slot = Ref<RefCounted>(std::move(copy));
-  return owned;
-}
-
-Result<PageRecord*> ForkCore::write_target(PageId page, std::uint64_t offset,
-                                           std::uint64_t length) {
-  const PageRecord* record = tables_.find_page(page);
-  changed_ = true;
-  if (owns(*record)) {
-    TickWrite& write = writes_[record->tick_write];
-    if (write.in_place) keep_undo(write, *record, offset, length);
-    return const_cast<PageRecord*>(record);
-  }
-  Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
-  // Claimed when the slot holds the only reference on a path only this fork reaches, and
-  // the page is the one the tick found (not new in it, not installed over).
-  const bool claimable = slot->ref_count() == 1 && page.value() < tick_start_next_page_ &&
-                         (installed_over_.empty() || !installed_over_.contains(page));
-  if (!claimable) return copy_into(slot, *record);
-  auto* claimed = static_cast<PageRecord*>(slot.get());
-  record_write(*claimed, nullptr);
-  writes_.back().in_place = true;
-  keep_undo(writes_.back(), *claimed, offset, length);
-  return claimed;
-}
-
-void ForkCore::keep_undo(TickWrite& write, const PageRecord& page, std::uint64_t offset,
-                         std::uint64_t length) {
-  const std::uint64_t at = undo_bytes_.size();
-  undo_bytes_.insert(undo_bytes_.end(), page.data + offset, page.data + offset + length);
-  undo_.push_back(UndoRun{offset, length, at, write.last_undo});
-  write.last_undo = static_cast<std::uint32_t>(undo_.size() - 1);
-}
-
-bool ForkCore::in_place_differs(const PageRecord& page, const TickWrite& write) const {
-  if (write.last_undo == TickWrite::kNoUndo) return false;
-  const UndoRun& last = undo_[write.last_undo];
-  if (last.previous == TickWrite::kNoUndo) {  // one write: its undo run is the whole hull
-    return std::memcmp(page.data + last.offset, undo_bytes_.data() + last.at, last.length) != 0;
-  }
-  // Several: the hull as the tick found it is the page's with the runs put back, latest first.
-  const std::uint64_t begin = write.begin;
-  std::vector<std::byte> found(page.data + begin, page.data + write.end);
-  for (std::uint32_t i = write.last_undo; i != TickWrite::kNoUndo; i = undo_[i].previous) {
-    const UndoRun& run = undo_[i];
-    std::memcpy(found.data() + (run.offset - begin), undo_bytes_.data() + run.at, run.length);
-  }
-  return std::memcmp(found.data(), page.data + begin, found.size()) != 0;
-}
-
-void ForkCore::undo_in_place(PageRecord& page, TickWrite& write) {
-  for (std::uint32_t i = write.last_undo; i != TickWrite::kNoUndo; i = undo_[i].previous) {
-    const UndoRun& run = undo_[i];
-    std::memcpy(page.data + run.offset, undo_bytes_.data() + run.at, run.length);
-  }
-  write.last_undo = TickWrite::kNoUndo;
-}
-
-Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
-  const PageRecord* record = tables_.find_page(page);
-  if (record == nullptr) return not_found(page_not_found(page));
-  if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
-    return invalid_argument("page " + std::to_string(page.value()) + ": write " +
-                            range_text(offset, bytes.size()) + " exceeds page size " +
-                            std::to_string(record->size_bytes));
-  }
-  if (bytes.empty()) return Status::ok();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(page, offset, bytes.size()));
-  std::memcpy(owned->data + offset, bytes.data(), bytes.size());
-  mark_written(*owned, offset, bytes.size());
-  return Status::ok();
-}
-
-Status ForkCore::apply(const Delta& delta) {
-  const PageRecord* record = tables_.find_page(delta.page());
-  if (record == nullptr) return not_found(page_not_found(delta.page()));
-  if (delta.base_epoch() != record->epoch) {
-    return conflict("page " + std::to_string(delta.page().value()) +
-                    ": delta computed against epoch " + std::to_string(delta.base_epoch().value()) +
-                    " but the page is at epoch " + std::to_string(record->epoch.value()));
-  }
-  MMSB_RETURN_IF_ERROR(delta.validate(record->size_bytes));
-  if (delta.is_identity()) return Status::ok();
-  const bool dense = delta.encoding() == DeltaEncoding::kDense;
-  const std::uint64_t begin = dense ? 0 : delta.runs().front().offset;
-  const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(delta.page(), begin, end - begin));
-  Status applied = apply_delta(delta, owned->mutable_bytes());
-  MMSB_ASSERT(applied.is_ok());  // validated above
-  mark_written(*owned, begin, end - begin);
-  return Status::ok();
 }
 
 Status ForkCore::delete_page(PageId page) {
@@ -293,49 +145,6 @@ void ForkCore::set_retries(std::vector<PendingRetry> retries) {
   changed_ = true;
 }
 
-namespace {
-
-// True if `record` differs from `write.previous` inside the hull written this tick.
-bool hull_differs(const PageRecord& record, const TickWrite& write) {
-  const PageRecord& previous = *write.previous;
-  if (previous.size_bytes != record.size_bytes) return true;
-  const std::uint64_t begin = std::min(write.begin, record.size_bytes);
-  const std::uint64_t end = std::min(write.end, record.size_bytes);
-  return begin < end && std::memcmp(previous.data + begin, record.data + begin, end - begin) != 0;
-}
-
-}  // namespace
-
-bool ForkCore::bytes_changed(PageId page) const {
-  const PageRecord* record = tables_.find_page(page);
-  if (record == nullptr || !owns(*record)) return false;
-  const TickWrite& write = writes_[record->tick_write];
-  if (write.in_place) return in_place_differs(*record, write);
-  return !write.previous || hull_differs(*record, write);  // no previous: created in this tick
-}
-
-Ref<PageRecord> ForkCore::page_at_tick_start(PageId page, const PageRecord* record) const {
-  if (record != nullptr && owns(*record)) {
-    const TickWrite& write = writes_[record->tick_write];
-    // Written in place: the same record (its epoch is the tick's; its bytes are once the
-    // writes are undone).
-    if (write.in_place) return Ref<PageRecord>(const_cast<PageRecord*>(record));
-    return write.previous;
-  }
-  if (page.value() >= tick_start_next_page_) return nullptr;  // new in this tick
-  if (!installed_over_.empty()) {
-    auto installed = installed_over_.find(page);
-    if (installed != installed_over_.end()) return installed->second;
-  }
-  return Ref<PageRecord>(const_cast<PageRecord*>(record));
-}
-
-std::optional<Epoch> ForkCore::epoch_at_tick_start(PageId page) const {
-  Ref<PageRecord> before = page_at_tick_start(page, tables_.find_page(page));
-  if (!before) return std::nullopt;
-  return before->epoch;
-}
-
 void ForkCore::link_edge(EdgeId edge, PageId page) {
   const EdgeList* list = tables_.adjacency.find(page.value());
   EdgeList* owned;
@@ -393,37 +202,6 @@ void ForkCore::set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_
   MMSB_ASSERT(next_edge_id >= tables_.next_edge_id);
   tables_.next_page_id = next_page_id;
   tables_.next_edge_id = next_edge_id;
-}
-
-Hash128 ForkCore::seal(TickId tick) {
-  for (const TickWrite& write : writes_) {
-    const PageRecord* record = tables_.find_page(write.id);
-    if (record == nullptr || !owns(*record)) continue;  // deleted or replaced
-    if (write.in_place) {
-      if (in_place_differs(*record, write)) {
-        const_cast<PageRecord*>(record)->epoch = Epoch(record->epoch.value() + 1);
-      }
-      continue;
-    }
-    if (!write.previous) continue;  // created in this tick: epoch 0
-    if (hull_differs(*record, write)) {
-      const_cast<PageRecord*>(record)->epoch = Epoch(write.previous->epoch.value() + 1);
-    } else {
-      // Written back to what it was: keep sharing the old record, no epoch bump.
-      tables_.pages.set(write.id.value(), write.previous, token_);
-    }
-  }
-  sealed_root_ = compute_root(tables_, tick);
-  sealed_tick_ = tick;
-  token_ = next_token();
-  tick_start_next_page_ = tables_.next_page_id;
-  writes_.clear();
-  undo_.clear();
-  undo_bytes_.clear();
-  installed_over_.clear();
-  dependency_touched_.clear();
-  changed_ = false;
-  return sealed_root_;
 }
 
 State ForkCore::publish() const {

@@ -273,6 +273,7 @@ class ForkCore {
     std::uint32_t previous;
   };
 
+  static std::uint64_t next_token();
   void record_write(PageRecord& page, Ref<PageRecord> previous);
   void forget_write(const PageRecord* replaced);
   // The record to write [offset, offset + length) of: owned, claimed (written in place, the
