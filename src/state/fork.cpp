@@ -205,6 +205,7 @@ void ForkCore::set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_
 }
 
 State ForkCore::publish() const {
+  MMSB_ASSERT(!changed_);  // the current tick is sealed
   auto data = make_ref<StateData>();
   data->root = sealed_root_;
   data->tables = tables_;

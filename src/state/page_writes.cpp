@@ -106,21 +106,21 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   return owned;
 }
 
-Result<PageRecord*> ForkCore::write_target(PageId page, std::uint64_t offset,
+Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64_t offset,
                                            std::uint64_t length) {
-  const PageRecord* record = tables_.find_page(page);
   changed_ = true;
-  if (owns(*record)) {
-    TickWrite& write = writes_[record->tick_write];
-    if (write.in_place) keep_undo(write, *record, offset, length);
-    return const_cast<PageRecord*>(record);
+  if (owns(record)) {
+    TickWrite& write = writes_[record.tick_write];
+    if (write.in_place) keep_undo(write, record, offset, length);
+    return const_cast<PageRecord*>(&record);
   }
+  const PageId page = record.id;
   Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
   // Claimed when the slot holds the only reference on a path only this fork reaches, and
   // the page is the one the tick found (not new in it, not installed over).
   const bool claimable = slot->ref_count() == 1 && page.value() < tick_start_next_page_ &&
                          (installed_over_.empty() || !installed_over_.contains(page));
-  if (!claimable) return copy_into(slot, *record);
+  if (!claimable) return copy_into(slot, record);
   auto* claimed = static_cast<PageRecord*>(slot.get());
   record_write(*claimed, nullptr);
   writes_.back().in_place = true;
@@ -169,7 +169,7 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
                             std::to_string(record->size_bytes));
   }
   if (bytes.empty()) return Status::ok();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(page, offset, bytes.size()));
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, offset, bytes.size()));
   std::memcpy(owned->data + offset, bytes.data(), bytes.size());
   mark_written(*owned, offset, bytes.size());
   return Status::ok();
@@ -188,7 +188,7 @@ Status ForkCore::apply(const Delta& delta) {
   const bool dense = delta.encoding() == DeltaEncoding::kDense;
   const std::uint64_t begin = dense ? 0 : delta.runs().front().offset;
   const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(delta.page(), begin, end - begin));
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, begin, end - begin));
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
   mark_written(*owned, begin, end - begin);

@@ -253,7 +253,8 @@ class ForkCore {
   // Seals the tick as `tick`: bumps the epochs of pages whose bytes changed, computes the
   // root and starts the next tick. Makes no State (see publish()).
   Hash128 seal(TickId tick);
-  // The State of the last sealed tick (the base's if none), sharing the tables.
+  // The State of the last sealed tick (the base's if none), sharing the tables. Not with
+  // writes in the current tick: seal them first.
   State publish() const;
   // seal() and publish(); the State becomes head(). `tick` is the last sealed one + 1 by
   // default.
@@ -278,7 +279,8 @@ class ForkCore {
   void forget_write(const PageRecord* replaced);
   // The record to write [offset, offset + length) of: owned, claimed (written in place, the
   // overwritten bytes kept) or a copy.
-  Result<PageRecord*> write_target(PageId page, std::uint64_t offset, std::uint64_t length);
+  Result<PageRecord*> write_target(const PageRecord& record, std::uint64_t offset,
+                                   std::uint64_t length);
   Result<PageRecord*> copy_into(Ref<RefCounted>& slot, const PageRecord& record);
   void keep_undo(TickWrite& write, const PageRecord& page, std::uint64_t offset,
                  std::uint64_t length);
