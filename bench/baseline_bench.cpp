@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_dir.hpp"
+
 namespace {
 
 void BM_memcpy(benchmark::State& state) {
@@ -39,10 +41,8 @@ BENCHMARK(BM_memcmp)->Arg(1024)->Arg(1 << 20);
 // the temporary directory the durable benchmarks use. One synchronous writer cannot commit
 // faster than this; BM_durable_commit/1 is read as a fraction of it.
 void BM_fdatasync(benchmark::State& state) {
-  const auto dir = std::filesystem::temp_directory_path() / "mmsb-bench-fdatasync";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "append").string();
+  const std::string dir = mmsb::bench::bench_dir("fdatasync");
+  const std::string path = dir + "/append";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     state.SkipWithError("cannot open the file to append to");

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_dir.hpp"
 #include "engine/apply.hpp"
 #include "engine/replay.hpp"
 #include "log/checkpoint.hpp"
@@ -26,12 +27,7 @@ constexpr std::uint64_t kPages = 10000;
 constexpr std::uint64_t kPageBytes = 1024;
 constexpr std::size_t kWriteBytes = 16;
 
-std::string bench_dir(const std::string& name) {
-  auto path = std::filesystem::temp_directory_path() / ("mmsb-bench-" + name);
-  std::filesystem::remove_all(path);
-  std::filesystem::create_directories(path);
-  return path.string();
-}
+using mmsb::bench::bench_dir;
 
 State pages_state(std::uint64_t pages, std::uint64_t page_bytes) {
   mmsb::Fork fork{State{}};

@@ -14,11 +14,11 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
-#include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "alloc_count.hpp"
+#include "bench_dir.hpp"
 #include "ingest/ruleset.hpp"
 #include "mmsb/mmsb.hpp"
 
@@ -29,8 +29,7 @@ using namespace mmsb;
 constexpr std::uint32_t kTopics = 100;
 constexpr std::size_t kBatch = 4096;
 
-Ruleset hundred_topics(PageId page, std::uint32_t max_payload,
-                       std::uint64_t rate = kTopicRateMax) {
+Ruleset hundred_topics(PageId page, std::uint32_t max_payload, std::uint64_t rate = kTopicRateMax) {
   Ruleset rules;
   for (std::uint32_t topic = 1; topic <= kTopics; ++topic) {
     TopicRule rule{.topic = topic,
@@ -88,15 +87,15 @@ void BM_governance_check(benchmark::State& state) {
   for (auto _ : state) {
     governor.begin_tick(time_ns += 1000);
     for (const Packet& packet : packets) {
-      admitted += governor.judge(packet, packet.payload(), tables).outcome ==
-                  PacketOutcome::kAdmitted;
+      admitted +=
+          governor.judge(packet, packet.payload(), tables).outcome == PacketOutcome::kAdmitted;
     }
   }
   benchmark::DoNotOptimize(admitted);
   const auto judged = static_cast<double>(state.iterations() * kBatch);
   state.SetItemsProcessed(static_cast<std::int64_t>(judged));
-  state.counters["ns_per_packet"] = benchmark::Counter(
-      judged, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_packet"] =
+      benchmark::Counter(judged, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["allocs_per_packet"] =
       static_cast<double>(bench::allocations_on_this_thread() - allocations_before) / judged;
   state.counters["admitted_share"] = static_cast<double>(admitted) / judged;
@@ -114,18 +113,13 @@ void BM_ruleset_swap_publish(benchmark::State& state) {
   for (auto _ : state) {
     // The caller's side (after compile and store), then the sequencer's.
     delete pending.exchange(new std::shared_ptr<const ingest::CompiledRuleset>(flip ? a : b));
-    std::unique_ptr<std::shared_ptr<const ingest::CompiledRuleset>> taken(pending.exchange(nullptr));
+    std::unique_ptr<std::shared_ptr<const ingest::CompiledRuleset>> taken(
+        pending.exchange(nullptr));
     governor.set_ruleset(std::move(*taken));
     flip = !flip;
   }
 }
 BENCHMARK(BM_ruleset_swap_publish)->Name("BM_ruleset_swap/publish");
-
-std::string fresh_dir(const std::string& name) {
-  const auto path = std::filesystem::temp_directory_path() / ("mmsb-bench-" + name);
-  std::filesystem::remove_all(path);
-  return path.string();
-}
 
 struct IngestEngine {
   std::unique_ptr<Engine> engine;
@@ -135,7 +129,7 @@ struct IngestEngine {
 
 IngestEngine open_ingest_engine(const std::string& name, Durability durability) {
   EngineOptions options;
-  options.dir = fresh_dir(name);
+  options.dir = mmsb::bench::bench_dir(name);
   options.durability = durability;
   IngestEngine out;
   out.engine = Engine::open(options).value();

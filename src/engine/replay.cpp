@@ -149,7 +149,6 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
   // Ticks are applied to one working version and sealed there; the State is made once, at
   // the end (no intermediate one is ever read), so each tick changes in place the nodes
   // the ticks before it made.
-  TickId tick = state.tick();
   state::ForkCore working = state::ForkCore::working(std::move(state));
   bool have_previous = false;
   Hash128 previous;
@@ -165,13 +164,14 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
           return corruption(log::at_byte(path, offset) + ": " + decoded.status().message());
         log::TickRecord& record = *decoded;
         if (have_previous && record.previous != previous) {
-          return corruption(log::at_byte(path, offset) + ": tick " + std::to_string(record.tick.value()) +
+          return corruption(log::at_byte(path, offset) + ": tick " +
+                            std::to_string(record.tick.value()) +
                             " does not chain to the record before it");
         }
         have_previous = true;
         previous = xxh3_128(payload);
         summary->last_record_hash = previous;
-        if (record.tick <= tick) {  // covered by the checkpoint
+        if (record.tick <= working.sealed_tick()) {  // covered by the checkpoint
           // A ruleset logged in full here may still judge the ticks after it.
           if (record.has_ingest && !record.ingest.ruleset_bytes.empty()) {
             auto known = ruleset_of(record.ingest, ingest, log::at_byte(path, offset));
@@ -183,27 +183,27 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
           done = true;
           return Status::ok();
         }
-        if (record.tick.value() != tick.value() + 1) {
+        if (record.tick.value() != working.sealed_tick().value() + 1) {
           const std::string what = log::at_byte(path, offset) + ": expected tick " +
-                                   std::to_string(tick.value() + 1) + ", found tick " +
-                                   std::to_string(record.tick.value());
+                                   std::to_string(working.sealed_tick().value() + 1) +
+                                   ", found tick " + std::to_string(record.tick.value());
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
         MMSB_RETURN_IF_ERROR(apply_record(working, record, *machinery,
                                           reexecution ? &*reexecution : nullptr, ingest,
                                           log::at_byte(path, offset), options.observer, summary));
-        tick = record.tick;
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
-          options.progress(tick, summary->bytes_read);
+          options.progress(working.sealed_tick(), summary->bytes_read);
         }
         return Status::ok();
       },
       &summary->torn);
   MMSB_RETURN_IF_ERROR(scanned);
-  if (!damaged.empty() && tick < damaged.front().first) {
+  const TickId last = working.sealed_tick();
+  if (!damaged.empty() && last < damaged.front().first) {
     // The log ends before the damaged checkpoint's tick: the ticks it covered are lost.
-    return blame_checkpoints(damaged, "the log ends at tick " + std::to_string(tick.value()));
+    return blame_checkpoints(damaged, "the log ends at tick " + std::to_string(last.value()));
   }
   return working.publish();
 }

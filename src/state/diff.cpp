@@ -62,9 +62,7 @@ void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byt
 #endif
   // A lambda, not the function's pointer, so the scan inlines it.
   auto mask = [](const std::byte* x, const std::byte* y) { return diff_mask_portable(x, y); };
-  const std::uint64_t start =
-      dense_prefix != nullptr ? copy_dense_prefix(a, b, size, *dense_prefix, mask) : 0;
-  scan_runs(a, b, size, merge_gap_bytes, out, mask, start);
+  scan_changes(a, b, size, merge_gap_bytes, out, dense_prefix, mask);
 }
 
 }  // namespace state

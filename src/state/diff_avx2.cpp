@@ -28,9 +28,7 @@ struct DiffMaskAvx2 {
 void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
                        std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
                        std::vector<std::byte>* dense_prefix) {
-  const std::uint64_t start =
-      dense_prefix != nullptr ? copy_dense_prefix(a, b, size, *dense_prefix, DiffMaskAvx2{}) : 0;
-  scan_runs(a, b, size, merge_gap_bytes, out, DiffMaskAvx2{}, start);
+  scan_changes(a, b, size, merge_gap_bytes, out, dense_prefix, DiffMaskAvx2{});
 }
 
 }  // namespace mmsb::state

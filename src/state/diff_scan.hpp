@@ -165,5 +165,16 @@ inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size
   sink.finish(static_cast<std::uint32_t>(size));
 }
 
+// changed_runs() for one instruction set: with `dense_prefix`, the leading groups that differ
+// entirely are copied there first and the scan goes on from where they end.
+template <typename MaskFn>
+inline void scan_changes(const std::byte* a, const std::byte* b, std::uint64_t size,
+                         std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                         std::vector<std::byte>* dense_prefix, MaskFn mask_of) {
+  const std::uint64_t start =
+      dense_prefix != nullptr ? copy_dense_prefix(a, b, size, *dense_prefix, mask_of) : 0;
+  scan_runs(a, b, size, merge_gap_bytes, out, mask_of, start);
+}
+
 }  // namespace
 }  // namespace mmsb::state

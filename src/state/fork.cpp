@@ -55,13 +55,14 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
 }
 
 Status ForkCore::delete_page(PageId page) {
-  if (tables_.find_page(page) == nullptr) return not_found(page_not_found(page));
+  const PageRecord* record = tables_.find_page(page);
+  if (record == nullptr) return not_found(page_not_found(page));
   if (const EdgeList* list = tables_.adjacency.find(page.value())) {
     std::vector<EdgeId> incident = list->ids;
     for (EdgeId id : incident) MMSB_RETURN_IF_ERROR(remove_edge(id));
   }
-  index_type(tables_.find_page(page)->type, page, false);
-  forget_write(tables_.find_page(page));
+  index_type(record->type, page, false);
+  forget_write(record);
   bool erased = tables_.pages.erase(page.value(), token_);
   MMSB_ASSERT(erased);
   tables_.derivations.erase(page.value(), token_);
@@ -184,11 +185,10 @@ void ForkCore::install_page(Ref<PageRecord> record) {
   MMSB_ASSERT(!owns(*record));  // installed records are never epoch-bumped
   PageId id = record->id;
   const PageRecord* current = tables_.find_page(id);
-  if (current != nullptr && owns(*current) && writes_[current->tick_write].in_place) {
-    undo_in_place(*const_cast<PageRecord*>(current), writes_[current->tick_write]);
-  }
+  TickWrite* written = current != nullptr ? write_of(*current) : nullptr;
+  if (written != nullptr && written->in_place) undo_in_place(*written->current, *written);
   if (id.value() < tick_start_next_page_ && !installed_over_.contains(id)) {
-    installed_over_.emplace(id, page_at_tick_start(id, current));
+    installed_over_.emplace(id, Ref<PageRecord>(page_at_tick_start(id, current)));
   }
   if (current == nullptr) index_type(record->type, id, true);
   forget_write(current);

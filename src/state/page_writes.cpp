@@ -25,33 +25,36 @@ bool hull_differs(const PageRecord& record, const TickWrite& write) {
 
 }  // namespace
 
-bool ForkCore::bytes_changed(PageId page) const {
-  const PageRecord* record = tables_.find_page(page);
-  if (record == nullptr || !owns(*record)) return false;
-  const TickWrite& write = writes_[record->tick_write];
-  if (write.in_place) return in_place_differs(*record, write);
-  return !write.previous || hull_differs(*record, write);  // no previous: created in this tick
+bool ForkCore::differs(const PageRecord& page, const TickWrite& write) const {
+  if (write.in_place) return in_place_differs(page, write);
+  return !write.previous || hull_differs(page, write);  // no previous: created in this tick
 }
 
-Ref<PageRecord> ForkCore::page_at_tick_start(PageId page, const PageRecord* record) const {
-  if (record != nullptr && owns(*record)) {
-    const TickWrite& write = writes_[record->tick_write];
-    // Written in place: the same record (its epoch is the tick's; its bytes are once the
-    // writes are undone).
-    if (write.in_place) return Ref<PageRecord>(const_cast<PageRecord*>(record));
-    return write.previous;
+bool ForkCore::bytes_changed(PageId page) const {
+  const PageRecord* record = tables_.find_page(page);
+  const TickWrite* write = record != nullptr ? write_of(*record) : nullptr;
+  return write != nullptr && differs(*record, *write);
+}
+
+PageRecord* ForkCore::page_at_tick_start(PageId page, const PageRecord* record) const {
+  if (record != nullptr) {
+    if (const TickWrite* write = write_of(*record)) {
+      // Written in place: the same record (its epoch is the tick's; its bytes are once the
+      // writes are undone).
+      return write->in_place ? write->current : write->previous.get();
+    }
   }
   if (page.value() >= tick_start_next_page_) return nullptr;  // new in this tick
   if (!installed_over_.empty()) {
     auto installed = installed_over_.find(page);
-    if (installed != installed_over_.end()) return installed->second;
+    if (installed != installed_over_.end()) return installed->second.get();
   }
-  return Ref<PageRecord>(const_cast<PageRecord*>(record));
+  return const_cast<PageRecord*>(record);
 }
 
 std::optional<Epoch> ForkCore::epoch_at_tick_start(PageId page) const {
-  Ref<PageRecord> before = page_at_tick_start(page, tables_.find_page(page));
-  if (!before) return std::nullopt;
+  const PageRecord* before = page_at_tick_start(page, tables_.find_page(page));
+  if (before == nullptr) return std::nullopt;
   return before->epoch;
 }
 
@@ -61,12 +64,13 @@ void ForkCore::record_write(PageRecord& page, Ref<PageRecord> previous) {
 }
 
 void ForkCore::forget_write(const PageRecord* replaced) {
-  if (replaced != nullptr && owns(*replaced)) writes_[replaced->tick_write].current = nullptr;
+  if (replaced == nullptr) return;
+  if (TickWrite* write = write_of(*replaced)) write->current = nullptr;
 }
 
 Result<PageRecord*> ForkCore::copy_into(Ref<RefCounted>& slot, const PageRecord& record) {
   // Taken before the copy: its reference count's locked add would wait for the copy's stores.
-  Ref<PageRecord> previous = page_at_tick_start(record.id, &record);
+  Ref<PageRecord> previous(page_at_tick_start(record.id, &record));
   Ref<PageRecord> copy = record.copy(record.id);
   if (!copy) {
     return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
@@ -82,37 +86,29 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   const PageRecord* record = tables_.find_page(page);
   if (record == nullptr) return not_found(page_not_found(page));
   changed_ = true;
-  if (owns(*record) && !writes_[record->tick_write].in_place) {
-    return const_cast<PageRecord*>(record);
-  }
+  const TickWrite* write = write_of(*record);
+  if (write != nullptr && !write->in_place) return write->current;
   Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
-  if (!owns(*record)) return copy_into(slot, *record);
-  // Written in place so far, and the caller may now write anywhere: it gets a copy, and the
-  // claimed record is put back as the tick found it, for the seal to compare the copy with.
-  auto* claimed = const_cast<PageRecord*>(record);
-  const TickWrite written = writes_[claimed->tick_write];
-  Ref<PageRecord> copy = claimed->copy(page);
-  if (!copy) {
-    return resource_exhausted("page " + std::to_string(page.value()) + ": allocator refused " +
-                              std::to_string(claimed->size_bytes) + " bytes for a copy");
-  }
-  undo_in_place(*claimed, writes_[claimed->tick_write]);
-  writes_[claimed->tick_write].current = nullptr;
-  PageRecord* owned = copy.get();
-  record_write(*owned, Ref<PageRecord>(claimed));
-  writes_.back().begin = written.begin;
-  writes_.back().end = written.end;
-  slot = Ref<RefCounted>(std::move(copy));
+  if (write == nullptr) return copy_into(slot, *record);
+  // Written in place so far, and the caller may now write anywhere: it gets a copy (whose
+  // previous is the claimed record), and the claimed record is put back as the tick found it.
+  PageRecord* claimed = write->current;
+  const std::size_t claimed_write = claimed->tick_write;
+  const std::uint64_t begin = write->begin;
+  const std::uint64_t end = write->end;
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, copy_into(slot, *claimed));
+  undo_in_place(*claimed, writes_[claimed_write]);
+  writes_[claimed_write].current = nullptr;
+  if (begin < end) mark_written(*owned, begin, end - begin);
   return owned;
 }
 
 Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64_t offset,
                                            std::uint64_t length) {
   changed_ = true;
-  if (owns(record)) {
-    TickWrite& write = writes_[record.tick_write];
-    if (write.in_place) keep_undo(write, record, offset, length);
-    return const_cast<PageRecord*>(&record);
+  if (TickWrite* write = write_of(record)) {
+    if (write->in_place) keep_undo(*write, record, offset, length);
+    return write->current;
   }
   const PageId page = record.id;
   Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
@@ -197,18 +193,13 @@ Status ForkCore::apply(const Delta& delta) {
 
 Hash128 ForkCore::seal(TickId tick) {
   for (const TickWrite& write : writes_) {
-    const PageRecord* record = tables_.find_page(write.id);
-    if (record == nullptr || !owns(*record)) continue;  // deleted or replaced
-    if (write.in_place) {
-      if (in_place_differs(*record, write)) {
-        const_cast<PageRecord*>(record)->epoch = Epoch(record->epoch.value() + 1);
-      }
-      continue;
-    }
-    if (!write.previous) continue;  // created in this tick: epoch 0
-    if (hull_differs(*record, write)) {
-      const_cast<PageRecord*>(record)->epoch = Epoch(write.previous->epoch.value() + 1);
-    } else {
+    PageRecord* record = write.current;
+    if (record == nullptr) continue;                   // deleted or replaced since
+    if (!write.in_place && !write.previous) continue;  // created in this tick: epoch 0
+    // A copy keeps the epoch the tick found, and so does a page written in place.
+    if (differs(*record, write)) {
+      record->epoch = Epoch(record->epoch.value() + 1);
+    } else if (!write.in_place) {
       // Written back to what it was: keep sharing the old record, no epoch bump.
       tables_.pages.set(write.id.value(), write.previous, token_);
     }

@@ -98,24 +98,11 @@ class RadixMap {
   // Inserts or replaces. Nodes not owned by `token` are copied on the way down.
   void set(std::uint64_t key, Ref<T> value, std::uint64_t token) {
     MMSB_ASSERT(value);
-    MMSB_ASSERT(token != 0);
-    grow_to(radix_level_for(key), token);
-    RadixNode* node = own(root_, token);
-    while (node->level > 0) {
-      int index = radix_index(key, node->level);
-      node->stale |= std::uint64_t{1} << index;
-      if (!node->slots[index]) {
-        node->slots[index] =
-            Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
-        node->bitmap |= std::uint64_t{1} << index;
-      }
-      node = own_child(node, index, token);
-    }
-    int index = radix_index(key, 0);
-    node->stale |= std::uint64_t{1} << index;
-    if (!node->slots[index]) ++size_;
-    node->slots[index] = Ref<RefCounted>(std::move(value));
-    node->bitmap |= std::uint64_t{1} << index;
+    RadixNode* leaf = own_path(key, token);
+    const int index = radix_index(key, 0);
+    if (!leaf->slots[index]) ++size_;
+    leaf->slots[index] = Ref<RefCounted>(std::move(value));
+    leaf->bitmap |= std::uint64_t{1} << index;
   }
 
   // The slot of `key`, which must be present, on a path the writer owns: nodes on the way
@@ -123,16 +110,8 @@ class RadixMap {
   // value may then be replaced through it, or changed in place if the slot holds its only
   // reference (the path is the writer's alone).
   Ref<RefCounted>& own_slot(std::uint64_t key, std::uint64_t token) {
-    MMSB_ASSERT(find(key) != nullptr);
-    RadixNode* node = own(root_, token);
-    while (node->level > 0) {
-      const int index = radix_index(key, node->level);
-      node->stale |= std::uint64_t{1} << index;
-      node = own_child(node, index, token);
-    }
-    const int index = radix_index(key, 0);
-    node->stale |= std::uint64_t{1} << index;
-    return node->slots[index];
+    MMSB_DEBUG_ASSERT(find(key) != nullptr);
+    return own_path(key, token)->slots[radix_index(key, 0)];
   }
 
   // Removes `key`; returns whether it was present. Emptied nodes are unlinked.
@@ -192,6 +171,27 @@ class RadixMap {
     if (node->ref_count() != 1) return false;
     node->owner = token;
     return true;
+  }
+
+  // The leaf node of `key` on a path the writer owns: the trie grown to hold the key, nodes
+  // claimed or copied (or made, where missing) on the way down, and every slot on the path
+  // marked for re-hashing.
+  RadixNode* own_path(std::uint64_t key, std::uint64_t token) {
+    MMSB_ASSERT(token != 0);
+    grow_to(radix_level_for(key), token);
+    RadixNode* node = own(root_, token);
+    while (node->level > 0) {
+      const int index = radix_index(key, node->level);
+      node->stale |= std::uint64_t{1} << index;
+      if (!node->slots[index]) {
+        node->slots[index] =
+            Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
+        node->bitmap |= std::uint64_t{1} << index;
+      }
+      node = own_child(node, index, token);
+    }
+    node->stale |= std::uint64_t{1} << radix_index(key, 0);
+    return node;
   }
 
   static RadixNode* own(Ref<RadixNode>& slot, std::uint64_t token) {

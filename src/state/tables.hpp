@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/arena.hpp"
@@ -170,7 +171,7 @@ struct TickWrite {
   PageId id;
   // The record written; null once the tick deleted or replaced it (so it never points at a
   // freed record whose address a new one could take).
-  const PageRecord* current = nullptr;
+  PageRecord* current = nullptr;
   Ref<PageRecord> previous;
   std::uint64_t begin = ~std::uint64_t{0};
   std::uint64_t end = 0;
@@ -222,10 +223,17 @@ class ForkCore {
   void install_edge(const Edge& edge);
   void set_counters(std::uint64_t next_page_id, std::uint64_t next_edge_id);
   std::uint64_t token() const { return token_; }
-  // True if the fork made `record` in the current tick (created it or copied it to write).
-  bool owns(const PageRecord& record) const {
-    return record.tick_write < writes_.size() && writes_[record.tick_write].current == &record;
+  // The fork's entry for `record` if it made or claimed it in the current tick, else null.
+  const TickWrite* write_of(const PageRecord& record) const {
+    const bool mine =
+        record.tick_write < writes_.size() && writes_[record.tick_write].current == &record;
+    return mine ? &writes_[record.tick_write] : nullptr;
   }
+  TickWrite* write_of(const PageRecord& record) {
+    return const_cast<TickWrite*>(std::as_const(*this).write_of(record));
+  }
+  // True if the fork made `record` in the current tick (created, copied or claimed it).
+  bool owns(const PageRecord& record) const { return write_of(record) != nullptr; }
   // True if the page was created or copied for writing in the current tick.
   bool written_this_tick(PageId page) const {
     const PageRecord* record = tables_.find_page(page);
@@ -250,6 +258,8 @@ class ForkCore {
   // its epoch then goes up by one at commit.
   bool bytes_changed(PageId page) const;
 
+  // The tick of the last seal (the base's if none).
+  TickId sealed_tick() const { return sealed_tick_; }
   // Seals the tick as `tick`: bumps the epochs of pages whose bytes changed, computes the
   // root and starts the next tick. Makes no State (see publish()).
   Hash128 seal(TickId tick);
@@ -286,11 +296,13 @@ class ForkCore {
                  std::uint64_t length);
   // True if a page written in place differs from what the tick found, inside its hull.
   bool in_place_differs(const PageRecord& page, const TickWrite& write) const;
+  // True if the page `write` made differs from what the tick found (or is new in it).
+  bool differs(const PageRecord& page, const TickWrite& write) const;
   // Puts back what the tick's writes in place overwrote.
   void undo_in_place(PageRecord& page, TickWrite& write);
   // The record the tick found for `page` (`record`: its record now, may be null): what a
   // write this tick is compared with and bumps the epoch of.
-  Ref<PageRecord> page_at_tick_start(PageId page, const PageRecord* record) const;
+  PageRecord* page_at_tick_start(PageId page, const PageRecord* record) const;
 
   State base_;
   State head_;
