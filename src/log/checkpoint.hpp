@@ -12,7 +12,7 @@
 namespace mmsb::log {
 
 inline constexpr char kCheckpointMagic[8] = {'m', 'm', 's', 'b', '-', 'c', 'k', 'p'};
-inline constexpr std::uint32_t kCheckpointVersion = 3;
+inline constexpr std::uint32_t kCheckpointVersion = 4;
 inline constexpr std::size_t kCheckpointHeaderBytes = 80;
 
 // "<tick, 20 digits>.ckpt".

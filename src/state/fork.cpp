@@ -47,6 +47,8 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
                               " bytes");
   }
   record_write(*record, nullptr);
+  tables_.pages_sum.add(record->meta_term());
+  if (!spec.initial.empty()) tables_.pages_sum.add(record->content_terms());
   tables_.pages.set(id.value(), std::move(record), token_);
   index_type(spec.type, id, true);
   ++tables_.next_page_id;
@@ -62,10 +64,14 @@ Status ForkCore::delete_page(PageId page) {
     for (EdgeId id : incident) MMSB_RETURN_IF_ERROR(remove_edge(id));
   }
   index_type(record->type, page, false);
+  tables_.pages_sum.subtract(page_term(*record));
   forget_write(record);
   bool erased = tables_.pages.erase(page.value(), token_);
   MMSB_ASSERT(erased);
-  tables_.derivations.erase(page.value(), token_);
+  if (const DerivationRecord* derivation = tables_.find_derivation(page)) {
+    tables_.derivations_sum.subtract(derivation->term());
+    tables_.derivations.erase(page.value(), token_);
+  }
   changed_ = true;
   return Status::ok();
 }
@@ -84,7 +90,9 @@ Result<EdgeId> ForkCore::add_edge(EdgeKind kind, PageId from, PageId to) {
 
 void ForkCore::install_edge(const Edge& edge) {
   MMSB_ASSERT(tables_.edges.find(edge.id.value()) == nullptr);
-  tables_.edges.set(edge.id.value(), make_ref<EdgeRecord>(edge), token_);
+  Ref<EdgeRecord> record = make_ref<EdgeRecord>(edge);
+  tables_.edges_sum.add(record->term());
+  tables_.edges.set(edge.id.value(), std::move(record), token_);
   link_edge(edge.id, edge.from);
   if (edge.to != edge.from) link_edge(edge.id, edge.to);
   if (edge.id.value() >= tables_.next_edge_id) tables_.next_edge_id = edge.id.value() + 1;
@@ -97,6 +105,7 @@ Status ForkCore::remove_edge(EdgeId edge) {
   if (record == nullptr)
     return not_found("edge " + std::to_string(edge.value()) + " does not exist");
   Edge removed = record->edge;
+  tables_.edges_sum.subtract(record->term());
   unlink_edge(edge, removed.from);
   if (removed.to != removed.from) unlink_edge(edge, removed.to);
   tables_.edges.erase(edge.value(), token_);
@@ -107,10 +116,15 @@ Status ForkCore::remove_edge(EdgeId edge) {
 
 void ForkCore::set_derivation(PageId child, const std::string& function) {
   MMSB_ASSERT(tables_.find_page(child) != nullptr);
+  if (const DerivationRecord* previous = tables_.find_derivation(child)) {
+    tables_.derivations_sum.subtract(previous->term());
+  }
   if (function.empty()) {
     tables_.derivations.erase(child.value(), token_);
   } else {
-    tables_.derivations.set(child.value(), make_ref<DerivationRecord>(child, function), token_);
+    Ref<DerivationRecord> record = make_ref<DerivationRecord>(child, function);
+    tables_.derivations_sum.add(record->term());
+    tables_.derivations.set(child.value(), std::move(record), token_);
   }
   dependency_touched_.push_back(child);
   changed_ = true;
@@ -185,6 +199,9 @@ void ForkCore::install_page(Ref<PageRecord> record) {
   MMSB_ASSERT(!owns(*record));  // installed records are never epoch-bumped
   PageId id = record->id;
   const PageRecord* current = tables_.find_page(id);
+  if (current != nullptr) tables_.pages_sum.subtract(page_term(*current));
+  tables_.pages_sum.add(record->meta_term());
+  tables_.pages_sum.add(record->content_terms());
   TickWrite* written = current != nullptr ? write_of(*current) : nullptr;
   if (written != nullptr && written->in_place) undo_in_place(*written->current, *written);
   if (id.value() < tick_start_next_page_ && !installed_over_.contains(id)) {

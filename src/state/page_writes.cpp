@@ -1,7 +1,8 @@
 // How a ForkCore writes pages within a tick and seals it: the list of the tick's writes, the
 // copy or claim of a page's record on its first write, the undo runs of writes in place,
-// and the seal's comparison of what was written with what the tick found
-// (docs/ARCHITECTURE.md "Fork and commit", "Claiming what nobody else reaches").
+// the root's terms of what each write changes, and the seal's comparison of what was
+// written with what the tick found (docs/ARCHITECTURE.md "Fork and commit", "Claiming what
+// nobody else reaches", "The state root").
 #include <cstring>
 
 #include "state/tables.hpp"
@@ -21,6 +22,20 @@ bool hull_differs(const PageRecord& record, const TickWrite& write) {
   const std::uint64_t begin = std::min(write.begin, record.size_bytes);
   const std::uint64_t end = std::min(write.end, record.size_bytes);
   return begin < end && std::memcmp(previous.data + begin, record.data + begin, end - begin) != 0;
+}
+
+// The terms of the chunks of `page` that the runs of `delta` touch (every chunk if dense).
+TermSum delta_content_terms(const PageRecord& page, const Delta& delta) {
+  if (delta.encoding() == DeltaEncoding::kDense) return page.content_terms();
+  TermSum sum;
+  std::uint64_t next_chunk = 0;  // chunks below it are counted
+  for (const DeltaRun& run : delta.runs()) {
+    const std::uint64_t begin = std::max<std::uint64_t>(run.offset, next_chunk * kRootChunkBytes);
+    if (begin >= run.end()) continue;
+    sum.add(page_content_terms(page.id, page.bytes(), begin, run.end()));
+    next_chunk = (run.end() + kRootChunkBytes - 1) / kRootChunkBytes;
+  }
+  return sum;
 }
 
 }  // namespace
@@ -58,6 +73,25 @@ std::optional<Epoch> ForkCore::epoch_at_tick_start(PageId page) const {
   return before->epoch;
 }
 
+TermSum ForkCore::page_term(const PageRecord& record) const {
+  TermSum term;
+  term.add(record.meta_term());
+  const TickWrite* write = write_of(record);
+  if (write == nullptr || !write->raw) term.add(record.content_terms());
+  return term;
+}
+
+// The caller of own_page() may write anywhere: the page's content terms leave the pages sum
+// until the seal puts back those of what it wrote.
+PageRecord* ForkCore::make_raw(PageRecord& page) {
+  TickWrite& write = writes_[page.tick_write];
+  if (!write.raw) {
+    tables_.pages_sum.subtract(page.content_terms());
+    write.raw = true;
+  }
+  return &page;
+}
+
 void ForkCore::record_write(PageRecord& page, Ref<PageRecord> previous) {
   page.tick_write = static_cast<std::uint32_t>(writes_.size());
   writes_.push_back(TickWrite{page.id, &page, std::move(previous)});
@@ -87,9 +121,12 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   if (record == nullptr) return not_found(page_not_found(page));
   changed_ = true;
   const TickWrite* write = write_of(*record);
-  if (write != nullptr && !write->in_place) return write->current;
+  if (write != nullptr && !write->in_place) return make_raw(*write->current);
   Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
-  if (write == nullptr) return copy_into(slot, *record);
+  if (write == nullptr) {
+    MMSB_ASSIGN_OR_RETURN(PageRecord * owned, copy_into(slot, *record));
+    return make_raw(*owned);
+  }
   // Written in place so far, and the caller may now write anywhere: it gets a copy (whose
   // previous is the claimed record), and the claimed record is put back as the tick found it.
   PageRecord* claimed = write->current;
@@ -100,7 +137,7 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   undo_in_place(*claimed, writes_[claimed_write]);
   writes_[claimed_write].current = nullptr;
   if (begin < end) mark_written(*owned, begin, end - begin);
-  return owned;
+  return make_raw(*owned);
 }
 
 Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64_t offset,
@@ -166,7 +203,11 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
   }
   if (bytes.empty()) return Status::ok();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, offset, bytes.size()));
+  const bool counted = !writes_[owned->tick_write].raw;
+  const std::uint64_t end = offset + bytes.size();
+  if (counted) tables_.pages_sum.subtract(page_content_terms(page, owned->bytes(), offset, end));
   std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  if (counted) tables_.pages_sum.add(page_content_terms(page, owned->bytes(), offset, end));
   mark_written(*owned, offset, bytes.size());
   return Status::ok();
 }
@@ -185,8 +226,11 @@ Status ForkCore::apply(const Delta& delta) {
   const std::uint64_t begin = dense ? 0 : delta.runs().front().offset;
   const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, begin, end - begin));
+  const bool counted = !writes_[owned->tick_write].raw;
+  if (counted) tables_.pages_sum.subtract(delta_content_terms(*owned, delta));
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
+  if (counted) tables_.pages_sum.add(delta_content_terms(*owned, delta));
   mark_written(*owned, begin, end - begin);
   return Status::ok();
 }
@@ -194,11 +238,14 @@ Status ForkCore::apply(const Delta& delta) {
 Hash128 ForkCore::seal(TickId tick) {
   for (const TickWrite& write : writes_) {
     PageRecord* record = write.current;
-    if (record == nullptr) continue;                   // deleted or replaced since
+    if (record == nullptr) continue;  // deleted or replaced since
+    if (write.raw) tables_.pages_sum.add(record->content_terms());
     if (!write.in_place && !write.previous) continue;  // created in this tick: epoch 0
     // A copy keeps the epoch the tick found, and so does a page written in place.
     if (differs(*record, write)) {
+      tables_.pages_sum.subtract(record->meta_term());
       record->epoch = Epoch(record->epoch.value() + 1);
+      tables_.pages_sum.add(record->meta_term());
     } else if (!write.in_place) {
       // Written back to what it was: keep sharing the old record, no epoch bump.
       tables_.pages.set(write.id.value(), write.previous, token_);

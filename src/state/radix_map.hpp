@@ -4,8 +4,7 @@
 // Shape: a 32-way radix trie over the key, 5 bits a level, level 0 holding values. mmsb ids
 // are dense counters, so nodes fill up and the trie stays shallow: 1M pages need 4 levels.
 // 32 rather than 64: a write copies one node per level, and each copy takes a reference on
-// every child, so half the fan-out halves that cost (and the node hash input) at the same
-// depth up to 1M pages (measured with BM_state_root_incremental and BM_commit_tick).
+// every child, so half the fan-out halves that cost at the same depth up to 1M pages.
 // Iteration is in key order, which gives deterministic traversal for free.
 //
 // Persistence: nodes are shared between versions and never changed once shared. A writer
@@ -16,19 +15,16 @@
 // reach it: its reference count is 1 and its parent is the writer's, so the one reference
 // is the writer's own path. That is a working version whose older versions nobody holds.
 //
-// Hashing: each node caches a Merkle hash of its subtree, computed after a writer is done
-// (hash()) and only for nodes it changed, so hashing costs O(changed x depth). An inner
-// node whose only child is slot 0 hashes as that child, so the hash does not depend on how
-// many levels the trie happens to have: equal key sets give equal hashes.
+// The map keeps no hashes: the state root is a sum of per-entry terms that the writer
+// maintains as it changes entries (state/root_terms.hpp), so the trie's shape never enters
+// it.
 #pragma once
 
 #include <cstdint>
 #include <utility>
 
-#include "core/endian.hpp"
 #include "core/ref.hpp"
 #include "mmsb/assert.hpp"
-#include "mmsb/hash.hpp"
 
 namespace mmsb::state {
 
@@ -39,28 +35,14 @@ inline constexpr int kRadixMaxLevel = (64 + kRadixBits - 1) / kRadixBits - 1;
 struct RadixNode final : RefCounted {
   RadixNode(std::uint8_t level_in, std::uint64_t owner_in) : owner(owner_in), level(level_in) {}
   RadixNode(const RadixNode& other, std::uint64_t owner_in)
-      : RefCounted(other),
-        owner(owner_in),
-        bitmap(other.bitmap),
-        stale(other.stale),
-        level(other.level) {
+      : RefCounted(other), owner(owner_in), bitmap(other.bitmap), level(other.level) {
     for (int i = 0; i < kRadixFanout; ++i) slots[i] = other.slots[i];
-    for (std::uint64_t bits = bitmap & ~stale; bits != 0; bits &= bits - 1) {
-      int index = __builtin_ctzll(bits);
-      child_hashes[index] = other.child_hashes[index];
-    }
   }
 
   std::uint64_t owner;       // token allowed to change this node in place; 0: frozen
   std::uint64_t bitmap = 0;  // bit i set <=> slots[i] non-null
-  std::uint64_t stale = 0;   // bit i set <=> child_hashes[i] must be recomputed
   std::uint8_t level;        // 0: slots hold values; otherwise child nodes of level - 1
-  bool hash_valid = false;
-  Hash128 hash;
   Ref<RefCounted> slots[kRadixFanout];
-  // Hashes of the children, kept here so hashing a node reads only the node, not its 64
-  // children scattered in memory.
-  Hash128 child_hashes[kRadixFanout];
 };
 
 inline int radix_index(std::uint64_t key, int level) {
@@ -106,9 +88,8 @@ class RadixMap {
   }
 
   // The slot of `key`, which must be present, on a path the writer owns: nodes on the way
-  // down are claimed or copied as set() does, and the slot is marked for re-hashing. The
-  // value may then be replaced through it, or changed in place if the slot holds its only
-  // reference (the path is the writer's alone).
+  // down are claimed or copied as set() does. The value may then be replaced through it, or
+  // changed in place if the slot holds its only reference (the path is the writer's alone).
   Ref<RefCounted>& own_slot(std::uint64_t key, std::uint64_t token) {
     MMSB_DEBUG_ASSERT(find(key) != nullptr);
     return own_path(key, token)->slots[radix_index(key, 0)];
@@ -137,24 +118,6 @@ class RadixMap {
     if (root_) for_each_node_below(root_.get(), fn);
   }
 
-  // Merkle hash of the map; leaf_hash(const T&) -> Hash128 gives each value's hash. Caches
-  // results in the nodes, so it must run before the nodes are shared between threads
-  // (Fork::commit does this), after which it only reads the caches.
-  template <typename LeafHash>
-  Hash128 hash(LeafHash&& leaf_hash) const {
-    if (!root_) return empty_hash();
-    return node_hash(root_.get(), leaf_hash);
-  }
-
-  static Hash128 empty_hash() {
-    static const Hash128 empty = [] {
-      Hasher128 hasher;
-      hasher.update_string("mmsb:radix:empty");
-      return hasher.digest();
-    }();
-    return empty;
-  }
-
   // Calls fn(key, const T* in_a, const T* in_b) for every key whose value differs by
   // identity between a and b (nullptr where absent), in ascending key order. Subtrees the
   // two maps share are skipped, so the cost is O(differences x depth).
@@ -174,15 +137,13 @@ class RadixMap {
   }
 
   // The leaf node of `key` on a path the writer owns: the trie grown to hold the key, nodes
-  // claimed or copied (or made, where missing) on the way down, and every slot on the path
-  // marked for re-hashing.
+  // claimed or copied (or made, where missing) on the way down.
   RadixNode* own_path(std::uint64_t key, std::uint64_t token) {
     MMSB_ASSERT(token != 0);
     grow_to(radix_level_for(key), token);
     RadixNode* node = own(root_, token);
     while (node->level > 0) {
       const int index = radix_index(key, node->level);
-      node->stale |= std::uint64_t{1} << index;
       if (!node->slots[index]) {
         node->slots[index] =
             Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
@@ -190,13 +151,11 @@ class RadixMap {
       }
       node = own_child(node, index, token);
     }
-    node->stale |= std::uint64_t{1} << radix_index(key, 0);
     return node;
   }
 
   static RadixNode* own(Ref<RadixNode>& slot, std::uint64_t token) {
     if (!claim(slot.get(), token)) slot = Ref<RadixNode>::adopt(new RadixNode(*slot, token));
-    slot->hash_valid = false;
     return slot.get();
   }
 
@@ -206,7 +165,6 @@ class RadixMap {
       child = new RadixNode(*child, token);
       parent->slots[index] = Ref<RefCounted>(Ref<RadixNode>::adopt(child));
     }
-    child->hash_valid = false;
     return child;
   }
 
@@ -219,7 +177,6 @@ class RadixMap {
       auto* parent = new RadixNode(static_cast<std::uint8_t>(root_->level + 1), token);
       parent->slots[0] = Ref<RefCounted>(root_);
       parent->bitmap = 1;
-      parent->stale = 1;
       root_ = Ref<RadixNode>::adopt(parent);
     }
   }
@@ -230,14 +187,10 @@ class RadixMap {
     if (node->level > 0) {
       RadixNode* child = own_child(node, index, token);
       erase_below(child, key, token);
-      if (child->bitmap != 0) {
-        node->stale |= bit;
-        return;
-      }
+      if (child->bitmap != 0) return;
     }
     node->slots[index] = nullptr;
     node->bitmap &= ~bit;
-    node->stale &= ~bit;
   }
 
   template <typename Fn>
@@ -260,41 +213,6 @@ class RadixMap {
     for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
       for_each_node_below(child(node, __builtin_ctzll(bits)), fn);
     }
-  }
-
-  template <typename LeafHash>
-  static Hash128 node_hash(RadixNode* node, LeafHash& leaf_hash) {
-    if (node->hash_valid) return node->hash;
-    Hash128 result;
-    if (node->level > 0 && node->bitmap == 1) {
-      if (node->stale & 1) {
-        node->child_hashes[0] = node_hash(static_cast<RadixNode*>(node->slots[0].get()), leaf_hash);
-        node->stale = 0;
-      }
-      result = node->child_hashes[0];
-    } else {
-      // level (1), bitmap (8), child hashes (16 each): docs/FORMAT.md, "State root".
-      std::byte input[1 + 8 + 16 * kRadixFanout];
-      input[0] = static_cast<std::byte>(node->level);
-      put_le<std::uint64_t>(input + 1, node->bitmap);
-      std::byte* at = input + 9;
-      for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
-        int index = __builtin_ctzll(bits);
-        if ((node->stale >> index) & 1) {
-          node->child_hashes[index] =
-              node->level == 0
-                  ? leaf_hash(*static_cast<const T*>(node->slots[index].get()))
-                  : node_hash(static_cast<RadixNode*>(node->slots[index].get()), leaf_hash);
-        }
-        node->child_hashes[index].write_bytes(at);
-        at += 16;
-      }
-      node->stale = 0;
-      result = xxh3_128(std::span<const std::byte>(input, static_cast<std::size_t>(at - input)));
-    }
-    node->hash = result;
-    node->hash_valid = true;
-    return result;
   }
 
   static const RadixNode* child(const RadixNode* node, int index) {

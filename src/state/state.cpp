@@ -36,19 +36,7 @@ Ref<PageRecord> PageRecord::copy(PageId new_id) const {
   return record;
 }
 
-Hash128 PageRecord::leaf_hash() const {
-  // id (8), type (4), location (1), size (8), epoch (8), content hash (16): FORMAT.md.
-  std::byte input[45];
-  put_le<std::uint64_t>(input, id.value());
-  put_le<std::uint32_t>(input + 8, type);
-  put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
-  put_le<std::uint64_t>(input + 13, size_bytes);
-  put_le<std::uint64_t>(input + 21, epoch.value());
-  xxh3_128(bytes()).write_bytes(input + 29);
-  return xxh3_128(input);
-}
-
-Hash128 EdgeRecord::leaf_hash() const {
+Hash128 EdgeRecord::term() const {
   // id (8), kind (4), from (8), to (8): FORMAT.md.
   std::byte input[28];
   put_le<std::uint64_t>(input, edge.id.value());
@@ -58,7 +46,7 @@ Hash128 EdgeRecord::leaf_hash() const {
   return xxh3_128(input);
 }
 
-Hash128 DerivationRecord::leaf_hash() const {
+Hash128 DerivationRecord::term() const {
   // child (8), function length (4), function bytes: FORMAT.md.
   Hasher128 hasher;
   hasher.update_u64(child.value());
@@ -135,17 +123,16 @@ bool Tables::same_as(const Tables& other) const {
 
 Hash128 compute_root(const Tables& tables, TickId tick) {
   Hasher128 hasher;
-  hasher.update_string("mmsb:state-root:v3");
+  hasher.update_string("mmsb:state-root:v4");
   hasher.update_u64(tick.value());
   hasher.update_u64(tables.next_page_id);
   hasher.update_u64(tables.next_edge_id);
   hasher.update_u64(tables.pages.size());
   hasher.update_u64(tables.edges.size());
   hasher.update_u64(tables.derivations.size());
-  hasher.update_hash(tables.pages.hash([](const PageRecord& page) { return page.leaf_hash(); }));
-  hasher.update_hash(tables.edges.hash([](const EdgeRecord& edge) { return edge.leaf_hash(); }));
-  hasher.update_hash(
-      tables.derivations.hash([](const DerivationRecord& entry) { return entry.leaf_hash(); }));
+  hasher.update_hash(tables.pages_sum.as_hash());
+  hasher.update_hash(tables.edges_sum.as_hash());
+  hasher.update_hash(tables.derivations_sum.as_hash());
   hasher.update_u64(tables.retries ? tables.retries->items.size() : 0);
   static const Hash128 no_retries = RetryList({}).hash;
   hasher.update_hash(tables.retries ? tables.retries->hash : no_retries);

@@ -14,13 +14,14 @@
 #include "mmsb/fork.hpp"
 #include "mmsb/state.hpp"
 #include "state/radix_map.hpp"
+#include "state/root_terms.hpp"
 
 namespace mmsb::state {
 
 // One page: metadata plus its bytes, which it owns exclusively. Immutable once frozen; a
 // Fork changes only the records it made in the current tick (ForkCore::owns), and for
 // those `tick_write` indexes its list of the tick's writes. 64 bytes, one arena block: the
-// fields fill RefCounted's tail and nothing is cached (the leaf hash lives in the trie node).
+// fields fill RefCounted's tail and nothing is cached.
 struct PageRecord final : RefCounted {
   PageRecord(const PageRecord&) = delete;
   ~PageRecord() override { allocator->deallocate(data, size_bytes); }
@@ -38,8 +39,10 @@ struct PageRecord final : RefCounted {
   std::span<const std::byte> bytes() const { return {data, size_bytes}; }
   std::span<std::byte> mutable_bytes() { return {data, size_bytes}; }
   PageView view() const { return PageView{id, type, size_bytes, epoch, location, bytes()}; }
-  // Hash of (id, type, location, size, epoch, content hash); docs/FORMAT.md.
-  Hash128 leaf_hash() const;
+  // The page's terms in the state root (docs/FORMAT.md "State root"): its metadata's, and
+  // the sum of its content chunks'.
+  Hash128 meta_term() const { return page_meta_term(id, type, location, size_bytes, epoch); }
+  TermSum content_terms() const { return page_content_terms(id, bytes()); }
 
   PageType type = 0;  // first: it fills the 4 bytes RefCounted leaves after its count
   PageId id;
@@ -57,7 +60,7 @@ static_assert(sizeof(PageRecord) <= 64, "a page record is one 64-byte arena bloc
 
 struct EdgeRecord final : RefCounted {
   explicit EdgeRecord(const Edge& edge_in) : edge(edge_in) {}
-  Hash128 leaf_hash() const;
+  Hash128 term() const;  // in the root's edges sum (docs/FORMAT.md "State root")
   Edge edge;
 };
 
@@ -66,7 +69,7 @@ struct EdgeRecord final : RefCounted {
 struct DerivationRecord final : RefCounted {
   DerivationRecord(PageId child_in, std::string function_in)
       : child(child_in), function(std::move(function_in)) {}
-  Hash128 leaf_hash() const;
+  Hash128 term() const;  // in the root's derivations sum (docs/FORMAT.md "State root")
   PageId child;
   std::string function;
 };
@@ -101,6 +104,10 @@ struct RetryList final : RefCounted {
 
 struct Tables {
   RadixMap<PageRecord> pages;
+  // The root's sums over the maps' terms (docs/FORMAT.md "State root"), kept by the writer.
+  TermSum pages_sum;
+  TermSum edges_sum;
+  TermSum derivations_sum;
   RadixMap<EdgeRecord> edges;
   RadixMap<EdgeList> adjacency;
   RadixMap<DerivationRecord> derivations;  // by child page id
@@ -125,7 +132,7 @@ struct Tables {
   bool same_as(const Tables& other) const;
 };
 
-// A frozen version. Every node and record reachable from it has its hash cached.
+// A frozen version.
 struct StateData final : RefCounted {
   Tables tables;
   TickId tick;
@@ -152,7 +159,7 @@ struct MemoryUsage {
 };
 MemoryUsage memory_usage(const Tables& tables);
 
-// The state root over frozen (or fully hashable) tables.
+// The state root of `tables` at `tick`, from the sums the tables keep: O(1).
 Hash128 compute_root(const Tables& tables, TickId tick);
 
 std::string page_not_found(PageId page);
@@ -177,6 +184,9 @@ struct TickWrite {
   std::uint64_t end = 0;
   bool in_place = false;
   std::uint32_t last_undo = kNoUndo;  // the latest of its undo runs (see ForkCore::UndoRun)
+  // The caller of own_page() may have written anywhere: the page's content terms left the
+  // pages sum then and come back at the seal (writes otherwise keep them current).
+  bool raw = false;
   static constexpr std::uint32_t kNoUndo = ~std::uint32_t{0};
 };
 
@@ -292,6 +302,11 @@ class ForkCore {
   Result<PageRecord*> write_target(const PageRecord& record, std::uint64_t offset,
                                    std::uint64_t length);
   Result<PageRecord*> copy_into(Ref<RefCounted>& slot, const PageRecord& record);
+  // Marks a page own_page() hands out as written anywhere (TickWrite::raw).
+  PageRecord* make_raw(PageRecord& page);
+  // The page's term in the pages sum as it stands: its metadata's and, unless own_page()
+  // took its content terms out for the seal, its content's.
+  TermSum page_term(const PageRecord& record) const;
   void keep_undo(TickWrite& write, const PageRecord& page, std::uint64_t offset,
                  std::uint64_t length);
   // True if a page written in place differs from what the tick found, inside its hull.

@@ -49,7 +49,7 @@ TEST(GoldenLogTest, Checkpoint) {
   const std::string text = hex(bytes);
   EXPECT_EQ(text.substr(0, 128),
             "6d6d73622d636b70"    // "mmsb-ckp"
-            "03000000"            // version
+            "04000000"            // version
             "00000000"            // reserved
             "0100000000000000"    // tick
             "0200000000000000"    // next page id

@@ -134,7 +134,7 @@ TEST(TickRecordTest, GoldenIngestLayout) {
   ASSERT_TRUE(encode_tick_record(ingest_record(), payload).is_ok());
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "04"                                // version
+      "05"                                // version
       "02"                                // flags: ingest
       "0000"                              // reserved
       "00000000"                          // transactions
@@ -203,12 +203,14 @@ TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
 TEST(TickRecordTest, OtherVersionsAreRefusedWithBothVersionsNamed) {
   std::vector<std::byte> payload;
   ASSERT_TRUE(encode_tick_record(sample_record(), payload).is_ok());
-  payload[0] = std::byte{3};  // a record of the previous layout
-  auto decoded = decode_tick_record(payload);
-  EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
-  EXPECT_EQ(decoded.status().message(),
-            "tick record: unknown tick record version 3 (this build reads 4; logs of other "
-            "versions are not migrated) at byte 1");
+  for (int version : {3, 4}) {  // an older layout; the same layout with state root 3
+    payload[0] = static_cast<std::byte>(version);
+    auto decoded = decode_tick_record(payload);
+    EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
+    EXPECT_EQ(decoded.status().message(),
+              "tick record: unknown tick record version " + std::to_string(version) +
+                  " (this build reads 5; logs of other versions are not migrated) at byte 1");
+  }
 }
 
 TEST(TickRecordTest, EveryFlippedByteIsRejectedOrDecodesToSomethingValid) {
@@ -257,7 +259,7 @@ TEST(TickRecordTest, GoldenLayout) {
   const std::string delta_hex = test::hex(encode_delta(record.derived[0]));
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "04"                                // version
+      "05"                                // version
       "00"                                // flags
       "0000"                              // reserved
       "01000000"                          // transactions

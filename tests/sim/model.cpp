@@ -192,14 +192,16 @@ Hash128 Model::root() const {
   parts.tick = tick;
   parts.next_page_id = next_page;
   parts.next_edge_id = next_edge;
+  parts.page_count = pages.size();
+  parts.edge_count = edges.size();
+  parts.derivation_count = derivations.size();
   for (const auto& [id, page] : pages) {
-    parts.pages.emplace_back(
-        id, test::reference_page_leaf(id, page.type, Location::kHost, page.bytes, page.epoch));
+    test::reference_page_terms(id, page.type, Location::kHost, page.bytes, page.epoch,
+                               parts.page_terms);
   }
-  for (const auto& [id, edge] : edges)
-    parts.edges.emplace_back(id, test::reference_edge_leaf(edge));
+  for (const auto& [id, edge] : edges) parts.edge_terms.push_back(test::reference_edge_term(edge));
   for (const auto& [child, function] : derivations) {
-    parts.derivations.emplace_back(child, test::reference_derivation_leaf(PageId(child), function));
+    parts.derivation_terms.push_back(test::reference_derivation_term(PageId(child), function));
   }
   parts.retries = retries;
   return test::reference_root(parts);

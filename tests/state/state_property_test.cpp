@@ -62,15 +62,18 @@ State random_history(const State& from) {
     for (int i = 0; i < ops; ++i) {
       const std::uint64_t limit = fork.head().next_page_id().value() + 2;
       PageId page = random_page(fork, limit);
-      switch (*rc::gen::inRange(0, 6)) {
+      switch (const int kind = *rc::gen::inRange(0, 9)) {
         case 0:
         case 1:
         case 2:
+        case 6:  // zeros: chunks going back to zero leave the root's sum
           if (page.is_valid()) {
             const std::uint64_t size = fork.page(page)->size_bytes;
             const auto offset = *rc::gen::inRange<std::uint64_t>(0, size);
             const auto length = *rc::gen::inRange<std::uint64_t>(1, size - offset + 1);
-            RC_ASSERT(fork.write(page, offset, *gen_bytes(length)).is_ok());
+            const std::vector<std::byte> bytes =
+                kind == 6 ? std::vector<std::byte>(length) : *gen_bytes(length);
+            RC_ASSERT(fork.write(page, offset, bytes).is_ok());
           }
           break;
         case 3:
@@ -86,6 +89,24 @@ State random_history(const State& from) {
           }
           break;
         }
+        case 7:  // a delta: runs (or dense) against the page as it is now
+          if (page.is_valid()) {
+            const PageView view = fork.page(page).value();
+            std::vector<std::byte> changed(view.bytes.begin(), view.bytes.end());
+            for (int k = *rc::gen::inRange(1, 4); k > 0; --k) {
+              changed[*rc::gen::inRange<std::size_t>(0, changed.size())] = (*gen_bytes(1))[0];
+            }
+            const Delta delta = diff(page, view.epoch, view.bytes, changed).value();
+            RC_ASSERT(fork.apply(delta).is_ok());
+          }
+          break;
+        case 8:  // raw bytes: the caller may write anywhere
+          if (page.is_valid()) {
+            std::span<std::byte> bytes = fork.mutable_bytes(page).value();
+            const auto at = *rc::gen::inRange<std::size_t>(0, bytes.size());
+            bytes[at] = (*gen_bytes(1))[0];
+          }
+          break;
       }
     }
     (void)fork.commit();

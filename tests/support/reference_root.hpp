@@ -3,46 +3,20 @@
 // which is maintained incrementally.
 #pragma once
 
-#include <map>
+#include <algorithm>
 #include <vector>
 
 #include "mmsb/mmsb.hpp"
 
 namespace mmsb::test {
 
-using LeafHashes = std::vector<std::pair<std::uint64_t, Hash128>>;  // sorted by key
-
-// docs/FORMAT.md: 32-way, 5 bits a level, levels 0..12.
-constexpr int kBits = 5;
-constexpr int kLevelMax = 12;
-
-inline int top_level(std::uint64_t key) {
-  int level = 0;
-  while (level < kLevelMax && (key >> (kBits * (level + 1))) != 0) ++level;
-  return level;
-}
-
-inline Hash128 reference_node_hash(const LeafHashes& entries, int level) {
-  std::map<int, LeafHashes> slots;
-  for (const auto& entry : entries)
-    slots[static_cast<int>((entry.first >> (kBits * level)) & ((1 << kBits) - 1))].push_back(entry);
-  if (level > 0 && slots.size() == 1 && slots.begin()->first == 0) {
-    return reference_node_hash(slots.begin()->second, level - 1);
-  }
-  std::uint64_t bitmap = 0;
-  for (const auto& [slot, unused] : slots) bitmap |= std::uint64_t{1} << slot;
-  Hasher128 hasher;
-  hasher.update_u8(static_cast<std::uint8_t>(level));
-  hasher.update_u64(bitmap);
-  for (const auto& [slot, below] : slots) {
-    hasher.update_hash(level == 0 ? below.front().second : reference_node_hash(below, level - 1));
-  }
-  return hasher.digest();
-}
-
-inline Hash128 reference_map_hash(const LeafHashes& entries) {
-  if (entries.empty()) return xxh3_128(as_bytes("mmsb:radix:empty"));
-  return reference_node_hash(entries, top_level(entries.back().first));
+// docs/FORMAT.md "State root": a sum of terms modulo 2^128, each term a Hash128 read as the
+// number high * 2^64 + low.
+inline Hash128 reference_sum(const std::vector<Hash128>& terms) {
+  __extension__ using Number = unsigned __int128;
+  Number sum = 0;
+  for (const Hash128& term : terms) sum += (static_cast<Number>(term.high) << 64) | term.low;
+  return Hash128{static_cast<std::uint64_t>(sum), static_cast<std::uint64_t>(sum >> 64)};
 }
 
 // What the root commits to, gathered from a State or from any model of one (the
@@ -51,25 +25,40 @@ struct RootParts {
   std::uint64_t tick = 0;
   std::uint64_t next_page_id = 1;
   std::uint64_t next_edge_id = 1;
-  LeafHashes pages;                   // reference_page_leaf per page, by id
-  LeafHashes edges;                   // reference_edge_leaf per edge, by id
-  LeafHashes derivations;             // reference_derivation_leaf per derived page, by child id
-  std::vector<PendingRetry> retries;  // by (due, family, scope)
+  std::uint64_t page_count = 0;
+  std::uint64_t edge_count = 0;
+  std::uint64_t derivation_count = 0;
+  std::vector<Hash128> page_terms;        // reference_page_terms of every page
+  std::vector<Hash128> edge_terms;        // reference_edge_term of every edge
+  std::vector<Hash128> derivation_terms;  // reference_derivation_term of every derived page
+  std::vector<PendingRetry> retries;      // by (due, family, scope)
 };
 
-inline Hash128 reference_page_leaf(std::uint64_t id, PageType type, Location location,
-                                   std::span<const std::byte> bytes, std::uint64_t epoch) {
-  Hasher128 hasher;
-  hasher.update_u64(id);
-  hasher.update_u32(type);
-  hasher.update_u8(static_cast<std::uint8_t>(location));
-  hasher.update_u64(bytes.size());
-  hasher.update_u64(epoch);
-  hasher.update_hash(xxh3_128(bytes));
-  return hasher.digest();
+// A page's metadata term and the terms of its non-zero 64-byte chunks, appended to `terms`.
+inline void reference_page_terms(std::uint64_t id, PageType type, Location location,
+                                 std::span<const std::byte> bytes, std::uint64_t epoch,
+                                 std::vector<Hash128>& terms) {
+  Hasher128 meta(1);
+  meta.update_u64(id);
+  meta.update_u32(type);
+  meta.update_u8(static_cast<std::uint8_t>(location));
+  meta.update_u64(bytes.size());
+  meta.update_u64(epoch);
+  terms.push_back(meta.digest());
+  for (std::uint64_t at = 0; at < bytes.size(); at += 64) {
+    const std::span<const std::byte> chunk = bytes.subspan(at, std::min<std::uint64_t>(64, bytes.size() - at));
+    bool zero = true;
+    for (std::byte byte : chunk) zero = zero && byte == std::byte{0};
+    if (zero) continue;
+    Hasher128 content(2);
+    content.update_u64(id);
+    content.update_u32(static_cast<std::uint32_t>(at / 64));
+    content.update(chunk);
+    terms.push_back(content.digest());
+  }
 }
 
-inline Hash128 reference_edge_leaf(const Edge& edge) {
+inline Hash128 reference_edge_term(const Edge& edge) {
   Hasher128 hasher;
   hasher.update_u64(edge.id.value());
   hasher.update_u32(edge.kind);
@@ -78,7 +67,7 @@ inline Hash128 reference_edge_leaf(const Edge& edge) {
   return hasher.digest();
 }
 
-inline Hash128 reference_derivation_leaf(PageId child, std::string_view function) {
+inline Hash128 reference_derivation_term(PageId child, std::string_view function) {
   Hasher128 hasher;
   hasher.update_u64(child.value());
   hasher.update_u32(static_cast<std::uint32_t>(function.size()));
@@ -88,16 +77,16 @@ inline Hash128 reference_derivation_leaf(PageId child, std::string_view function
 
 inline Hash128 reference_root(const RootParts& parts) {
   Hasher128 hasher;
-  hasher.update_string("mmsb:state-root:v3");
+  hasher.update_string("mmsb:state-root:v4");
   hasher.update_u64(parts.tick);
   hasher.update_u64(parts.next_page_id);
   hasher.update_u64(parts.next_edge_id);
-  hasher.update_u64(parts.pages.size());
-  hasher.update_u64(parts.edges.size());
-  hasher.update_u64(parts.derivations.size());
-  hasher.update_hash(reference_map_hash(parts.pages));
-  hasher.update_hash(reference_map_hash(parts.edges));
-  hasher.update_hash(reference_map_hash(parts.derivations));
+  hasher.update_u64(parts.page_count);
+  hasher.update_u64(parts.edge_count);
+  hasher.update_u64(parts.derivation_count);
+  hasher.update_hash(reference_sum(parts.page_terms));
+  hasher.update_hash(reference_sum(parts.edge_terms));
+  hasher.update_hash(reference_sum(parts.derivation_terms));
   // Pending retries: count, then XXH3-128 over (due, family, scope, attempt) per entry.
   Hasher128 retries;
   for (const PendingRetry& retry : parts.retries) {
@@ -117,16 +106,18 @@ inline Hash128 reference_root(const State& state) {
   parts.next_page_id = state.next_page_id().value();
   parts.next_edge_id = state.next_edge_id().value();
   state.for_each_page([&](const PageView& page) {
-    parts.pages.emplace_back(
-        page.id.value(), reference_page_leaf(page.id.value(), page.type, page.location, page.bytes,
-                                             page.epoch.value()));
+    ++parts.page_count;
+    reference_page_terms(page.id.value(), page.type, page.location, page.bytes,
+                         page.epoch.value(), parts.page_terms);
   });
   state.for_each_edge([&](const Edge& edge) {
-    parts.edges.emplace_back(edge.id.value(), reference_edge_leaf(edge));
+    ++parts.edge_count;
+    parts.edge_terms.push_back(reference_edge_term(edge));
   });
   state.for_each_derivation([&](const Derivation& derivation) {
-    parts.derivations.emplace_back(
-        derivation.child.value(), reference_derivation_leaf(derivation.child, derivation.function));
+    ++parts.derivation_count;
+    parts.derivation_terms.push_back(
+        reference_derivation_term(derivation.child, derivation.function));
   });
   const auto retries = state.pending_retries();
   parts.retries.assign(retries.begin(), retries.end());
