@@ -9,26 +9,40 @@ namespace mmsb {
 
 std::string_view packet_outcome_name(PacketOutcome outcome) {
   switch (outcome) {
-    case PacketOutcome::kAdmitted: return "admitted";
-    case PacketOutcome::kDenied: return "denied";
-    case PacketOutcome::kThrottled: return "throttled";
-    case PacketOutcome::kRefused: return "refused";
+    case PacketOutcome::kAdmitted:
+      return "admitted";
+    case PacketOutcome::kDenied:
+      return "denied";
+    case PacketOutcome::kThrottled:
+      return "throttled";
+    case PacketOutcome::kRefused:
+      return "refused";
   }
   return "unknown";
 }
 
 std::string_view deny_reason_name(DenyReason reason) {
   switch (reason) {
-    case DenyReason::kNone: return "none";
-    case DenyReason::kNoRuleset: return "no_ruleset";
-    case DenyReason::kUnknownTopic: return "unknown_topic";
-    case DenyReason::kTopicDenied: return "topic_denied";
-    case DenyReason::kProducerNotAllowed: return "producer_not_allowed";
-    case DenyReason::kOversize: return "oversize";
-    case DenyReason::kOutOfRange: return "out_of_range";
-    case DenyReason::kPageMissing: return "page_missing";
-    case DenyReason::kPageDerived: return "page_derived";
-    case DenyReason::kTickFailed: return "tick_failed";
+    case DenyReason::kNone:
+      return "none";
+    case DenyReason::kNoRuleset:
+      return "no_ruleset";
+    case DenyReason::kUnknownTopic:
+      return "unknown_topic";
+    case DenyReason::kTopicDenied:
+      return "topic_denied";
+    case DenyReason::kProducerNotAllowed:
+      return "producer_not_allowed";
+    case DenyReason::kOversize:
+      return "oversize";
+    case DenyReason::kOutOfRange:
+      return "out_of_range";
+    case DenyReason::kPageMissing:
+      return "page_missing";
+    case DenyReason::kPageDerived:
+      return "page_derived";
+    case DenyReason::kTickFailed:
+      return "tick_failed";
   }
   return "unknown";
 }
@@ -80,10 +94,9 @@ Status check_rule(const TopicRule& rule) {
                                 std::to_string(mapping.record_bytes) + " leaves no payload room");
       }
       if (rule.max_payload_bytes > mapping.record_bytes - kRecordHeaderBytes) {
-        return invalid_argument(name + ": max_payload_bytes " +
-                                std::to_string(rule.max_payload_bytes) +
-                                " does not fit a record of " +
-                                std::to_string(mapping.record_bytes) + " bytes");
+        return invalid_argument(
+            name + ": max_payload_bytes " + std::to_string(rule.max_payload_bytes) +
+            " does not fit a record of " + std::to_string(mapping.record_bytes) + " bytes");
       }
       return Status::ok();
   }
@@ -130,8 +143,9 @@ Result<std::shared_ptr<const CompiledRuleset>> CompiledRuleset::compile(Ruleset 
     topic.rule = std::move(rule);
     compiled->topics_.push_back(std::move(topic));
   }
-  std::sort(compiled->topics_.begin(), compiled->topics_.end(),
-            [](const CompiledTopic& a, const CompiledTopic& b) { return a.rule.topic < b.rule.topic; });
+  std::sort(
+      compiled->topics_.begin(), compiled->topics_.end(),
+      [](const CompiledTopic& a, const CompiledTopic& b) { return a.rule.topic < b.rule.topic; });
   for (std::size_t i = 1; i < compiled->topics_.size(); ++i) {
     if (compiled->topics_[i].rule.topic == compiled->topics_[i - 1].rule.topic) {
       return invalid_argument(topic_name(compiled->topics_[i].rule.topic) + " appears twice");
@@ -331,7 +345,8 @@ std::vector<BucketLevel> Governor::tick_levels() const {
   std::vector<BucketLevel> levels;
   levels.reserve(touched_.size());
   for (const auto& [index, before] : touched_) {
-    levels.push_back(BucketLevel{ruleset_->topic(index).rule.topic, before.tokens, before.as_of_ns});
+    levels.push_back(
+        BucketLevel{ruleset_->topic(index).rule.topic, before.tokens, before.as_of_ns});
   }
   std::sort(levels.begin(), levels.end(),
             [](const BucketLevel& a, const BucketLevel& b) { return a.topic < b.topic; });
@@ -373,21 +388,23 @@ Status apply_packet(state::ForkCore& fork, const CompiledTopic& topic,
     case TopicAction::kWriteAtOffset:
       return fork.write(mapping.page, get_le<std::uint32_t>(payload.data()), payload.subspan(4));
     case TopicAction::kAppend: {
-      MMSB_ASSIGN_OR_RETURN(state::PageRecord * page, fork.own_page(mapping.page));
-      std::span<std::byte> bytes = page->mutable_bytes();
+      // Two writes, so the root's terms change by the chunks they touch (a raw record would
+      // have the seal count the whole page again).
+      const state::PageRecord* page = fork.tables().find_page(mapping.page);
+      if (page == nullptr) return not_found(state::page_not_found(mapping.page));
       const std::uint64_t record = mapping.record_bytes;
-      const std::uint64_t slots = (bytes.size() - kAppendHeaderBytes) / record;
-      const std::uint64_t count = get_le<std::uint64_t>(bytes.data());
+      const std::uint64_t slots = (page->size_bytes - kAppendHeaderBytes) / record;
+      const std::uint64_t count = get_le<std::uint64_t>(page->data);
       const std::uint64_t at = kAppendHeaderBytes + (count % slots) * record;
-      std::byte* slot = bytes.data() + at;
-      put_le<std::uint32_t>(slot, static_cast<std::uint32_t>(payload.size()));
-      if (!payload.empty()) std::memcpy(slot + kRecordHeaderBytes, payload.data(), payload.size());
-      std::memset(slot + kRecordHeaderBytes + payload.size(), 0,
-                  record - kRecordHeaderBytes - payload.size());
-      put_le<std::uint64_t>(bytes.data(), count + 1);
-      fork.mark_written(*page, 0, kAppendHeaderBytes);
-      fork.mark_written(*page, at, record);
-      return Status::ok();
+      thread_local std::vector<std::byte> slot;  // the sequencer's; grows to the largest record
+      slot.assign(record, std::byte{0});
+      put_le<std::uint32_t>(slot.data(), static_cast<std::uint32_t>(payload.size()));
+      if (!payload.empty())
+        std::memcpy(slot.data() + kRecordHeaderBytes, payload.data(), payload.size());
+      MMSB_RETURN_IF_ERROR(fork.write(mapping.page, at, slot));
+      std::byte header[kAppendHeaderBytes];
+      put_le<std::uint64_t>(header, count + 1);
+      return fork.write(mapping.page, 0, header);
     }
   }
   return internal_error("unknown topic action");

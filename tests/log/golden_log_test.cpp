@@ -4,8 +4,8 @@
 
 #include "log/checkpoint.hpp"
 #include "log/format.hpp"
-#include "state/tables.hpp"
 #include "mmsb/mmsb.hpp"
+#include "state/tables.hpp"
 #include "support/bytes.hpp"
 #include "support/temp_dir.hpp"
 
@@ -73,17 +73,17 @@ TEST(GoldenLogTest, Checkpoint) {
             "0100000000000000"    // from
             "0100000000000000");  // to
   EXPECT_EQ(text.substr(310, 34),
-            "0100000000000000"    // derived page
-            "01000000"            // function name length
-            "00000000"            // reserved
-            "66");                // "f"
+            "0100000000000000"  // derived page
+            "01000000"          // function name length
+            "00000000"          // reserved
+            "66");              // "f"
   EXPECT_EQ(text.substr(344, 80),
-            "0100000000000000"    // retries
-            "0500000000000000"    // due tick
-            "ab00000000000000"    // family
-            "0100000000000000"    // scope
-            "02000000"            // attempt
-            "00000000");          // reserved
+            "0100000000000000"  // retries
+            "0500000000000000"  // due tick
+            "ab00000000000000"  // family
+            "0100000000000000"  // scope
+            "02000000"          // attempt
+            "00000000");        // reserved
   EXPECT_EQ(bytes.size(), 80u + 40 + 3 + 32 + 17 + 8 + 32 + 8);
   auto loaded = load_checkpoint(*Env::posix(), dir / checkpoint_file_name(TickId(1)), {});
   ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();

@@ -80,14 +80,13 @@ TEST(GoldenTest, RootOfAStateWithADerivation) {
   State state = fork.commit();
   EXPECT_EQ(state.root(), test::reference_root(state));
   EXPECT_EQ(state.root().to_hex(), "29e6caf5aa0119cf66ef217aa895114a");
-  EXPECT_EQ(state.derivation(PageId(2)),
-            (Derivation{PageId(2), "mmsb.passthrough", {PageId(1)}}));
+  EXPECT_EQ(state.derivation(PageId(2)), (Derivation{PageId(2), "mmsb.passthrough", {PageId(1)}}));
 }
 
 TEST(GoldenTest, RootOfAStateWithPendingRetries) {
   state::ForkCore fork(golden_state());
-  fork.set_retries({PendingRetry{TickId(4), 0xab, PageId(1), 2},
-                    PendingRetry{TickId(9), 0xcd, PageId(3), 3}});
+  fork.set_retries(
+      {PendingRetry{TickId(4), 0xab, PageId(1), 2}, PendingRetry{TickId(9), 0xcd, PageId(3), 3}});
   State state = fork.commit();
   EXPECT_EQ(state.root(), test::reference_root(state));
   EXPECT_EQ(state.root().to_hex(), "5f1fd4629dcf26e1f38728825e465937");

@@ -46,7 +46,8 @@ inline void reference_page_terms(std::uint64_t id, PageType type, Location locat
   meta.update_u64(epoch);
   terms.push_back(meta.digest());
   for (std::uint64_t at = 0; at < bytes.size(); at += 64) {
-    const std::span<const std::byte> chunk = bytes.subspan(at, std::min<std::uint64_t>(64, bytes.size() - at));
+    const std::span<const std::byte> chunk =
+        bytes.subspan(at, std::min<std::uint64_t>(64, bytes.size() - at));
     bool zero = true;
     for (std::byte byte : chunk) zero = zero && byte == std::byte{0};
     if (zero) continue;
@@ -107,8 +108,8 @@ inline Hash128 reference_root(const State& state) {
   parts.next_edge_id = state.next_edge_id().value();
   state.for_each_page([&](const PageView& page) {
     ++parts.page_count;
-    reference_page_terms(page.id.value(), page.type, page.location, page.bytes,
-                         page.epoch.value(), parts.page_terms);
+    reference_page_terms(page.id.value(), page.type, page.location, page.bytes, page.epoch.value(),
+                         parts.page_terms);
   });
   state.for_each_edge([&](const Edge& edge) {
     ++parts.edge_count;
