@@ -153,16 +153,16 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
   bool have_previous = false;
   Hash128 previous;
   bool done = false;
+  log::TickRecord record;  // every record is decoded into this one, its memory kept
   Status scanned = log::read_log(
       env, log_dir_of(dir),
       [&](std::span<const std::byte> payload, const std::string& path,
           std::uint64_t offset) -> Status {
         if (done) return Status::ok();
         summary->bytes_read += payload.size() + log::kFrameHeaderBytes;
-        auto decoded = log::decode_tick_record(payload);
+        Status decoded = log::decode_tick_record(payload, record);
         if (!decoded.is_ok())
-          return corruption(log::at_byte(path, offset) + ": " + decoded.status().message());
-        log::TickRecord& record = *decoded;
+          return corruption(log::at_byte(path, offset) + ": " + decoded.message());
         if (have_previous && record.previous != previous) {
           return corruption(log::at_byte(path, offset) + ": tick " +
                             std::to_string(record.tick.value()) +

@@ -159,6 +159,13 @@ bool decode_derive(ByteReader& in, DeriveOp& op, OpResult& result) {
   return true;
 }
 
+// The op `any` holds if it is a T already (its vectors keep their memory), else a new T.
+template <typename T>
+T& reuse(Op& any) {
+  if (T* op = std::get_if<T>(&any)) return *op;
+  return any.emplace<T>();
+}
+
 bool decode_op(ByteReader& in, Op& any, OpResult& result) {
   std::uint8_t kind = 0;
   if (!in.read(kind, "op kind")) return false;
@@ -168,13 +175,13 @@ bool decode_op(ByteReader& in, Op& any, OpResult& result) {
       return in.read(op.page, "read page") && in.read(op.epoch, "read epoch");
     }
     case OpKind::kCreatePage: {
-      auto& op = any.emplace<CreatePageOp>();
+      auto& op = reuse<CreatePageOp>(any);
       return in.read(op.type, "create type") && in.read(op.size_bytes, "create size") &&
              in.read(result.assigned, "create id") &&
              read_length_prefixed(in, op.bytes, "create initial bytes");
     }
     case OpKind::kWrite: {
-      auto& op = any.emplace<WriteOp>();
+      auto& op = reuse<WriteOp>(any);
       return in.read(op.page, "write page") && in.read(result.epoch, "write epoch") &&
              in.read(op.offset, "write offset") &&
              read_length_prefixed(in, op.bytes, "write bytes");
@@ -189,7 +196,7 @@ bool decode_op(ByteReader& in, Op& any, OpResult& result) {
     case OpKind::kRemoveEdge:
       return in.read(any.emplace<RemoveEdgeOp>().edge, "removed edge");
     case OpKind::kDerive:
-      return decode_derive(in, any.emplace<DeriveOp>(), result);
+      return decode_derive(in, reuse<DeriveOp>(any), result);
     case OpKind::kApplyRule: {
       auto& op = any.emplace<ApplyRuleOp>();
       return in.read(op.family, "apply rule family") && in.read(op.page, "apply rule scope") &&
@@ -282,7 +289,7 @@ bool decode_merge(ByteReader& in, MergeEffect& merge) {
     child = PageId(id);
   }
   return in.read_ids(merge.derivations_removed, "merge removed derivation count",
-                  "merge removed derivation");
+                     "merge removed derivation");
 }
 
 constexpr std::uint8_t kFlagMerge = 1;
@@ -345,9 +352,9 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
   std::uint32_t ruleset_bytes = 0, count = 0;
   if (!in.read(ingest.time_ns, "ingest time")) return false;
   if (in.remaining() < 16) return in.fail("truncated reading ingest ruleset hash");
-  std::vector<std::byte> hash;
-  in.read_bytes(16, hash, "ingest ruleset hash");
-  ingest.ruleset = read_hash_bytes(hash.data());
+  ingest.ruleset = read_hash_bytes(in.here());
+  in.skip(16, "ingest ruleset hash");
+  ingest.payload.clear();
   if (!in.read_count(ruleset_bytes, 1, "ingest ruleset length") ||
       !in.read_bytes(ruleset_bytes, ingest.ruleset_bytes, "ingest ruleset") ||
       !in.read_count(count, kBucketLevelBytes, "ingest bucket count")) {
@@ -480,8 +487,8 @@ bool decode_derived(ByteReader& in, std::vector<Delta>& derived) {
   for (std::uint32_t i = 0; i < count; ++i) {
     if (!read_length_prefixed(in, bytes, "derived delta")) return false;
     auto delta = decode_delta(bytes);
-    if (!delta.is_ok()) return in.fail("derived delta " + std::to_string(i) + ": " +
-                                       delta.status().message());
+    if (!delta.is_ok())
+      return in.fail("derived delta " + std::to_string(i) + ": " + delta.status().message());
     derived.push_back(std::move(*delta));
   }
   return true;
@@ -507,8 +514,8 @@ Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out)
   const std::size_t start = out.size();
   Encoder encoder(out);
   append_le<std::uint8_t>(out, kTickRecordVersion);
-  append_le<std::uint8_t>(out, (record.has_merge ? kFlagMerge : 0) |
-                                   (record.has_ingest ? kFlagIngest : 0));
+  append_le<std::uint8_t>(
+      out, (record.has_merge ? kFlagMerge : 0) | (record.has_ingest ? kFlagIngest : 0));
   append_le<std::uint16_t>(out, 0);
   encoder.count(record.transactions.size(), kCountMax, "transaction count");
   append_le<std::uint64_t>(out, record.tick.value());
@@ -554,8 +561,16 @@ Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out)
 }
 
 Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
-  ByteReader in(payload);
   TickRecord record;
+  MMSB_RETURN_IF_ERROR(decode_tick_record(payload, record));
+  return record;
+}
+
+Status decode_tick_record(std::span<const std::byte> payload, TickRecord& record) {
+  ByteReader in(payload);
+  record.op_results.clear();
+  record.rules.clear();
+  record.derived.clear();
   std::uint8_t version = 0, flags = 0;
   std::uint16_t reserved = 0;
   std::uint32_t transactions = 0;
@@ -564,8 +579,8 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
     in.fail("unknown tick record version " + std::to_string(version) + " (this build reads " +
             std::to_string(kTickRecordVersion) + "; logs of other versions are not migrated)");
   }
-  if (in.read(flags, "flags") && (flags > (kFlagMerge | kFlagIngest) ||
-                                  flags == (kFlagMerge | kFlagIngest))) {
+  if (in.read(flags, "flags") &&
+      (flags > (kFlagMerge | kFlagIngest) || flags == (kFlagMerge | kFlagIngest))) {
     in.fail("unknown flags " + std::to_string(flags));
   }
   if (in.read(reserved, "reserved") && reserved != 0) in.fail("reserved bytes are not zero");
@@ -574,8 +589,7 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
   if (in.ok() && in.remaining() >= 40) {
     record.previous = read_hash_bytes(payload.data() + in.offset());
     record.root = read_hash_bytes(payload.data() + in.offset() + 16);
-    std::vector<std::byte> skip;
-    in.read_bytes(32, skip, "hashes");
+    in.skip(32, "hashes");
   } else if (in.ok()) {
     in.fail("truncated reading hashes");
   }
@@ -618,13 +632,15 @@ Result<TickRecord> decode_tick_record(std::span<const std::byte> payload) {
       record.op_results.resize(transaction.result.first);
     }
   }
+  if (!record.has_merge) record.merge = {};
+  if (!record.has_ingest) record.ingest = {};
   if (in.ok() && record.has_merge) decode_merge(in, record.merge);
   if (in.ok() && record.has_ingest) decode_ingest(in, record.ingest);
   if (in.ok()) decode_rules(in, record.rules);
   if (in.ok()) decode_derived(in, record.derived);
   if (in.ok() && in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " trailing bytes");
   if (!in.ok()) return corruption("tick record: " + in.error());
-  return record;
+  return Status::ok();
 }
 
 Status encode_ops(const std::vector<Op>& ops, std::vector<std::byte>& out) {

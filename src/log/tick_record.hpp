@@ -27,6 +27,9 @@ std::uint64_t encoded_size_bound(const std::vector<Op>& ops);
 [[nodiscard]] Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out);
 // Decodes one payload; Corruption naming the field on malformed input.
 Result<TickRecord> decode_tick_record(std::span<const std::byte> payload);
+// The same into `record`, whose vectors keep their memory from one record to the next (a
+// replay decodes every record into one). On an error `record` holds part of the payload.
+Status decode_tick_record(std::span<const std::byte> payload, TickRecord& record);
 
 // One transaction's inputs outside the log (the wire protocol's COMMIT body, docs/FORMAT.md
 // "Wire protocol"): an op count (u32), then each op as a TickRecord lays it out with every

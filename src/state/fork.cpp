@@ -20,7 +20,37 @@ ForkCore::ForkCore(const State& base)
       token_(next_token()),
       tick_start_next_page_(StateAccessors::data(base).tables.next_page_id),
       sealed_tick_(base.tick()),
-      sealed_root_(base.root()) {}
+      sealed_root_(base.root()) {
+  TickLists& spare = spare_lists();
+  writes_.swap(spare.writes);
+  undo_.swap(spare.undo);
+  undo_bytes_.swap(spare.undo_bytes);
+}
+
+ForkCore::TickLists& ForkCore::spare_lists() {
+  thread_local TickLists spare;
+  return spare;
+}
+
+ForkCore::~ForkCore() {
+  // Lists past this many entries are let go rather than kept for the thread's life.
+  constexpr std::size_t kKeptWritesMax = std::size_t{1} << 16;
+  constexpr std::size_t kKeptUndoBytesMax = std::size_t{1} << 22;
+  TickLists& spare = spare_lists();
+  if (writes_.capacity() > spare.writes.capacity() && writes_.capacity() <= kKeptWritesMax) {
+    writes_.clear();
+    writes_.swap(spare.writes);
+  }
+  if (undo_.capacity() > spare.undo.capacity() && undo_.capacity() <= kKeptWritesMax) {
+    undo_.clear();
+    undo_.swap(spare.undo);
+  }
+  if (undo_bytes_.capacity() > spare.undo_bytes.capacity() &&
+      undo_bytes_.capacity() <= kKeptUndoBytesMax) {
+    undo_bytes_.clear();
+    undo_bytes_.swap(spare.undo_bytes);
+  }
+}
 
 ForkCore ForkCore::working(State base) {
   ForkCore core(base);

@@ -41,6 +41,9 @@ TermSum delta_content_terms(const PageRecord& page, const Delta& delta) {
 }  // namespace
 
 bool ForkCore::differs(const PageRecord& page, const TickWrite& write) const {
+  // Equal bytes have equal terms, so terms that moved prove a change without reading the
+  // (by now cold) bytes; terms that did not move are compared byte by byte.
+  if (!write.raw && write.content_delta != TermSum{}) return true;
   if (write.in_place) return in_place_differs(page, write);
   return !write.previous || hull_differs(page, write);  // no previous: created in this tick
 }
@@ -90,6 +93,13 @@ PageRecord* ForkCore::make_raw(PageRecord& page) {
     write.raw = true;
   }
   return &page;
+}
+
+void ForkCore::count_content(TickWrite& write, const TermSum& before, const TermSum& after) {
+  tables_.pages_sum.subtract(before);
+  tables_.pages_sum.add(after);
+  write.content_delta.subtract(before);
+  write.content_delta.add(after);
 }
 
 void ForkCore::record_write(PageRecord& page, Ref<PageRecord> previous) {
@@ -203,11 +213,15 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
   }
   if (bytes.empty()) return Status::ok();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, offset, bytes.size()));
-  const bool counted = !writes_[owned->tick_write].raw;
+  TickWrite& written = writes_[owned->tick_write];
   const std::uint64_t end = offset + bytes.size();
-  if (counted) tables_.pages_sum.subtract(page_content_terms(page, owned->bytes(), offset, end));
-  std::memcpy(owned->data + offset, bytes.data(), bytes.size());
-  if (counted) tables_.pages_sum.add(page_content_terms(page, owned->bytes(), offset, end));
+  if (written.raw) {
+    std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  } else {
+    const TermSum before = page_content_terms(page, owned->bytes(), offset, end);
+    std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+    count_content(written, before, page_content_terms(page, owned->bytes(), offset, end));
+  }
   mark_written(*owned, offset, bytes.size());
   return Status::ok();
 }
@@ -226,11 +240,11 @@ Status ForkCore::apply(const Delta& delta) {
   const std::uint64_t begin = dense ? 0 : delta.runs().front().offset;
   const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, begin, end - begin));
-  const bool counted = !writes_[owned->tick_write].raw;
-  if (counted) tables_.pages_sum.subtract(delta_content_terms(*owned, delta));
+  TickWrite& written = writes_[owned->tick_write];
+  const TermSum before = written.raw ? TermSum{} : delta_content_terms(*owned, delta);
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
-  if (counted) tables_.pages_sum.add(delta_content_terms(*owned, delta));
+  if (!written.raw) count_content(written, before, delta_content_terms(*owned, delta));
   mark_written(*owned, begin, end - begin);
   return Status::ok();
 }

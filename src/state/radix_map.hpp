@@ -3,26 +3,40 @@
 //
 // Shape: a 32-way radix trie over the key, 5 bits a level, level 0 holding values. mmsb ids
 // are dense counters, so nodes fill up and the trie stays shallow: 1M pages need 4 levels.
-// 32 rather than 64: a write copies one node per level, and each copy takes a reference on
-// every child, so half the fan-out halves that cost at the same depth up to 1M pages.
 // Iteration is in key order, which gives deterministic traversal for free.
 //
-// Persistence: nodes are shared between versions and never changed once shared. A writer
-// holds an owner token; nodes it created carry that token and may be changed in place,
-// every other node on a path it writes is copied first (path copying). Giving up the token
-// (a seal takes a new one) freezes everything it owned. A frozen node is claimed instead of
-// copied (it takes the writer's token and is changed in place) when no other version can
-// reach it: its reference count is 1 and its parent is the writer's, so the one reference
-// is the writer's own path. That is a working version whose older versions nobody holds.
+// Persistence: nodes are shared between versions and their content never changes once
+// shared. A writer holds an owner token; nodes it made carry the token and are changed in
+// place. A node it reaches that others may share is not copied: the writer puts a diff node
+// in its place, which names the shared node as its base and holds up to kRadixDiffSlots
+// slots that replace the base's. Copying a node would take a reference on each of its 32
+// children, most of them on cache lines nothing else touches (and drop them all again when
+// the old version dies); a diff takes one, on its base. A diff's base is always a full
+// node, so a lookup takes at most one extra hop. A diff whose slots run out becomes a full
+// node (the copy, once).
+//
+// A node nobody else can reach is changed in place instead: one whose reference count is 1
+// on a path the writer owns (a working version whose older versions nobody holds). And when
+// a new diff is made over a diff whose base is held by that diff alone, the old diff's slots
+// are first written into the base: the base is then reached only through the old diff,
+// which shows its own slots at those indexes, so no reader can tell; the new diff takes the
+// base as it is now. A writer that keeps publishing versions while the one before dies (the
+// sequencer) so keeps every node at one diff over one full node, and a write costs a
+// handful of reference counts whatever the fan-out. The writer claims such a base with a
+// compare-and-swap on its owner, since another writer may reach it through the same shared
+// diff; one that cannot takes the old diff's slots into the new one instead.
 //
 // The map keeps no hashes: the state root is a sum of per-entry terms that the writer
 // maintains as it changes entries (state/root_terms.hpp), so the trie's shape never enters
 // it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <new>
 #include <utility>
 
+#include "core/arena.hpp"
 #include "core/ref.hpp"
 #include "mmsb/assert.hpp"
 
@@ -31,19 +45,62 @@ namespace mmsb::state {
 inline constexpr int kRadixBits = 5;
 inline constexpr int kRadixFanout = 1 << kRadixBits;
 inline constexpr int kRadixMaxLevel = (64 + kRadixBits - 1) / kRadixBits - 1;
+// Slots a diff node replaces at most before it becomes a full node.
+inline constexpr int kRadixDiffSlots = 8;
+// The owner of a base while a writer writes a diff's slots into it (never a token: tokens
+// count up from 1).
+inline constexpr std::uint64_t kFolding = ~std::uint64_t{0};
 
-struct RadixNode final : RefCounted {
-  RadixNode(std::uint8_t level_in, std::uint64_t owner_in) : owner(owner_in), level(level_in) {}
-  RadixNode(const RadixNode& other, std::uint64_t owner_in)
-      : RefCounted(other), owner(owner_in), bitmap(other.bitmap), level(other.level) {
-    for (int i = 0; i < kRadixFanout; ++i) slots[i] = other.slots[i];
-  }
+// What every node has: a full node (RadixFull) or a diff over one (RadixDiff).
+struct RadixNode : RefCounted {
+  RadixNode(std::uint8_t level_in, std::uint64_t owner_in, bool diff_in)
+      : owner(owner_in), level(level_in), diff(diff_in) {}
 
-  std::uint64_t owner;       // token allowed to change this node in place; 0: frozen
-  std::uint64_t bitmap = 0;  // bit i set <=> slots[i] non-null
+  // The token allowed to change this node in place (a dead token once its writer sealed).
+  std::atomic<std::uint64_t> owner;
+  std::uint32_t bitmap = 0;  // bit i set <=> slot i (as this node shows it) is non-null
   std::uint8_t level;        // 0: slots hold values; otherwise child nodes of level - 1
+  bool diff;                 // a RadixDiff, else a RadixFull
+};
+
+static_assert(sizeof(RadixNode) == 32);
+
+struct RadixFull final : RadixNode {
+  RadixFull(std::uint8_t level_in, std::uint64_t owner_in) : RadixNode(level_in, owner_in, false) {}
   Ref<RefCounted> slots[kRadixFanout];
 };
+
+struct RadixDiff final : RadixNode {
+  RadixDiff(Ref<RadixFull> base_in, std::uint32_t bitmap_in, std::uint64_t owner_in)
+      : RadixNode(base_in->level, owner_in, true), base(std::move(base_in)) {
+    bitmap = bitmap_in;
+  }
+  // Made and dropped once a tick per node a tick writes: one 128-byte arena block.
+  static void* operator new(std::size_t size_bytes) {
+    void* block = core::arena_allocate(size_bytes);
+    if (block == nullptr) throw std::bad_alloc();
+    return block;
+  }
+  static void operator delete(void* block, std::size_t size_bytes) noexcept {
+    core::arena_deallocate(static_cast<std::byte*>(block), size_bytes);
+  }
+  // The slot this diff replaces at `index`, or null if it shows the base's.
+  Ref<RefCounted>* replaced(int index) {
+    for (int i = 0; i < count; ++i) {
+      if (indexes[i] == index) return &values[i];
+    }
+    return nullptr;
+  }
+  const Ref<RefCounted>* replaced(int index) const {
+    return const_cast<RadixDiff*>(this)->replaced(index);
+  }
+
+  Ref<RadixFull> base;
+  std::uint8_t count = 0;
+  std::uint8_t indexes[kRadixDiffSlots] = {};
+  Ref<RefCounted> values[kRadixDiffSlots];
+};
+static_assert(sizeof(RadixDiff) <= 128, "a diff is one 128-byte arena block");
 
 inline int radix_index(std::uint64_t key, int level) {
   return static_cast<int>((key >> (kRadixBits * level)) & (kRadixFanout - 1));
@@ -56,6 +113,14 @@ inline int radix_level_for(std::uint64_t key) {
   return level;
 }
 
+// Slot `index` of `node` as it shows it (a diff's own, else its base's).
+inline RefCounted* radix_slot(const RadixNode* node, int index) {
+  if (!node->diff) return static_cast<const RadixFull*>(node)->slots[index].get();
+  const auto* diff = static_cast<const RadixDiff*>(node);
+  const Ref<RefCounted>* replaced = diff->replaced(index);
+  return replaced != nullptr ? replaced->get() : diff->base->slots[index].get();
+}
+
 template <typename T>
 class RadixMap {
  public:
@@ -63,45 +128,49 @@ class RadixMap {
   bool empty() const { return size_ == 0; }
   bool same_as(const RadixMap& other) const { return root_ == other.root_; }
   // The root node's identity, for tests of the in-place path.
-  const RadixNode* root_node() const { return root_.get(); }
+  const RadixNode* root_node() const { return root(); }
 
   const T* find(std::uint64_t key) const {
-    const RadixNode* node = root_.get();
+    const RadixNode* leaf = leaf_of(key);
+    return leaf == nullptr ? nullptr : static_cast<const T*>(radix_slot(leaf, radix_index(key, 0)));
+  }
+
+  // The level-0 node that holds `key` or would, if it exists.
+  const RadixNode* leaf_of(std::uint64_t key) const {
+    const RadixNode* node = root();
     if (node == nullptr || radix_level_for(key) > node->level) return nullptr;
     while (node->level > 0) {
-      node = static_cast<const RadixNode*>(node->slots[radix_index(key, node->level)].get());
+      node = static_cast<const RadixNode*>(radix_slot(node, radix_index(key, node->level)));
       if (node == nullptr) return nullptr;
     }
-    return static_cast<const T*>(node->slots[radix_index(key, 0)].get());
+    return node;
   }
 
   Ref<T> find_ref(std::uint64_t key) const { return Ref<T>(const_cast<T*>(find(key))); }
 
-  // Inserts or replaces. Nodes not owned by `token` are copied on the way down.
+  // Inserts or replaces. Nodes the writer holding `token` may not change are replaced by
+  // diffs (or claimed) on the way down.
   void set(std::uint64_t key, Ref<T> value, std::uint64_t token) {
     MMSB_ASSERT(value);
-    RadixNode* leaf = own_path(key, token);
-    const int index = radix_index(key, 0);
-    if (!leaf->slots[index]) ++size_;
-    leaf->slots[index] = Ref<RefCounted>(std::move(value));
-    leaf->bitmap |= std::uint64_t{1} << index;
+    Ref<RefCounted>& slot = own_path(key, token, true);
+    if (!slot) ++size_;
+    slot = Ref<RefCounted>(std::move(value));
   }
 
-  // The slot of `key`, which must be present, on a path the writer owns: nodes on the way
-  // down are claimed or copied as set() does. The value may then be replaced through it, or
-  // changed in place if the slot holds its only reference (the path is the writer's alone).
+  // The slot of `key`, which must be present, in a node the writer owns (made as set()
+  // makes them). The value may then be replaced through it, or changed in place if the slot
+  // holds its only reference (no version but the writer's can reach it).
   Ref<RefCounted>& own_slot(std::uint64_t key, std::uint64_t token) {
     MMSB_DEBUG_ASSERT(find(key) != nullptr);
-    return own_path(key, token)->slots[radix_index(key, 0)];
+    return own_path(key, token, false);
   }
 
   // Removes `key`; returns whether it was present. Emptied nodes are unlinked.
   bool erase(std::uint64_t key, std::uint64_t token) {
     MMSB_ASSERT(token != 0);
     if (find(key) == nullptr) return false;
-    own(root_, token);
-    erase_below(root_.get(), key, token);
-    if (root_->bitmap == 0) root_ = nullptr;
+    erase_below(root_, key, token);
+    if (root()->bitmap == 0) root_ = nullptr;
     --size_;
     return true;
   }
@@ -109,13 +178,14 @@ class RadixMap {
   // Calls fn(key, const T&) for every entry, in ascending key order.
   template <typename Fn>
   void for_each(Fn&& fn) const {
-    if (root_) for_each_below(root_.get(), 0, fn);
+    if (root_) for_each_below(root(), 0, fn);
   }
 
-  // Calls fn(const RadixNode&) for every node, parents before children (memory accounting).
+  // Calls fn(const RadixNode&) for every node a lookup may pass, a diff's base after the
+  // diff, parents before children (memory accounting).
   template <typename Fn>
   void for_each_node(Fn&& fn) const {
-    if (root_) for_each_node_below(root_.get(), fn);
+    if (root_) for_each_node_below(root(), fn);
   }
 
   // Calls fn(key, const T* in_a, const T* in_b) for every key whose value differs by
@@ -123,85 +193,164 @@ class RadixMap {
   // two maps share are skipped, so the cost is O(differences x depth).
   template <typename Fn>
   static void diff(const RadixMap& a, const RadixMap& b, Fn&& fn) {
-    diff_nodes(a.root_.get(), b.root_.get(), 0, fn);
+    diff_nodes(a.root(), b.root(), 0, fn);
   }
 
  private:
-  // True if the writer holding `token` may change `node` (reached through nodes it may
-  // change) in place; see "Persistence".
-  static bool claim(RadixNode* node, std::uint64_t token) {
-    if (node->owner == token) return true;
-    if (node->ref_count() != 1) return false;
-    node->owner = token;
+  const RadixNode* root() const { return static_cast<const RadixNode*>(root_.get()); }
+  static RadixNode* node_in(const Ref<RefCounted>& link) {
+    return static_cast<RadixNode*>(link.get());
+  }
+
+  // The slot of `key` at level 0, in nodes the writer owns from the root down; missing
+  // nodes are made if `make`, which must be set for a key not present.
+  Ref<RefCounted>& own_path(std::uint64_t key, std::uint64_t token, bool make) {
+    MMSB_ASSERT(token != 0);
+    grow_to(radix_level_for(key), token);
+    Ref<RefCounted>* link = &root_;
+    for (;;) {
+      const int index = radix_index(key, own(*link, token)->level);
+      Ref<RefCounted>& slot = writable_slot(*link, index, token);
+      RadixNode* node = node_in(*link);  // writable_slot may have replaced it
+      if (node->level == 0) {
+        node->bitmap |= std::uint32_t{1} << index;  // the caller fills the slot
+        return slot;
+      }
+      if (!slot) {
+        MMSB_ASSERT(make);
+        const auto level = static_cast<std::uint8_t>(node->level - 1);
+        slot = Ref<RefCounted>(Ref<RadixFull>::adopt(new RadixFull(level, token)));
+        node->bitmap |= std::uint32_t{1} << index;
+      }
+      link = &slot;
+    }
+  }
+
+  // The node in `link` (which the writer's path owns), made the writer's: its own, claimed,
+  // or replaced by a diff over what others share.
+  static RadixNode* own(Ref<RefCounted>& link, std::uint64_t token) {
+    RadixNode* node = node_in(link);
+    if (node->owner.load(std::memory_order_relaxed) == token) return node;
+    if (node->ref_count() == 1) {
+      // Reached only through the writer's own path: no one else can see it change.
+      node->owner.store(token, std::memory_order_relaxed);
+      if (node->diff) collapse_if_private(link, token);
+      return node_in(link);
+    }
+    RadixFull* base;
+    const RadixDiff* over = nullptr;
+    if (node->diff) {
+      over = static_cast<const RadixDiff*>(node);
+      base = over->base.get();
+      if (fold_into_base(*over, token)) over = nullptr;  // the base now shows what it did
+    } else {
+      base = static_cast<RadixFull*>(node);
+    }
+    auto* diff = new RadixDiff(Ref<RadixFull>(base), node->bitmap, token);
+    if (over != nullptr) {
+      diff->count = over->count;
+      for (int i = 0; i < over->count; ++i) {
+        diff->indexes[i] = over->indexes[i];
+        diff->values[i] = over->values[i];
+      }
+    }
+    link = Ref<RefCounted>(Ref<RadixDiff>::adopt(diff));
+    return diff;
+  }
+
+  // A private diff whose base only it holds: the base takes the diff's slots and its place.
+  static void collapse_if_private(Ref<RefCounted>& link, std::uint64_t token) {
+    auto* diff = static_cast<RadixDiff*>(node_in(link));
+    if (diff->base->ref_count() != 1) return;
+    Ref<RadixFull> base = diff->base;
+    write_slots(*diff, *base);
+    base->owner.store(token, std::memory_order_relaxed);
+    link = Ref<RefCounted>(std::move(base));  // the diff goes
+  }
+
+  // A shared diff whose base only it holds: the base takes the diff's slots (see the
+  // header). Another writer may reach the base through the same diff, so the base is claimed
+  // first (its owner set to kFolding; the count is checked again once claimed): false if it
+  // is shared or another writer has it.
+  static bool fold_into_base(const RadixDiff& diff, std::uint64_t token) {
+    RadixFull& base = *diff.base;
+    if (base.ref_count() != 1) return false;
+    std::uint64_t owner = base.owner.load(std::memory_order_acquire);
+    if (owner == kFolding ||
+        !base.owner.compare_exchange_strong(owner, kFolding, std::memory_order_acq_rel)) {
+      return false;
+    }
+    if (base.ref_count() != 1) {
+      base.owner.store(owner, std::memory_order_release);
+      return false;
+    }
+    write_slots(diff, base);
+    base.owner.store(token, std::memory_order_release);
     return true;
   }
 
-  // The leaf node of `key` on a path the writer owns: the trie grown to hold the key, nodes
-  // claimed or copied (or made, where missing) on the way down.
-  RadixNode* own_path(std::uint64_t key, std::uint64_t token) {
-    MMSB_ASSERT(token != 0);
-    grow_to(radix_level_for(key), token);
-    RadixNode* node = own(root_, token);
-    while (node->level > 0) {
-      const int index = radix_index(key, node->level);
-      if (!node->slots[index]) {
-        node->slots[index] =
-            Ref<RefCounted>(Ref<RadixNode>::adopt(new RadixNode(node->level - 1, token)));
-        node->bitmap |= std::uint64_t{1} << index;
-      }
-      node = own_child(node, index, token);
-    }
-    return node;
+  static void write_slots(const RadixDiff& diff, RadixFull& base) {
+    for (int i = 0; i < diff.count; ++i) base.slots[diff.indexes[i]] = diff.values[i];
+    base.bitmap = diff.bitmap;
   }
 
-  static RadixNode* own(Ref<RadixNode>& slot, std::uint64_t token) {
-    if (!claim(slot.get(), token)) slot = Ref<RadixNode>::adopt(new RadixNode(*slot, token));
-    return slot.get();
-  }
-
-  static RadixNode* own_child(RadixNode* parent, int index, std::uint64_t token) {
-    auto* child = static_cast<RadixNode*>(parent->slots[index].get());
-    if (!claim(child, token)) {
-      child = new RadixNode(*child, token);
-      parent->slots[index] = Ref<RefCounted>(Ref<RadixNode>::adopt(child));
+  // Slot `index` of the writer's node in `link`, writable: a full node's, or a diff's own
+  // (taken over from the base's value); a diff out of slots becomes a full node first.
+  static Ref<RefCounted>& writable_slot(Ref<RefCounted>& link, int index, std::uint64_t token) {
+    RadixNode* node = node_in(link);
+    if (!node->diff) return static_cast<RadixFull*>(node)->slots[index];
+    auto* diff = static_cast<RadixDiff*>(node);
+    if (Ref<RefCounted>* replaced = diff->replaced(index)) return *replaced;
+    if (diff->count < kRadixDiffSlots) {
+      const int at = diff->count++;
+      diff->indexes[at] = static_cast<std::uint8_t>(index);
+      diff->values[at] = diff->base->slots[index];
+      return diff->values[at];
     }
-    return child;
+    auto* full = new RadixFull(diff->level, token);
+    full->bitmap = diff->bitmap;
+    for (std::uint32_t bits = diff->bitmap; bits != 0; bits &= bits - 1) {
+      const int i = __builtin_ctz(bits);
+      full->slots[i] = Ref<RefCounted>(radix_slot(diff, i));
+    }
+    link = Ref<RefCounted>(Ref<RadixFull>::adopt(full));  // the diff goes
+    return full->slots[index];
   }
 
   void grow_to(int level, std::uint64_t token) {
     if (!root_) {
-      root_ = Ref<RadixNode>::adopt(new RadixNode(static_cast<std::uint8_t>(level), token));
+      root_ = Ref<RefCounted>(
+          Ref<RadixFull>::adopt(new RadixFull(static_cast<std::uint8_t>(level), token)));
       return;
     }
-    while (root_->level < level) {
-      auto* parent = new RadixNode(static_cast<std::uint8_t>(root_->level + 1), token);
-      parent->slots[0] = Ref<RefCounted>(root_);
+    while (root()->level < level) {
+      auto* parent = new RadixFull(static_cast<std::uint8_t>(root()->level + 1), token);
+      parent->slots[0] = std::move(root_);
       parent->bitmap = 1;
-      root_ = Ref<RadixNode>::adopt(parent);
+      root_ = Ref<RefCounted>(Ref<RadixFull>::adopt(parent));
     }
   }
 
-  static void erase_below(RadixNode* node, std::uint64_t key, std::uint64_t token) {
-    int index = radix_index(key, node->level);
-    const std::uint64_t bit = std::uint64_t{1} << index;
-    if (node->level > 0) {
-      RadixNode* child = own_child(node, index, token);
-      erase_below(child, key, token);
-      if (child->bitmap != 0) return;
+  static void erase_below(Ref<RefCounted>& link, std::uint64_t key, std::uint64_t token) {
+    const int index = radix_index(key, own(link, token)->level);
+    Ref<RefCounted>& slot = writable_slot(link, index, token);
+    if (node_in(link)->level > 0) {
+      erase_below(slot, key, token);
+      if (node_in(slot)->bitmap != 0) return;
     }
-    node->slots[index] = nullptr;
-    node->bitmap &= ~bit;
+    slot = nullptr;
+    node_in(link)->bitmap &= ~(std::uint32_t{1} << index);
   }
 
   template <typename Fn>
   static void for_each_below(const RadixNode* node, std::uint64_t prefix, Fn& fn) {
-    for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
-      int index = __builtin_ctzll(bits);
-      std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * node->level));
+    for (std::uint32_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
+      const int index = __builtin_ctz(bits);
+      const std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * node->level));
       if (node->level == 0) {
-        fn(key, *static_cast<const T*>(node->slots[index].get()));
+        fn(key, *static_cast<const T*>(radix_slot(node, index)));
       } else {
-        for_each_below(static_cast<const RadixNode*>(node->slots[index].get()), key, fn);
+        for_each_below(child(node, index), key, fn);
       }
     }
   }
@@ -209,14 +358,15 @@ class RadixMap {
   template <typename Fn>
   static void for_each_node_below(const RadixNode* node, Fn& fn) {
     fn(*node);
+    if (node->diff) fn(*static_cast<const RadixDiff*>(node)->base);
     if (node->level == 0) return;
-    for (std::uint64_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
-      for_each_node_below(child(node, __builtin_ctzll(bits)), fn);
+    for (std::uint32_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
+      for_each_node_below(child(node, __builtin_ctz(bits)), fn);
     }
   }
 
   static const RadixNode* child(const RadixNode* node, int index) {
-    return static_cast<const RadixNode*>(node->slots[index].get());
+    return static_cast<const RadixNode*>(radix_slot(node, index));
   }
 
   template <typename Fn>
@@ -242,8 +392,8 @@ class RadixMap {
         diff_nodes(child(a, 0), b, prefix, fn);
       else
         diff_nodes(a, child(b, 0), prefix, fn);
-      for (std::uint64_t bits = tall->bitmap & ~std::uint64_t{1}; bits != 0; bits &= bits - 1) {
-        int index = __builtin_ctzll(bits);
+      for (std::uint32_t bits = tall->bitmap & ~std::uint32_t{1}; bits != 0; bits &= bits - 1) {
+        int index = __builtin_ctz(bits);
         std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * tall->level));
         if (a_taller)
           diff_nodes(child(tall, index), nullptr, key, fn);
@@ -252,12 +402,12 @@ class RadixMap {
       }
       return;
     }
-    for (std::uint64_t bits = a->bitmap | b->bitmap; bits != 0; bits &= bits - 1) {
-      int index = __builtin_ctzll(bits);
+    for (std::uint32_t bits = a->bitmap | b->bitmap; bits != 0; bits &= bits - 1) {
+      int index = __builtin_ctz(bits);
       std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * a->level));
       if (a->level == 0) {
-        const auto* in_a = static_cast<const T*>(a->slots[index].get());
-        const auto* in_b = static_cast<const T*>(b->slots[index].get());
+        const auto* in_a = static_cast<const T*>(radix_slot(a, index));
+        const auto* in_b = static_cast<const T*>(radix_slot(b, index));
         if (in_a != in_b) fn(key, in_a, in_b);
       } else {
         diff_nodes(child(a, index), child(b, index), key, fn);
@@ -265,7 +415,7 @@ class RadixMap {
     }
   }
 
-  Ref<RadixNode> root_;
+  Ref<RefCounted> root_;
   std::size_t size_ = 0;
 };
 

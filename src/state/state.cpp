@@ -149,7 +149,10 @@ constexpr std::uint64_t heap_block_bytes(std::size_t size_bytes) {
 template <typename T>
 std::uint64_t node_bytes(const RadixMap<T>& map) {
   std::uint64_t bytes = 0;
-  map.for_each_node([&](const RadixNode&) { bytes += heap_block_bytes(sizeof(RadixNode)); });
+  map.for_each_node([&](const RadixNode& node) {
+    bytes += node.diff ? core::arena_block_bytes(sizeof(RadixDiff))
+                       : heap_block_bytes(sizeof(RadixFull));
+  });
   return bytes;
 }
 

@@ -187,6 +187,9 @@ struct TickWrite {
   // The caller of own_page() may have written anywhere: the page's content terms left the
   // pages sum then and come back at the seal (writes otherwise keep them current).
   bool raw = false;
+  // Unless raw: what this tick's writes changed the page's content terms by. Not zero: the
+  // bytes changed (equal bytes have equal terms).
+  TermSum content_delta;
   static constexpr std::uint32_t kNoUndo = ~std::uint32_t{0};
 };
 
@@ -204,6 +207,13 @@ class ForkCore {
  public:
   explicit ForkCore(const State& base);
   static ForkCore working(State base);
+  ForkCore(ForkCore&&) = default;
+  ForkCore& operator=(ForkCore&&) = default;
+  ForkCore(const ForkCore&) = delete;
+  ForkCore& operator=(const ForkCore&) = delete;
+  // Leaves its per-tick lists (empty, their memory kept) to the next ForkCore made on this
+  // thread, so a tick after the first allocates none of them.
+  ~ForkCore();
 
   const State& base() const { return base_; }
   const State& head() const { return head_; }
@@ -294,6 +304,14 @@ class ForkCore {
     std::uint32_t previous;
   };
 
+  // What one tick of writes keeps; reused from tick to tick and fork to fork (~ForkCore).
+  struct TickLists {
+    std::vector<TickWrite> writes;
+    std::vector<UndoRun> undo;
+    std::vector<std::byte> undo_bytes;
+  };
+  static TickLists& spare_lists();
+
   static std::uint64_t next_token();
   void record_write(PageRecord& page, Ref<PageRecord> previous);
   void forget_write(const PageRecord* replaced);
@@ -302,6 +320,9 @@ class ForkCore {
   Result<PageRecord*> write_target(const PageRecord& record, std::uint64_t offset,
                                    std::uint64_t length);
   Result<PageRecord*> copy_into(Ref<RefCounted>& slot, const PageRecord& record);
+  // Moves the pages sum (and the write's content_delta) from `before` to `after`, the terms
+  // of the chunks a write touched before and after it.
+  void count_content(TickWrite& write, const TermSum& before, const TermSum& after);
   // Marks a page own_page() hands out as written anywhere (TickWrite::raw).
   PageRecord* make_raw(PageRecord& page);
   // The page's term in the pages sum as it stands: its metadata's and, unless own_page()

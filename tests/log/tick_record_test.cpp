@@ -115,6 +115,29 @@ TEST(TickRecordTest, RoundTripsAnIngestSection) {
   expect_every_flipped_byte_refused_or_canonical(payload);
 }
 
+TEST(TickRecordTest, DecodingIntoAUsedRecordGivesWhatAFreshOneGets) {
+  // Replay decodes every record into one TickRecord: nothing of the record before may stay.
+  TickRecord merge = sample_record();
+  merge.has_merge = true;
+  merge.merge.next_page_id = 20;
+  merge.merge.pages_set = {PageImage{PageId(11), 5, Epoch(2), test::bytes_of("page")}};
+  merge.merge.pages_deleted = {PageId(4)};
+  merge.merge.derivations_set = {{PageId(11), "mmsb.concat"}};
+  TickRecord fewer = sample_record();
+  fewer.transactions.pop_back();
+  fewer.rules.clear();
+  fewer.derived.clear();
+  const std::vector<TickRecord> sequence = {sample_record(), ingest_record(), merge,          fewer,
+                                            ingest_record(), TickRecord{},    sample_record()};
+  TickRecord into;
+  for (const TickRecord& record : sequence) {
+    std::vector<std::byte> payload;
+    ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
+    ASSERT_TRUE(decode_tick_record(payload, into).is_ok());
+    EXPECT_EQ(into, record);
+  }
+}
+
 TEST(TickRecordTest, IngestPacketsWithImpossibleOutcomesAreRefused) {
   TickRecord record = ingest_record();
   record.ingest.packets[0].has_payload = false;  // admitted without its payload

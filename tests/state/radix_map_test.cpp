@@ -2,6 +2,8 @@
 #include "state/radix_map.hpp"
 
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "support/rapidcheck_gtest.hpp"
 
@@ -104,6 +106,101 @@ RC_GTEST_PROP(RadixMapProperty, DiffReportsExactlyTheChangedKeys, ()) {
   for (const auto& [key, value] : oracle_a) {
     if (oracle_b.count(key) == 0) RC_ASSERT(reported.count(key) == 1);
   }
+}
+
+// A writer that keeps making versions (a new token each), while older ones are kept or
+// dropped at random: diffs over shared nodes, folds into bases only a diff holds, collapses
+// of private diffs and diffs that run out of slots all happen, and every version kept reads
+// as it was made.
+RC_GTEST_PROP(RadixMapProperty, VersionsKeptAndDroppedAtRandomStayIntact, ()) {
+  RadixMap<Value> map;
+  Oracle oracle;
+  std::vector<std::pair<RadixMap<Value>, Oracle>> kept;
+  const auto steps = *rc::gen::inRange(1, 30);
+  for (std::uint64_t token = 1; token <= static_cast<std::uint64_t>(steps); ++token) {
+    const auto edits = *rc::gen::inRange(0, 14);  // mostly fewer than a diff's slots
+    for (int i = 0; i < edits; ++i) {
+      const std::uint64_t key = *rc::gen::inRange<std::uint64_t>(0, 200);
+      if (*rc::gen::inRange(0, 5) == 0) {
+        RC_ASSERT(map.erase(key, token) == (oracle.erase(key) == 1));
+      } else {
+        const std::uint64_t value = *rc::gen::arbitrary<std::uint64_t>();
+        map.set(key, make_ref<Value>(value), token);
+        oracle[key] = value;
+      }
+    }
+    if (*rc::gen::inRange(0, 2) == 0) kept.emplace_back(map, oracle);
+    if (!kept.empty() && *rc::gen::inRange(0, 2) == 0) {
+      kept.erase(kept.begin() + *rc::gen::inRange<std::size_t>(0, kept.size()));
+    }
+  }
+  for (const auto& [version, expected] : kept) RC_ASSERT(contents(version) == expected);
+  RC_ASSERT(contents(map) == oracle);
+}
+
+const RadixDiff* diff_of(const RadixMap<Value>& map, std::uint64_t key) {
+  const RadixNode* leaf = map.leaf_of(key);
+  return leaf != nullptr && leaf->diff ? static_cast<const RadixDiff*>(leaf) : nullptr;
+}
+
+TEST(RadixMapTest, AWriteToASharedNodeMakesADiffNotACopy) {
+  RadixMap<Value> map;
+  for (std::uint64_t key = 0; key < 32; ++key) map.set(key, make_ref<Value>(key), 1);
+  const RadixNode* full = map.leaf_of(0);
+  RadixMap<Value> v1 = map;  // shares every node
+  map.set(3, make_ref<Value>(300), 2);
+  const RadixDiff* diff = diff_of(map, 3);
+  ASSERT_NE(diff, nullptr);
+  EXPECT_EQ(diff->base.get(), full);  // the 31 other slots are the base's, not copies
+  EXPECT_EQ(diff->count, 1);
+  EXPECT_EQ(v1.find(3)->value, 3u);
+  EXPECT_EQ(map.find(3)->value, 300u);
+  EXPECT_EQ(map.find(4), v1.find(4));
+}
+
+TEST(RadixMapTest, ADiffWhoseBaseOnlyItHoldsIsFoldedIntoIt) {
+  RadixMap<Value> map;
+  for (std::uint64_t key = 0; key < 32; ++key) map.set(key, make_ref<Value>(key), 1);
+  std::optional<RadixMap<Value>> v1 = map;
+  map.set(3, make_ref<Value>(300), 2);
+  RadixMap<Value> v2 = map;  // holds the diff
+  v1.reset();                // now only the diff holds the base
+  map.set(5, make_ref<Value>(500), 3);
+  const RadixDiff* diff = diff_of(map, 5);
+  ASSERT_NE(diff, nullptr);
+  EXPECT_EQ(diff->count, 1) << "the diff of version 2 was copied, not folded";
+  EXPECT_EQ(static_cast<const Value*>(diff->base->slots[3].get())->value, 300u);  // as v2 did
+  EXPECT_EQ(v2.find(3)->value, 300u);
+  EXPECT_EQ(v2.find(5)->value, 5u);
+  EXPECT_EQ(map.find(3)->value, 300u);
+  EXPECT_EQ(map.find(5)->value, 500u);
+}
+
+TEST(RadixMapTest, ADiffOutOfSlotsBecomesAFullNode) {
+  RadixMap<Value> map;
+  for (std::uint64_t key = 0; key < 32; ++key) map.set(key, make_ref<Value>(key), 1);
+  RadixMap<Value> v1 = map;
+  for (std::uint64_t key = 0; key <= kRadixDiffSlots; ++key) map.set(key, make_ref<Value>(9), 2);
+  EXPECT_FALSE(map.leaf_of(0)->diff);
+  for (std::uint64_t key = 0; key < 32; ++key) {
+    EXPECT_EQ(map.find(key)->value, key <= kRadixDiffSlots ? 9u : key);
+    EXPECT_EQ(v1.find(key)->value, key);
+  }
+}
+
+TEST(RadixMapTest, APrivateDiffGivesWayToItsBase) {
+  // A working version: once the version it forked from is gone, its diff and the diff's base
+  // are its alone, and the base takes the diff's place.
+  RadixMap<Value> map;
+  for (std::uint64_t key = 0; key < 32; ++key) map.set(key, make_ref<Value>(key), 1);
+  std::optional<RadixMap<Value>> v1 = map;
+  map.set(3, make_ref<Value>(300), 2);
+  const RadixFull* base = diff_of(map, 3)->base.get();
+  v1.reset();
+  map.set(4, make_ref<Value>(400), 3);
+  EXPECT_EQ(map.leaf_of(3), base);
+  EXPECT_EQ(map.find(3)->value, 300u);
+  EXPECT_EQ(map.find(4)->value, 400u);
 }
 
 TEST(RadixMapTest, SharesUntouchedSubtrees) {
