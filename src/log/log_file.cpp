@@ -5,14 +5,63 @@ namespace {
 
 std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
-// True if a valid frame (header and payload) starts anywhere in bytes[from, end).
-bool valid_frame_after(std::span<const std::byte> bytes, std::uint64_t from) {
-  for (std::uint64_t at = from; at + kFrameHeaderBytes <= bytes.size(); ++at) {
+// A segment file read front to back through one window of memory, reused from segment to
+// segment: memory that is neither zeroed nor faulted in again, and stays in the caches.
+// A record larger than the window grows it.
+class SegmentReader {
+ public:
+  static constexpr std::size_t kWindowBytes = 4 << 20;
+
+  explicit SegmentReader(std::vector<std::byte>& window) : window_(window) {}
+
+  Status open(Env& env, const std::string& path) {
+    MMSB_ASSIGN_OR_RETURN(file_, env.new_random_access_file(path));
+    path_ = path;
+    size_ = file_->size();
+    begin_ = end_ = 0;
+    return Status::ok();
+  }
+  std::uint64_t size() const { return size_; }
+
+  // Bytes [at, at + length) of the file, which must be within it.
+  Result<std::span<const std::byte>> bytes(std::uint64_t at, std::uint64_t length) {
+    MMSB_ASSERT(at + length <= size_);
+    if (at < begin_ || at + length > end_) {
+      const std::uint64_t want =
+          std::min(size_ - at, std::max<std::uint64_t>(length, kWindowBytes));
+      if (window_.size() < want) window_.resize(want);
+      const std::span<std::byte> into(window_.data(), want);
+      MMSB_ASSIGN_OR_RETURN(std::size_t got, file_->read(at, into));
+      if (got != want) {
+        return io_error(path_ + ": read " + std::to_string(got) + " of " + std::to_string(want) +
+                        " bytes at byte " + std::to_string(at));
+      }
+      begin_ = at;
+      end_ = at + want;
+    }
+    return std::span<const std::byte>(window_.data() + (at - begin_), length);
+  }
+
+ private:
+  std::vector<std::byte>& window_;
+  std::unique_ptr<RandomAccessFile> file_;
+  std::string path_;
+  std::uint64_t size_ = 0;
+  std::uint64_t begin_ = 0;  // the window holds the file's [begin_, end_)
+  std::uint64_t end_ = 0;
+};
+
+// True if a valid frame (header and payload) starts anywhere in the file's [from, end).
+Result<bool> valid_frame_after(SegmentReader& file, std::uint64_t from) {
+  // Only on damage: the rest of the file is read whole.
+  if (from >= file.size()) return false;
+  MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> rest, file.bytes(from, file.size() - from));
+  for (std::uint64_t at = 0; at + kFrameHeaderBytes <= rest.size(); ++at) {
     FrameHeader header;
-    if (!parse_frame_header(bytes.data() + at, header)) continue;
-    std::uint64_t end = at + kFrameHeaderBytes + header.length;
-    if (end <= bytes.size() &&
-        payload_matches(header, bytes.subspan(at + kFrameHeaderBytes, header.length))) {
+    if (!parse_frame_header(rest.data() + at, header)) continue;
+    const std::uint64_t end = at + kFrameHeaderBytes + header.length;
+    if (end <= rest.size() &&
+        payload_matches(header, rest.subspan(at + kFrameHeaderBytes, header.length))) {
       return true;
     }
   }
@@ -21,36 +70,45 @@ bool valid_frame_after(std::span<const std::byte> bytes, std::uint64_t from) {
 
 // Reads one segment. `last`: damage at the end may be a torn tail rather than corruption.
 Status read_segment(Env& env, const std::string& path, TickId named, bool last,
-                    const RecordVisitor& visit, std::optional<TornTail>* torn) {
-  MMSB_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, read_file(env, path));
-  std::span<const std::byte> all(bytes);
-  if (bytes.size() < kSegmentHeaderBytes && last) {
-    *torn = TornTail{path, 0, bytes.size()};  // created, header never completed
+                    const RecordVisitor& visit, std::optional<TornTail>* torn,
+                    std::vector<std::byte>& window) {
+  SegmentReader file(window);
+  MMSB_RETURN_IF_ERROR(file.open(env, path));
+  const std::uint64_t size = file.size();
+  if (size < kSegmentHeaderBytes && last) {
+    *torn = TornTail{path, 0, size};  // created, header never completed
     return Status::ok();
   }
-  MMSB_ASSIGN_OR_RETURN(TickId first_tick, decode_segment_header(all, path));
+  MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> head,
+                        file.bytes(0, std::min<std::uint64_t>(size, kSegmentHeaderBytes)));
+  MMSB_ASSIGN_OR_RETURN(TickId first_tick, decode_segment_header(head, path));
   if (first_tick != named) {
     return corruption(path + ": its header says first tick " + std::to_string(first_tick.value()) +
                       ", its name " + std::to_string(named.value()) + " (renamed?)");
   }
   std::uint64_t at = kSegmentHeaderBytes;
-  while (at < bytes.size()) {
+  while (at < size) {
     auto torn_here = [&](const char* what) -> Status {
-      if (last && !valid_frame_after(all, at + 1)) {
-        *torn = TornTail{path, at, bytes.size() - at};
-        return Status::ok();
+      if (last) {
+        MMSB_ASSIGN_OR_RETURN(bool valid_later, valid_frame_after(file, at + 1));
+        if (!valid_later) {
+          *torn = TornTail{path, at, size - at};
+          return Status::ok();
+        }
       }
       return corruption(at_byte(path, at) + ": " + what);
     };
-    if (bytes.size() - at < kFrameHeaderBytes) return torn_here("record header cut short");
+    if (size - at < kFrameHeaderBytes) return torn_here("record header cut short");
+    MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> frame, file.bytes(at, kFrameHeaderBytes));
     FrameHeader header;
-    if (!parse_frame_header(bytes.data() + at, header)) return torn_here("bad record header");
+    if (!parse_frame_header(frame.data(), header)) return torn_here("bad record header");
     const std::uint64_t end = at + kFrameHeaderBytes + header.length;
-    if (end > bytes.size()) return torn_here("record extends past the end of the file");
-    std::span<const std::byte> payload = all.subspan(at + kFrameHeaderBytes, header.length);
+    if (end > size) return torn_here("record extends past the end of the file");
+    MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> payload,
+                          file.bytes(at + kFrameHeaderBytes, header.length));
     if (!payload_matches(header, payload)) {
-      if (last && end == bytes.size()) {
-        *torn = TornTail{path, at, bytes.size() - at};
+      if (last && end == size) {
+        *torn = TornTail{path, at, size - at};
         return Status::ok();
       }
       return corruption(at_byte(path, at) + ": record checksum mismatch");
@@ -75,10 +133,11 @@ Status read_log(Env& env, const std::string& log_dir, const RecordVisitor& visit
                 std::optional<TornTail>* torn) {
   torn->reset();
   MMSB_ASSIGN_OR_RETURN(std::vector<SegmentFile> segments, list_segments(env, log_dir));
+  std::vector<std::byte> window;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const bool last = i + 1 == segments.size();
     MMSB_RETURN_IF_ERROR(read_segment(env, join(log_dir, segments[i].name), segments[i].first_tick,
-                                      last, visit, torn));
+                                      last, visit, torn, window));
   }
   return Status::ok();
 }
