@@ -173,6 +173,10 @@ struct Engine::Impl {
   std::shared_ptr<const ingest::CompiledRuleset> ruleset_set;
   std::atomic<std::shared_ptr<const ingest::CompiledRuleset>*> pending_ruleset{nullptr};
   engine::SequencerIngest own_ingest;  // sequencer thread only (the governor is the machinery's)
+  // Group commit under Durability::kFsync (sequencer thread only): the writers the last
+  // synced batch answered, and how long the next batch may wait for them to come back.
+  std::size_t answered_by_sync = 0;
+  std::chrono::nanoseconds return_window{0};
 
   mutable std::mutex stats_mutex;
   EngineStats stats;
@@ -193,6 +197,7 @@ struct Engine::Impl {
   // sequencer.cpp
   void run_sequencer();
   void sync_barrier(engine::Request* barrier);
+  void wait_for_returning_writers(std::unique_lock<std::mutex>& lock);
   using ProducerList = std::shared_ptr<const ingest::ProducerRegistry::List>;
   void process(std::vector<engine::Request*>& batch, std::span<const Packet> packets,
                const ProducerList& producers);

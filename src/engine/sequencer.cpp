@@ -42,6 +42,7 @@ void Engine::Impl::run_sequencer() {
         doorbell->sleeping.store(false, std::memory_order_relaxed);
       }
       if (queue.empty() && !packets_waiting()) return;  // stopping and drained
+      wait_for_returning_writers(lock);
       if (!queue.empty() && queue.front()->is_sync) {
         Request* barrier = queue.front();
         queue.pop_front();
@@ -62,6 +63,17 @@ void Engine::Impl::run_sequencer() {
     process(batch, std::span<const Packet>(own_ingest.drained.data(), packets), producers_now);
     batch.clear();
   }
+}
+
+// Group commit: a sync answers its batch's writers, which come back a wake-up later (tens of
+// microseconds); a batch taken at the first arrival would leave the rest to the sync after,
+// and the writers would settle into groups that take turns. So the next batch waits, at
+// most half the last sync (and 500 us), until as many requests are queued as that sync
+// answered. A lone writer never waits: it is the one that came back.
+void Engine::Impl::wait_for_returning_writers(std::unique_lock<std::mutex>& lock) {
+  if (answered_by_sync < 2 || queue.size() >= answered_by_sync || stopping) return;
+  queue_changed.wait_for(lock, return_window,
+                         [&] { return stopping || queue.size() >= answered_by_sync; });
 }
 
 bool Engine::Impl::packets_waiting() const {
@@ -137,7 +149,14 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
     return;
   }
   const std::uint64_t bytes_before = committer->bytes_written();
+  const SteadyClock::time_point writing = SteadyClock::now();
   Status logged = write_ticks(ticks);
+  if (options.durability == Durability::kFsync) {
+    constexpr std::chrono::microseconds kReturnWindowMax{500};
+    answered_by_sync = batch.size();
+    return_window = std::min<std::chrono::nanoseconds>(kReturnWindowMax,
+                                                       (SteadyClock::now() - writing) / 2);
+  }
   if (!logged.is_ok()) {
     {
       std::lock_guard<std::mutex> lock(queue_mutex);
