@@ -40,7 +40,13 @@ namespace {
 
 constexpr std::size_t kMinClassBytes = 64;
 constexpr std::size_t kMaxClassBytes = 256 * 1024;
-constexpr int kClassCount = std::countr_zero(kMaxClassBytes) - std::countr_zero(kMinClassBytes) + 1;
+constexpr int kPayloadClassCount =
+    std::countr_zero(kMaxClassBytes) - std::countr_zero(kMinClassBytes) + 1;
+// One more class, after the payload ones, for small internal objects (page records): 48-byte
+// blocks, 16-byte aligned. Payloads never come from it (they are 64-byte aligned).
+constexpr int kObjectClass = kPayloadClassCount;
+constexpr std::size_t kObjectClassBytes = 48;
+constexpr int kClassCount = kPayloadClassCount + 1;
 // Per thread and class, at most this many bytes of free blocks; the excess moves to the pool.
 constexpr std::size_t kThreadCacheBytesPerClass = 1024 * 1024;
 // Slabs hold at least this many bytes (and at least 8 blocks).
@@ -51,7 +57,14 @@ constexpr std::size_t kSlabBytesMin = 1024 * 1024;
   return std::countr_zero(rounded) - std::countr_zero(kMinClassBytes);
 }
 
-constexpr std::size_t class_bytes(int index) { return kMinClassBytes << index; }
+// The class of an internal object (arena_allocate): the object class if it fits.
+[[maybe_unused]] int object_size_class(std::size_t size_bytes) {
+  return size_bytes <= kObjectClassBytes ? kObjectClass : size_class(size_bytes);
+}
+
+constexpr std::size_t class_bytes(int index) {
+  return index == kObjectClass ? kObjectClassBytes : kMinClassBytes << index;
+}
 
 constexpr std::size_t thread_cache_limit(int index) {
   return std::max<std::size_t>(4, kThreadCacheBytesPerClass / class_bytes(index));
@@ -131,8 +144,9 @@ std::atomic<std::uint64_t> g_system_allocations{0};
 // Size-class blocks: thread caches in front of per-class pools.
 class Arena {
  public:
-  // `zeroed`: the caller needs the block zero-filled.
-  std::byte* allocate(std::size_t size_bytes, bool zeroed) {
+  // `zeroed`: the caller needs the block zero-filled. `object`: an internal object (its
+  // class may be the object class), else a payload.
+  std::byte* allocate(std::size_t size_bytes, bool zeroed, bool object = false) {
     MMSB_DEBUG_ASSERT(size_bytes > 0);
 #ifdef MMSB_ALLOCATOR_PASSTHROUGH
     g_system_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -144,7 +158,7 @@ class Arena {
       g_system_allocations.fetch_add(1, std::memory_order_relaxed);
       return map_zeroed(size_bytes);  // zero whether or not that was asked
     }
-    const int index = size_class(size_bytes);
+    const int index = object ? object_size_class(size_bytes) : size_class(size_bytes);
     if (t_cache_gone) return take_from_pool(index, size_bytes, zeroed);
     FreeList& list = t_cache.lists[index];
     if (list.empty()) {
@@ -158,16 +172,17 @@ class Arena {
 #endif
   }
 
-  void deallocate(std::byte* block, std::size_t size_bytes) noexcept {
+  void deallocate(std::byte* block, std::size_t size_bytes, bool object = false) noexcept {
 #ifdef MMSB_ALLOCATOR_PASSTHROUGH
     (void)size_bytes;
+    (void)object;
     system_deallocate(block);
 #else
     if (size_bytes > kMaxClassBytes) {
       ::munmap(block, size_bytes);
       return;
     }
-    const int index = size_class(size_bytes);
+    const int index = object ? object_size_class(size_bytes) : size_class(size_bytes);
     if (t_cache_gone) {
       return_to_pool(index, block);
       return;
@@ -233,7 +248,7 @@ class Arena {
     if (slab == nullptr) return false;
     g_system_allocations.fetch_add(1, std::memory_order_relaxed);
     pool.slabs.push_back(slab);
-    pool.fresh = FreshRange{slab, slab + slab_bytes};  // both powers of two: whole blocks
+    pool.fresh = FreshRange{slab, slab + slab_bytes / block_bytes * block_bytes};  // whole blocks
     return true;
   }
 
@@ -351,13 +366,62 @@ PayloadAllocator& default_payload_allocator() {
 
 namespace core {
 
-std::byte* arena_allocate(std::size_t size_bytes) { return arena().allocate(size_bytes, false); }
+std::byte* arena_allocate(std::size_t size_bytes) {
+  return arena().allocate(size_bytes, false, true);
+}
 
 void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept {
-  arena().deallocate(block, size_bytes);
+  arena().deallocate(block, size_bytes, true);
 }
 
 std::size_t arena_block_bytes(std::size_t size_bytes) {
+  if (size_bytes > kMaxClassBytes) return size_bytes;
+  return class_bytes(object_size_class(size_bytes));
+}
+
+namespace {
+
+struct AllocatorTable {
+  std::mutex mutex;  // taken only to register a new allocator
+  std::atomic<std::size_t> count{0};
+  std::atomic<PayloadAllocator*> entries[kPayloadAllocatorsMax] = {};
+};
+
+AllocatorTable& allocator_table() {
+  static auto* table = new AllocatorTable();  // never destroyed, like the arena
+  return *table;
+}
+
+}  // namespace
+
+std::uint8_t payload_allocator_index(PayloadAllocator* allocator) {
+  AllocatorTable& table = allocator_table();
+  const std::size_t count = table.count.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (table.entries[i].load(std::memory_order_relaxed) == allocator) {
+      return static_cast<std::uint8_t>(i);
+    }
+  }
+  std::lock_guard<std::mutex> lock(table.mutex);
+  const std::size_t registered = table.count.load(std::memory_order_relaxed);
+  for (std::size_t i = count; i < registered; ++i) {
+    if (table.entries[i].load(std::memory_order_relaxed) == allocator) {
+      return static_cast<std::uint8_t>(i);
+    }
+  }
+  MMSB_ASSERT(registered < kPayloadAllocatorsMax);  // 256 distinct PayloadAllocators in use
+  table.entries[registered].store(allocator, std::memory_order_relaxed);
+  table.count.store(registered + 1, std::memory_order_release);
+  return static_cast<std::uint8_t>(registered);
+}
+
+PayloadAllocator* payload_allocator_at(std::uint8_t index) {
+  AllocatorTable& table = allocator_table();
+  MMSB_DEBUG_ASSERT(index < table.count.load(std::memory_order_acquire));
+  return table.entries[index].load(std::memory_order_relaxed);
+}
+
+std::size_t payload_block_bytes(std::size_t size_bytes) {
   if (size_bytes > kMaxClassBytes) return size_bytes;
   return class_bytes(size_class(size_bytes));
 }

@@ -3,16 +3,33 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+namespace mmsb {
+class PayloadAllocator;
+}
 
 namespace mmsb::core {
 
-// 64-byte aligned storage of at least size_bytes (> 0), or nullptr when the system refuses.
-// Blocks up to 256 KiB are recycled by the arena; larger ones come from the system.
+// Storage for an internal object of at least size_bytes (> 0), or nullptr when the system
+// refuses: a 48-byte block (16-byte aligned) up to 48 bytes, else a 64-byte aligned block of
+// the payload classes. Blocks up to 256 KiB are recycled by the arena; larger ones come from
+// the system.
 std::byte* arena_allocate(std::size_t size_bytes);
 // size_bytes must be the value given to arena_allocate().
 void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept;
-// The bytes a block of size_bytes takes (its size class; size_bytes above the largest class),
-// for memory accounting.
+// The bytes a block of arena_allocate(size_bytes) takes (its size class; size_bytes above
+// the largest class), for memory accounting; payload_block_bytes: the same for a page's
+// bytes (the default PayloadAllocator's classes, 64 bytes and up).
 std::size_t arena_block_bytes(std::size_t size_bytes);
+std::size_t payload_block_bytes(std::size_t size_bytes);
+
+// Page records name their PayloadAllocator by a one-byte index into a process-wide table
+// (8 bytes of record less): the index of `allocator`, registered on first use, and back.
+// At most kPayloadAllocatorsMax distinct allocators per process (an assertion past that);
+// registered ones are never removed (an allocator outlives every page it made).
+inline constexpr std::size_t kPayloadAllocatorsMax = 256;
+std::uint8_t payload_allocator_index(PayloadAllocator* allocator);
+PayloadAllocator* payload_allocator_at(std::uint8_t index);
 
 }  // namespace mmsb::core

@@ -198,7 +198,7 @@ class ThreeWayMerge {
     if (std::memcmp(merged.data(), ours.data, ours.size_bytes) == 0) return Status::ok();
     Epoch epoch(std::max(ours.epoch.value(), theirs.epoch.value()) + 1);
     Ref<PageRecord> record =
-        PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged, ours.allocator);
+        PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged, ours.allocator());
     if (!record)
       return resource_exhausted("merge: allocator refused page " + std::to_string(ours.id.value()));
     record->location = ours.location;

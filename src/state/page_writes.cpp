@@ -112,7 +112,7 @@ void ForkCore::forget_write(const PageRecord* replaced) {
   if (TickWrite* write = write_of(*replaced)) write->current = nullptr;
 }
 
-Result<PageRecord*> ForkCore::copy_into(Ref<RefCounted>& slot, const PageRecord& record) {
+Result<PageRecord*> ForkCore::copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record) {
   // Taken before the copy: its reference count's locked add would wait for the copy's stores.
   Ref<PageRecord> previous(page_at_tick_start(record.id, &record));
   Ref<PageRecord> copy = record.copy(record.id);
@@ -122,7 +122,7 @@ Result<PageRecord*> ForkCore::copy_into(Ref<RefCounted>& slot, const PageRecord&
   }
   PageRecord* owned = copy.get();
   record_write(*owned, std::move(previous));
-  slot = Ref<RefCounted>(std::move(copy));
+  slot.reset(std::move(copy));
   return owned;
 }
 
@@ -132,7 +132,7 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   changed_ = true;
   const TickWrite* write = write_of(*record);
   if (write != nullptr && !write->in_place) return make_raw(*write->current);
-  Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
+  OwnedSlot<PageRecord> slot = tables_.pages.own_slot(page.value(), token_);
   if (write == nullptr) {
     MMSB_ASSIGN_OR_RETURN(PageRecord * owned, copy_into(slot, *record));
     return make_raw(*owned);
@@ -158,13 +158,13 @@ Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64
     return write->current;
   }
   const PageId page = record.id;
-  Ref<RefCounted>& slot = tables_.pages.own_slot(page.value(), token_);
+  OwnedSlot<PageRecord> slot = tables_.pages.own_slot(page.value(), token_);
   // Claimed when the slot holds the only reference on a path only this fork reaches, and
   // the page is the one the tick found (not new in it, not installed over).
   const bool claimable = slot->ref_count() == 1 && page.value() < tick_start_next_page_ &&
                          (installed_over_.empty() || !installed_over_.contains(page));
   if (!claimable) return copy_into(slot, record);
-  auto* claimed = static_cast<PageRecord*>(slot.get());
+  PageRecord* claimed = slot.get();
   record_write(*claimed, nullptr);
   writes_.back().in_place = true;
   keep_undo(writes_.back(), *claimed, offset, length);

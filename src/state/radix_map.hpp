@@ -51,29 +51,56 @@ inline constexpr int kRadixDiffSlots = 8;
 // count up from 1).
 inline constexpr std::uint64_t kFolding = ~std::uint64_t{0};
 
+// A node's slot: a child node (level > 0) or a value (level 0), whose reference the node
+// holds. Slots are plain pointers counted by hand, so the values need no vtable (a page
+// record is 48 bytes): the map, which knows their type, takes references, and a node
+// releases its values through its map's release function.
+using RadixSlot = void*;
+using RadixRelease = void (*)(RadixSlot value);
+
 // What every node has: a full node (RadixFull) or a diff over one (RadixDiff).
 struct RadixNode : RefCounted {
-  RadixNode(std::uint8_t level_in, std::uint64_t owner_in, bool diff_in)
-      : owner(owner_in), level(level_in), diff(diff_in) {}
+  RadixNode(std::uint8_t level_in, std::uint64_t owner_in, bool diff_in, RadixRelease release_in)
+      : owner(owner_in), release_value(release_in), level(level_in), diff(diff_in) {}
+
+  // Drops the reference `slot` holds (a node's, or a value's at level 0).
+  void release(RadixSlot slot) const {
+    if (slot == nullptr) return;
+    if (level > 0) {
+      static_cast<RadixNode*>(slot)->unref();
+    } else {
+      release_value(slot);
+    }
+  }
 
   // The token allowed to change this node in place (a dead token once its writer sealed).
   std::atomic<std::uint64_t> owner;
+  RadixRelease release_value;
   std::uint32_t bitmap = 0;  // bit i set <=> slot i (as this node shows it) is non-null
   std::uint8_t level;        // 0: slots hold values; otherwise child nodes of level - 1
   bool diff;                 // a RadixDiff, else a RadixFull
 };
-
-static_assert(sizeof(RadixNode) == 32);
+static_assert(sizeof(RadixNode) == 40);
 
 struct RadixFull final : RadixNode {
-  RadixFull(std::uint8_t level_in, std::uint64_t owner_in) : RadixNode(level_in, owner_in, false) {}
-  Ref<RefCounted> slots[kRadixFanout];
+  RadixFull(std::uint8_t level_in, std::uint64_t owner_in, RadixRelease release_in)
+      : RadixNode(level_in, owner_in, false, release_in) {}
+  RadixFull(const RadixFull&) = delete;
+  ~RadixFull() override {
+    for (RadixSlot slot : slots) release(slot);
+  }
+  RadixSlot slots[kRadixFanout] = {};
 };
 
 struct RadixDiff final : RadixNode {
   RadixDiff(Ref<RadixFull> base_in, std::uint32_t bitmap_in, std::uint64_t owner_in)
-      : RadixNode(base_in->level, owner_in, true), base(std::move(base_in)) {
+      : RadixNode(base_in->level, owner_in, true, base_in->release_value),
+        base(std::move(base_in)) {
     bitmap = bitmap_in;
+  }
+  RadixDiff(const RadixDiff&) = delete;
+  ~RadixDiff() override {
+    for (int i = 0; i < count; ++i) release(values[i]);
   }
   // Made and dropped once a tick per node a tick writes: one 128-byte arena block.
   static void* operator new(std::size_t size_bytes) {
@@ -85,20 +112,20 @@ struct RadixDiff final : RadixNode {
     core::arena_deallocate(static_cast<std::byte*>(block), size_bytes);
   }
   // The slot this diff replaces at `index`, or null if it shows the base's.
-  Ref<RefCounted>* replaced(int index) {
+  RadixSlot* replaced(int index) {
     for (int i = 0; i < count; ++i) {
       if (indexes[i] == index) return &values[i];
     }
     return nullptr;
   }
-  const Ref<RefCounted>* replaced(int index) const {
+  const RadixSlot* replaced(int index) const {
     return const_cast<RadixDiff*>(this)->replaced(index);
   }
 
   Ref<RadixFull> base;
   std::uint8_t count = 0;
   std::uint8_t indexes[kRadixDiffSlots] = {};
-  Ref<RefCounted> values[kRadixDiffSlots];
+  RadixSlot values[kRadixDiffSlots] = {};
 };
 static_assert(sizeof(RadixDiff) <= 128, "a diff is one 128-byte arena block");
 
@@ -114,16 +141,50 @@ inline int radix_level_for(std::uint64_t key) {
 }
 
 // Slot `index` of `node` as it shows it (a diff's own, else its base's).
-inline RefCounted* radix_slot(const RadixNode* node, int index) {
-  if (!node->diff) return static_cast<const RadixFull*>(node)->slots[index].get();
+inline RadixSlot radix_slot(const RadixNode* node, int index) {
+  if (!node->diff) return static_cast<const RadixFull*>(node)->slots[index];
   const auto* diff = static_cast<const RadixDiff*>(node);
-  const Ref<RefCounted>* replaced = diff->replaced(index);
-  return replaced != nullptr ? replaced->get() : diff->base->slots[index].get();
+  const RadixSlot* replaced = diff->replaced(index);
+  return replaced != nullptr ? *replaced : diff->base->slots[index];
 }
+
+// A level-0 slot the writer owns (RadixMap::own_slot): its value may be replaced, or
+// changed in place if the slot holds its only reference.
+template <typename T>
+class OwnedSlot {
+ public:
+  explicit OwnedSlot(RadixSlot& slot) : slot_(&slot) {}
+  T* get() const { return static_cast<T*>(*slot_); }
+  T* operator->() const { return get(); }
+  // Puts `value` in the slot and drops the reference to what it held.
+  void reset(Ref<T> value) {
+    T* old = get();
+    *slot_ = value.release();
+    if (old != nullptr) old->unref();
+  }
+
+ private:
+  RadixSlot* slot_;
+};
 
 template <typename T>
 class RadixMap {
  public:
+  RadixMap() = default;
+  RadixMap(const RadixMap& other) : root_(other.root_), size_(other.size_) {
+    if (root_ != nullptr) root()->ref();
+  }
+  RadixMap(RadixMap&& other) noexcept
+      : root_(std::exchange(other.root_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  RadixMap& operator=(RadixMap other) noexcept {
+    std::swap(root_, other.root_);
+    std::swap(size_, other.size_);
+    return *this;
+  }
+  ~RadixMap() {
+    if (root_ != nullptr) root()->unref();
+  }
+
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   bool same_as(const RadixMap& other) const { return root_ == other.root_; }
@@ -152,17 +213,17 @@ class RadixMap {
   // diffs (or claimed) on the way down.
   void set(std::uint64_t key, Ref<T> value, std::uint64_t token) {
     MMSB_ASSERT(value);
-    Ref<RefCounted>& slot = own_path(key, token, true);
-    if (!slot) ++size_;
-    slot = Ref<RefCounted>(std::move(value));
+    RadixSlot& slot = own_path(key, token, true);
+    if (slot == nullptr) ++size_;
+    OwnedSlot<T>(slot).reset(std::move(value));
   }
 
   // The slot of `key`, which must be present, in a node the writer owns (made as set()
   // makes them). The value may then be replaced through it, or changed in place if the slot
   // holds its only reference (no version but the writer's can reach it).
-  Ref<RefCounted>& own_slot(std::uint64_t key, std::uint64_t token) {
+  OwnedSlot<T> own_slot(std::uint64_t key, std::uint64_t token) {
     MMSB_DEBUG_ASSERT(find(key) != nullptr);
-    return own_path(key, token, false);
+    return OwnedSlot<T>(own_path(key, token, false));
   }
 
   // Removes `key`; returns whether it was present. Emptied nodes are unlinked.
@@ -170,7 +231,10 @@ class RadixMap {
     MMSB_ASSERT(token != 0);
     if (find(key) == nullptr) return false;
     erase_below(root_, key, token);
-    if (root()->bitmap == 0) root_ = nullptr;
+    if (root()->bitmap == 0) {
+      root()->unref();
+      root_ = nullptr;
+    }
     --size_;
     return true;
   }
@@ -178,14 +242,14 @@ class RadixMap {
   // Calls fn(key, const T&) for every entry, in ascending key order.
   template <typename Fn>
   void for_each(Fn&& fn) const {
-    if (root_) for_each_below(root(), 0, fn);
+    if (root_ != nullptr) for_each_below(root(), 0, fn);
   }
 
   // Calls fn(const RadixNode&) for every node a lookup may pass, a diff's base after the
   // diff, parents before children (memory accounting).
   template <typename Fn>
   void for_each_node(Fn&& fn) const {
-    if (root_) for_each_node_below(root(), fn);
+    if (root_ != nullptr) for_each_node_below(root(), fn);
   }
 
   // Calls fn(key, const T* in_a, const T* in_b) for every key whose value differs by
@@ -197,29 +261,55 @@ class RadixMap {
   }
 
  private:
-  const RadixNode* root() const { return static_cast<const RadixNode*>(root_.get()); }
-  static RadixNode* node_in(const Ref<RefCounted>& link) {
-    return static_cast<RadixNode*>(link.get());
+  static void release_value(RadixSlot value) { static_cast<T*>(value)->unref(); }
+
+  const RadixNode* root() const { return static_cast<const RadixNode*>(root_); }
+  RadixNode* root() { return static_cast<RadixNode*>(root_); }
+  static RadixNode* node_in(RadixSlot link) { return static_cast<RadixNode*>(link); }
+
+  // A reference to what `slot` of a node at `level` holds, taken for a second holder.
+  static RadixSlot shared(RadixSlot slot, int level) {
+    if (slot != nullptr) {
+      if (level > 0) {
+        static_cast<RadixNode*>(slot)->ref();
+      } else {
+        static_cast<T*>(slot)->ref();
+      }
+    }
+    return slot;
+  }
+
+  // Puts `node` (whose reference the caller hands over) in `link`, a link to a node, and
+  // drops the reference to what the link held.
+  static void relink(RadixSlot& link, RadixNode* node) {
+    RadixNode* old = node_in(link);
+    link = node;
+    if (old != nullptr) old->unref();
+  }
+
+  static RadixFull* make_full(std::uint8_t level, std::uint64_t token) {
+    auto* node = new RadixFull(level, token, &release_value);
+    node->adopt_first_reference();
+    return node;
   }
 
   // The slot of `key` at level 0, in nodes the writer owns from the root down; missing
   // nodes are made if `make`, which must be set for a key not present.
-  Ref<RefCounted>& own_path(std::uint64_t key, std::uint64_t token, bool make) {
+  RadixSlot& own_path(std::uint64_t key, std::uint64_t token, bool make) {
     MMSB_ASSERT(token != 0);
     grow_to(radix_level_for(key), token);
-    Ref<RefCounted>* link = &root_;
+    RadixSlot* link = &root_;
     for (;;) {
       const int index = radix_index(key, own(*link, token)->level);
-      Ref<RefCounted>& slot = writable_slot(*link, index, token);
+      RadixSlot& slot = writable_slot(*link, index, token);
       RadixNode* node = node_in(*link);  // writable_slot may have replaced it
       if (node->level == 0) {
         node->bitmap |= std::uint32_t{1} << index;  // the caller fills the slot
         return slot;
       }
-      if (!slot) {
+      if (slot == nullptr) {
         MMSB_ASSERT(make);
-        const auto level = static_cast<std::uint8_t>(node->level - 1);
-        slot = Ref<RefCounted>(Ref<RadixFull>::adopt(new RadixFull(level, token)));
+        slot = make_full(static_cast<std::uint8_t>(node->level - 1), token);
         node->bitmap |= std::uint32_t{1} << index;
       }
       link = &slot;
@@ -228,7 +318,7 @@ class RadixMap {
 
   // The node in `link` (which the writer's path owns), made the writer's: its own, claimed,
   // or replaced by a diff over what others share.
-  static RadixNode* own(Ref<RefCounted>& link, std::uint64_t token) {
+  static RadixNode* own(RadixSlot& link, std::uint64_t token) {
     RadixNode* node = node_in(link);
     if (node->owner.load(std::memory_order_relaxed) == token) return node;
     if (node->ref_count() == 1) {
@@ -247,25 +337,27 @@ class RadixMap {
       base = static_cast<RadixFull*>(node);
     }
     auto* diff = new RadixDiff(Ref<RadixFull>(base), node->bitmap, token);
+    diff->adopt_first_reference();
     if (over != nullptr) {
       diff->count = over->count;
       for (int i = 0; i < over->count; ++i) {
         diff->indexes[i] = over->indexes[i];
-        diff->values[i] = over->values[i];
+        diff->values[i] = shared(over->values[i], over->level);
       }
     }
-    link = Ref<RefCounted>(Ref<RadixDiff>::adopt(diff));
+    relink(link, diff);
     return diff;
   }
 
   // A private diff whose base only it holds: the base takes the diff's slots and its place.
-  static void collapse_if_private(Ref<RefCounted>& link, std::uint64_t token) {
+  static void collapse_if_private(RadixSlot& link, std::uint64_t token) {
     auto* diff = static_cast<RadixDiff*>(node_in(link));
     if (diff->base->ref_count() != 1) return;
-    Ref<RadixFull> base = diff->base;
+    RadixFull* base = diff->base.get();
     write_slots(*diff, *base);
     base->owner.store(token, std::memory_order_relaxed);
-    link = Ref<RefCounted>(std::move(base));  // the diff goes
+    base->ref();         // for the link
+    relink(link, base);  // the diff goes, and its reference to the base with it
   }
 
   // A shared diff whose base only it holds: the base takes the diff's slots (see the
@@ -290,56 +382,63 @@ class RadixMap {
   }
 
   static void write_slots(const RadixDiff& diff, RadixFull& base) {
-    for (int i = 0; i < diff.count; ++i) base.slots[diff.indexes[i]] = diff.values[i];
+    for (int i = 0; i < diff.count; ++i) {
+      RadixSlot& slot = base.slots[diff.indexes[i]];
+      const RadixSlot old = slot;
+      slot = shared(diff.values[i], diff.level);
+      base.release(old);
+    }
     base.bitmap = diff.bitmap;
   }
 
   // Slot `index` of the writer's node in `link`, writable: a full node's, or a diff's own
   // (taken over from the base's value); a diff out of slots becomes a full node first.
-  static Ref<RefCounted>& writable_slot(Ref<RefCounted>& link, int index, std::uint64_t token) {
+  static RadixSlot& writable_slot(RadixSlot& link, int index, std::uint64_t token) {
     RadixNode* node = node_in(link);
     if (!node->diff) return static_cast<RadixFull*>(node)->slots[index];
     auto* diff = static_cast<RadixDiff*>(node);
-    if (Ref<RefCounted>* replaced = diff->replaced(index)) return *replaced;
+    if (RadixSlot* replaced = diff->replaced(index)) return *replaced;
     if (diff->count < kRadixDiffSlots) {
       const int at = diff->count++;
       diff->indexes[at] = static_cast<std::uint8_t>(index);
-      diff->values[at] = diff->base->slots[index];
+      diff->values[at] = shared(diff->base->slots[index], diff->level);
       return diff->values[at];
     }
-    auto* full = new RadixFull(diff->level, token);
+    RadixFull* full = make_full(diff->level, token);
     full->bitmap = diff->bitmap;
     for (std::uint32_t bits = diff->bitmap; bits != 0; bits &= bits - 1) {
       const int i = __builtin_ctz(bits);
-      full->slots[i] = Ref<RefCounted>(radix_slot(diff, i));
+      full->slots[i] = shared(radix_slot(diff, i), diff->level);
     }
-    link = Ref<RefCounted>(Ref<RadixFull>::adopt(full));  // the diff goes
+    relink(link, full);  // the diff goes
     return full->slots[index];
   }
 
   void grow_to(int level, std::uint64_t token) {
-    if (!root_) {
-      root_ = Ref<RefCounted>(
-          Ref<RadixFull>::adopt(new RadixFull(static_cast<std::uint8_t>(level), token)));
+    if (root_ == nullptr) {
+      root_ = make_full(static_cast<std::uint8_t>(level), token);
       return;
     }
     while (root()->level < level) {
-      auto* parent = new RadixFull(static_cast<std::uint8_t>(root()->level + 1), token);
-      parent->slots[0] = std::move(root_);
+      RadixFull* parent = make_full(static_cast<std::uint8_t>(root()->level + 1), token);
+      parent->slots[0] = root_;  // the map's reference to the old root moves to the parent
       parent->bitmap = 1;
-      root_ = Ref<RefCounted>(Ref<RadixFull>::adopt(parent));
+      root_ = parent;
     }
   }
 
-  static void erase_below(Ref<RefCounted>& link, std::uint64_t key, std::uint64_t token) {
+  static void erase_below(RadixSlot& link, std::uint64_t key, std::uint64_t token) {
     const int index = radix_index(key, own(link, token)->level);
-    Ref<RefCounted>& slot = writable_slot(link, index, token);
-    if (node_in(link)->level > 0) {
+    RadixSlot& slot = writable_slot(link, index, token);
+    RadixNode* node = node_in(link);
+    if (node->level > 0) {
       erase_below(slot, key, token);
       if (node_in(slot)->bitmap != 0) return;
     }
+    const RadixSlot old = slot;
     slot = nullptr;
-    node_in(link)->bitmap &= ~(std::uint32_t{1} << index);
+    node->bitmap &= ~(std::uint32_t{1} << index);
+    node->release(old);
   }
 
   template <typename Fn>
@@ -415,7 +514,7 @@ class RadixMap {
     }
   }
 
-  Ref<RefCounted> root_;
+  RadixSlot root_ = nullptr;  // a RadixNode, or null when empty
   std::size_t size_ = 0;
 };
 

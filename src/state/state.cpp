@@ -26,12 +26,12 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
   record->size_bytes = size_bytes;
   record->epoch = epoch;
   record->data = data;
-  record->allocator = allocator;
+  record->allocator_index = core::payload_allocator_index(allocator);
   return Ref<PageRecord>::adopt(record);
 }
 
 Ref<PageRecord> PageRecord::copy(PageId new_id) const {
-  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, bytes(), allocator);
+  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, bytes(), allocator());
   if (record) record->location = location;
   return record;
 }
@@ -166,7 +166,7 @@ MemoryUsage memory_usage(const Tables& tables) {
     ++usage.pages;
     usage.payload_bytes += page.size_bytes;
     usage.metadata_bytes +=
-        record_bytes + core::arena_block_bytes(page.size_bytes) - page.size_bytes;
+        record_bytes + core::payload_block_bytes(page.size_bytes) - page.size_bytes;
   });
   tables.types.for_each([&](std::uint64_t, const TypeMembers& members) {
     usage.metadata_bytes += heap_block_bytes(sizeof(TypeMembers)) + node_bytes(members.pages);

@@ -20,12 +20,13 @@ namespace mmsb::state {
 
 // One page: metadata plus its bytes, which it owns exclusively. Immutable once frozen; a
 // Fork changes only the records it made in the current tick (ForkCore::owns), and for
-// those `tick_write` indexes its list of the tick's writes. 64 bytes, one arena block: the
-// fields fill RefCounted's tail and nothing is cached.
-struct PageRecord final : RefCounted {
+// those `tick_write` indexes its list of the tick's writes. 48 bytes, one block of the
+// arena's object class: no vtable (Counted; the trie releases it as a PageRecord), its
+// allocator named by an index, the fields in the count's tail, nothing cached.
+struct PageRecord final : Counted<PageRecord> {
   PageRecord(const PageRecord&) = delete;
-  ~PageRecord() override { allocator->deallocate(data, size_bytes); }
-  // Records live in the arena (see make()); `delete this` in RefCounted returns them there.
+  ~PageRecord() { allocator()->deallocate(data, size_bytes); }
+  // Records live in the arena (see make()); the last unref returns them there.
   static void operator delete(void* record, std::size_t size_bytes) noexcept {
     core::arena_deallocate(static_cast<std::byte*>(record), size_bytes);
   }
@@ -44,19 +45,21 @@ struct PageRecord final : RefCounted {
   Hash128 meta_term() const { return page_meta_term(id, type, location, size_bytes, epoch); }
   TermSum content_terms() const { return page_content_terms(id, bytes()); }
 
-  PageType type = 0;  // first: it fills the 4 bytes RefCounted leaves after its count
+  PayloadAllocator* allocator() const { return core::payload_allocator_at(allocator_index); }
+
+  PageType type = 0;  // first: it fills the 4 bytes Counted leaves after its count
   PageId id;
   std::uint64_t size_bytes = 0;
   Epoch epoch;
   std::byte* data = nullptr;
-  PayloadAllocator* allocator = nullptr;
   std::uint32_t tick_write = 0;  // while a Fork owns it: its TickWrite (see above)
   Location location = Location::kHost;
+  std::uint8_t allocator_index = 0;  // core::payload_allocator_at
 
  private:
   PageRecord() = default;
 };
-static_assert(sizeof(PageRecord) <= 64, "a page record is one 64-byte arena block");
+static_assert(sizeof(PageRecord) <= 48, "a page record is one 48-byte arena block");
 
 struct EdgeRecord final : RefCounted {
   explicit EdgeRecord(const Edge& edge_in) : edge(edge_in) {}
@@ -319,7 +322,7 @@ class ForkCore {
   // overwritten bytes kept) or a copy.
   Result<PageRecord*> write_target(const PageRecord& record, std::uint64_t offset,
                                    std::uint64_t length);
-  Result<PageRecord*> copy_into(Ref<RefCounted>& slot, const PageRecord& record);
+  Result<PageRecord*> copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record);
   // Moves the pages sum (and the write's content_delta) from `before` to `after`, the terms
   // of the chunks a write touched before and after it.
   void count_content(TickWrite& write, const TermSum& before, const TermSum& after);

@@ -169,7 +169,7 @@ TEST(RadixMapTest, ADiffWhoseBaseOnlyItHoldsIsFoldedIntoIt) {
   const RadixDiff* diff = diff_of(map, 5);
   ASSERT_NE(diff, nullptr);
   EXPECT_EQ(diff->count, 1) << "the diff of version 2 was copied, not folded";
-  EXPECT_EQ(static_cast<const Value*>(diff->base->slots[3].get())->value, 300u);  // as v2 did
+  EXPECT_EQ(static_cast<const Value*>(diff->base->slots[3])->value, 300u);  // as v2 did
   EXPECT_EQ(v2.find(3)->value, 300u);
   EXPECT_EQ(v2.find(5)->value, 5u);
   EXPECT_EQ(map.find(3)->value, 300u);
