@@ -49,20 +49,20 @@ const bool kUseAvx2 = cpu_has_avx2();
 
 void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
                   std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
-                  std::vector<std::byte>* dense_prefix) {
+                  std::vector<std::byte>* bytes) {
   MMSB_ASSERT(old_bytes.size() == new_bytes.size());
   const std::byte* a = old_bytes.data();
   const std::byte* b = new_bytes.data();
   const std::uint64_t size = new_bytes.size();
 #if defined(__x86_64__)
   if (kUseAvx2) {
-    changed_runs_avx2(a, b, size, merge_gap_bytes, out, dense_prefix);
+    changed_runs_avx2(a, b, size, merge_gap_bytes, out, bytes);
     return;
   }
 #endif
   // A lambda, not the function's pointer, so the scan inlines it.
   auto mask = [](const std::byte* x, const std::byte* y) { return diff_mask_portable(x, y); };
-  scan_changes(a, b, size, merge_gap_bytes, out, dense_prefix, mask);
+  scan_changes(a, b, size, merge_gap_bytes, out, bytes, mask);
 }
 
 }  // namespace state
@@ -82,31 +82,17 @@ Status diff_into(PageId page, Epoch base_epoch, std::span<const std::byte> old_b
   out.clear();
   out.page_ = page;
   out.base_epoch_ = base_epoch;
-  // out.bytes_ gets the leading bytes of a dense change in the scan's own pass.
+  // The runs' bytes are copied in the scan's own pass.
   state::changed_runs(old_bytes, new_bytes, kDeltaMergeGapBytes, out.runs_, &out.bytes_);
-  const std::byte* b = new_bytes.data();
   const std::uint64_t size = new_bytes.size();
-  std::uint64_t covered = 0;
-  for (const DeltaRun& run : out.runs_) covered += run.length;
-  if (covered + sizeof(DeltaRun) * out.runs_.size() >= size && size > 0) {
+  if (out.bytes_.size() + sizeof(DeltaRun) * out.runs_.size() >= size && size > 0) {
+    // The runs would not be smaller than the page: dense. A page that changed entirely is
+    // one run whose bytes are the page's already.
     out.encoding_ = DeltaEncoding::kDense;
+    const bool whole = out.runs_.size() == 1 && out.runs_[0].length == size;
     out.runs_.clear();
-    out.bytes_.insert(out.bytes_.end(), b + out.bytes_.size(), b + size);
-    return Status::ok();
+    if (!whole) out.bytes_.assign(new_bytes.begin(), new_bytes.end());
   }
-  // Runs of up to 16 bytes (most of them) are copied with one fixed-size move: the output
-  // has 16 bytes of slack, and the source move stays inside the page.
-  out.bytes_.resize(covered + 16);
-  std::byte* write = out.bytes_.data();
-  for (const DeltaRun& run : out.runs_) {
-    if (run.length <= 16 && run.offset + 16 <= size) {
-      std::memcpy(write, b + run.offset, 16);
-    } else {
-      std::memcpy(write, b + run.offset, run.length);
-    }
-    write += run.length;
-  }
-  out.bytes_.resize(covered);
   return Status::ok();
 }
 

@@ -27,8 +27,8 @@ struct DiffMaskAvx2 {
 
 void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
                        std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
-                       std::vector<std::byte>* dense_prefix) {
-  scan_changes(a, b, size, merge_gap_bytes, out, dense_prefix, DiffMaskAvx2{});
+                       std::vector<std::byte>* bytes) {
+  scan_changes(a, b, size, merge_gap_bytes, out, bytes, DiffMaskAvx2{});
 }
 
 }  // namespace mmsb::state

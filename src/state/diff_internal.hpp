@@ -11,17 +11,17 @@ namespace mmsb::state {
 
 // Sets `out` to the runs where old_bytes and new_bytes differ (equal sizes), merging runs
 // whose unchanged gap is at most merge_gap_bytes. Uses AVX2 when the CPU has it. With
-// `dense_prefix`, the new bytes of the leading groups that differ entirely are appended to
-// it in the same pass (diff's dense output, copied without a second pass).
+// `bytes`, the new bytes of every run, in run order, are appended to it in the same pass
+// (diff's output, copied while the scan has them in the cache).
 void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
                   std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
-                  std::vector<std::byte>* dense_prefix = nullptr);
+                  std::vector<std::byte>* bytes = nullptr);
 
 #if defined(__x86_64__)
 // diff_avx2.cpp; call only on a CPU with AVX2.
 void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,
                        std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
-                       std::vector<std::byte>* dense_prefix);
+                       std::vector<std::byte>* bytes);
 #endif
 
 }  // namespace mmsb::state

@@ -44,48 +44,97 @@ inline std::uint32_t* write_boundaries(std::uint32_t* out, std::uint64_t bits, s
   return out + count;
 }
 
+// Turns boundaries into runs, merging runs whose gap is at most merge_gap_bytes, and, with
+// `bytes`, appends each run's new bytes (from `source`) as soon as they are certain: at the
+// end of each chunk the scan hands over, while the chunk is still in the first-level cache
+// (the current run only grows forward, and a merge adds its gap to bytes still to come).
+// `bytes` is grown with slack, so most runs are copied with one 16-byte move; finish()
+// trims it.
 class RunSink {
  public:
-  RunSink(std::vector<DeltaRun>& out, std::uint32_t merge_gap_bytes)
-      : out_(out), merge_gap_bytes_(merge_gap_bytes) {}
-
-  void add(std::uint32_t begin, std::uint32_t end) {
-    if (!out_.empty() && begin - out_.back().end() <= merge_gap_bytes_) {
-      out_.back().length = end - out_.back().offset;
-    } else {
-      out_.push_back(DeltaRun{begin, end - begin});
-    }
+  RunSink(std::vector<DeltaRun>& out, std::uint32_t merge_gap_bytes, const std::byte* source,
+          std::uint64_t size, std::vector<std::byte>* bytes)
+      : out_(out), merge_gap_bytes_(merge_gap_bytes), source_(source), size_(size), bytes_(bytes) {
+    if (bytes_ != nullptr) written_ = bytes_->size();
   }
 
-  // Pairs boundaries into runs; `open`/`run_begin` carry a run across calls.
+  // Boundaries of one chunk, alternating start and end (a run may start in an earlier chunk
+  // and end in a later one).
   void pair(const std::uint32_t* boundaries, const std::uint32_t* end) {
     const std::uint32_t* at = boundaries;
-    if (open_ && at != end) {
-      add(run_begin_, *at++);
-      open_ = false;
+    if (open_ && at != end) close(*at++);
+    for (; end - at >= 2; at += 2) {
+      start(at[0]);
+      close(at[1]);
     }
-    for (; end - at >= 2; at += 2) add(at[0], at[1]);
-    if (at != end) {
-      run_begin_ = *at;
-      open_ = true;
-    }
+    if (at != end) start(*at);
   }
 
-  bool open() const { return open_; }
-  void open_at(std::uint32_t begin) {
-    open_ = true;
-    run_begin_ = begin;
+  // The current run's bytes up to `until` (the end of the chunk scanned) are certain.
+  void copy_until(std::uint64_t until) {
+    if (bytes_ == nullptr || !has_current_) return;
+    const std::uint64_t to = open_ ? until : current_.end();
+    copy(copied_, to);
+    copied_ = to;
   }
-  void finish(std::uint32_t size) {
-    if (open_) add(run_begin_, size);
-    open_ = false;
+
+  // A run open from 0 whose first `copied` bytes are in `bytes` already (a dense prefix).
+  void open_at_zero(std::uint64_t copied) {
+    has_current_ = true;
+    open_ = true;
+    current_ = DeltaRun{0, 0};
+    copied_ = copied;
+  }
+
+  void finish() {
+    if (open_) close(static_cast<std::uint32_t>(size_));
+    if (has_current_) emit();
+    if (bytes_ != nullptr) bytes_->resize(written_);
   }
 
  private:
+  void start(std::uint32_t begin) {
+    open_ = true;
+    if (has_current_ && begin - current_.end() <= merge_gap_bytes_) return;  // joins it
+    if (has_current_) emit();
+    has_current_ = true;
+    current_ = DeltaRun{begin, 0};
+    copied_ = begin;
+  }
+  void close(std::uint32_t end) {
+    current_.length = end - current_.offset;
+    open_ = false;
+  }
+  void emit() {
+    if (bytes_ != nullptr) copy(copied_, current_.end());
+    out_.push_back(current_);
+  }
+
+  void copy(std::uint64_t from, std::uint64_t to) {
+    if (from >= to) return;
+    const std::uint64_t length = to - from;
+    if (bytes_->size() < written_ + length + 16) {
+      bytes_->resize(std::max<std::size_t>(written_ + length + 16, 2 * bytes_->size()));
+    }
+    std::byte* at = bytes_->data() + written_;
+    if (length <= 16 && from + 16 <= size_) {
+      std::memcpy(at, source_ + from, 16);
+    } else {
+      std::memcpy(at, source_ + from, length);
+    }
+    written_ += length;
+  }
+
   std::vector<DeltaRun>& out_;
   std::uint32_t merge_gap_bytes_;
-  bool open_ = false;
-  std::uint32_t run_begin_ = 0;
+  const std::byte* source_;
+  std::uint64_t size_;
+  std::vector<std::byte>* bytes_;
+  std::size_t written_ = 0;
+  bool has_current_ = false;  // the last run started, which the next may still join
+  bool open_ = false;         // it has not ended yet
+  DeltaRun current_;
+  std::uint64_t copied_ = 0;  // its bytes are in `bytes` up to here
 };
 
 // The longest prefix of whole groups in which every byte differs (a multiple of the group
@@ -112,15 +161,16 @@ inline std::uint64_t copy_dense_prefix(const std::byte* a, const std::byte* b, s
   return at;
 }
 
-// The runs where a and b differ. `start` (a multiple of the group size) is where a dense
-// prefix found by copy_dense_prefix ends: the scan begins there with a run open from 0.
+// The runs where a and b differ (and with `bytes`, their new bytes: see RunSink). `start`
+// (a multiple of the group size) is where a dense prefix found by copy_dense_prefix ends:
+// the scan begins there with a run open from 0 whose bytes are copied up to `start`.
 template <typename MaskFn>
 inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size,
-                      std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out, MaskFn mask_of,
-                      std::uint64_t start = 0) {
+                      std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                      std::vector<std::byte>* bytes, MaskFn mask_of, std::uint64_t start = 0) {
   out.clear();
-  RunSink sink(out, merge_gap_bytes);
-  if (start > 0) sink.open_at(0);
+  RunSink sink(out, merge_gap_bytes, b, size, bytes);
+  if (start > 0) sink.open_at_zero(start);
   // A 4 KiB chunk has at most 4096 boundaries; 8 more for write_boundaries' slack.
   std::uint32_t boundaries[kScanChunkBytes + 8];
   std::uint64_t carry = start > 0 ? 1 : 0;  // 1 if the byte before the current block differs
@@ -147,6 +197,7 @@ inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size
       }
     }
     sink.pair(boundaries, write);
+    sink.copy_until(chunk_end);
   }
   // The tail: fewer than 256 bytes, compared through zero-padded copies.
   for (; at < size; at += kScanBlockBytes) {
@@ -162,18 +213,18 @@ inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size
     sink.pair(boundaries, write);
     carry = mask >> 63;
   }
-  sink.finish(static_cast<std::uint32_t>(size));
+  sink.finish();
 }
 
-// changed_runs() for one instruction set: with `dense_prefix`, the leading groups that differ
-// entirely are copied there first and the scan goes on from where they end.
+// changed_runs() for one instruction set: with `bytes`, the leading groups that differ
+// entirely are copied there first (a chunk at a time, while hot), the scan goes on from
+// where they end, and every run's new bytes follow in the scan's own pass.
 template <typename MaskFn>
 inline void scan_changes(const std::byte* a, const std::byte* b, std::uint64_t size,
                          std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
-                         std::vector<std::byte>* dense_prefix, MaskFn mask_of) {
-  const std::uint64_t start =
-      dense_prefix != nullptr ? copy_dense_prefix(a, b, size, *dense_prefix, mask_of) : 0;
-  scan_runs(a, b, size, merge_gap_bytes, out, mask_of, start);
+                         std::vector<std::byte>* bytes, MaskFn mask_of) {
+  const std::uint64_t start = bytes != nullptr ? copy_dense_prefix(a, b, size, *bytes, mask_of) : 0;
+  scan_runs(a, b, size, merge_gap_bytes, out, bytes, mask_of, start);
 }
 
 }  // namespace

@@ -64,6 +64,40 @@ RC_GTEST_PROP(DeltaProperty, DiffMatchesTheByteOracle, ()) {
   }
 }
 
+// Pages of up to 40 KiB (ten of the scan's 4 KiB chunks): a changed prefix of any length
+// (the scan copies a wholly changed start while it scans), runs that cross chunk ends, and
+// scattered bytes close enough to merge. Runs and bytes must be the oracle's.
+RC_GTEST_PROP(DeltaProperty, DiffOfLargePagesMatchesTheByteOracle, ()) {
+  const auto size = *rc::gen::inRange<std::size_t>(1, 40 * 1024);
+  std::vector<std::byte> old_bytes = *gen_bytes(size);
+  std::vector<std::byte> new_bytes = old_bytes;
+  if (*rc::gen::inRange(0, 3) == 0) {
+    const auto prefix = *rc::gen::inRange<std::size_t>(0, size + 1);
+    for (std::size_t i = 0; i < prefix; ++i) new_bytes[i] = ~new_bytes[i];
+  }
+  for (int run = *rc::gen::inRange(0, 20); run > 0; --run) {
+    const auto at = *rc::gen::inRange<std::size_t>(0, size);
+    const auto length = std::min<std::size_t>(size - at, *rc::gen::inRange<std::size_t>(1, 9000));
+    for (std::size_t i = at; i < at + length; ++i) new_bytes[i] = ~old_bytes[i];
+  }
+  for (int scattered = *rc::gen::inRange(0, 400); scattered > 0; --scattered) {
+    new_bytes[*rc::gen::inRange<std::size_t>(0, size)] ^= std::byte{0x5a};
+  }
+  Delta delta = diff(PageId(1), Epoch(0), old_bytes, new_bytes).value();
+  std::vector<std::byte> page = old_bytes;
+  RC_ASSERT(apply_delta(delta, page).is_ok());
+  RC_ASSERT(page == new_bytes);
+  const std::vector<DeltaRun> expected = oracle_runs(old_bytes, new_bytes);
+  std::size_t runs_size = sizeof(DeltaRun) * expected.size();
+  for (const DeltaRun& run : expected) runs_size += run.length;
+  if (!expected.empty() && runs_size >= size) {
+    RC_ASSERT(delta.encoding() == DeltaEncoding::kDense);
+    RC_ASSERT(std::vector<std::byte>(delta.bytes().begin(), delta.bytes().end()) == new_bytes);
+  } else {
+    RC_ASSERT(std::vector<DeltaRun>(delta.runs().begin(), delta.runs().end()) == expected);
+  }
+}
+
 RC_GTEST_PROP(DeltaProperty, ComposeMatchesSequentialApply, ()) {
   const auto size = *rc::gen::inRange<std::size_t>(1, 2000);
   std::vector<std::byte> page = *gen_bytes(size);
