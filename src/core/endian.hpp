@@ -1,6 +1,7 @@
 // Little-endian encoding of integers into byte buffers, for the formats in docs/FORMAT.md.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -8,20 +9,32 @@
 
 namespace mmsb {
 
+// On a little-endian host these are one unaligned load or store each (GCC does not merge
+// the byte loops, which hashing and encoding paths pay per field); elsewhere byte by byte.
 template <typename T>
 inline void put_le(std::byte* out, T value) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    out[i] = static_cast<std::byte>(static_cast<std::uint64_t>(value) >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(out, &value, sizeof(T));
+  } else {
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      out[i] = static_cast<std::byte>(static_cast<std::uint64_t>(value) >> (8 * i));
+    }
   }
 }
 
 template <typename T>
 inline T get_le(const std::byte* in) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    value |= static_cast<std::uint64_t>(in[i]) << (8 * i);
+  if constexpr (std::endian::native == std::endian::little) {
+    T value;
+    std::memcpy(&value, in, sizeof(T));
+    return value;
+  } else {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      value |= static_cast<std::uint64_t>(in[i]) << (8 * i);
+    }
+    return static_cast<T>(value);
   }
-  return static_cast<T>(value);
 }
 
 template <typename T>
