@@ -104,7 +104,10 @@ void ForkCore::count_content(TickWrite& write, const TermSum& before, const Term
 
 void ForkCore::record_write(PageRecord& page, Ref<PageRecord> previous) {
   page.tick_write = static_cast<std::uint32_t>(writes_.size());
-  writes_.push_back(TickWrite{page.id, &page, std::move(previous)});
+  TickWrite& write = writes_.emplace_back();
+  write.id = page.id;
+  write.current = &page;
+  write.previous = std::move(previous);
 }
 
 void ForkCore::forget_write(const PageRecord* replaced) {
