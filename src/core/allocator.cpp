@@ -149,6 +149,7 @@ class Arena {
   std::byte* allocate(std::size_t size_bytes, bool zeroed, bool object = false) {
     MMSB_DEBUG_ASSERT(size_bytes > 0);
 #ifdef MMSB_ALLOCATOR_PASSTHROUGH
+    (void)object;
     g_system_allocations.fetch_add(1, std::memory_order_relaxed);
     std::byte* block = system_allocate(size_bytes);
     if (block != nullptr && zeroed) std::memset(block, 0, size_bytes);
