@@ -2,7 +2,7 @@
 #include "state/radix_map.hpp"
 
 #include <map>
-#include <optional>
+#include <memory>
 #include <vector>
 
 #include "support/rapidcheck_gtest.hpp"
@@ -161,7 +161,7 @@ TEST(RadixMapTest, AWriteToASharedNodeMakesADiffNotACopy) {
 TEST(RadixMapTest, ADiffWhoseBaseOnlyItHoldsIsFoldedIntoIt) {
   RadixMap<Value> map;
   for (std::uint64_t key = 0; key < 32; ++key) map.set(key, make_ref<Value>(key), 1);
-  std::optional<RadixMap<Value>> v1 = map;
+  auto v1 = std::make_unique<RadixMap<Value>>(map);
   map.set(3, make_ref<Value>(300), 2);
   RadixMap<Value> v2 = map;  // holds the diff
   v1.reset();                // now only the diff holds the base
@@ -193,7 +193,7 @@ TEST(RadixMapTest, APrivateDiffGivesWayToItsBase) {
   // are its alone, and the base takes the diff's place.
   RadixMap<Value> map;
   for (std::uint64_t key = 0; key < 32; ++key) map.set(key, make_ref<Value>(key), 1);
-  std::optional<RadixMap<Value>> v1 = map;
+  auto v1 = std::make_unique<RadixMap<Value>>(map);
   map.set(3, make_ref<Value>(300), 2);
   const RadixFull* base = diff_of(map, 3)->base.get();
   v1.reset();
