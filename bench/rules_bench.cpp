@@ -7,13 +7,18 @@
 //     unsorted batch in.
 //   BM_tick_rules/<entities>/<workers>: a whole engine tick (durability none) with the
 //     standing motion rule on every particle: collect, match, footprint, sort, reserve,
-//     execute in parallel, apply, commit and seal with the incremental root.
+//     execute in parallel, apply, commit and seal with the incremental root. Counters: the
+//     last tick's phases, and heap allocations (all threads) per entity in steady state.
+//   BM_motion_plain/<entities>: the physical baseline of BM_tick_rules: the same motion
+//     update (particles::move) as a plain loop over a std::vector of the same particles,
+//     the loop one would write by hand. Report BM_tick_rules as a ratio to it.
 // Read them next to BM_memcpy from the same run.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
 #include <random>
 
+#include "alloc_count.hpp"
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
 #include "sched/order.hpp"
@@ -136,6 +141,27 @@ BENCHMARK(BM_rules_step)
     ->ArgNames({"candidates", "workers"})
     ->UseRealTime();
 
+void BM_motion_plain(benchmark::State& state) {
+  const auto entities = static_cast<std::size_t>(state.range(0));
+  std::vector<particles::Particle> world(entities);
+  std::uint64_t seed = 3;
+  for (particles::Particle& p : world) {
+    p.x = static_cast<std::int64_t>(particles::next_random(seed) % particles::kSize);
+    p.y = static_cast<std::int64_t>(particles::next_random(seed) % particles::kSize);
+    p.vx = static_cast<std::int64_t>(particles::next_random(seed) % 257) - 128;
+    p.vy = static_cast<std::int64_t>(particles::next_random(seed) % 257) - 128;
+  }
+  for (auto _ : state) {
+    for (particles::Particle& p : world) particles::move(p);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * entities));
+  state.counters["per_entity"] = benchmark::Counter(
+      static_cast<double>(entities),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_motion_plain)->Arg(1000)->Arg(10000)->ArgName("entities");
+
 void BM_tick_rules(benchmark::State& state) {
   const auto entities = static_cast<std::size_t>(state.range(0));
   const std::string dir = (std::filesystem::temp_directory_path() /
@@ -150,9 +176,14 @@ void BM_tick_rules(benchmark::State& state) {
     auto engine = mmsb::Engine::open(options).value();
     auto world = particles::create_world(*engine, entities, 3).value();
     if (!engine->register_rule(particles::motion_rule()).is_ok()) state.SkipWithError("register");
+    if (!engine->begin().commit().is_ok()) state.SkipWithError("tick");  // buffers grown
+    const std::uint64_t allocations_before = mmsb::bench::allocations_in_process();
     for (auto _ : state) {
       if (!engine->begin().commit().is_ok()) state.SkipWithError("tick");
     }
+    state.counters["allocs_per_entity"] =
+        static_cast<double>(mmsb::bench::allocations_in_process() - allocations_before) /
+        static_cast<double>(state.iterations() * entities);
     const mmsb::EngineStats stats = engine->stats();
     state.counters["reserve_ns"] = static_cast<double>(stats.last_rule_tick.reservation_ns);
     state.counters["execute_ns"] = static_cast<double>(stats.last_rule_tick.execution_ns);

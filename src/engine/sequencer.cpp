@@ -176,6 +176,7 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
   if (!ticks.empty() && ticks.front().record.has_ingest) {
     own_ingest.spare = std::move(ticks.front().record.ingest);
   }
+  for (PendingTick& tick : ticks) machinery->give_back(std::move(tick.record.rules));
 }
 
 Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {

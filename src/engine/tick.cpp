@@ -315,7 +315,9 @@ Status rules_step(Run& run) {
   }
   const SteadyClock::time_point committing = SteadyClock::now();
   std::vector<log::RuleOutcome> replayed;
-  std::vector<log::RuleOutcome>& outcomes = run.replaying() ? replayed : run.record.rules;
+  std::vector<log::RuleOutcome>& reused = run.ctx.rule_outcomes ? *run.ctx.rule_outcomes : replayed;
+  if (!run.replaying()) run.record.rules.swap(reused);
+  std::vector<log::RuleOutcome>& outcomes = run.replaying() ? reused : run.record.rules;
   Status applied = apply_rules_step(run.fork, step, outcomes);  // only the allocator refuses
   if (!applied.is_ok()) return run.refused(std::move(applied));
   if (run.replaying()) {

@@ -11,14 +11,8 @@ constexpr int kDigitBits = 11;
 constexpr int kPasses = (64 + kDigitBits - 1) / kDigitBits;
 constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
 
-// What the radix passes move: the scope hash and where the candidate is.
-struct SortKey {
-  std::uint64_t hash;
-  std::uint64_t index;
-};
-
-std::size_t digit(std::uint64_t hash, int pass) {
-  return (hash >> (pass * kDigitBits)) & (kBuckets - 1);
+std::size_t digit(std::uint64_t key, int pass) {
+  return (key >> (pass * kDigitBits)) & (kBuckets - 1);
 }
 
 bool by_key(const Candidate& a, const Candidate& b) { return a.key < b.key; }
@@ -29,32 +23,38 @@ void comparison_sort_candidates(std::vector<Candidate>& candidates) {
   std::sort(candidates.begin(), candidates.end(), by_key);
 }
 
+void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare) {
+  const std::size_t n = keys.size();
+  if (n < 2) return;
+  if (n < kRadixSortMin) {
+    std::sort(keys.begin(), keys.end(),
+              [](const SortKey& a, const SortKey& b) { return a.key < b.key; });
+    return;
+  }
+  // LSD radix sort, 11 bits a pass (all histograms from one read), skipping passes where
+  // every key has the same digit. Stable.
+  spare.resize(n);
+  std::array<std::array<std::uint32_t, kBuckets>, kPasses> counts{};
+  for (const SortKey& key : keys) {
+    for (int pass = 0; pass < kPasses; ++pass) ++counts[pass][digit(key.key, pass)];
+  }
+  for (int pass = 0; pass < kPasses; ++pass) {
+    std::array<std::uint32_t, kBuckets>& count = counts[pass];
+    if (count[digit(keys[0].key, pass)] == n) continue;
+    std::uint32_t offset = 0;
+    for (std::uint32_t& bucket : count) offset += std::exchange(bucket, offset);
+    for (const SortKey& key : keys) spare[count[digit(key.key, pass)]++] = key;
+    keys.swap(spare);
+  }
+}
+
 void sort_candidates(std::vector<Candidate>& candidates, std::vector<Candidate>& scratch) {
   const std::size_t n = candidates.size();
   if (n < 2) return;
   // (scope hash, index) pairs: 16 bytes to move instead of a candidate, gathered once.
-  std::vector<SortKey> keys(n);
+  std::vector<SortKey> keys(n), spare;
   for (std::size_t i = 0; i < n; ++i) keys[i] = SortKey{candidates[i].key.scope_hash, i};
-  if (n < kRadixSortMin) {
-    std::sort(keys.begin(), keys.end(),
-              [](const SortKey& a, const SortKey& b) { return a.hash < b.hash; });
-  } else {
-    // LSD radix sort, 11 bits a pass (all histograms from one read), skipping passes where
-    // every key has the same digit.
-    std::vector<SortKey> spare(n);
-    std::vector<std::array<std::uint32_t, kBuckets>> counts(kPasses);
-    for (const SortKey& key : keys) {
-      for (int pass = 0; pass < kPasses; ++pass) ++counts[pass][digit(key.hash, pass)];
-    }
-    for (int pass = 0; pass < kPasses; ++pass) {
-      std::array<std::uint32_t, kBuckets>& count = counts[pass];
-      if (count[digit(keys[0].hash, pass)] == n) continue;
-      std::uint32_t offset = 0;
-      for (std::uint32_t& bucket : count) offset += std::exchange(bucket, offset);
-      for (const SortKey& key : keys) spare[count[digit(key.hash, pass)]++] = key;
-      keys.swap(spare);
-    }
-  }
+  sort_keys(keys, spare);
   scratch.resize(n);
   for (std::size_t i = 0; i < n; ++i) scratch[i] = candidates[keys[i].index];
   candidates.swap(scratch);

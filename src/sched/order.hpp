@@ -55,6 +55,16 @@ inline Candidate make_candidate(PageId scope, RuleFamilyId family, std::uint64_t
 // Batches at least this large are radix sorted.
 inline constexpr std::size_t kRadixSortMin = 1024;
 
+// A 64-bit key and where its item is.
+struct SortKey {
+  std::uint64_t key = 0;
+  std::uint64_t index = 0;
+};
+
+// Sorts by key (radix from kRadixSortMin keys, std::sort below; the order of equal keys is
+// unspecified). `spare` is scratch, reused between calls.
+void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare);
+
 // Sorts into canonical order: (scope hash, index) pairs sorted by hash (radix from
 // kRadixSortMin candidates, std::sort below), one gather, then the few runs of equal scope
 // hash (one scope, several rules) by (family, nonce). `scratch` is reused between calls.

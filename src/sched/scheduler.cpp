@@ -42,7 +42,7 @@ Status threw(const char* what, const char* message) {
 class BufferSink final : public DeltaSink {
  public:
   BufferSink(const state::Tables& tables, const Footprint& footprint,
-             std::vector<RuleWrite>& out)
+             RuleWrites& out)
       : tables_(tables), footprint_(footprint), out_(out) {}
 
   Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) override {
@@ -62,7 +62,7 @@ class BufferSink final : public DeltaSink {
                                      " pass its end (" + std::to_string(record->size_bytes) +
                                      " bytes)"));
     }
-    out_.push_back(RuleWrite{page, offset, {bytes.begin(), bytes.end()}});
+    out_.add(page, offset, bytes);
     return Status::ok();
   }
   const Status& violation() const { return violation_; }
@@ -74,7 +74,7 @@ class BufferSink final : public DeltaSink {
   }
   const state::Tables& tables_;
   const Footprint& footprint_;
-  std::vector<RuleWrite>& out_;
+  RuleWrites& out_;
   Status violation_;
 };
 
@@ -118,13 +118,13 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   const Clock::time_point started = Clock::now();
   prepare(std::move(candidates), out);
   match(tables, rules, out);
-  if (failed(rules, out, nullptr)) return;
-  std::vector<std::uint32_t> reserved = reserve(rules, tick, out);
+  if (failed(rules, out)) return;
+  reserve(rules, tick, out);
   out.counters.reservation_ns = elapsed_ns(started);
   const Clock::time_point executing = Clock::now();
-  execute(tables, rules, reserved, out);
+  execute(tables, rules, out);
   out.counters.execution_ns = elapsed_ns(executing);
-  failed(rules, out, &reserved);
+  failed(rules, out);
 }
 
 void Scheduler::prepare(std::vector<Candidate> candidates, RulesStep& out) {
@@ -138,8 +138,8 @@ void Scheduler::prepare(std::vector<Candidate> candidates, RulesStep& out) {
   out.failure = Status::ok();
   out.failed = 0;
   out.receipts.assign(n, RuleReceipt{});
-  out.writes.resize(n);
-  for (std::vector<RuleWrite>& writes : out.writes) writes.clear();
+  if (out.writes.size() < n) out.writes.resize(n);  // never shrunk: the buffers are kept
+  for (std::size_t i = 0; i < n; ++i) out.writes[i].clear();
   if (footprints_.size() < n) footprints_.resize(n);
   matched_.assign(n, 0);
   statuses_.assign(n, Status::ok());
@@ -197,12 +197,12 @@ void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesSt
   });
 }
 
-std::vector<std::uint32_t> Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
+void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   // The reserve gate, in canonical order.
   const std::vector<Candidate>& all = out.candidates;
   const ReserveGate::Counters gate_before = gate_.counters();
   gate_.begin_tick();
-  std::vector<std::uint32_t> reserved;
+  keys_.clear();
   for (std::size_t i = 0; i < all.size(); ++i) {
     RuleReceipt& receipt = out.receipts[i];
     if (receipt.outcome == ReceiptOutcome::kDuplicate) {
@@ -216,7 +216,7 @@ std::vector<std::uint32_t> Scheduler::reserve(const RuleMap& rules, TickId tick,
     const std::uint32_t blocker = gate_.reserve(footprints_[i], static_cast<std::uint32_t>(i));
     if (blocker == ReserveGate::kReserved) {
       receipt.outcome = ReceiptOutcome::kApplied;
-      reserved.push_back(static_cast<std::uint32_t>(i));
+      keys_.push_back(SortKey{all[i].scope.value(), i});
       continue;
     }
     receipt.blocker_family = all[blocker].key.family;
@@ -232,16 +232,19 @@ std::vector<std::uint32_t> Scheduler::reserve(const RuleMap& rules, TickId tick,
       ++out.counters.rejected;
     }
   }
-  out.counters.applied = reserved.size();
+  out.counters.applied = keys_.size();
   out.counters.mask_fast_path = gate_.counters().mask_fast_path - gate_before.mask_fast_path;
-  return reserved;
+  sort_keys(keys_, spare_keys_);
+  out.order.resize(keys_.size());
+  for (std::size_t k = 0; k < keys_.size(); ++k) {
+    out.order[k] = static_cast<std::uint32_t>(keys_[k].index);
+  }
 }
 
-void Scheduler::execute(const state::Tables& tables, const RuleMap& rules,
-                        const std::vector<std::uint32_t>& reserved, RulesStep& out) {
+void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
   // The reserved candidates in parallel, each into its own buffer.
-  parallel_for(pool_, reserved.size(), [&](std::size_t k) {
-    const std::size_t i = reserved[k];
+  parallel_for(pool_, out.order.size(), [&](std::size_t k) {
+    const std::size_t i = out.order[k];
     const Candidate& candidate = out.candidates[i];
     TablesView view(tables, &footprints_[i]);
     BufferSink sink(tables, footprints_[i], out.writes[i]);
@@ -262,11 +265,8 @@ void Scheduler::execute(const state::Tables& tables, const RuleMap& rules,
   });
 }
 
-bool Scheduler::failed(const RuleMap& rules, RulesStep& out,
-                       const std::vector<std::uint32_t>* among) {
-  const std::size_t n = among != nullptr ? among->size() : out.candidates.size();
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::size_t i = among != nullptr ? (*among)[k] : k;
+bool Scheduler::failed(const RuleMap& rules, RulesStep& out) {
+  for (std::size_t i = 0; i < out.candidates.size(); ++i) {
     if (statuses_[i].is_ok()) continue;
     out.failure = Status(statuses_[i].code(),
                          candidate_name(rules, out.candidates[i]) + ": " + statuses_[i].message());

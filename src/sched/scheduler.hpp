@@ -24,7 +24,39 @@ namespace mmsb::sched {
 struct RuleWrite {
   PageId page;
   std::uint64_t offset = 0;
-  std::vector<std::byte> bytes;
+  std::span<const std::byte> bytes;
+};
+
+// One candidate's writes in the order made, their bytes one after another in one buffer.
+// Kept with the step from tick to tick, so once the buffers have grown a write allocates
+// nothing.
+class RuleWrites {
+ public:
+  void clear() {
+    entries_.clear();
+    bytes_.clear();
+  }
+  void add(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
+    entries_.push_back(Entry{page, offset, bytes_.size(), bytes.size()});
+    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+  }
+  std::size_t size() const { return entries_.size(); }
+  // Valid until the next add or clear.
+  RuleWrite operator[](std::size_t k) const {
+    const Entry& entry = entries_[k];
+    return RuleWrite{entry.page, entry.offset,
+                     std::span<const std::byte>(bytes_).subspan(entry.at, entry.length)};
+  }
+
+ private:
+  struct Entry {
+    PageId page;
+    std::uint64_t offset;
+    std::size_t at;
+    std::size_t length;
+  };
+  std::vector<Entry> entries_;
+  std::vector<std::byte> bytes_;
 };
 
 // Per-tick figures (telemetry; the times never decide anything).
@@ -44,7 +76,12 @@ struct RuleCounters {
 struct RulesStep {
   std::vector<Candidate> candidates;  // canonical order
   std::vector<RuleReceipt> receipts;  // one per candidate
-  std::vector<std::vector<RuleWrite>> writes;  // per candidate; kApplied only
+  std::vector<RuleWrites> writes;  // per candidate; kApplied only
+  // The reserved (kApplied) candidates' indices in the order they execute and are applied:
+  // by scope page id, so that neighbouring pages are read and written one after another.
+  // Their writes touch disjoint pages, so any order gives the same state; the record and
+  // the receipts keep the canonical order.
+  std::vector<std::uint32_t> order;
   // A rule failed (its matcher, footprint or executor, or an access outside its
   // footprint): the tick cannot be built. `failed` is the candidate's index.
   Status failure;
@@ -67,15 +104,16 @@ class Scheduler {
   // (parallel); the reserve gate (canonical order); execute the reserved (parallel).
   void prepare(std::vector<Candidate> candidates, RulesStep& out);
   void match(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
-  std::vector<std::uint32_t> reserve(const RuleMap& rules, TickId tick, RulesStep& out);
-  void execute(const state::Tables& tables, const RuleMap& rules,
-               const std::vector<std::uint32_t>& reserved, RulesStep& out);
-  // The first failed candidate (of `among`, or of all) becomes out.failure: true if any.
-  bool failed(const RuleMap& rules, RulesStep& out, const std::vector<std::uint32_t>* among);
+  // Fills out.order.
+  void reserve(const RuleMap& rules, TickId tick, RulesStep& out);
+  void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
+  // The first failed candidate in canonical order becomes out.failure: true if any.
+  bool failed(const RuleMap& rules, RulesStep& out);
 
   core::WorkerPool* pool_;
   ReserveGate gate_;
   std::vector<Candidate> scratch_;
+  std::vector<SortKey> keys_, spare_keys_;
   std::vector<Footprint> footprints_;
   std::vector<std::uint8_t> matched_;
   std::vector<Status> statuses_;
