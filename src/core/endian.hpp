@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
+#include <utility>
 #include <vector>
 
 namespace mmsb {
@@ -36,6 +38,28 @@ inline T get_le(const std::byte* in) {
     return static_cast<T>(value);
   }
 }
+
+// Writes fields one after another into space the caller has made: one resize for a whole
+// item instead of one per field.
+class LeCursor {
+ public:
+  explicit LeCursor(std::byte* at) : at_(at) {}
+  template <typename T>
+  void put(T value) {
+    put_le<T>(at_, value);
+    at_ += sizeof(T);
+  }
+  void put_bytes(std::span<const std::byte> bytes) {
+    if (!bytes.empty()) std::memcpy(at_, bytes.data(), bytes.size());
+    at_ += bytes.size();
+  }
+  // The next `n` bytes, for the caller to fill.
+  std::byte* take(std::size_t n) { return std::exchange(at_, at_ + n); }
+  const std::byte* at() const { return at_; }
+
+ private:
+  std::byte* at_;
+};
 
 template <typename T>
 inline void append_le(std::vector<std::byte>& out, T value) {

@@ -312,40 +312,31 @@ void encode_ingest(const IngestSection& ingest, Encoder& encoder) {
   for (const IngestPacket& packet : ingest.packets) size += packet.has_payload ? packet.length : 0;
   std::size_t at = out.size();
   out.resize(at + size);
-  std::byte* to = out.data() + at;
-  auto put = [&]<typename T>(T value) {
-    put_le<T>(to, value);
-    to += sizeof(T);
-  };
-  put(ingest.time_ns);
-  ingest.ruleset.write_bytes(to);
-  to += 16;
-  put(ruleset_bytes);
-  if (!ingest.ruleset_bytes.empty()) {
-    std::memcpy(to, ingest.ruleset_bytes.data(), ingest.ruleset_bytes.size());
-    to += ingest.ruleset_bytes.size();
-  }
-  put(buckets);
+  LeCursor put(out.data() + at);
+  put.put(ingest.time_ns);
+  ingest.ruleset.write_bytes(put.take(16));
+  put.put(ruleset_bytes);
+  put.put_bytes(ingest.ruleset_bytes);
+  put.put(buckets);
   for (const BucketLevel& level : ingest.buckets) {
-    put(level.topic);
-    put(level.tokens);
-    put(level.as_of_ns);
+    put.put(level.topic);
+    put.put(level.tokens);
+    put.put(level.as_of_ns);
   }
-  put(packets);
+  put.put(packets);
   for (const IngestPacket& packet : ingest.packets) {
-    put(packet.producer);
-    put(packet.sequence);
-    put(packet.topic);
-    put(static_cast<std::uint8_t>(packet.outcome));
-    put(static_cast<std::uint8_t>(packet.reason));
-    put(static_cast<std::uint8_t>(packet.has_payload ? kPacketHasPayload : 0));
-    put(packet.length);
-    if (packet.has_payload && packet.length != 0) {
-      std::memcpy(to, ingest.payload.data() + packet.payload_at, packet.length);
-      to += packet.length;
+    put.put(packet.producer);
+    put.put(packet.sequence);
+    put.put(packet.topic);
+    put.put(static_cast<std::uint8_t>(packet.outcome));
+    put.put(static_cast<std::uint8_t>(packet.reason));
+    put.put(static_cast<std::uint8_t>(packet.has_payload ? kPacketHasPayload : 0));
+    put.put(packet.length);
+    if (packet.has_payload) {
+      put.put_bytes(std::span(ingest.payload).subspan(packet.payload_at, packet.length));
     }
   }
-  MMSB_DEBUG_ASSERT(to == out.data() + out.size());
+  MMSB_DEBUG_ASSERT(put.at() == out.data() + out.size());
 }
 
 bool decode_ingest(ByteReader& in, IngestSection& ingest) {
@@ -411,27 +402,29 @@ void encode_rules(const std::vector<RuleOutcome>& rules, Encoder& encoder) {
   std::vector<std::byte>& out = encoder.out();
   encoder.count(rules.size(), kCountMax, "rule receipt count");
   for (const RuleOutcome& rule : rules) {
-    const std::size_t begun = encoder.begin();
+    std::size_t size = kReceiptBytes;
+    for (const PageWrite& write : rule.writes) size += kPageWriteMinBytes + write.bytes.size();
+    const std::size_t at = out.size();
+    out.resize(at + size);  // once per outcome: its fields are stored, not appended
+    LeCursor put(out.data() + at);
     const RuleReceipt& receipt = rule.receipt;
-    append_le<std::uint64_t>(out, receipt.family);
-    append_le<std::uint64_t>(out, receipt.scope.value());
-    append_le<std::uint64_t>(out, receipt.nonce);
-    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(receipt.outcome));
-    append_le<std::uint32_t>(out, receipt.attempt);
-    append_le<std::uint64_t>(out, receipt.blocker_family);
-    append_le<std::uint64_t>(out, receipt.blocker_scope.value());
-    append_le<std::uint64_t>(out, receipt.retry_at.value());
-    encoder.count(rule.writes.size(), kCountMax, "receipt write count");
-    encoder.end(begun, kReceiptBytes);
+    put.put<std::uint64_t>(receipt.family);
+    put.put<std::uint64_t>(receipt.scope.value());
+    put.put<std::uint64_t>(receipt.nonce);
+    put.put<std::uint8_t>(static_cast<std::uint8_t>(receipt.outcome));
+    put.put<std::uint32_t>(receipt.attempt);
+    put.put<std::uint64_t>(receipt.blocker_family);
+    put.put<std::uint64_t>(receipt.blocker_scope.value());
+    put.put<std::uint64_t>(receipt.retry_at.value());
+    put.put<std::uint32_t>(encoder.checked(rule.writes.size(), kCountMax, "receipt write count"));
     for (const PageWrite& write : rule.writes) {
-      const std::size_t at = encoder.begin();
-      append_le<std::uint64_t>(out, write.page.value());
-      append_le<std::uint64_t>(out, write.epoch.value());
-      append_le<std::uint64_t>(out, write.offset);
-      append_le<std::uint64_t>(out, write.bytes.size());
-      append_bytes(out, write.bytes);
-      encoder.end(at, kPageWriteMinBytes);
+      put.put<std::uint64_t>(write.page.value());
+      put.put<std::uint64_t>(write.epoch.value());
+      put.put<std::uint64_t>(write.offset);
+      put.put<std::uint64_t>(write.bytes.size());
+      put.put_bytes(write.bytes);
     }
+    MMSB_DEBUG_ASSERT(put.at() == out.data() + out.size());
   }
 }
 
