@@ -126,9 +126,13 @@ struct EngineStats {
     std::uint64_t conflicts = 0;  // rejected or deferred
     std::uint64_t retries = 0;
     double conflict_rate = 0;  // conflicts / (applied + conflicts)
+    std::uint64_t skipped = 0;     // the matcher said no, or the scope is gone
+    std::uint64_t duplicates = 0;  // repeats of a (rule, scope), collapsed
+    std::uint64_t gate_probes = 0;     // reserve-gate marks looked up (footprint entries checked)
+    std::uint64_t mask_fast_path = 0;  // reserved by the factor mask alone, no probe
     std::uint64_t reservation_ns = 0;  // match, footprint, canonical sort and reserve gate
     std::uint64_t execution_ns = 0;    // executors, in parallel
-    std::uint64_t commit_ns = 0;       // applying the buffers in canonical order
+    std::uint64_t commit_ns = 0;       // applying the buffers (in page order)
   } last_rule_tick;
   // Ingest (docs/SEMANTICS.md "Ingest and governance"); totals since open.
   struct IngestTopic {

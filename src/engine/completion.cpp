@@ -60,6 +60,10 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
                                  ? 0.0
                                  : static_cast<double>(last.conflicts) /
                                        static_cast<double>(last.applied + last.conflicts);
+        last.skipped = rules.skipped;
+        last.duplicates = rules.duplicates;
+        last.gate_probes = rules.gate_probes;
+        last.mask_fast_path = rules.mask_fast_path;
         last.reservation_ns = rules.reservation_ns;
         last.execution_ns = rules.execution_ns;
         last.commit_ns = tick.built.rule_commit_ns;

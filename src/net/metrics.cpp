@@ -32,6 +32,9 @@ std::string metrics_text(const EngineStats& stats, const Server::Counters& c) {
     if (ns != std::string::npos) {
       name = name.substr(0, ns) + "_" + name.substr(ns + 4) + "_seconds";
       value /= 1e9;
+    } else if (name.ends_with("_ns")) {
+      name.replace(name.size() - 3, 3, "_seconds");
+      value /= 1e9;
     }
     if (entry.counter) name += "_total";
     metric(out, name, entry.counter ? "counter" : "gauge", ("EngineStats " + entry.name).c_str(),

@@ -88,25 +88,30 @@ void ReserveGate::begin_tick() {
   mask_union_ = 0;
 }
 
-std::uint32_t ReserveGate::check(const Footprint& footprint) const {
+std::uint32_t ReserveGate::check(const Footprint& footprint, std::uint64_t& probes) const {
   for (const Port& port : footprint.ports) {
+    ++probes;
     if (const Mark* mark = ports_.find(port.page.value(), port_key2(port))) return mark->writer;
   }
   for (EdgeId edge : footprint.edges_written) {
+    ++probes;
     if (const Mark* mark = edges_.find(edge.value())) {
       return mark->writer != kReserved ? mark->writer : mark->reader;
     }
   }
   for (EdgeId edge : footprint.edges_read) {
+    ++probes;
     const Mark* mark = edges_.find(edge.value());
     if (mark != nullptr && mark->writer != kReserved) return mark->writer;
   }
   for (PageId page : footprint.pages_written) {
+    ++probes;
     if (const Mark* mark = pages_.find(page.value())) {
       return mark->writer != kReserved ? mark->writer : mark->reader;
     }
   }
   for (PageId page : footprint.pages_read) {
+    ++probes;
     const Mark* mark = pages_.find(page.value());
     if (mark != nullptr && mark->writer != kReserved) return mark->writer;
   }
@@ -134,7 +139,8 @@ std::uint32_t ReserveGate::reserve(const Footprint& footprint, std::uint32_t ind
                                    bool use_mask) {
   if (use_mask && (footprint.factor_mask & mask_union_) == 0) {
     ++counters_.mask_fast_path;
-  } else if (const std::uint32_t blocker = check(footprint); blocker != kReserved) {
+  } else if (const std::uint32_t blocker = check(footprint, counters_.probes);
+             blocker != kReserved) {
     ++counters_.rejected;
     return blocker;
   }

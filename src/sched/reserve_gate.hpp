@@ -22,6 +22,7 @@ class ReserveGate {
     std::uint64_t reserved = 0;
     std::uint64_t rejected = 0;
     std::uint64_t mask_fast_path = 0;  // reserved with no probe: mask disjoint from the tick's
+    std::uint64_t probes = 0;          // marks looked up (footprint entries checked)
     friend bool operator==(const Counters&, const Counters&) = default;
   };
 
@@ -95,7 +96,8 @@ class ReserveGate {
   static std::uint64_t port_key2(const Port& port) {
     return (std::uint64_t{port.id} << 1) | static_cast<std::uint64_t>(port.direction) | (1ull << 63);
   }
-  std::uint32_t check(const Footprint& footprint) const;
+  // Adds the marks it looks up to `probes`.
+  std::uint32_t check(const Footprint& footprint, std::uint64_t& probes) const;
   void mark(const Footprint& footprint, std::uint32_t index);
 
   IdMarks pages_;

@@ -234,6 +234,7 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   }
   out.counters.applied = keys_.size();
   out.counters.mask_fast_path = gate_.counters().mask_fast_path - gate_before.mask_fast_path;
+  out.counters.gate_probes = gate_.counters().probes - gate_before.probes;
   sort_keys(keys_, spare_keys_);
   out.order.resize(keys_.size());
   for (std::size_t k = 0; k < keys_.size(); ++k) {

@@ -68,7 +68,8 @@ struct RuleCounters {
   std::uint64_t skipped = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t retries = 0;  // candidates on their second or later attempt
-  std::uint64_t mask_fast_path = 0;
+  std::uint64_t mask_fast_path = 0;  // reserved by the factor mask alone
+  std::uint64_t gate_probes = 0;     // reserve-gate marks looked up
   std::uint64_t reservation_ns = 0;  // match, footprint, sort, reserve
   std::uint64_t execution_ns = 0;
 };

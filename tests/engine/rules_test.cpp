@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <fstream>
 #include <future>
+#include <map>
 
 #include "engine/replay.hpp"
+#include "net/wire.hpp"
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
 #include "sched/order.hpp"
@@ -203,7 +205,24 @@ TEST(RulesTest, ConflictingCandidatesAreRejectedWithTheBlockerNamed) {
   EXPECT_EQ(value(*engine, loser), 0u);  // a rejected candidate wrote nothing
   EXPECT_EQ(value(*engine, shared), 1u);
   EXPECT_EQ(engine->stats().rules_rejected, 1u);
-  EXPECT_EQ(engine->stats().last_rule_tick.conflict_rate, 0.5);
+  const EngineStats::RuleTick last = engine->stats().last_rule_tick;
+  EXPECT_EQ(last.conflict_rate, 0.5);
+  EXPECT_EQ(last.conflicts, 1u);
+  // The winner passed on the factor mask alone (nothing reserved before it); the loser's
+  // check looked up its own page's mark, then the shared page's, which blocked it.
+  EXPECT_EQ(last.mask_fast_path, 1u);
+  EXPECT_EQ(last.gate_probes, 2u);
+  EXPECT_EQ(last.skipped, 0u);
+  EXPECT_EQ(last.duplicates, 0u);
+  // Exported with the statistics (the wire's STATS answer and the Prometheus metrics).
+  std::map<std::string, double> exported;
+  for (const net::StatsEntry& entry : net::stats_entries(engine->stats())) {
+    exported[entry.name] = entry.value;
+  }
+  EXPECT_EQ(exported.at("rule_tick_conflict_rate"), 0.5);
+  EXPECT_EQ(exported.at("rule_tick_gate_probes"), 2.0);
+  EXPECT_EQ(exported.at("rule_tick_mask_fast_path"), 1.0);
+  EXPECT_EQ(exported.at("rule_tick_applied"), 1.0);
 }
 
 TEST(RulesTest, RepeatedRuleAndScopeCollapseIntoOne) {
