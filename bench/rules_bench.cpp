@@ -160,7 +160,7 @@ void BM_motion_plain(benchmark::State& state) {
       static_cast<double>(entities),
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_motion_plain)->Arg(1000)->Arg(10000)->ArgName("entities");
+BENCHMARK(BM_motion_plain)->Arg(1000)->Arg(10000)->Arg(100000)->ArgName("entities");
 
 void BM_tick_rules(benchmark::State& state) {
   const auto entities = static_cast<std::size_t>(state.range(0));
@@ -196,7 +196,7 @@ void BM_tick_rules(benchmark::State& state) {
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_tick_rules)
-    ->ArgsProduct({{1000, 10000}, {1, 2, 4}})
+    ->ArgsProduct({{1000, 10000, 100000}, {1, 2, 4}})
     ->ArgNames({"entities", "workers"})
     ->UseRealTime();
 

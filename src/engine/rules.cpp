@@ -47,27 +47,9 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
   return candidates;
 }
 
-Status apply_rules_step(state::ForkCore& fork, const sched::RulesStep& step,
-                        std::vector<log::RuleOutcome>& out) {
-  // `out` may hold an earlier tick's outcomes: every element is overwritten, so their
-  // vectors' storage serves again.
-  out.resize(step.candidates.size());
-  for (std::size_t i = 0; i < step.candidates.size(); ++i) {
-    out[i].receipt = step.receipts[i];
-    if (step.receipts[i].outcome != ReceiptOutcome::kApplied) out[i].writes.clear();
-  }
-  // In the step's order (by page), each outcome in its canonical place.
+Status apply_rules_step(state::ForkCore& fork, const sched::RulesStep& step) {
   for (const std::uint32_t i : step.order) {
-    const sched::RuleWrites& writes = step.writes[i];
-    log::RuleOutcome& outcome = out[i];
-    outcome.writes.resize(writes.size());
-    for (std::size_t k = 0; k < writes.size(); ++k) {
-      const sched::RuleWrite write = writes[k];
-      log::PageWrite& logged = outcome.writes[k];
-      logged.page = write.page;
-      logged.epoch = fork.tables().find_page(write.page)->epoch;
-      logged.offset = write.offset;
-      logged.bytes.assign(write.bytes.begin(), write.bytes.end());
+    for (const log::PageWrite& write : step.outcomes[i].writes) {
       MMSB_RETURN_IF_ERROR(fork.write(write.page, write.offset, write.bytes));
     }
   }

@@ -19,12 +19,10 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
                                                  const log::TickRecord& record,
                                                  const sched::RuleMap& rules);
 
-// Applies the step's buffers to `fork` in the step's order (by page; their pages are
-// disjoint) and sets `out` to every candidate's outcome in canonical order (writes with the
-// page's epoch before the tick), reusing what `out` held. Only the
-// allocator can refuse (ResourceExhausted: the fork is then partly changed).
-Status apply_rules_step(state::ForkCore& fork, const sched::RulesStep& step,
-                        std::vector<log::RuleOutcome>& out);
+// Applies the step's writes (its outcomes') to `fork` in the step's order (by page: their
+// pages are disjoint, so the order changes nothing but the speed). Only the allocator can
+// refuse (ResourceExhausted: the fork is then partly changed).
+Status apply_rules_step(state::ForkCore& fork, const sched::RulesStep& step);
 
 // Applies logged outcomes (replay): their writes, each checked against its logged epoch.
 Status apply_logged_rules(state::ForkCore& fork, const std::vector<log::RuleOutcome>& rules);

@@ -314,28 +314,26 @@ Status rules_step(Run& run) {
     return step.failure;
   }
   const SteadyClock::time_point committing = SteadyClock::now();
-  std::vector<log::RuleOutcome> replayed;
-  std::vector<log::RuleOutcome>& reused = run.ctx.rule_outcomes ? *run.ctx.rule_outcomes : replayed;
-  if (!run.replaying()) run.record.rules.swap(reused);
-  std::vector<log::RuleOutcome>& outcomes = run.replaying() ? reused : run.record.rules;
-  Status applied = apply_rules_step(run.fork, step, outcomes);  // only the allocator refuses
+  Status applied = apply_rules_step(run.fork, step);  // only the allocator refuses
   if (!applied.is_ok()) return run.refused(std::move(applied));
   if (run.replaying()) {
-    MMSB_RETURN_IF_ERROR(check_rules(run, outcomes));
-    run.result.rule_candidates_checked = outcomes.size();
+    MMSB_RETURN_IF_ERROR(check_rules(run, step.outcomes));
+    run.result.rule_candidates_checked = step.outcomes.size();
+  } else {
+    // Each transaction learns what became of the candidates it applied.
+    for (std::size_t i = 0; i < step.candidates.size(); ++i) {
+      const std::uint32_t from = step.candidates[i].origin;
+      if (from < run.result.transactions.size() && run.result.transactions[from].is_ok()) {
+        run.result.transactions[from]->receipts.push_back(step.outcomes[i].receipt);
+      }
+    }
+    run.record.rules.swap(step.outcomes);  // the step gets storage back with give_back
   }
   advance_retries(run.fork, run.record.tick, run.record.rules);
   run.result.rule_commit_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - committing)
           .count());
   run.result.rules = step.counters;
-  // Each transaction learns what became of the candidates it applied.
-  for (std::size_t i = 0; !run.replaying() && i < step.candidates.size(); ++i) {
-    const std::uint32_t from = step.candidates[i].origin;
-    if (from < run.result.transactions.size() && run.result.transactions[from].is_ok()) {
-      run.result.transactions[from]->receipts.push_back(step.receipts[i]);
-    }
-  }
   return Status::ok();
 }
 

@@ -55,9 +55,6 @@ struct TickContext {
   const graph::FunctionMap* functions = nullptr;
   sched::Scheduler* scheduler = nullptr;
   sched::RulesStep* rules_step = nullptr;
-  // Storage for the rules step's outcomes (an earlier tick's, overwritten): a built tick's
-  // record takes it, a re-executed one's check uses it. Null: fresh vectors.
-  std::vector<log::RuleOutcome>* rule_outcomes = nullptr;
   // kBuild: the engine's rules (candidates come from them); kReexecute: the rules known
   // (null: none), a tick whose candidates all have their rule here is scheduled again.
   const sched::RuleMap* rules = nullptr;

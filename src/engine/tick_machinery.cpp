@@ -32,7 +32,6 @@ TickContext TickMachinery::context(const graph::FunctionMap* functions,
   ctx.functions = functions;
   ctx.scheduler = &scheduler_;
   ctx.rules_step = &rules_step_;
-  ctx.rule_outcomes = &rule_outcomes_;
   ctx.rules = rules;
   ctx.governor = &governor_;
   return ctx;

@@ -33,10 +33,12 @@ class TickMachinery {
   graph::DependencyGraph& graph() { return graph_; }
   ingest::Governor& governor() { return governor_; }
   // A logged tick's rule outcomes, given back once the tick is written: the next rules step
-  // fills them again instead of allocating (the larger of what it has and `outcomes` is
+  // overwrites them instead of allocating (the larger of what it has and `outcomes` is
   // kept).
   void give_back(std::vector<log::RuleOutcome>&& outcomes) {
-    if (outcomes.capacity() > rule_outcomes_.capacity()) rule_outcomes_ = std::move(outcomes);
+    if (outcomes.capacity() > rules_step_.outcomes.capacity()) {
+      rules_step_.outcomes = std::move(outcomes);
+    }
   }
 
  private:
@@ -48,7 +50,6 @@ class TickMachinery {
   std::unique_ptr<core::WorkerPool> rule_pool_;  // null: one worker
   sched::Scheduler scheduler_;
   sched::RulesStep rules_step_;
-  std::vector<log::RuleOutcome> rule_outcomes_;
   ingest::Governor governor_;
 };
 

@@ -38,11 +38,12 @@ Status threw(const char* what, const char* message) {
   return internal_error(std::string(what) + " threw: " + message);
 }
 
-// The executor's writes, checked against its footprint and the pages.
+// The executor's writes, checked against its footprint and the pages, into the outcome's
+// writes (its elements, and their bytes' storage, reused; finish() drops what is left over).
 class BufferSink final : public DeltaSink {
  public:
   BufferSink(const state::Tables& tables, const Footprint& footprint,
-             RuleWrites& out)
+             std::vector<log::PageWrite>& out)
       : tables_(tables), footprint_(footprint), out_(out) {}
 
   Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) override {
@@ -62,9 +63,15 @@ class BufferSink final : public DeltaSink {
                                      " pass its end (" + std::to_string(record->size_bytes) +
                                      " bytes)"));
     }
-    out_.add(page, offset, bytes);
+    log::PageWrite& written = used_ < out_.size() ? out_[used_] : out_.emplace_back();
+    ++used_;
+    written.page = page;
+    written.epoch = record->epoch;  // as the tick found it: epochs move at the seal
+    written.offset = offset;
+    written.bytes.assign(bytes.begin(), bytes.end());
     return Status::ok();
   }
+  void finish() { out_.resize(used_); }
   const Status& violation() const { return violation_; }
 
  private:
@@ -74,7 +81,8 @@ class BufferSink final : public DeltaSink {
   }
   const state::Tables& tables_;
   const Footprint& footprint_;
-  RuleWrites& out_;
+  std::vector<log::PageWrite>& out_;
+  std::size_t used_ = 0;
   Status violation_;
 };
 
@@ -137,16 +145,15 @@ void Scheduler::prepare(std::vector<Candidate> candidates, RulesStep& out) {
   out.counters.candidates = n;
   out.failure = Status::ok();
   out.failed = 0;
-  out.receipts.assign(n, RuleReceipt{});
-  if (out.writes.size() < n) out.writes.resize(n);  // never shrunk: the buffers are kept
-  for (std::size_t i = 0; i < n; ++i) out.writes[i].clear();
+  out.outcomes.resize(n);  // elements kept: see RulesStep::outcomes
   if (footprints_.size() < n) footprints_.resize(n);
   matched_.assign(n, 0);
   statuses_.assign(n, Status::ok());
   // Receipts, and repeats of (rule, scope), which sit next to each other in this order.
   std::size_t first_of_run = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    RuleReceipt& receipt = out.receipts[i];
+    RuleReceipt& receipt = out.outcomes[i].receipt;
+    receipt = RuleReceipt{};
     receipt.family = all[i].key.family;
     receipt.scope = all[i].scope;
     receipt.nonce = all[i].key.nonce;
@@ -168,7 +175,7 @@ void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesSt
   // Match and footprint every candidate in parallel (pure functions of the snapshot).
   const std::vector<Candidate>& all = out.candidates;
   parallel_for(pool_, all.size(), [&](std::size_t i) {
-    if (out.receipts[i].outcome == ReceiptOutcome::kDuplicate) return;
+    if (out.outcomes[i].receipt.outcome == ReceiptOutcome::kDuplicate) return;
     const Candidate& candidate = all[i];
     if (tables.find_page(candidate.scope) == nullptr) return;  // gone: skipped
     const Rule& rule = rules.rules[candidate.rule].rule;
@@ -204,12 +211,14 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   gate_.begin_tick();
   keys_.clear();
   for (std::size_t i = 0; i < all.size(); ++i) {
-    RuleReceipt& receipt = out.receipts[i];
+    RuleReceipt& receipt = out.outcomes[i].receipt;
     if (receipt.outcome == ReceiptOutcome::kDuplicate) {
+      out.outcomes[i].writes.clear();  // only reserved candidates write
       ++out.counters.duplicates;
       continue;
     }
     if (!matched_[i]) {
+      out.outcomes[i].writes.clear();
       ++out.counters.skipped;
       continue;
     }
@@ -219,6 +228,7 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
       keys_.push_back(SortKey{all[i].scope.value(), i});
       continue;
     }
+    out.outcomes[i].writes.clear();
     receipt.blocker_family = all[blocker].key.family;
     receipt.blocker_scope = all[blocker].scope;
     const ConflictPolicy& policy = rules.rules[all[i].rule].rule.policy;
@@ -248,7 +258,7 @@ void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, Rules
     const std::size_t i = out.order[k];
     const Candidate& candidate = out.candidates[i];
     TablesView view(tables, &footprints_[i]);
-    BufferSink sink(tables, footprints_[i], out.writes[i]);
+    BufferSink sink(tables, footprints_[i], out.outcomes[i].writes);
     Status status;
     try {
       status = rules.rules[candidate.rule].rule.executor(view, candidate.scope, sink);
@@ -257,6 +267,7 @@ void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, Rules
     } catch (...) {
       status = threw("executor", "an exception that is not std::exception");
     }
+    sink.finish();
     if (!view.violation().is_ok()) {
       status = view.violation();
     } else if (!sink.violation().is_ok()) {

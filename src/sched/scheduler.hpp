@@ -14,50 +14,13 @@
 
 #include "core/thread_pool.hpp"
 #include "mmsb/rule.hpp"
+#include "mmsb/tick_record.hpp"
 #include "sched/order.hpp"
 #include "sched/reserve_gate.hpp"
 #include "sched/rule_table.hpp"
 #include "state/tables.hpp"
 
 namespace mmsb::sched {
-
-struct RuleWrite {
-  PageId page;
-  std::uint64_t offset = 0;
-  std::span<const std::byte> bytes;
-};
-
-// One candidate's writes in the order made, their bytes one after another in one buffer.
-// Kept with the step from tick to tick, so once the buffers have grown a write allocates
-// nothing.
-class RuleWrites {
- public:
-  void clear() {
-    entries_.clear();
-    bytes_.clear();
-  }
-  void add(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
-    entries_.push_back(Entry{page, offset, bytes_.size(), bytes.size()});
-    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
-  }
-  std::size_t size() const { return entries_.size(); }
-  // Valid until the next add or clear.
-  RuleWrite operator[](std::size_t k) const {
-    const Entry& entry = entries_[k];
-    return RuleWrite{entry.page, entry.offset,
-                     std::span<const std::byte>(bytes_).subspan(entry.at, entry.length)};
-  }
-
- private:
-  struct Entry {
-    PageId page;
-    std::uint64_t offset;
-    std::size_t at;
-    std::size_t length;
-  };
-  std::vector<Entry> entries_;
-  std::vector<std::byte> bytes_;
-};
 
 // Per-tick figures (telemetry; the times never decide anything).
 struct RuleCounters {
@@ -76,8 +39,11 @@ struct RuleCounters {
 
 struct RulesStep {
   std::vector<Candidate> candidates;  // canonical order
-  std::vector<RuleReceipt> receipts;  // one per candidate
-  std::vector<RuleWrites> writes;  // per candidate; kApplied only
+  // One per candidate, as the tick record logs it: the receipt, and for kApplied the
+  // executor's writes (each with its page's epoch at the tick's start). Every element is
+  // overwritten by the next step, so the vectors' storage serves tick after tick (the
+  // engine swaps this with the tick record's and gives the record's back).
+  std::vector<log::RuleOutcome> outcomes;
   // The reserved (kApplied) candidates' indices in the order they execute and are applied:
   // by scope page id, so that neighbouring pages are read and written one after another.
   // Their writes touch disjoint pages, so any order gives the same state; the record and

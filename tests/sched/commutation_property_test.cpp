@@ -20,10 +20,10 @@ constexpr std::uint64_t kPages = 12;
 class VectorSink final : public DeltaSink {
  public:
   Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) override {
-    writes.add(page, offset, bytes);
+    writes.push_back(log::PageWrite{page, Epoch(), offset, {bytes.begin(), bytes.end()}});
     return Status::ok();
   }
-  RuleWrites writes;
+  std::vector<log::PageWrite> writes;
 };
 
 // A rewrite: hashes what its footprint lets it read (and its own index) into every page it
@@ -92,8 +92,7 @@ Hash128 serial_root(const State& start, const std::vector<Rewrite>& rewrites,
     VectorSink sink;
     EXPECT_TRUE(rewrites[i].run(view, sink).is_ok());
     EXPECT_TRUE(view.violation().is_ok());
-    for (std::size_t k = 0; k < sink.writes.size(); ++k) {
-      const RuleWrite write = sink.writes[k];
+    for (const log::PageWrite& write : sink.writes) {
       EXPECT_TRUE(fork.write(write.page, write.offset, write.bytes).is_ok());
     }
   }
@@ -156,8 +155,7 @@ RC_GTEST_PROP(CommutationProperty, IndependentRewritesCommuteInEveryOrder, ()) {
   RC_ASSERT(step.failure.is_ok());
   RC_ASSERT(step.counters.applied == n);
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t k = 0; k < step.writes[i].size(); ++k) {
-      const RuleWrite write = step.writes[i][k];
+    for (const log::PageWrite& write : step.outcomes[i].writes) {
       RC_ASSERT(fork.write(write.page, write.offset, write.bytes).is_ok());
     }
   }
