@@ -9,6 +9,7 @@
 //     standing motion rule on every particle: collect, match, footprint, sort, reserve,
 //     execute in parallel, apply, commit and seal with the incremental root. Counters: the
 //     last tick's phases, and heap allocations (all threads) per entity in steady state.
+//   BM_tick_rules_bulk/<entities>/<workers>: the same with the motion rule's bulk executor.
 //   BM_motion_plain/<entities>: the physical baseline of BM_tick_rules: the same motion
 //     update (particles::move) as a plain loop over a std::vector of the same particles,
 //     the loop one would write by hand. Report BM_tick_rules as a ratio to it.
@@ -162,7 +163,7 @@ void BM_motion_plain(benchmark::State& state) {
 }
 BENCHMARK(BM_motion_plain)->Arg(1000)->Arg(10000)->Arg(100000)->ArgName("entities");
 
-void BM_tick_rules(benchmark::State& state) {
+void tick_rules(benchmark::State& state, mmsb::Rule motion) {
   const auto entities = static_cast<std::size_t>(state.range(0));
   const std::string dir = (std::filesystem::temp_directory_path() /
                            ("mmsb-bench-rules-" + std::to_string(::getpid()))).string();
@@ -175,7 +176,7 @@ void BM_tick_rules(benchmark::State& state) {
   {
     auto engine = mmsb::Engine::open(options).value();
     auto world = particles::create_world(*engine, entities, 3).value();
-    if (!engine->register_rule(particles::motion_rule()).is_ok()) state.SkipWithError("register");
+    if (!engine->register_rule(std::move(motion)).is_ok()) state.SkipWithError("register");
     if (!engine->begin().commit().is_ok()) state.SkipWithError("tick");  // buffers grown
     const std::uint64_t allocations_before = mmsb::bench::allocations_in_process();
     for (auto _ : state) {
@@ -195,8 +196,17 @@ void BM_tick_rules(benchmark::State& state) {
       static_cast<double>(entities),
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
+void BM_tick_rules(benchmark::State& state) { tick_rules(state, particles::motion_rule()); }
 BENCHMARK(BM_tick_rules)
     ->ArgsProduct({{1000, 10000, 100000}, {1, 2, 4}})
+    ->ArgNames({"entities", "workers"})
+    ->UseRealTime();
+
+void BM_tick_rules_bulk(benchmark::State& state) {
+  tick_rules(state, particles::motion_rule_bulk());
+}
+BENCHMARK(BM_tick_rules_bulk)
+    ->ArgsProduct({{10000, 100000}, {1, 2}})
     ->ArgNames({"entities", "workers"})
     ->UseRealTime();
 

@@ -5,7 +5,8 @@
 // neighbouring particles, 16 bytes), and one grid page whose ports stand for the cells.
 // Rules:
 //   motion/update  standing on every particle: moves it by its velocity and bounces it off
-//                  the walls. Footprint: writes the particle.
+//                  the walls. Footprint: writes the particle. motion_rule_bulk() is the
+//                  same rule with a bulk executor.
 //   collide        applied at a contact when its two particles are close: swaps their
 //                  velocities. Footprint: writes both particles and takes the port of the
 //                  cell the first one is in, so one collision per cell per tick. Retried up
@@ -100,6 +101,24 @@ inline Rule motion_rule() {
     Particle p = decode(bytes);
     move(p);
     return out.write(scope, 0, bytes_of(p));
+  };
+  return rule;
+}
+
+// The motion rule with a bulk executor: the same rewrite over a run of particles per call
+// (docs/SEMANTICS.md "Bulk executors"); same name, so logs of either form replay with the
+// other.
+inline Rule motion_rule_bulk() {
+  Rule rule = motion_rule();
+  rule.executor = nullptr;
+  rule.bulk_executor = [](std::span<const RuleCall> calls) -> Status {
+    for (const RuleCall& call : calls) {
+      MMSB_ASSIGN_OR_RETURN(auto bytes, call.view->read(call.scope));
+      Particle p = decode(bytes);
+      move(p);
+      MMSB_RETURN_IF_ERROR(call.out->write(call.scope, 0, bytes_of(p)));
+    }
+    return Status::ok();
   };
   return rule;
 }

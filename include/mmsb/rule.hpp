@@ -140,6 +140,18 @@ struct ConflictPolicy {
   }
 };
 
+// One reserved candidate handed to a bulk executor: its scope, the view of what its
+// footprint lets it read, and the sink its writes go to (checked against its own footprint,
+// as for the per-candidate executor).
+struct RuleCall {
+  PageId scope;
+  const RuleView* view = nullptr;
+  DeltaSink* out = nullptr;
+};
+
+// Most candidates one bulk executor call receives.
+inline constexpr std::size_t kBulkCallsMax = 64;
+
 struct Rule {
   std::string name;
   // Whether the rule applies at `scope`; empty: always. A candidate that does not match is
@@ -148,8 +160,16 @@ struct Rule {
   // Declares into `out` (empty on entry) what a candidate at `scope` may touch. Required.
   // Filling a footprint the scheduler keeps lets its storage be reused tick after tick.
   std::function<Status(const RuleView& view, PageId scope, Footprint& out)> footprint;
-  // The rewrite. Required. An error aborts the tick (docs/SEMANTICS.md).
+  // The rewrite. Required unless bulk_executor is set. An error aborts the tick
+  // (docs/SEMANTICS.md).
   std::function<Status(const RuleView& view, PageId scope, DeltaSink& out)> executor;
+  // The rewrite of several reserved candidates of this rule at once (used instead of
+  // `executor` when set): one call per run of up to kBulkCallsMax consecutive candidates of
+  // the rule in the step's execution order. Each call's view and sink are its own
+  // candidate's: an access outside that footprint fails that candidate and aborts the tick,
+  // as in the per-candidate form. An error returned is reported against the call's first
+  // candidate (docs/SEMANTICS.md "Bulk executors").
+  std::function<Status(std::span<const RuleCall> calls)> bulk_executor;
   // ANDed with each footprint's mask.
   std::uint64_t factor_mask = kFactorMaskAll;
   ConflictPolicy policy;

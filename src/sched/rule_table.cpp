@@ -18,7 +18,7 @@ Status validate_rule(const Rule& rule) {
                             " bytes");
   }
   if (!rule.footprint) return invalid_argument(name + ": no footprint function");
-  if (!rule.executor) return invalid_argument(name + ": no executor");
+  if (!rule.executor && !rule.bulk_executor) return invalid_argument(name + ": no executor");
   if (rule.policy.kind == ConflictPolicy::Kind::kRetry &&
       (rule.policy.max_attempts < 2 || rule.policy.max_attempts > kRetryAttemptsMax)) {
     return invalid_argument(name + ": retry max_attempts " +

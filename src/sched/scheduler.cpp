@@ -1,7 +1,9 @@
 #include "sched/scheduler.hpp"
 
+#include <array>
 #include <chrono>
 #include <exception>
+#include <optional>
 
 #include "sched/retry.hpp"
 
@@ -15,17 +17,17 @@ std::uint64_t elapsed_ns(Clock::time_point since) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since).count());
 }
 
-// Candidates handed to one pool task at a time, and the fewest worth waking the pool for
-// (below, the sequencer alone is faster than a hand-off).
-constexpr std::size_t kChunk = 64;
+// Candidates handed to one pool task at a time (also the bulk executor's most), and the
+// fewest worth waking the pool for (below, the sequencer alone is faster than a hand-off).
+constexpr std::size_t kChunk = kBulkCallsMax;
 constexpr std::size_t kParallelCandidatesMin = 256;
 
-void parallel_for(core::WorkerPool* pool, std::size_t count,
-                  const std::function<void(std::size_t)>& body) {
+// body(begin, end) for consecutive chunks of [0, count), on the pool's threads.
+void parallel_chunks(core::WorkerPool* pool, std::size_t count,
+                     const std::function<void(std::size_t, std::size_t)>& body) {
   const std::size_t chunks = (count + kChunk - 1) / kChunk;
   auto run_chunk = [&](std::size_t chunk) {
-    const std::size_t end = std::min(count, (chunk + 1) * kChunk);
-    for (std::size_t i = chunk * kChunk; i < end; ++i) body(i);
+    body(chunk * kChunk, std::min(count, (chunk + 1) * kChunk));
   };
   if (pool == nullptr || count < kParallelCandidatesMin) {
     for (std::size_t chunk = 0; chunk < chunks; ++chunk) run_chunk(chunk);
@@ -174,34 +176,39 @@ void Scheduler::prepare(std::vector<Candidate> candidates, RulesStep& out) {
 void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
   // Match and footprint every candidate in parallel (pure functions of the snapshot).
   const std::vector<Candidate>& all = out.candidates;
-  parallel_for(pool_, all.size(), [&](std::size_t i) {
-    if (out.outcomes[i].receipt.outcome == ReceiptOutcome::kDuplicate) return;
-    const Candidate& candidate = all[i];
-    if (tables.find_page(candidate.scope) == nullptr) return;  // gone: skipped
-    const Rule& rule = rules.rules[candidate.rule].rule;
-    TablesView view(tables);
-    try {
-      if (rule.matcher && !rule.matcher(view, candidate.scope)) return;
-      Footprint& footprint = footprints_[i];
-      footprint.clear();
-      Status declared = rule.footprint(view, candidate.scope, footprint);
-      if (!declared.is_ok()) {
-        statuses_[i] = Status(declared.code(), "footprint: " + declared.message());
-        return;
-      }
-      declared = footprint.normalize();
-      if (!declared.is_ok()) {
-        statuses_[i] = std::move(declared);
-        return;
-      }
-      footprint.factor_mask &= rule.factor_mask;
-      matched_[i] = 1;
-    } catch (const std::exception& error) {
-      statuses_[i] = threw("matcher or footprint", error.what());
-    } catch (...) {
-      statuses_[i] = threw("matcher or footprint", "an exception that is not std::exception");
-    }
+  parallel_chunks(pool_, all.size(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) match_one(tables, rules, i, out);
   });
+}
+
+void Scheduler::match_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
+                          RulesStep& out) {
+  if (out.outcomes[i].receipt.outcome == ReceiptOutcome::kDuplicate) return;
+  const Candidate& candidate = out.candidates[i];
+  if (tables.find_page(candidate.scope) == nullptr) return;  // gone: skipped
+  const Rule& rule = rules.rules[candidate.rule].rule;
+  TablesView view(tables);
+  try {
+    if (rule.matcher && !rule.matcher(view, candidate.scope)) return;
+    Footprint& footprint = footprints_[i];
+    footprint.clear();
+    Status declared = rule.footprint(view, candidate.scope, footprint);
+    if (!declared.is_ok()) {
+      statuses_[i] = Status(declared.code(), "footprint: " + declared.message());
+      return;
+    }
+    declared = footprint.normalize();
+    if (!declared.is_ok()) {
+      statuses_[i] = std::move(declared);
+      return;
+    }
+    footprint.factor_mask &= rule.factor_mask;
+    matched_[i] = 1;
+  } catch (const std::exception& error) {
+    statuses_[i] = threw("matcher or footprint", error.what());
+  } catch (...) {
+    statuses_[i] = threw("matcher or footprint", "an exception that is not std::exception");
+  }
 }
 
 void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
@@ -253,28 +260,80 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
 }
 
 void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
-  // The reserved candidates in parallel, each into its own buffer.
-  parallel_for(pool_, out.order.size(), [&](std::size_t k) {
-    const std::size_t i = out.order[k];
-    const Candidate& candidate = out.candidates[i];
-    TablesView view(tables, &footprints_[i]);
-    BufferSink sink(tables, footprints_[i], out.outcomes[i].writes);
-    Status status;
-    try {
-      status = rules.rules[candidate.rule].rule.executor(view, candidate.scope, sink);
-    } catch (const std::exception& error) {
-      status = threw("executor", error.what());
-    } catch (...) {
-      status = threw("executor", "an exception that is not std::exception");
+  // The reserved candidates in parallel, each into its own outcome; runs of one rule with a
+  // bulk executor in one call.
+  parallel_chunks(pool_, out.order.size(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t k = begin; k < end;) {
+      const std::uint32_t rule = out.candidates[out.order[k]].rule;
+      if (!rules.rules[rule].rule.bulk_executor) {
+        execute_one(tables, rules, out.order[k++], out);
+        continue;
+      }
+      std::size_t run_end = k + 1;
+      while (run_end < end && out.candidates[out.order[run_end]].rule == rule) ++run_end;
+      execute_bulk(tables, rules.rules[rule].rule,
+                   std::span(out.order).subspan(k, run_end - k), out);
+      k = run_end;
     }
-    sink.finish();
-    if (!view.violation().is_ok()) {
-      status = view.violation();
-    } else if (!sink.violation().is_ok()) {
-      status = sink.violation();
-    }
-    statuses_[i] = std::move(status);
   });
+}
+
+namespace {
+
+// A candidate's status: the first access outside its footprint (whatever the executor
+// returned), else the executor's.
+Status verdict(Status returned, const TablesView& view, const Status& sink_violation) {
+  if (!view.violation().is_ok()) return view.violation();
+  if (!sink_violation.is_ok()) return sink_violation;
+  return returned;
+}
+
+template <typename Call>
+Status guarded(Call&& call) {
+  try {
+    return call();
+  } catch (const std::exception& error) {
+    return threw("executor", error.what());
+  } catch (...) {
+    return threw("executor", "an exception that is not std::exception");
+  }
+}
+
+}  // namespace
+
+void Scheduler::execute_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
+                            RulesStep& out) {
+  const Candidate& candidate = out.candidates[i];
+  TablesView view(tables, &footprints_[i]);
+  BufferSink sink(tables, footprints_[i], out.outcomes[i].writes);
+  Status status = guarded(
+      [&] { return rules.rules[candidate.rule].rule.executor(view, candidate.scope, sink); });
+  sink.finish();
+  statuses_[i] = verdict(std::move(status), view, sink.violation());
+}
+
+void Scheduler::execute_bulk(const state::Tables& tables, const Rule& rule,
+                             std::span<const std::uint32_t> indices, RulesStep& out) {
+  MMSB_ASSERT(indices.size() <= kBulkCallsMax);
+  // Views and sinks for the call, on the stack (no allocation).
+  std::array<std::optional<TablesView>, kBulkCallsMax> views;
+  std::array<std::optional<BufferSink>, kBulkCallsMax> sinks;
+  std::array<RuleCall, kBulkCallsMax> calls;
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const std::uint32_t i = indices[k];
+    views[k].emplace(tables, &footprints_[i]);
+    sinks[k].emplace(tables, footprints_[i], out.outcomes[i].writes);
+    calls[k] = RuleCall{out.candidates[i].scope, &*views[k], &*sinks[k]};
+  }
+  Status status =
+      guarded([&] { return rule.bulk_executor(std::span(calls.data(), indices.size())); });
+  bool blamed = false;  // a candidate's own violation names it instead of the first
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    sinks[k]->finish();
+    statuses_[indices[k]] = verdict(Status::ok(), *views[k], sinks[k]->violation());
+    blamed = blamed || !statuses_[indices[k]].is_ok();
+  }
+  if (!status.is_ok() && !blamed) statuses_[indices[0]] = std::move(status);
 }
 
 bool Scheduler::failed(const RuleMap& rules, RulesStep& out) {

@@ -74,6 +74,13 @@ class Scheduler {
   // Fills out.order.
   void reserve(const RuleMap& rules, TickId tick, RulesStep& out);
   void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
+  void match_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
+                 RulesStep& out);
+  void execute_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
+                   RulesStep& out);
+  // One bulk executor call for `indices` (candidates of `rule`, at most kBulkCallsMax).
+  void execute_bulk(const state::Tables& tables, const Rule& rule,
+                    std::span<const std::uint32_t> indices, RulesStep& out);
   // The first failed candidate in canonical order becomes out.failure: true if any.
   bool failed(const RuleMap& rules, RulesStep& out);
 
