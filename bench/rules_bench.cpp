@@ -81,7 +81,8 @@ std::vector<mmsb::sched::Candidate> sort_workload(std::size_t count) {
 
 void BM_schedule_sort(benchmark::State& state) {
   const std::vector<mmsb::sched::Candidate> input = sort_workload(static_cast<std::size_t>(state.range(0)));
-  std::vector<mmsb::sched::Candidate> candidates, scratch;
+  std::vector<mmsb::sched::Candidate> candidates;
+  mmsb::sched::CandidateSortScratch scratch;
   for (auto _ : state) {
     candidates = input;
     mmsb::sched::sort_candidates(candidates, scratch);
@@ -129,7 +130,8 @@ void BM_rules_step(benchmark::State& state) {
                                                      1, mmsb::sched::kOriginStanding));
   }
   for (auto _ : state) {
-    scheduler.run(reader.tables(), *rules, mmsb::TickId(2), candidates, step);
+    step.input = candidates;
+    scheduler.run(reader.tables(), *rules, mmsb::TickId(2), step);
     if (step.counters.applied != count) state.SkipWithError("not all applied");
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));

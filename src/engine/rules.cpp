@@ -4,10 +4,8 @@
 
 namespace mmsb::engine {
 
-std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
-                                                 const log::TickRecord& record,
-                                                 const sched::RuleMap& rules) {
-  std::vector<sched::Candidate> candidates;
+void collect_candidates(const state::ForkCore& fork, TickId tick, const log::TickRecord& record,
+                        const sched::RuleMap& rules, std::vector<sched::Candidate>& candidates) {
   std::uint64_t nonce = 0;
   auto add = [&](const sched::RegisteredRule& rule, PageId scope, std::uint32_t attempt,
                  std::uint32_t origin) {
@@ -44,7 +42,6 @@ std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, Ti
     members->pages.for_each(
         [&](std::uint64_t page, const auto&) { add(rule, PageId(page), 1, sched::kOriginStanding); });
   }
-  return candidates;
 }
 
 Status apply_rules_step(state::ForkCore& fork, const sched::RulesStep& step) {

@@ -14,10 +14,9 @@ namespace mmsb::engine {
 // The tick's candidates, nonces in this order: retries due by `tick` (queue order), then
 // the committed transactions' apply ops (in sequence order), then every standing rule (by
 // family id) at every page of its type (by page id). Suspended or unregistered rules get no
-// standing or retry candidates.
-std::vector<sched::Candidate> collect_candidates(const state::ForkCore& fork, TickId tick,
-                                                 const log::TickRecord& record,
-                                                 const sched::RuleMap& rules);
+// standing or retry candidates. Appended to `candidates`.
+void collect_candidates(const state::ForkCore& fork, TickId tick, const log::TickRecord& record,
+                        const sched::RuleMap& rules, std::vector<sched::Candidate>& candidates);
 
 // Applies the step's writes (its outcomes') to `fork` in the step's order (by page: their
 // pages are disjoint, so the order changes nothing but the speed). Only the allocator can

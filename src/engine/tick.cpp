@@ -290,9 +290,11 @@ Status check_rules(const Run& run, const std::vector<log::RuleOutcome>& outcomes
 // Step 2, the rules step: candidates scheduled, the gate's decisions applied in canonical
 // order, the retry queue moved on.
 Status rules_step(Run& run) {
-  std::vector<sched::Candidate> candidates;
+  sched::RulesStep& step = *run.ctx.rules_step;
+  std::vector<sched::Candidate>& candidates = step.input;  // the last run's storage
+  candidates.clear();
   if (!run.replaying()) {
-    candidates = collect_candidates(run.fork, run.record.tick, run.record, *run.ctx.rules);
+    collect_candidates(run.fork, run.record.tick, run.record, *run.ctx.rules, candidates);
   } else if (run.record.rules.empty() || !logged_candidates(run, candidates)) {
     run.result.rules_taken_from_log = run.mode == TickMode::kReexecute && !run.record.rules.empty();
     Status applied = apply_logged_rules(run.fork, run.record.rules);
@@ -304,9 +306,7 @@ Status rules_step(Run& run) {
     advance_retries(run.fork, run.record.tick, run.record.rules);  // none: due entries leave
     return Status::ok();
   }
-  sched::RulesStep& step = *run.ctx.rules_step;
-  run.ctx.scheduler->run(run.fork.tables(), *run.ctx.rules, run.record.tick, std::move(candidates),
-                         step);
+  run.ctx.scheduler->run(run.fork.tables(), *run.ctx.rules, run.record.tick, step);
   if (!step.failure.is_ok()) {
     if (run.replaying()) return run.differs("re-executed rules fail: " + step.failure.message());
     run.result.failed_origin = step.candidates[step.failed].origin;

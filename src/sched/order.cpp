@@ -48,16 +48,18 @@ void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare) {
   }
 }
 
-void sort_candidates(std::vector<Candidate>& candidates, std::vector<Candidate>& scratch) {
+void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& scratch) {
   const std::size_t n = candidates.size();
   if (n < 2) return;
   // (scope hash, index) pairs: 16 bytes to move instead of a candidate, gathered once.
-  std::vector<SortKey> keys(n), spare;
+  std::vector<SortKey>& keys = scratch.keys;
+  keys.resize(n);
   for (std::size_t i = 0; i < n; ++i) keys[i] = SortKey{candidates[i].key.scope_hash, i};
-  sort_keys(keys, spare);
-  scratch.resize(n);
-  for (std::size_t i = 0; i < n; ++i) scratch[i] = candidates[keys[i].index];
-  candidates.swap(scratch);
+  sort_keys(keys, scratch.spare);
+  std::vector<Candidate>& gathered = scratch.candidates;
+  gathered.resize(n);
+  for (std::size_t i = 0; i < n; ++i) gathered[i] = candidates[keys[i].index];
+  candidates.swap(gathered);
   // Runs of one scope hash (one scope, several rules or repeats): order by (family, nonce).
   for (std::size_t begin = 0; begin < n;) {
     std::size_t end = begin + 1;

@@ -69,7 +69,11 @@ void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare);
 // kRadixSortMin candidates, std::sort below), one gather, then the few runs of equal scope
 // hash (one scope, several rules) by (family, nonce). `scratch` is reused between calls.
 // comparison_sort_candidates is the plain std::sort on the whole key (the reference).
-void sort_candidates(std::vector<Candidate>& candidates, std::vector<Candidate>& scratch);
+struct CandidateSortScratch {
+  std::vector<Candidate> candidates;
+  std::vector<SortKey> keys, spare;
+};
+void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& scratch);
 void comparison_sort_candidates(std::vector<Candidate>& candidates);
 
 }  // namespace mmsb::sched

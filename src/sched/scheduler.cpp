@@ -124,9 +124,9 @@ Result<std::vector<Edge>> TablesView::edges_of(PageId page) const {
 }
 
 void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId tick,
-                    std::vector<Candidate> candidates, RulesStep& out) {
+                    RulesStep& out) {
   const Clock::time_point started = Clock::now();
-  prepare(std::move(candidates), out);
+  prepare(out);
   match(tables, rules, out);
   if (failed(rules, out)) return;
   reserve(rules, tick, out);
@@ -137,10 +137,11 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   failed(rules, out);
 }
 
-void Scheduler::prepare(std::vector<Candidate> candidates, RulesStep& out) {
+void Scheduler::prepare(RulesStep& out) {
   // `out` and the scratch keep their storage from tick to tick.
-  sort_candidates(candidates, scratch_);
-  out.candidates = std::move(candidates);
+  sort_candidates(out.input, scratch_);
+  out.candidates.swap(out.input);
+  out.input.clear();
   const std::vector<Candidate>& all = out.candidates;
   const std::size_t n = all.size();
   out.counters = RuleCounters{};

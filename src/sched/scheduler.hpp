@@ -38,6 +38,9 @@ struct RuleCounters {
 };
 
 struct RulesStep {
+  // The caller's candidates for the next run (any order; nonces assigned). run() takes them
+  // and leaves the previous run's storage here, cleared, for the caller to fill again.
+  std::vector<Candidate> input;
   std::vector<Candidate> candidates;  // canonical order
   // One per candidate, as the tick record logs it: the receipt, and for kApplied the
   // executor's writes (each with its page's epoch at the tick's start). Every element is
@@ -60,16 +63,14 @@ class Scheduler {
  public:
   explicit Scheduler(core::WorkerPool* pool) : pool_(pool) {}
 
-  // Runs the step for tick `tick` on `candidates` (any order; nonces assigned) against
-  // `tables` (the rule snapshot, not changed meanwhile). `rules` must hold every
-  // candidate's rule.
-  void run(const state::Tables& tables, const RuleMap& rules, TickId tick,
-           std::vector<Candidate> candidates, RulesStep& out);
+  // Runs the step for tick `tick` on `out.input` against `tables` (the rule snapshot, not
+  // changed meanwhile). `rules` must hold every candidate's rule.
+  void run(const state::Tables& tables, const RuleMap& rules, TickId tick, RulesStep& out);
 
  private:
   // The step's phases: sort and reset `out`, receipts and duplicates; match and footprint
   // (parallel); the reserve gate (canonical order); execute the reserved (parallel).
-  void prepare(std::vector<Candidate> candidates, RulesStep& out);
+  void prepare(RulesStep& out);
   void match(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
   // Fills out.order.
   void reserve(const RuleMap& rules, TickId tick, RulesStep& out);
@@ -86,7 +87,7 @@ class Scheduler {
 
   core::WorkerPool* pool_;
   ReserveGate gate_;
-  std::vector<Candidate> scratch_;
+  CandidateSortScratch scratch_;
   std::vector<SortKey> keys_, spare_keys_;
   std::vector<Footprint> footprints_;
   std::vector<std::uint8_t> matched_;

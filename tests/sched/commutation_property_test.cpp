@@ -151,7 +151,8 @@ RC_GTEST_PROP(CommutationProperty, IndependentRewritesCommuteInEveryOrder, ()) {
   Scheduler scheduler(&pool);
   state::ForkCore fork(start);
   RulesStep step;
-  scheduler.run(fork.tables(), *rules, TickId(1), candidates, step);
+  step.input = candidates;
+  scheduler.run(fork.tables(), *rules, TickId(1), step);
   RC_ASSERT(step.failure.is_ok());
   RC_ASSERT(step.counters.applied == n);
   for (std::size_t i = 0; i < n; ++i) {

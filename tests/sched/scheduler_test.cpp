@@ -311,7 +311,7 @@ RC_GTEST_PROP(OrderProperty, RadixSortEqualsComparisonSort, ()) {
   }
   std::vector<Candidate> expected = candidates;
   comparison_sort_candidates(expected);
-  std::vector<Candidate> scratch;
+  CandidateSortScratch scratch;
   sort_candidates(candidates, scratch);
   RC_ASSERT(candidates.size() == expected.size());
   for (std::size_t i = 0; i < n; ++i) RC_ASSERT(candidates[i].key == expected[i].key);
