@@ -310,7 +310,10 @@ void Scheduler::execute_one(const state::Tables& tables, const RuleMap& rules, s
   Status status = guarded(
       [&] { return rules.rules[candidate.rule].rule.executor(view, candidate.scope, sink); });
   sink.finish();
-  statuses_[i] = verdict(std::move(status), view, sink.violation());
+  // Written only on failure: an ok status is already there (from match), and a write would
+  // move the line to this thread.
+  Status result = verdict(std::move(status), view, sink.violation());
+  if (!result.is_ok()) statuses_[i] = std::move(result);
 }
 
 void Scheduler::execute_bulk(const state::Tables& tables, const Rule& rule,
@@ -331,8 +334,10 @@ void Scheduler::execute_bulk(const state::Tables& tables, const Rule& rule,
   bool blamed = false;  // a candidate's own violation names it instead of the first
   for (std::size_t k = 0; k < indices.size(); ++k) {
     sinks[k]->finish();
-    statuses_[indices[k]] = verdict(Status::ok(), *views[k], sinks[k]->violation());
-    blamed = blamed || !statuses_[indices[k]].is_ok();
+    Status result = verdict(Status::ok(), *views[k], sinks[k]->violation());
+    if (result.is_ok()) continue;
+    statuses_[indices[k]] = std::move(result);
+    blamed = true;
   }
   if (!status.is_ok() && !blamed) statuses_[indices[0]] = std::move(status);
 }
