@@ -287,8 +287,8 @@ Status check_rules(const Run& run, const std::vector<log::RuleOutcome>& outcomes
   return Status::ok();
 }
 
-// Step 2, the rules step: candidates scheduled, the gate's decisions applied in canonical
-// order, the retry queue moved on.
+// Step 2, the rules step: candidates scheduled, the reserved ones' writes applied (in page
+// order; the record keeps canonical order), the retry queue moved on.
 Status rules_step(Run& run) {
   sched::RulesStep& step = *run.ctx.rules_step;
   std::vector<sched::Candidate>& candidates = step.input;  // the last run's storage

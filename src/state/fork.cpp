@@ -32,24 +32,26 @@ ForkCore::TickLists& ForkCore::spare_lists() {
   return spare;
 }
 
+namespace {
+
+// Hands `list`'s memory (emptied) to `spare` if it has more and is not past `kept_max`.
+template <typename T>
+void keep_larger(std::vector<T>& list, std::vector<T>& spare, std::size_t kept_max) {
+  if (list.capacity() <= spare.capacity() || list.capacity() > kept_max) return;
+  list.clear();
+  list.swap(spare);
+}
+
+}  // namespace
+
 ForkCore::~ForkCore() {
-  // Lists past this many entries are let go rather than kept for the thread's life.
-  constexpr std::size_t kKeptWritesMax = std::size_t{1} << 16;
+  // Lists past these sizes are let go rather than kept for the thread's life.
+  constexpr std::size_t kKeptEntriesMax = std::size_t{1} << 16;
   constexpr std::size_t kKeptUndoBytesMax = std::size_t{1} << 22;
   TickLists& spare = spare_lists();
-  if (writes_.capacity() > spare.writes.capacity() && writes_.capacity() <= kKeptWritesMax) {
-    writes_.clear();
-    writes_.swap(spare.writes);
-  }
-  if (undo_.capacity() > spare.undo.capacity() && undo_.capacity() <= kKeptWritesMax) {
-    undo_.clear();
-    undo_.swap(spare.undo);
-  }
-  if (undo_bytes_.capacity() > spare.undo_bytes.capacity() &&
-      undo_bytes_.capacity() <= kKeptUndoBytesMax) {
-    undo_bytes_.clear();
-    undo_bytes_.swap(spare.undo_bytes);
-  }
+  keep_larger(writes_, spare.writes, kKeptEntriesMax);
+  keep_larger(undo_, spare.undo, kKeptEntriesMax);
+  keep_larger(undo_bytes_, spare.undo_bytes, kKeptUndoBytesMax);
 }
 
 ForkCore ForkCore::working(State base) {
