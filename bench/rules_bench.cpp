@@ -10,6 +10,9 @@
 //     execute in parallel, apply, commit and seal with the incremental root. Counters: the
 //     last tick's phases, and heap allocations (all threads) per entity in steady state.
 //   BM_tick_rules_bulk/<entities>/<workers>: the same with the motion rule's bulk executor.
+//   BM_tick_rules_resting/<entities>/<promise>: 1% of the particles move; the rule's
+//     matcher skips resting ones; with the promise (Rule::depends_only_on_footprint) the
+//     unchanged ones are not matched again.
 //   BM_motion_plain/<entities>: the physical baseline of BM_tick_rules: the same motion
 //     update (particles::move) as a plain loop over a std::vector of the same particles,
 //     the loop one would write by hand. Report BM_tick_rules as a ratio to it.
@@ -210,6 +213,55 @@ void BM_tick_rules_bulk(benchmark::State& state) {
 BENCHMARK(BM_tick_rules_bulk)
     ->ArgsProduct({{10000, 100000}, {1, 2}})
     ->ArgNames({"entities", "workers"})
+    ->UseRealTime();
+
+// A world at rest: 1% of the particles move, and the motion rule's matcher skips the rest.
+// <promise> 1: the rule declares it depends only on its footprint, so the resting particles
+// (unchanged) are not matched again; 0: every particle is matched every tick (the same
+// ticks). Counter reused: matches reused in the last tick.
+void BM_tick_rules_resting(benchmark::State& state) {
+  const auto entities = static_cast<std::size_t>(state.range(0));
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("mmsb-bench-resting-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  mmsb::EngineOptions options;
+  options.dir = dir;
+  options.durability = mmsb::Durability::kNone;
+  options.rule_workers = 1;
+  options.segment_size_max_bytes = 1ull << 30;
+  {
+    auto engine = mmsb::Engine::open(options).value();
+    mmsb::Transaction create = engine->begin();
+    for (std::size_t i = 0; i < entities; ++i) {
+      const auto at = static_cast<std::int64_t>(i % (particles::kSize - 1));
+      particles::Particle p{at, at, i % 100 == 0 ? 3 : 0, 0};
+      create.create_page({.type = particles::kParticleType, .size_bytes = sizeof(p),
+                          .initial = particles::encode(p)});
+    }
+    if (!create.commit().is_ok()) state.SkipWithError("create");
+    mmsb::Rule motion = particles::motion_rule();
+    motion.matcher = [](const mmsb::RuleView& view, PageId scope) {
+      const particles::Particle p = particles::decode(view.read(scope).value());
+      return p.vx != 0 || p.vy != 0;
+    };
+    motion.depends_only_on_footprint = state.range(1) != 0;
+    if (!engine->register_rule(std::move(motion)).is_ok()) state.SkipWithError("register");
+    if (!engine->begin().commit().is_ok()) state.SkipWithError("tick");  // buffers grown
+    for (auto _ : state) {
+      if (!engine->begin().commit().is_ok()) state.SkipWithError("tick");
+    }
+    const mmsb::EngineStats stats = engine->stats();
+    state.counters["reused"] = static_cast<double>(stats.last_rule_tick.matches_reused);
+    state.counters["reserve_ns"] = static_cast<double>(stats.last_rule_tick.reservation_ns);
+  }
+  std::filesystem::remove_all(dir);
+  state.counters["per_entity"] = benchmark::Counter(
+      static_cast<double>(entities),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_tick_rules_resting)
+    ->ArgsProduct({{10000, 100000}, {0, 1}})
+    ->ArgNames({"entities", "promise"})
     ->UseRealTime();
 
 }  // namespace

@@ -130,6 +130,8 @@ struct EngineStats {
     std::uint64_t duplicates = 0;  // repeats of a (rule, scope), collapsed
     std::uint64_t gate_probes = 0;     // reserve-gate marks looked up (footprint entries checked)
     std::uint64_t mask_fast_path = 0;  // reserved by the factor mask alone, no probe
+    // Matches reused from the previous tick (Rule::depends_only_on_footprint)
+    std::uint64_t matches_reused = 0;
     std::uint64_t reservation_ns = 0;  // match, footprint, canonical sort and reserve gate
     std::uint64_t execution_ns = 0;    // executors, in parallel
     std::uint64_t commit_ns = 0;       // applying the buffers (in page order)

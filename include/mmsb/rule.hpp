@@ -175,6 +175,13 @@ struct Rule {
   ConflictPolicy policy;
   // Standing rule: a candidate at every page of this type, every tick.
   std::optional<PageType> standing_type;
+  // Opt-in promise: what `matcher` and `footprint` give at a scope depends only on the bytes
+  // of the scope page and, where the candidate matches, of the pages its footprint declares
+  // (not on edges or other pages). The sequencer then reuses a candidate's match from the
+  // previous tick when none of those pages changed since (docs/SEMANTICS.md
+  // "Re-matching"); re-executing replay matches afresh, so a broken promise shows as a
+  // divergence there.
+  bool depends_only_on_footprint = false;
 };
 
 // What the scheduler did with one candidate.

@@ -184,22 +184,27 @@ void bind_callbacks(pyb::module_& m, EngineClass& engine) {
           "register_rule",
           [](PyEngine& e, const std::string& name, pyb::function footprint, pyb::function executor,
              const std::optional<pyb::function>& matcher,
-             std::optional<std::uint32_t> standing_type, std::uint32_t retries) {
+             std::optional<std::uint32_t> standing_type, std::uint32_t retries,
+             bool depends_only_on_footprint) {
             std::optional<Held> held_matcher;
             if (matcher) held_matcher.emplace(*matcher);
             Rule rule = python_rule(name, Held(std::move(footprint)), Held(std::move(executor)),
                                     held_matcher);
             rule.standing_type = standing_type;
             if (retries > 0) rule.policy = ConflictPolicy::retry(retries + 1);
+            rule.depends_only_on_footprint = depends_only_on_footprint;
             check(e.get()->register_rule(std::move(rule)));
           },
           pyb::arg("name"), pyb::arg("footprint"), pyb::arg("executor"),
           pyb::arg("matcher") = pyb::none(), pyb::arg("standing_type") = pyb::none(),
-          pyb::arg("retries") = 0,
+          pyb::arg("retries") = 0, pyb::arg("depends_only_on_footprint") = false,
           "Registers rule `name`: footprint(view, scope) -> (reads, writes) page id lists; "
           "executor(view, scope, sink) writes through sink.write(page, offset, data); "
           "matcher(view, scope) -> bool (optional). standing_type: a candidate at every page "
-          "of that type each tick. retries: attempts after a conflict (0: abort).")
+          "of that type each tick. retries: attempts after a conflict (0: abort). "
+          "depends_only_on_footprint: the promise that matcher and footprint read only the "
+          "scope page and the footprint's pages, so an unchanged candidate is not matched "
+          "again (docs/SEMANTICS.md \"Re-matching\").")
       .def(
           "subscribe",
           [](PyEngine& e, pyb::function callback,

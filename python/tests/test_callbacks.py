@@ -129,6 +129,27 @@ def test_standing_rule_with_matcher(engine):
     assert page != 0
 
 
+def test_standing_rule_that_depends_only_on_its_footprint(engine):
+    seen = []
+
+    def matcher(view, scope):
+        seen.append(scope)
+        return view.read(scope)[0] < 3
+
+    increment_rule(engine, "settle", matcher=matcher, standing_type=5,
+                   depends_only_on_footprint=True)
+    txn = engine.begin()
+    txn.create_page(size=4, type=5)
+    page = txn.commit().created_pages[0]
+    for _ in range(6):
+        with engine.begin() as txn:
+            pass
+    # Grows to 3 in three ticks, then rests: its "no" is kept, not asked again.
+    assert engine.snapshot().read(page)[0] == 3
+    assert len(seen) == 4
+    assert engine.stats()["rule_tick_matches_reused"] == 1
+
+
 def test_rule_callback_failures(engine):
     (page,) = make_pages(engine, 4)
     engine.register_rule("bad.footprint", lambda view, scope: "nonsense", lambda v, s, sink: None)

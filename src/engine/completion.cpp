@@ -64,6 +64,7 @@ void Engine::Impl::complete(std::vector<PendingTick>& ticks, std::uint64_t bytes
         last.duplicates = rules.duplicates;
         last.gate_probes = rules.gate_probes;
         last.mask_fast_path = rules.mask_fast_path;
+        last.matches_reused = rules.matches_reused;
         last.reservation_ns = rules.reservation_ns;
         last.execution_ns = rules.execution_ns;
         last.commit_ns = tick.built.rule_commit_ns;

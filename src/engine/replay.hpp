@@ -48,6 +48,7 @@ using ReplaySummary = ::mmsb::ReplaySummary;
 std::string log_dir_of(const std::string& dir);
 std::string checkpoint_dir_of(const std::string& dir);
 
+// `summary` (required) receives what the replay read and checked.
 Result<State> replay(Env& env, const std::string& dir, const StateOptions& state_options,
                      const ReplayOptions& options, ReplaySummary* summary);
 

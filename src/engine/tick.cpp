@@ -270,8 +270,9 @@ bool logged_candidates(const Run& run, std::vector<sched::Candidate>& candidates
 Status check_rules(const Run& run, const std::vector<log::RuleOutcome>& outcomes) {
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const RuleReceipt& logged = run.record.rules[i].receipt;
-    auto candidate = [&] {  // on error only
-      return "rule candidate " + std::to_string(i) + " (scope " +
+    auto candidate = [&] {  // on error only (the rule is known: logged_candidates)
+      return "rule candidate " + std::to_string(i) + " ('" +
+             run.ctx.rules->find(logged.family)->rule.name + "' at scope " +
              std::to_string(logged.scope.value()) + ")";
     };
     if (outcomes[i].receipt != logged) {
@@ -306,7 +307,11 @@ Status rules_step(Run& run) {
     advance_retries(run.fork, run.record.tick, run.record.rules);  // none: due entries leave
     return Status::ok();
   }
-  run.ctx.scheduler->run(run.fork.tables(), *run.ctx.rules, run.record.tick, step);
+  if (run.replaying()) {  // every match afresh: re-execution checks what live reused
+    run.ctx.scheduler->run(run.fork.tables(), *run.ctx.rules, run.record.tick, step);
+  } else {
+    run.ctx.scheduler->run(run.fork, *run.ctx.rules, run.record.tick, step);
+  }
   if (!step.failure.is_ok()) {
     if (run.replaying()) return run.differs("re-executed rules fail: " + step.failure.message());
     run.result.failed_origin = step.candidates[step.failed].origin;

@@ -332,6 +332,7 @@ std::vector<StatsEntry> stats_entries(const EngineStats& s) {
       {"rule_tick_duplicates", d(s.last_rule_tick.duplicates), false},
       {"rule_tick_gate_probes", d(s.last_rule_tick.gate_probes), false},
       {"rule_tick_mask_fast_path", d(s.last_rule_tick.mask_fast_path), false},
+      {"rule_tick_matches_reused", d(s.last_rule_tick.matches_reused), false},
       {"rule_tick_reservation_ns", d(s.last_rule_tick.reservation_ns), false},
       {"rule_tick_execution_ns", d(s.last_rule_tick.execution_ns), false},
       {"rule_tick_commit_ns", d(s.last_rule_tick.commit_ns), false},

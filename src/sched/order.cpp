@@ -50,23 +50,33 @@ void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare) {
 
 void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& scratch) {
   const std::size_t n = candidates.size();
-  if (n < 2) return;
-  // (scope hash, index) pairs: 16 bytes to move instead of a candidate, gathered once.
+  // (scope hash, index) pairs: 16 bytes to move instead of a candidate.
   std::vector<SortKey>& keys = scratch.keys;
   keys.resize(n);
   for (std::size_t i = 0; i < n; ++i) keys[i] = SortKey{candidates[i].key.scope_hash, i};
   sort_keys(keys, scratch.spare);
-  std::vector<Candidate>& gathered = scratch.candidates;
-  gathered.resize(n);
-  for (std::size_t i = 0; i < n; ++i) gathered[i] = candidates[keys[i].index];
-  candidates.swap(gathered);
   // Runs of one scope hash (one scope, several rules or repeats): order by (family, nonce).
   for (std::size_t begin = 0; begin < n;) {
     std::size_t end = begin + 1;
-    while (end < n && candidates[end].key.scope_hash == candidates[begin].key.scope_hash) ++end;
-    if (end - begin > 1) std::sort(candidates.begin() + begin, candidates.begin() + end, by_key);
+    while (end < n && keys[end].key == keys[begin].key) ++end;
+    if (end - begin > 1) {
+      std::sort(keys.begin() + static_cast<std::ptrdiff_t>(begin),
+                keys.begin() + static_cast<std::ptrdiff_t>(end),
+                [&](const SortKey& a, const SortKey& b) {
+                  return candidates[a.index].key < candidates[b.index].key;
+                });
+    }
     begin = end;
   }
+  // One gather; the input stays in scratch.candidates.
+  std::vector<Candidate>& gathered = scratch.candidates;
+  gathered.resize(n);
+  scratch.visit.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    gathered[i] = candidates[keys[i].index];
+    scratch.visit[keys[i].index] = static_cast<std::uint32_t>(i);
+  }
+  candidates.swap(gathered);
 }
 
 }  // namespace mmsb::sched

@@ -66,11 +66,15 @@ struct SortKey {
 void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare);
 
 // Sorts into canonical order: (scope hash, index) pairs sorted by hash (radix from
-// kRadixSortMin candidates, std::sort below), one gather, then the few runs of equal scope
-// hash (one scope, several rules) by (family, nonce). `scratch` is reused between calls.
+// kRadixSortMin candidates, std::sort below), the few runs of equal scope hash (one scope,
+// several rules) by (family, nonce), then one gather. `scratch` is reused between calls.
 // comparison_sort_candidates is the plain std::sort on the whole key (the reference).
 struct CandidateSortScratch {
+  // After a sort: the input as it was, and where each of its candidates went (input j is
+  // sorted candidate visit[j]). Standing candidates come in page order, so visiting them in
+  // the input's order reads their pages one after another.
   std::vector<Candidate> candidates;
+  std::vector<std::uint32_t> visit;
   std::vector<SortKey> keys, spare;
 };
 void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& scratch);

@@ -123,8 +123,22 @@ Result<std::vector<Edge>> TablesView::edges_of(PageId page) const {
   return tables_.edges_of(page);
 }
 
+void Scheduler::run(const state::ForkCore& fork, const RuleMap& rules, TickId tick,
+                    RulesStep& out) {
+  memo_.begin(tick);
+  memo_fork_ = &fork;
+  run_step(fork.tables(), rules, tick, out);
+  memo_fork_ = nullptr;
+}
+
 void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId tick,
                     RulesStep& out) {
+  memo_fork_ = nullptr;
+  run_step(tables, rules, tick, out);
+}
+
+void Scheduler::run_step(const state::Tables& tables, const RuleMap& rules, TickId tick,
+                         RulesStep& out) {
   const Clock::time_point started = Clock::now();
   prepare(out);
   match(tables, rules, out);
@@ -151,6 +165,8 @@ void Scheduler::prepare(RulesStep& out) {
   out.outcomes.resize(n);  // elements kept: see RulesStep::outcomes
   if (footprints_.size() < n) footprints_.resize(n);
   matched_.assign(n, 0);
+  duplicate_.assign(n, 0);
+  memo_use_.assign(n, kMemoNone);
   statuses_.assign(n, Status::ok());
   // Receipts, and repeats of (rule, scope), which sit next to each other in this order.
   std::size_t first_of_run = 0;
@@ -166,6 +182,7 @@ void Scheduler::prepare(RulesStep& out) {
     if (i > 0 && all[i].scope == all[first_of_run].scope &&
         all[i].key.family == all[first_of_run].key.family) {
       receipt.outcome = ReceiptOutcome::kDuplicate;
+      duplicate_[i] = 1;
       receipt.blocker_family = all[first_of_run].key.family;
       receipt.blocker_scope = all[first_of_run].scope;
     } else {
@@ -175,41 +192,76 @@ void Scheduler::prepare(RulesStep& out) {
 }
 
 void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
-  // Match and footprint every candidate in parallel (pure functions of the snapshot).
-  const std::vector<Candidate>& all = out.candidates;
-  parallel_chunks(pool_, all.size(), [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) match_one(tables, rules, i, out);
+  // Match and footprint every candidate in parallel (pure functions of the snapshot), in
+  // the input's order (pages one after another) rather than the canonical (hashed) one.
+  // What is read per candidate comes in that order too (the input, the visit order); only
+  // the results land at canonical indexes.
+  const std::vector<Candidate>& input = scratch_.candidates;
+  const std::vector<std::uint32_t>& visit = scratch_.visit;
+  parallel_chunks(pool_, visit.size(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t k = begin; k < end; ++k) match_one(tables, rules, input[k], visit[k]);
   });
+  if (memo_fork_ != nullptr) remember_matches(out);
 }
 
-void Scheduler::match_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
-                          RulesStep& out) {
-  if (out.outcomes[i].receipt.outcome == ReceiptOutcome::kDuplicate) return;
-  const Candidate& candidate = out.candidates[i];
-  if (tables.find_page(candidate.scope) == nullptr) return;  // gone: skipped
+void Scheduler::match_one(const state::Tables& tables, const RuleMap& rules,
+                          const Candidate& candidate, std::size_t i) {
+  if (duplicate_[i]) return;
+  const state::PageRecord* scope = tables.find_page(candidate.scope);
+  if (scope == nullptr) return;  // gone: skipped
   const Rule& rule = rules.rules[candidate.rule].rule;
+  MatchMemo::Entry* memo = nullptr;
+  if (memo_fork_ != nullptr && rule.depends_only_on_footprint) {
+    memo = memo_.find(candidate.rule, candidate.scope);
+    if (memo != nullptr && memo_.renew(*memo, *scope, *memo_fork_)) {
+      memo_use_[i] = kMemoReused;
+      if (memo->matched) {
+        footprints_[i] = memo->footprinted->footprint;
+        matched_[i] = 1;
+      }
+      return;
+    }
+    memo_use_[i] = memo == nullptr ? kMemoNew : kMemoRecorded;
+  }
+  Status status = match_fresh(tables, rule, candidate.scope, footprints_[i], matched_[i]);
+  if (!status.is_ok()) {
+    statuses_[i] = std::move(status);  // only on failure: see execute_one
+  } else if (memo != nullptr) {
+    memo_.record(*memo, *scope, *memo_fork_, matched_[i] != 0, footprints_[i]);
+  }
+}
+
+Status Scheduler::match_fresh(const state::Tables& tables, const Rule& rule, PageId scope,
+                              Footprint& footprint, std::uint8_t& matched) {
   TablesView view(tables);
   try {
-    if (rule.matcher && !rule.matcher(view, candidate.scope)) return;
-    Footprint& footprint = footprints_[i];
+    if (rule.matcher && !rule.matcher(view, scope)) return Status::ok();
     footprint.clear();
-    Status declared = rule.footprint(view, candidate.scope, footprint);
-    if (!declared.is_ok()) {
-      statuses_[i] = Status(declared.code(), "footprint: " + declared.message());
-      return;
-    }
-    declared = footprint.normalize();
-    if (!declared.is_ok()) {
-      statuses_[i] = std::move(declared);
-      return;
-    }
+    Status declared = rule.footprint(view, scope, footprint);
+    if (!declared.is_ok()) return Status(declared.code(), "footprint: " + declared.message());
+    MMSB_RETURN_IF_ERROR(footprint.normalize());
     footprint.factor_mask &= rule.factor_mask;
-    matched_[i] = 1;
+    matched = 1;
+    return Status::ok();
   } catch (const std::exception& error) {
-    statuses_[i] = threw("matcher or footprint", error.what());
+    return threw("matcher or footprint", error.what());
   } catch (...) {
-    statuses_[i] = threw("matcher or footprint", "an exception that is not std::exception");
+    return threw("matcher or footprint", "an exception that is not std::exception");
   }
+}
+
+void Scheduler::remember_matches(RulesStep& out) {
+  // New blocks are made here, alone: the parallel phase only looked blocks up.
+  for (std::size_t i = 0; i < out.candidates.size(); ++i) {
+    const std::uint8_t use = memo_use_[i];
+    out.counters.matches_reused += use == kMemoReused;
+    if (use != kMemoNew || !statuses_[i].is_ok()) continue;
+    const Candidate& candidate = out.candidates[i];
+    MatchMemo::Entry& entry = memo_.add_block(candidate.rule, candidate.scope);
+    memo_.record(entry, *memo_fork_->tables().find_page(candidate.scope), *memo_fork_,
+                 matched_[i] != 0, footprints_[i]);
+  }
+  memo_.end();
 }
 
 void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {

@@ -15,6 +15,7 @@
 #include "core/thread_pool.hpp"
 #include "mmsb/rule.hpp"
 #include "mmsb/tick_record.hpp"
+#include "sched/match_memo.hpp"
 #include "sched/order.hpp"
 #include "sched/reserve_gate.hpp"
 #include "sched/rule_table.hpp"
@@ -33,6 +34,8 @@ struct RuleCounters {
   std::uint64_t retries = 0;  // candidates on their second or later attempt
   std::uint64_t mask_fast_path = 0;  // reserved by the factor mask alone
   std::uint64_t gate_probes = 0;     // reserve-gate marks looked up
+  // Matches reused from the previous step (Rule::depends_only_on_footprint)
+  std::uint64_t matches_reused = 0;
   std::uint64_t reservation_ns = 0;  // match, footprint, sort, reserve
   std::uint64_t execution_ns = 0;
 };
@@ -64,10 +67,17 @@ class Scheduler {
   explicit Scheduler(core::WorkerPool* pool) : pool_(pool) {}
 
   // Runs the step for tick `tick` on `out.input` against `tables` (the rule snapshot, not
-  // changed meanwhile). `rules` must hold every candidate's rule.
+  // changed meanwhile). `rules` must hold every candidate's rule. Every candidate is
+  // matched afresh (re-executing replay: it checks what the sequencer reused).
   void run(const state::Tables& tables, const RuleMap& rules, TickId tick, RulesStep& out);
+  // The same against the fork's tables (the sequencer's tick): the candidates of rules that
+  // depend only on their footprint reuse the previous step's match where their pages did
+  // not change (see MatchMemo).
+  void run(const state::ForkCore& fork, const RuleMap& rules, TickId tick, RulesStep& out);
 
  private:
+  void run_step(const state::Tables& tables, const RuleMap& rules, TickId tick,
+                RulesStep& out);
   // The step's phases: sort and reset `out`, receipts and duplicates; match and footprint
   // (parallel); the reserve gate (canonical order); execute the reserved (parallel).
   void prepare(RulesStep& out);
@@ -75,8 +85,14 @@ class Scheduler {
   // Fills out.order.
   void reserve(const RuleMap& rules, TickId tick, RulesStep& out);
   void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
-  void match_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
-                 RulesStep& out);
+  // Matches `candidate`, the step's i-th (canonical) candidate.
+  void match_one(const state::Tables& tables, const RuleMap& rules, const Candidate& candidate,
+                 std::size_t i);
+  // The rule's matcher and footprint at `scope`; `matched` set to 1 if it matched.
+  static Status match_fresh(const state::Tables& tables, const Rule& rule, PageId scope,
+                            Footprint& footprint, std::uint8_t& matched);
+  // After the match: blocks for the candidates the memo did not hold, the reuse counted.
+  void remember_matches(RulesStep& out);
   void execute_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
                    RulesStep& out);
   // One bulk executor call for `indices` (candidates of `rule`, at most kBulkCallsMax).
@@ -91,6 +107,12 @@ class Scheduler {
   std::vector<SortKey> keys_, spare_keys_;
   std::vector<Footprint> footprints_;
   std::vector<std::uint8_t> matched_;
+  std::vector<std::uint8_t> duplicate_;  // repeats a (rule, scope): not matched
+  // Per candidate: how the memo served it (kMemo*).
+  enum : std::uint8_t { kMemoNone, kMemoReused, kMemoRecorded, kMemoNew };
+  std::vector<std::uint8_t> memo_use_;
+  MatchMemo memo_;
+  const state::ForkCore* memo_fork_ = nullptr;  // during run(fork, ...)
   std::vector<Status> statuses_;
 };
 

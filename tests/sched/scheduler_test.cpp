@@ -310,11 +310,22 @@ RC_GTEST_PROP(OrderProperty, RadixSortEqualsComparisonSort, ()) {
     candidates.push_back(candidate(PageId(random() % scopes + 1), random() % 3, random() % 7));
   }
   std::vector<Candidate> expected = candidates;
+  const std::vector<Candidate> input = candidates;
   comparison_sort_candidates(expected);
   CandidateSortScratch scratch;
   sort_candidates(candidates, scratch);
   RC_ASSERT(candidates.size() == expected.size());
   for (std::size_t i = 0; i < n; ++i) RC_ASSERT(candidates[i].key == expected[i].key);
+  // The visit order names every sorted candidate once, input j at a candidate of its scope.
+  RC_ASSERT(scratch.visit.size() == n);
+  std::vector<bool> seen(n, false);
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t at = scratch.visit[j];
+    RC_ASSERT(at < n);
+    RC_ASSERT(!seen[at]);
+    seen[at] = true;
+    RC_ASSERT(candidates[at].scope == input[j].scope);
+  }
 }
 
 TEST(RetryTest, BackoffIsSeededBoundedAndDeterministic) {

@@ -1,0 +1,90 @@
+#include "sched/match_memo.hpp"
+
+#include <algorithm>
+
+namespace mmsb::sched {
+namespace {
+
+// Every this many steps, blocks with no entry recorded in the last step go, so scopes that
+// stopped being candidates do not pile up.
+constexpr std::uint64_t kSweepEvery = 64;
+
+// True if the page exists and its content has an (id, epoch) name: the fork has not
+// written it in this tick.
+const state::PageRecord* named(const state::ForkCore& fork, PageId page) {
+  const state::PageRecord* record = fork.tables().find_page(page);
+  return record == nullptr || fork.owns(*record) ? nullptr : record;
+}
+
+}  // namespace
+
+void MatchMemo::begin(TickId tick) {
+  if (!started_ || tick.value() != tick_.value() + 1) blocks_.clear();
+  tick_ = tick;
+  started_ = true;
+}
+
+MatchMemo::Entry* MatchMemo::find(std::uint32_t rule, PageId scope) {
+  auto found = blocks_.find(key_of(rule, scope));
+  if (found == blocks_.end()) return nullptr;
+  return &found->second->entries[scope.value() & (kBlockEntries - 1)];
+}
+
+MatchMemo::Entry& MatchMemo::add_block(std::uint32_t rule, PageId scope) {
+  std::unique_ptr<Block>& block = blocks_[key_of(rule, scope)];
+  if (block == nullptr) block = std::make_unique<Block>();
+  return block->entries[scope.value() & (kBlockEntries - 1)];
+}
+
+bool MatchMemo::holds(const Entry& entry, const state::PageRecord& scope,
+                      const state::ForkCore& fork) const {
+  if (!entry.reusable || entry.tick.value() + 1 != tick_.value()) return false;
+  if (scope.epoch != entry.scope_epoch || fork.owns(scope)) return false;
+  if (!entry.matched) return true;
+  for (const auto& [page, epoch] : entry.footprinted->pages) {
+    const state::PageRecord* record = named(fork, page);
+    if (record == nullptr || record->epoch != epoch) return false;
+  }
+  return true;
+}
+
+bool MatchMemo::renew(Entry& entry, const state::PageRecord& scope,
+                      const state::ForkCore& fork) const {
+  if (!holds(entry, scope, fork)) return false;
+  entry.tick = tick_;
+  return true;
+}
+
+void MatchMemo::record(Entry& entry, const state::PageRecord& scope, const state::ForkCore& fork,
+                       bool matched, const Footprint& footprint) const {
+  entry.tick = tick_;
+  entry.scope_epoch = scope.epoch;
+  entry.matched = matched;
+  entry.reusable = !fork.owns(scope);
+  if (!matched) return;
+  if (entry.footprinted == nullptr) entry.footprinted = std::make_unique<Entry::Footprinted>();
+  Entry::Footprinted& out = *entry.footprinted;
+  out.footprint = footprint;
+  out.pages.clear();
+  auto depend = [&](PageId page) {
+    const state::PageRecord* record = named(fork, page);
+    if (record == nullptr) {
+      entry.reusable = false;  // gone, or its content has no (id, epoch) name yet
+    } else {
+      out.pages.emplace_back(page, record->epoch);
+    }
+  };
+  for (const PageId page : footprint.pages_read) depend(page);
+  for (const PageId page : footprint.pages_written) depend(page);
+}
+
+void MatchMemo::end() {
+  if (++steps_ % kSweepEvery != 0) return;
+  std::erase_if(blocks_, [&](const auto& item) {
+    const auto& entries = item.second->entries;
+    return std::none_of(entries.begin(), entries.end(),
+                        [&](const Entry& entry) { return entry.tick == tick_; });
+  });
+}
+
+}  // namespace mmsb::sched
