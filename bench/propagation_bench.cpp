@@ -60,6 +60,7 @@ class World {
     for (auto _ : state) {
       if (change) ++value;
       (void)fork.write(source, 0, std::as_bytes(std::span(&value, 1)));
+      propagator.give_back(std::move(out.derived));  // as the sequencer does once logged
       out.clear();
       mmsb::Status status = propagator.run(fork, graph, input, out);
       if (!status.is_ok()) state.SkipWithError(status.to_string().c_str());

@@ -176,7 +176,10 @@ void Engine::Impl::process(std::vector<Request*>& batch, std::span<const Packet>
   if (!ticks.empty() && ticks.front().record.has_ingest) {
     own_ingest.spare = std::move(ticks.front().record.ingest);
   }
-  for (PendingTick& tick : ticks) machinery->give_back(std::move(tick.record.rules));
+  for (PendingTick& tick : ticks) {
+    machinery->give_back(std::move(tick.record.rules));
+    machinery->give_back(std::move(tick.record.derived));
+  }
 }
 
 Status Engine::Impl::write_ticks(std::vector<PendingTick>& ticks) {

@@ -40,6 +40,9 @@ class TickMachinery {
       rules_step_.outcomes = std::move(outcomes);
     }
   }
+  // A logged tick's derived deltas, given back the same way: the propagator's next deltas
+  // are computed into them.
+  void give_back(std::vector<Delta>&& derived) { propagator_.give_back(std::move(derived)); }
 
  private:
   TickMachinery(std::size_t propagation_workers, std::size_t rule_workers);

@@ -35,6 +35,14 @@ PropagationCounters& PropagationCounters::operator+=(const PropagationCounters& 
   return *this;
 }
 
+void Propagator::give_back(std::vector<Delta>&& deltas) {
+  for (Delta& delta : deltas) {
+    if (spare_.size() >= kept_max_) break;
+    spare_.push_back(std::move(delta));
+  }
+  deltas.clear();
+}
+
 void PropagationOutput::clear() {
   derived.clear();
   events.clear();
@@ -205,13 +213,19 @@ Status Propagator::commit_level(state::ForkCore& fork, const PropagationInput& i
                               std::to_string(job.current.size()) + " bytes");
     }
     const state::PageRecord* record = fork.tables().find_page(item.page);
-    MMSB_RETURN_IF_ERROR(diff_into(item.page, record->epoch, job.current, job.output, delta_));
-    if (delta_.is_identity()) {
+    Delta delta;
+    if (!spare_.empty()) {
+      delta = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    MMSB_RETURN_IF_ERROR(diff_into(item.page, record->epoch, job.current, job.output, delta));
+    if (delta.is_identity()) {
       ++out.counters.cutoffs;
+      spare_.push_back(std::move(delta));
       continue;
     }
-    MMSB_RETURN_IF_ERROR(fork.apply(delta_));  // only the allocator can refuse
-    out.derived.push_back(delta_);
+    MMSB_RETURN_IF_ERROR(fork.apply(delta));  // only the allocator can refuse
+    out.derived.push_back(std::move(delta));
     item.changed = true;
     ++out.counters.changed;
     emit(input.collect_events, level, EventType::kChanged, item.page,
@@ -253,6 +267,7 @@ Status Propagator::run(state::ForkCore& fork, const DependencyGraph& graph,
     }
     frontier_.swap(next_frontier_);
   }
+  kept_max_ = std::max(kept_max_, out.derived.size());
   if (input.collect_events) {
     std::sort(keyed_events_.begin(), keyed_events_.end(), [](const Keyed& a, const Keyed& b) {
       return std::tie(a.level, a.event.page, a.event.epoch, a.event.type) <

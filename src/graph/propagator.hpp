@@ -57,6 +57,9 @@ class Propagator {
   // caller must drop the tick.
   Status run(state::ForkCore& fork, const DependencyGraph& graph, const PropagationInput& input,
              PropagationOutput& out);
+  // Deltas of an earlier run's output, once their tick no longer needs them: later runs
+  // compute into them instead of allocating (at most as many as one run produced are kept).
+  void give_back(std::vector<Delta>&& deltas);
 
  private:
   struct Item {
@@ -104,7 +107,8 @@ class Propagator {
     Event event;
   };
   std::vector<Keyed> keyed_events_;
-  Delta delta_;
+  std::vector<Delta> spare_;  // storage for the next deltas (see give_back)
+  std::size_t kept_max_ = 0;  // the most deltas one run produced
 };
 
 }  // namespace mmsb::graph
