@@ -28,6 +28,25 @@ class ByteReader {
     return true;
   }
 
+  // A varint (core/endian.hpp): refused if longer than 10 bytes, past 64 bits, or not
+  // minimal.
+  bool read_varint(std::uint64_t& value, const char* field) {
+    value = 0;
+    for (std::size_t i = 0; i < kVarintMaxBytes; ++i) {
+      if (!ensure(1, field)) return false;
+      const auto byte = static_cast<std::uint8_t>(bytes_[at_++]);
+      if (i == kVarintMaxBytes - 1 && byte > 1) {
+        return fail(std::string(field) + ": varint past 64 bits");
+      }
+      value |= static_cast<std::uint64_t>(byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) == 0) {
+        if (byte == 0 && i > 0) return fail(std::string(field) + ": varint not minimal");
+        return true;
+      }
+    }
+    return fail(std::string(field) + ": varint longer than 10 bytes");
+  }
+
   bool read_bytes(std::size_t length, std::vector<std::byte>& out, const char* field) {
     if (!ensure(length, field)) return false;
     out.assign(bytes_.begin() + static_cast<std::ptrdiff_t>(at_),

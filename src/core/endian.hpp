@@ -39,6 +39,13 @@ inline T get_le(const std::byte* in) {
   }
 }
 
+// Varints (docs/FORMAT.md "Varint"): LEB128, 7 bits a byte from the lowest, the top bit
+// set on every byte but the last; at most 10 bytes, and minimal (no trailing zero groups).
+inline constexpr std::size_t kVarintMaxBytes = 10;
+inline constexpr std::size_t varint_size(std::uint64_t value) {
+  return value == 0 ? 1 : (static_cast<std::size_t>(std::bit_width(value)) + 6) / 7;
+}
+
 // Writes fields one after another into space the caller has made: one resize for a whole
 // item instead of one per field.
 class LeCursor {
@@ -48,6 +55,13 @@ class LeCursor {
   void put(T value) {
     put_le<T>(at_, value);
     at_ += sizeof(T);
+  }
+  void put_varint(std::uint64_t value) {
+    while (value >= 0x80) {
+      *at_++ = static_cast<std::byte>((value & 0x7f) | 0x80);
+      value >>= 7;
+    }
+    *at_++ = static_cast<std::byte>(value);
   }
   void put_bytes(std::span<const std::byte> bytes) {
     if (!bytes.empty()) std::memcpy(at_, bytes.data(), bytes.size());

@@ -30,7 +30,6 @@ constexpr std::size_t kOpMinBytes = 1 + 8;           // kind, then at least one 
 constexpr std::size_t kMergePageMinBytes = 8 + 4 + 8 + 8;
 constexpr std::size_t kMergeEdgeBytes = 8 + 4 + 8 + 8;
 constexpr std::size_t kMergeDerivationMinBytes = 8 + 4;
-constexpr std::size_t kPageWriteMinBytes = 8 * 4;
 constexpr std::size_t kDerivedMinBytes = 8 + kDeltaHeaderBytes;
 
 // The encoder: appends to `out` and remembers the first count that is over its limit (an
@@ -57,6 +56,10 @@ class Encoder {
     MMSB_DEBUG_ASSERT(out_.size() - begun >= min_bytes);
     (void)begun;
     (void)min_bytes;
+  }
+  // Records an error the caller found (the first one is kept).
+  void refuse(const std::string& what) {
+    if (status_.is_ok()) status_ = invalid_argument("tick record: " + what);
   }
   const Status& status() const { return status_; }
 
@@ -393,80 +396,165 @@ bool decode_ingest(ByteReader& in, IngestSection& ingest) {
   return true;
 }
 
-// Receipt: family, scope, nonce (8 each), outcome (1), attempt (4), blocker family and
-// scope, retry tick (8 each), write count (4), then the writes (page, epoch, offset, length,
-// bytes).
-constexpr std::size_t kReceiptBytes = 8 * 3 + 1 + 4 + 8 * 3 + 4;
+// Rule outcome (docs/FORMAT.md "Rule outcome"): a head byte (outcome, and which optional
+// fields follow), then varints but for the family ids. The smallest is 3 bytes (head,
+// scope, nonce); a write at least 4 (page, epoch, offset, length).
+constexpr std::size_t kOutcomeMinBytes = 3;
+constexpr std::size_t kRuleWriteMinBytes = 4;
+constexpr std::uint8_t kOutcomeMask = 0x07;
+constexpr std::uint8_t kHasAttempt = 0x08;  // attempt > 1 follows
+constexpr std::uint8_t kHasFamily = 0x10;   // else: the previous outcome's family
+
+bool has_blocker(ReceiptOutcome outcome) {
+  return outcome == ReceiptOutcome::kRejected || outcome == ReceiptOutcome::kDeferred ||
+         outcome == ReceiptOutcome::kDuplicate;
+}
+
+// The bytes `rule` takes, and whether its receipt carries only what its outcome allows.
+std::size_t outcome_size(const RuleOutcome& rule, bool family_follows, bool& consistent) {
+  const RuleReceipt& receipt = rule.receipt;
+  std::size_t size = 1 + (family_follows ? 8 : 0) + varint_size(receipt.scope.value()) +
+                     varint_size(receipt.nonce);
+  if (receipt.attempt > 1) size += varint_size(receipt.attempt);
+  if (has_blocker(receipt.outcome)) size += 8 + varint_size(receipt.blocker_scope.value());
+  if (receipt.outcome == ReceiptOutcome::kDeferred) size += varint_size(receipt.retry_at.value());
+  if (receipt.outcome == ReceiptOutcome::kApplied) size += varint_size(rule.writes.size());
+  for (const PageWrite& write : rule.writes) {
+    size += varint_size(write.page.value() ^ receipt.scope.value()) +
+            varint_size(write.epoch.value()) + varint_size(write.offset) +
+            varint_size(write.bytes.size()) + write.bytes.size();
+  }
+  consistent = receipt.attempt >= 1 &&
+               (has_blocker(receipt.outcome) ||
+                (receipt.blocker_family == 0 && !receipt.blocker_scope.is_valid())) &&
+               (receipt.outcome == ReceiptOutcome::kDeferred || !receipt.retry_at.is_valid()) &&
+               (receipt.outcome == ReceiptOutcome::kApplied || rule.writes.empty());
+  return size;
+}
 
 void encode_rules(const std::vector<RuleOutcome>& rules, Encoder& encoder) {
   std::vector<std::byte>& out = encoder.out();
   encoder.count(rules.size(), kCountMax, "rule receipt count");
-  for (const RuleOutcome& rule : rules) {
-    std::size_t size = kReceiptBytes;
-    for (const PageWrite& write : rule.writes) size += kPageWriteMinBytes + write.bytes.size();
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const RuleOutcome& rule = rules[i];
+    const RuleReceipt& receipt = rule.receipt;
+    const bool family_follows = i == 0 || rules[i - 1].receipt.family != receipt.family;
+    bool consistent = true;
+    const std::size_t size = outcome_size(rule, family_follows, consistent);
+    if (!consistent) {
+      encoder.refuse("rule receipt " + std::to_string(i) +
+                     " carries fields its outcome does not log (attempt 0, a blocker, a retry "
+                     "tick or writes)");
+    }
+    encoder.checked(rule.writes.size(), kCountMax, "receipt write count");
     const std::size_t at = out.size();
     out.resize(at + size);  // once per outcome: its fields are stored, not appended
     LeCursor put(out.data() + at);
-    const RuleReceipt& receipt = rule.receipt;
-    put.put<std::uint64_t>(receipt.family);
-    put.put<std::uint64_t>(receipt.scope.value());
-    put.put<std::uint64_t>(receipt.nonce);
-    put.put<std::uint8_t>(static_cast<std::uint8_t>(receipt.outcome));
-    put.put<std::uint32_t>(receipt.attempt);
-    put.put<std::uint64_t>(receipt.blocker_family);
-    put.put<std::uint64_t>(receipt.blocker_scope.value());
-    put.put<std::uint64_t>(receipt.retry_at.value());
-    put.put<std::uint32_t>(encoder.checked(rule.writes.size(), kCountMax, "receipt write count"));
+    const std::uint8_t head = static_cast<std::uint8_t>(receipt.outcome) |
+                              (receipt.attempt > 1 ? kHasAttempt : 0) |
+                              (family_follows ? kHasFamily : 0);
+    put.put<std::uint8_t>(head);
+    if (family_follows) put.put<std::uint64_t>(receipt.family);
+    put.put_varint(receipt.scope.value());
+    put.put_varint(receipt.nonce);
+    if (receipt.attempt > 1) put.put_varint(receipt.attempt);
+    if (has_blocker(receipt.outcome)) {
+      put.put<std::uint64_t>(receipt.blocker_family);
+      put.put_varint(receipt.blocker_scope.value());
+    }
+    if (receipt.outcome == ReceiptOutcome::kDeferred) put.put_varint(receipt.retry_at.value());
+    if (receipt.outcome == ReceiptOutcome::kApplied) put.put_varint(rule.writes.size());
     for (const PageWrite& write : rule.writes) {
-      put.put<std::uint64_t>(write.page.value());
-      put.put<std::uint64_t>(write.epoch.value());
-      put.put<std::uint64_t>(write.offset);
-      put.put<std::uint64_t>(write.bytes.size());
+      put.put_varint(write.page.value() ^ receipt.scope.value());
+      put.put_varint(write.epoch.value());
+      put.put_varint(write.offset);
+      put.put_varint(write.bytes.size());
       put.put_bytes(write.bytes);
     }
     MMSB_DEBUG_ASSERT(put.at() == out.data() + out.size());
   }
 }
 
-bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
-  std::uint32_t count = 0;
-  if (!in.read_count(count, kReceiptBytes, "rule receipt count")) return false;
-  rules.resize(count);
-  for (RuleOutcome& rule : rules) {
-    RuleReceipt& receipt = rule.receipt;
-    std::uint64_t scope = 0, blocker_scope = 0, retry_at = 0;
-    std::uint8_t outcome = 0;
-    std::uint32_t writes = 0;
-    if (!in.read(receipt.family, "receipt family") || !in.read(scope, "receipt scope") ||
-        !in.read(receipt.nonce, "receipt nonce") || !in.read(outcome, "receipt outcome") ||
-        !in.read(receipt.attempt, "receipt attempt") ||
-        !in.read(receipt.blocker_family, "receipt blocker family") ||
-        !in.read(blocker_scope, "receipt blocker scope") ||
-        !in.read(retry_at, "receipt retry tick") ||
-        !in.read_count(writes, kPageWriteMinBytes, "receipt write count")) {
+bool decode_receipt(ByteReader& in, const RuleReceipt* previous, RuleReceipt& receipt) {
+  std::uint8_t head = 0;
+  if (!in.read(head, "receipt head")) return false;
+  const std::uint8_t outcome = head & kOutcomeMask;
+  if ((head & ~(kOutcomeMask | kHasAttempt | kHasFamily)) != 0) {
+    return in.fail("receipt head " + std::to_string(head) + " has unknown bits");
+  }
+  if (outcome < static_cast<std::uint8_t>(ReceiptOutcome::kApplied) ||
+      outcome > static_cast<std::uint8_t>(ReceiptOutcome::kDuplicate)) {
+    return in.fail("unknown receipt outcome " + std::to_string(outcome));
+  }
+  receipt = RuleReceipt{};
+  receipt.outcome = static_cast<ReceiptOutcome>(outcome);
+  if ((head & kHasFamily) != 0) {
+    if (!in.read(receipt.family, "receipt family")) return false;
+  } else if (previous == nullptr) {
+    return in.fail("first receipt without its family");
+  } else {
+    receipt.family = previous->family;
+  }
+  std::uint64_t scope = 0, attempt = 1;
+  if (!in.read_varint(scope, "receipt scope") || !in.read_varint(receipt.nonce, "receipt nonce")) {
+    return false;
+  }
+  receipt.scope = PageId(scope);
+  if ((head & kHasAttempt) != 0) {
+    if (!in.read_varint(attempt, "receipt attempt")) return false;
+    if (attempt < 2 || attempt > 0xffffffffu) {
+      return in.fail("receipt attempt " + std::to_string(attempt) + " out of range");
+    }
+  }
+  receipt.attempt = static_cast<std::uint32_t>(attempt);
+  if (has_blocker(receipt.outcome)) {
+    std::uint64_t blocker_scope = 0;
+    if (!in.read(receipt.blocker_family, "receipt blocker family") ||
+        !in.read_varint(blocker_scope, "receipt blocker scope")) {
       return false;
     }
-    if (outcome < static_cast<std::uint8_t>(ReceiptOutcome::kApplied) ||
-        outcome > static_cast<std::uint8_t>(ReceiptOutcome::kDuplicate)) {
-      return in.fail("unknown receipt outcome " + std::to_string(outcome));
-    }
-    receipt.outcome = static_cast<ReceiptOutcome>(outcome);
-    receipt.scope = PageId(scope);
     receipt.blocker_scope = PageId(blocker_scope);
+  }
+  if (receipt.outcome == ReceiptOutcome::kDeferred) {
+    std::uint64_t retry_at = 0;
+    if (!in.read_varint(retry_at, "receipt retry tick")) return false;
     receipt.retry_at = TickId(retry_at);
-    if (writes != 0 && receipt.outcome != ReceiptOutcome::kApplied) {
-      return in.fail("receipt with writes is not applied");
+  }
+  return true;
+}
+
+bool decode_rule_writes(ByteReader& in, PageId scope, std::vector<PageWrite>& writes) {
+  std::uint64_t count = 0;
+  if (!in.read_varint(count, "receipt write count")) return false;
+  if (count > in.remaining() / kRuleWriteMinBytes) {
+    return in.fail("receipt write count " + std::to_string(count) + " exceeds the record");
+  }
+  writes.resize(count);
+  for (PageWrite& write : writes) {
+    std::uint64_t page = 0, epoch = 0, length = 0;
+    if (!in.read_varint(page, "rule write page") || !in.read_varint(epoch, "rule write epoch") ||
+        !in.read_varint(write.offset, "rule write offset") ||
+        !in.read_varint(length, "rule write length") ||
+        !in.read_bytes(length, write.bytes, "rule write bytes")) {
+      return false;
     }
-    rule.writes.resize(writes);
-    for (PageWrite& write : rule.writes) {
-      std::uint64_t page = 0, epoch = 0;
-      if (!in.read(page, "rule write page") || !in.read(epoch, "rule write epoch") ||
-          !in.read(write.offset, "rule write offset") ||
-          !read_length_prefixed(in, write.bytes, "rule write bytes")) {
-        return false;
-      }
-      write.page = PageId(page);
-      write.epoch = Epoch(epoch);
+    write.page = PageId(page ^ scope.value());
+    write.epoch = Epoch(epoch);
+  }
+  return true;
+}
+
+bool decode_rules(ByteReader& in, std::vector<RuleOutcome>& rules) {
+  std::uint32_t count = 0;
+  if (!in.read_count(count, kOutcomeMinBytes, "rule receipt count")) return false;
+  rules.resize(count);
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    RuleOutcome& rule = rules[i];
+    if (!decode_receipt(in, i == 0 ? nullptr : &rules[i - 1].receipt, rule.receipt)) return false;
+    rule.writes.clear();
+    if (rule.receipt.outcome == ReceiptOutcome::kApplied &&
+        !decode_rule_writes(in, rule.receipt.scope, rule.writes)) {
+      return false;
     }
   }
   return true;

@@ -11,7 +11,7 @@
 
 namespace mmsb::log {
 
-inline constexpr std::uint8_t kTickRecordVersion = 5;
+inline constexpr std::uint8_t kTickRecordVersion = 6;
 // Limits that keep every TickRecord decodable and under the record size limit: a
 // transaction above either is refused at commit, and a tick closes before it would pass
 // kTickBytesMax.

@@ -80,8 +80,7 @@ class MatchMemo {
   static BlockKey key_of(std::uint32_t rule, PageId scope) {
     return BlockKey{rule, scope.value() >> kBlockBits};
   }
-  bool holds(const Entry& entry, const state::PageRecord& scope,
-             const state::ForkCore& fork) const;
+  bool holds(const Entry& entry, const state::PageRecord& scope, const state::ForkCore& fork) const;
 
   // Looked up only, never iterated in an order that decides anything.
   std::unordered_map<BlockKey, std::unique_ptr<Block>, BlockKeyHash> blocks_;

@@ -76,8 +76,7 @@ class Scheduler {
   void run(const state::ForkCore& fork, const RuleMap& rules, TickId tick, RulesStep& out);
 
  private:
-  void run_step(const state::Tables& tables, const RuleMap& rules, TickId tick,
-                RulesStep& out);
+  void run_step(const state::Tables& tables, const RuleMap& rules, TickId tick, RulesStep& out);
   // The step's phases: sort and reset `out`, receipts and duplicates; match and footprint
   // (parallel); the reserve gate (canonical order); execute the reserved (parallel).
   void prepare(RulesStep& out);

@@ -109,7 +109,8 @@ TEST(RematchTest, ReusedMatchesGiveTheTicksOfAFullMatchForEveryWorkerCount) {
   EXPECT_EQ(reference.matches, kTicks * kBodies);
   // The world does something: bodies settle, and odd winds make conflicts.
   std::uint64_t applied = 0, conflicts = 0;
-  for (const TickFigures& tick : reference.ticks) applied += tick.applied, conflicts += tick.conflicts;
+  for (const TickFigures& tick : reference.ticks)
+    applied += tick.applied, conflicts += tick.conflicts;
   EXPECT_GT(applied, 0u);
   EXPECT_GT(conflicts, 0u);
   for (std::size_t workers : {1, 2, 4, 8}) {

@@ -157,7 +157,7 @@ TEST(TickRecordTest, GoldenIngestLayout) {
   ASSERT_TRUE(encode_tick_record(ingest_record(), payload).is_ok());
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "05"                                // version
+      "06"                                // version
       "02"                                // flags: ingest
       "0000"                              // reserved
       "00000000"                          // transactions
@@ -226,14 +226,38 @@ TEST(TickRecordTest, EveryTruncationIsCorruptionNotACrash) {
 TEST(TickRecordTest, OtherVersionsAreRefusedWithBothVersionsNamed) {
   std::vector<std::byte> payload;
   ASSERT_TRUE(encode_tick_record(sample_record(), payload).is_ok());
-  for (int version : {3, 4}) {  // an older layout; the same layout with state root 3
+  for (int version : {3, 4, 5}) {  // older layouts (4: state root 3; 5: fixed-width receipts)
     payload[0] = static_cast<std::byte>(version);
     auto decoded = decode_tick_record(payload);
     EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
     EXPECT_EQ(decoded.status().message(),
               "tick record: unknown tick record version " + std::to_string(version) +
-                  " (this build reads 5; logs of other versions are not migrated) at byte 1");
+                  " (this build reads 6; logs of other versions are not migrated) at byte 1");
   }
+}
+
+// The outcome's head says which receipt fields are logged: a receipt with others set
+// would not come back as it went in, so the encoder refuses it.
+TEST(TickRecordTest, ReceiptFieldsItsOutcomeDoesNotLogAreRefused) {
+  TickRecord record = sample_record();
+  RuleReceipt skipped;
+  skipped.family = 1;
+  skipped.scope = PageId(2);
+  skipped.nonce = 7;
+  skipped.outcome = ReceiptOutcome::kSkipped;
+  skipped.blocker_family = 3;
+  record.rules.push_back(RuleOutcome{skipped, {}});
+  std::vector<std::byte> payload;
+  const Status status = encode_tick_record(record, payload);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("rule receipt " + std::to_string(record.rules.size() - 1) +
+                                  " carries fields its outcome does not log"),
+            std::string::npos)
+      << status.message();
+  record.rules.back().receipt.blocker_family = 0;
+  payload.clear();
+  ASSERT_TRUE(encode_tick_record(record, payload).is_ok());
+  EXPECT_EQ(decode_tick_record(payload).value(), record);
 }
 
 TEST(TickRecordTest, EveryFlippedByteIsRejectedOrDecodesToSomethingValid) {
@@ -282,7 +306,7 @@ TEST(TickRecordTest, GoldenLayout) {
   const std::string delta_hex = test::hex(encode_delta(record.derived[0]));
   EXPECT_EQ(
       to_hex(std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())),
-      "05"                                // version
+      "06"                                // version
       "00"                                // flags
       "0000"                              // reserved
       "01000000"                          // transactions
@@ -311,29 +335,24 @@ TEST(TickRecordTest, GoldenLayout) {
       "0100000000000000"                  // scope
       "0100000000000000"                  // scope id
       "02000000"                          // rule receipts
+      "11"                                // head: applied, family follows
       "ab00000000000000"                  // family
-      "0100000000000000"                  // scope
-      "0000000000000000"                  // nonce
-      "01"                                // applied
-      "01000000"                          // attempt
-      "0000000000000000"                  // blocker family
-      "0000000000000000"                  // blocker scope
-      "0000000000000000"                  // retry tick
-      "01000000"                          // writes
-      "0100000000000000"                  // page
-      "0300000000000000"                  // epoch
-      "0400000000000000"                  // offset
-      "0100000000000000"                  // length
+      "01"                                // scope (varint)
+      "00"                                // nonce
+      "01"                                // writes
+      "00"                                // page XOR scope (the scope itself)
+      "03"                                // epoch
+      "04"                                // offset
+      "01"                                // length
       "77"                                // bytes
+      "1b"                                // head: deferred, attempt and family follow
       "cd00000000000000"                  // family
-      "0900000000000000"                  // scope
-      "0100000000000000"                  // nonce
-      "03"                                // deferred
-      "02000000"                          // attempt
+      "09"                                // scope
+      "01"                                // nonce
+      "02"                                // attempt
       "ab00000000000000"                  // blocker family
-      "0100000000000000"                  // blocker scope
-      "0400000000000000"                  // retry tick
-      "00000000"                          // writes
+      "01"                                // blocker scope
+      "04"                                // retry tick
       "01000000"                          // derived deltas
       "2900000000000000" +                // delta length (41)
           delta_hex);                     // the delta (FORMAT.md "Delta")
