@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/byte_reader.hpp"
+#include "core/prefetch.hpp"
 
 namespace mmsb::log {
 namespace {
@@ -436,6 +437,12 @@ void encode_rules(const std::vector<RuleOutcome>& rules, Encoder& encoder) {
   std::vector<std::byte>& out = encoder.out();
   encoder.count(rules.size(), kCountMax, "rule receipt count");
   for (std::size_t i = 0; i < rules.size(); ++i) {
+    // The writes were made in page order, so in this (canonical) order they are scattered:
+    // load them ahead (their bytes once the writes are in).
+    if (i + 4 < rules.size()) core::prefetch(rules[i + 4].writes.data());
+    if (i + 2 < rules.size() && !rules[i + 2].writes.empty()) {
+      core::prefetch(rules[i + 2].writes.front().bytes.data());
+    }
     const RuleOutcome& rule = rules[i];
     const RuleReceipt& receipt = rule.receipt;
     const bool family_follows = i == 0 || rules[i - 1].receipt.family != receipt.family;

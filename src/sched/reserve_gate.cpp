@@ -135,6 +135,11 @@ void ReserveGate::mark(const Footprint& footprint, std::uint32_t index) {
   }
 }
 
+void ReserveGate::prefetch(const Footprint& footprint) const {
+  for (const PageId page : footprint.pages_written) pages_.prefetch(page.value());
+  for (const PageId page : footprint.pages_read) pages_.prefetch(page.value());
+}
+
 std::uint32_t ReserveGate::reserve(const Footprint& footprint, std::uint32_t index,
                                    bool use_mask) {
   if (use_mask && (footprint.factor_mask & mask_union_) == 0) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/prefetch.hpp"
 #include "mmsb/rule.hpp"
 
 namespace mmsb::sched {
@@ -36,6 +37,9 @@ class ReserveGate {
   std::uint32_t reserve(const Footprint& footprint, std::uint32_t index, bool use_mask = true);
 
   const Counters& counters() const { return counters_; }
+  // Starts loading the marks reserve() will look up first for `footprint` (its pages'),
+  // for a caller that knows the next footprints ahead of time.
+  void prefetch(const Footprint& footprint) const;
 
  private:
   // Who writes a marked page, edge or port and the first who reads it; a mark from an
@@ -81,6 +85,9 @@ class ReserveGate {
     }
     Mark& mark(std::uint64_t id);
     void reserve_room(std::size_t more) { sparse_.reserve_room(more); }
+    void prefetch(std::uint64_t id) const {
+      if (id < dense_.size()) core::prefetch(&dense_[id]);
+    }
 
    private:
     std::vector<Mark> dense_;

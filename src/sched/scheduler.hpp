@@ -84,6 +84,8 @@ class Scheduler {
   // Fills out.order.
   void reserve(const RuleMap& rules, TickId tick, RulesStep& out);
   void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
+  // Loads what executing out.order[k] and the next few will touch (see execute()).
+  void prefetch_execution(const RulesStep& out, std::size_t k, std::size_t end) const;
   // Matches `candidate`, the step's i-th (canonical) candidate.
   void match_one(const state::Tables& tables, const RuleMap& rules, const Candidate& candidate,
                  std::size_t i);
