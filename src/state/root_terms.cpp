@@ -39,14 +39,19 @@ bool all_zero(const std::byte* bytes, std::size_t size_bytes) {
 
 Hash128 page_meta_term(PageId id, PageType type, Location location, std::uint64_t size_bytes,
                        Epoch epoch) {
-  // id (8), type (4), location (1), size (8), epoch (8): FORMAT.md.
-  std::byte input[29];
+  // id (8), type (4), location (1), size (8), epoch (8): FORMAT.md. XXH3 reads these 29
+  // bytes as the words at 0, 8, 13 and 21; each must lie inside one store the processor
+  // can forward from, or the read waits until the stores reach the cache (about 9 ns a
+  // term, measured). So: id at 0, bytes 8-23 in one 16-byte store, then epoch at 21.
+  std::byte input[32];
+  const std::uint64_t middle[2] = {
+      std::uint64_t{type} | std::uint64_t{static_cast<std::uint8_t>(location)} << 32 |
+          size_bytes << 40,
+      size_bytes >> 24 | epoch.value() << 40};
   put_le<std::uint64_t>(input, id.value());
-  put_le<std::uint32_t>(input + 8, type);
-  put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
-  put_le<std::uint64_t>(input + 13, size_bytes);
+  std::memcpy(input + 8, middle, sizeof(middle));
   put_le<std::uint64_t>(input + 21, epoch.value());
-  return xxh3_128_seeded(input, sizeof(input), kMetaSeed);
+  return xxh3_128_seeded(input, 29, kMetaSeed);
 }
 
 Hash128 page_chunk_term(PageId id, std::uint64_t index, std::span<const std::byte> chunk) {
