@@ -1,6 +1,7 @@
 #include "state/root_terms.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "core/endian.hpp"
@@ -44,12 +45,18 @@ Hash128 page_meta_term(PageId id, PageType type, Location location, std::uint64_
   // can forward from, or the read waits until the stores reach the cache (about 9 ns a
   // term, measured). So: id at 0, bytes 8-23 in one 16-byte store, then epoch at 21.
   std::byte input[32];
-  const std::uint64_t middle[2] = {
-      std::uint64_t{type} | std::uint64_t{static_cast<std::uint8_t>(location)} << 32 |
-          size_bytes << 40,
-      size_bytes >> 24 | epoch.value() << 40};
   put_le<std::uint64_t>(input, id.value());
-  std::memcpy(input + 8, middle, sizeof(middle));
+  if constexpr (std::endian::native == std::endian::little) {
+    const std::uint64_t middle[2] = {
+        std::uint64_t{type} | std::uint64_t{static_cast<std::uint8_t>(location)} << 32 |
+            size_bytes << 40,
+        size_bytes >> 24 | epoch.value() << 40};
+    std::memcpy(input + 8, middle, sizeof(middle));
+  } else {
+    put_le<std::uint32_t>(input + 8, type);
+    put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
+    put_le<std::uint64_t>(input + 13, size_bytes);
+  }
   put_le<std::uint64_t>(input + 21, epoch.value());
   return xxh3_128_seeded(input, 29, kMetaSeed);
 }
