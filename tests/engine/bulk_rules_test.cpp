@@ -6,11 +6,10 @@
 #include <atomic>
 #include <memory>
 
-#include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
-#include "sched/rule_table.hpp"
 #include "support/bytes.hpp"
+#include "support/reexecute.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
@@ -81,15 +80,10 @@ TEST(BulkRulesTest, BulkAndPerCandidateExecutorsGiveTheSameTicksForEveryWorkerCo
 TEST(BulkRulesTest, ALogWrittenByTheBulkFormReexecutesWithThePerCandidateForm) {
   test::TempDir dir;
   const WorldRun run = run_world(dir, 2, particles::motion_rule_bulk());
-  sched::RuleTable table;
-  ASSERT_TRUE(table.add(particles::motion_rule()).is_ok());
-  ASSERT_TRUE(table.add(particles::collide_rule(PageId(1))).is_ok());  // the grid: page 1
-  const auto rules = table.snapshot();
-  engine::ReplayOptions options;
-  options.reexecute = true;
-  options.rules = rules.get();
   engine::ReplaySummary summary;
-  auto replayed = engine::replay(*Env::posix(), dir.path(), {}, options, &summary);
+  auto replayed = test::reexecute_with_rules(
+      dir.path(), {particles::motion_rule(), particles::collide_rule(PageId(1))},  // grid: 1
+      summary);
   ASSERT_TRUE(replayed.is_ok()) << replayed.status().to_string();
   EXPECT_EQ(replayed->root(), run.roots.back());
   EXPECT_EQ(summary.rule_ticks_taken_from_log, 0u);

@@ -7,10 +7,9 @@
 #include <atomic>
 #include <memory>
 
-#include "engine/replay.hpp"
 #include "mmsb/mmsb.hpp"
-#include "sched/rule_table.hpp"
 #include "support/bytes.hpp"
+#include "support/reexecute.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
@@ -129,15 +128,10 @@ TEST(RematchTest, ALogWithReusedMatchesReexecutesWithFullMatches) {
   test::TempDir dir;
   const WorldRun run = run_world(dir, 2, true);
   ASSERT_GT(run.reused, 0u);
-  sched::RuleTable table;
   auto matches = std::make_shared<std::atomic<std::uint64_t>>(0);
-  ASSERT_TRUE(table.add(settle_rule(PageId(1), PageId(2), true, matches)).is_ok());
-  const auto rules = table.snapshot();
-  engine::ReplayOptions options;
-  options.reexecute = true;
-  options.rules = rules.get();
   engine::ReplaySummary summary;
-  auto replayed = engine::replay(*Env::posix(), dir.path(), {}, options, &summary);
+  auto replayed = test::reexecute_with_rules(
+      dir.path(), {settle_rule(PageId(1), PageId(2), true, matches)}, summary);
   ASSERT_TRUE(replayed.is_ok()) << replayed.status().to_string();
   EXPECT_EQ(replayed->root(), run.ticks.back().root);
   EXPECT_EQ(summary.rule_ticks_taken_from_log, 0u);
@@ -180,14 +174,8 @@ TEST(RematchTest, ABrokenPromiseIsReusedLiveAndFoundByReexecutingReplay) {
     EXPECT_EQ(engine->stats().last_rule_tick.matches_reused, 1u);
     EXPECT_EQ(test::u64_of(engine->snapshot().read(body).value()), 0u);
   }
-  sched::RuleTable table;
-  ASSERT_TRUE(table.add(lying_rule(PageId(1))).is_ok());
-  const auto rules = table.snapshot();
-  engine::ReplayOptions options;
-  options.reexecute = true;
-  options.rules = rules.get();
   engine::ReplaySummary summary;
-  auto replayed = engine::replay(*Env::posix(), dir.path(), {}, options, &summary);
+  auto replayed = test::reexecute_with_rules(dir.path(), {lying_rule(PageId(1))}, summary);
   ASSERT_FALSE(replayed.is_ok());
   EXPECT_EQ(replayed.status().code(), StatusCode::kCorruption);
   EXPECT_NE(replayed.status().message().find(
