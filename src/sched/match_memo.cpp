@@ -27,13 +27,22 @@ void MatchMemo::begin(TickId tick) {
 MatchMemo::Entry* MatchMemo::find(std::uint32_t rule, PageId scope) {
   auto found = blocks_.find(key_of(rule, scope));
   if (found == blocks_.end()) return nullptr;
-  return &found->second->entries[scope.value() & (kBlockEntries - 1)];
+  Block& block = *found->second;
+  const std::uint64_t k = scope.value() & ((std::uint64_t{1} << kBlockBits) - 1);
+  if ((block.present >> k & 1) == 0) return nullptr;
+  return &block.entries[block.rank(k)];
 }
 
-MatchMemo::Entry& MatchMemo::add_block(std::uint32_t rule, PageId scope) {
+MatchMemo::Entry& MatchMemo::add(std::uint32_t rule, PageId scope) {
   std::unique_ptr<Block>& block = blocks_[key_of(rule, scope)];
   if (block == nullptr) block = std::make_unique<Block>();
-  return block->entries[scope.value() & (kBlockEntries - 1)];
+  const std::uint64_t k = scope.value() & ((std::uint64_t{1} << kBlockBits) - 1);
+  const std::size_t at = block->rank(k);
+  if ((block->present >> k & 1) == 0) {
+    block->present |= std::uint64_t{1} << k;
+    block->entries.emplace(block->entries.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+  return block->entries[at];
 }
 
 bool MatchMemo::holds(const Entry& entry, const state::PageRecord& scope,

@@ -12,14 +12,16 @@
 // the tick just before; any other step (a tick without a rules step between, a tick built
 // again) forgets them all.
 //
-// Layout: entries sit in blocks of consecutive scope page ids per rule, so candidates
-// visited in page order walk a block from end to end (one hash lookup finds the block).
+// Layout: entries sit in blocks of 64 consecutive scope page ids per rule, so candidates
+// visited in page order walk a block from end to end (one hash lookup finds the block); a
+// block holds only the entries it has (a presence bitmap and their ranks), so scopes far
+// apart cost an entry each, not a block.
 //
 // Thread-safety: find(), renew() and record() may run on several threads for different
 // entries; begin(), add_block() and end() run alone.
 #pragma once
 
-#include <array>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -48,10 +50,10 @@ class MatchMemo {
 
   // Starts the step of `tick`: forgets everything unless the last step was tick - 1.
   void begin(TickId tick);
-  // The entry of the rule (compact id) at `scope`, or null if its block is not there yet.
+  // The entry of the rule (compact id) at `scope`, or null.
   Entry* find(std::uint32_t rule, PageId scope);
-  // Makes the block that holds (rule, scope) and returns the entry.
-  Entry& add_block(std::uint32_t rule, PageId scope);
+  // The entry, made (empty) if it is not there. Moves other entries of its block.
+  Entry& add(std::uint32_t rule, PageId scope);
   // True if the entry's match is still the rule's answer in `fork`'s tables, given the
   // scope's record there; it then counts as recorded in this step.
   bool renew(Entry& entry, const state::PageRecord& scope, const state::ForkCore& fork) const;
@@ -62,10 +64,13 @@ class MatchMemo {
   void end();
 
  private:
-  static constexpr int kBlockBits = 9;
-  static constexpr std::uint64_t kBlockEntries = std::uint64_t{1} << kBlockBits;
+  static constexpr int kBlockBits = 6;
   struct Block {
-    std::array<Entry, kBlockEntries> entries;
+    std::uint64_t present = 0;  // bit k: the entry of the block's k-th scope is there
+    std::vector<Entry> entries;  // those present, by k
+    std::size_t rank(std::uint64_t k) const {
+      return static_cast<std::size_t>(std::popcount(present & ((std::uint64_t{1} << k) - 1)));
+    }
   };
   struct BlockKey {
     std::uint32_t rule = 0;

@@ -256,13 +256,13 @@ Status Scheduler::match_fresh(const state::Tables& tables, const Rule& rule, Pag
 }
 
 void Scheduler::remember_matches(RulesStep& out) {
-  // New blocks are made here, alone: the parallel phase only looked blocks up.
+  // New entries are made here, alone: the parallel phase only looked entries up.
   for (std::size_t i = 0; i < out.candidates.size(); ++i) {
     const std::uint8_t use = memo_use_[i];
     out.counters.matches_reused += use == kMemoReused;
     if (use != kMemoNew || !statuses_[i].is_ok()) continue;
     const Candidate& candidate = out.candidates[i];
-    MatchMemo::Entry& entry = memo_.add_block(candidate.rule, candidate.scope);
+    MatchMemo::Entry& entry = memo_.add(candidate.rule, candidate.scope);
     memo_.record(entry, *memo_fork_->tables().find_page(candidate.scope), *memo_fork_,
                  matched_[i] != 0, footprints_[i]);
   }

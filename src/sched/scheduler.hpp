@@ -92,7 +92,7 @@ class Scheduler {
   // The rule's matcher and footprint at `scope`; `matched` set to 1 if it matched.
   static Status match_fresh(const state::Tables& tables, const Rule& rule, PageId scope,
                             Footprint& footprint, std::uint8_t& matched);
-  // After the match: blocks for the candidates the memo did not hold, the reuse counted.
+  // After the match: entries for the candidates the memo did not hold, the reuse counted.
   void remember_matches(RulesStep& out);
   void execute_one(const state::Tables& tables, const RuleMap& rules, std::size_t i,
                    RulesStep& out);
