@@ -23,6 +23,7 @@
 #include <random>
 
 #include "alloc_count.hpp"
+#include "bench_dir.hpp"
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
 #include "sched/order.hpp"
@@ -33,6 +34,24 @@ namespace {
 
 using mmsb::Footprint;
 using mmsb::PageId;
+
+// Counter `name`: the time of one iteration divided by `count` (seconds, SI prefix).
+void per_item(benchmark::State& state, const char* name, std::size_t count) {
+  state.counters[name] = benchmark::Counter(
+      static_cast<double>(count),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+// An engine with no durability and room for a long run in one segment, in a fresh
+// directory (mmsb-bench-<name>).
+mmsb::EngineOptions rules_engine_options(const std::string& name, std::size_t rule_workers) {
+  mmsb::EngineOptions options;
+  options.dir = mmsb::bench::bench_dir(name);
+  options.durability = mmsb::Durability::kNone;
+  options.rule_workers = rule_workers;
+  options.segment_size_max_bytes = 1ull << 30;
+  return options;
+}
 
 std::vector<Footprint> reserve_workload(std::size_t count, int conflict_pct) {
   std::mt19937_64 random(42);
@@ -63,9 +82,7 @@ void BM_reserve(benchmark::State& state) {
     benchmark::DoNotOptimize(rejected);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
-  state.counters["per_candidate"] = benchmark::Counter(
-      static_cast<double>(count),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  per_item(state, "per_candidate", count);
   state.counters["rejected_pct"] = 100.0 * static_cast<double>(rejected) / static_cast<double>(count);
 }
 BENCHMARK(BM_reserve)
@@ -138,9 +155,7 @@ void BM_rules_step(benchmark::State& state) {
     if (step.counters.applied != count) state.SkipWithError("not all applied");
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
-  state.counters["per_candidate"] = benchmark::Counter(
-      static_cast<double>(count),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  per_item(state, "per_candidate", count);
 }
 BENCHMARK(BM_rules_step)
     ->ArgsProduct({{100, 1000, 10000, 30000}, {1, 2}})
@@ -162,22 +177,14 @@ void BM_motion_plain(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * entities));
-  state.counters["per_entity"] = benchmark::Counter(
-      static_cast<double>(entities),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  per_item(state, "per_entity", entities);
 }
 BENCHMARK(BM_motion_plain)->Arg(1000)->Arg(10000)->Arg(100000)->ArgName("entities");
 
 void tick_rules(benchmark::State& state, mmsb::Rule motion) {
   const auto entities = static_cast<std::size_t>(state.range(0));
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("mmsb-bench-rules-" + std::to_string(::getpid()))).string();
-  std::filesystem::remove_all(dir);
-  mmsb::EngineOptions options;
-  options.dir = dir;
-  options.durability = mmsb::Durability::kNone;
-  options.rule_workers = static_cast<std::size_t>(state.range(1));
-  options.segment_size_max_bytes = 1ull << 30;
+  const mmsb::EngineOptions options =
+      rules_engine_options("rules", static_cast<std::size_t>(state.range(1)));
   {
     auto engine = mmsb::Engine::open(options).value();
     auto world = particles::create_world(*engine, entities, 3).value();
@@ -195,11 +202,9 @@ void tick_rules(benchmark::State& state, mmsb::Rule motion) {
     state.counters["execute_ns"] = static_cast<double>(stats.last_rule_tick.execution_ns);
     state.counters["apply_ns"] = static_cast<double>(stats.last_rule_tick.commit_ns);
   }
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(options.dir);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * entities));
-  state.counters["per_entity"] = benchmark::Counter(
-      static_cast<double>(entities),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  per_item(state, "per_entity", entities);
 }
 void BM_tick_rules(benchmark::State& state) { tick_rules(state, particles::motion_rule()); }
 BENCHMARK(BM_tick_rules)
@@ -221,14 +226,7 @@ BENCHMARK(BM_tick_rules_bulk)
 // ticks). Counter reused: matches reused in the last tick.
 void BM_tick_rules_resting(benchmark::State& state) {
   const auto entities = static_cast<std::size_t>(state.range(0));
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("mmsb-bench-resting-" + std::to_string(::getpid()))).string();
-  std::filesystem::remove_all(dir);
-  mmsb::EngineOptions options;
-  options.dir = dir;
-  options.durability = mmsb::Durability::kNone;
-  options.rule_workers = 1;
-  options.segment_size_max_bytes = 1ull << 30;
+  const mmsb::EngineOptions options = rules_engine_options("resting", 1);
   {
     auto engine = mmsb::Engine::open(options).value();
     mmsb::Transaction create = engine->begin();
@@ -254,10 +252,8 @@ void BM_tick_rules_resting(benchmark::State& state) {
     state.counters["reused"] = static_cast<double>(stats.last_rule_tick.matches_reused);
     state.counters["reserve_ns"] = static_cast<double>(stats.last_rule_tick.reservation_ns);
   }
-  std::filesystem::remove_all(dir);
-  state.counters["per_entity"] = benchmark::Counter(
-      static_cast<double>(entities),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  std::filesystem::remove_all(options.dir);
+  per_item(state, "per_entity", entities);
 }
 BENCHMARK(BM_tick_rules_resting)
     ->ArgsProduct({{10000, 100000}, {0, 1}})

@@ -1,6 +1,5 @@
 #include "engine/rules.hpp"
 
-#include "core/prefetch.hpp"
 #include "sched/retry.hpp"
 
 namespace mmsb::engine {
@@ -46,17 +45,9 @@ void collect_candidates(const state::ForkCore& fork, TickId tick, const log::Tic
 }
 
 Status apply_rules_step(state::ForkCore& fork, const sched::RulesStep& step) {
-  // In page order over outcomes stored in canonical order: each outcome is loaded 8
-  // candidates ahead, its writes 4 ahead and their bytes 2 ahead (each known once the step
-  // before is in; see Scheduler::prefetch_execution).
   const std::vector<std::uint32_t>& order = step.order;
   for (std::size_t k = 0; k < order.size(); ++k) {
-    if (k + 8 < order.size()) core::prefetch(&step.outcomes[order[k + 8]]);
-    if (k + 4 < order.size()) core::prefetch(step.outcomes[order[k + 4]].writes.data());
-    if (k + 2 < order.size()) {
-      const std::vector<log::PageWrite>& ahead = step.outcomes[order[k + 2]].writes;
-      if (!ahead.empty()) core::prefetch(ahead.front().bytes.data());
-    }
+    sched::prefetch_outcomes(step, k, order.size());
     for (const log::PageWrite& write : step.outcomes[order[k]].writes) {
       MMSB_RETURN_IF_ERROR(fork.write(write.page, write.offset, write.bytes));
     }

@@ -411,8 +411,19 @@ bool has_blocker(ReceiptOutcome outcome) {
          outcome == ReceiptOutcome::kDuplicate;
 }
 
-// The bytes `rule` takes, and whether its receipt carries only what its outcome allows.
-std::size_t outcome_size(const RuleOutcome& rule, bool family_follows, bool& consistent) {
+// True if the receipt carries only fields its outcome logs (the others zero, so it decodes
+// to what was encoded).
+bool logs_every_field(const RuleOutcome& rule) {
+  const RuleReceipt& receipt = rule.receipt;
+  return receipt.attempt >= 1 &&
+         (has_blocker(receipt.outcome) ||
+          (receipt.blocker_family == 0 && !receipt.blocker_scope.is_valid())) &&
+         (receipt.outcome == ReceiptOutcome::kDeferred || !receipt.retry_at.is_valid()) &&
+         (receipt.outcome == ReceiptOutcome::kApplied || rule.writes.empty());
+}
+
+// The bytes `rule` takes.
+std::size_t outcome_size(const RuleOutcome& rule, bool family_follows) {
   const RuleReceipt& receipt = rule.receipt;
   std::size_t size = 1 + (family_follows ? 8 : 0) + varint_size(receipt.scope.value()) +
                      varint_size(receipt.nonce);
@@ -425,11 +436,6 @@ std::size_t outcome_size(const RuleOutcome& rule, bool family_follows, bool& con
             varint_size(write.epoch.value()) + varint_size(write.offset) +
             varint_size(write.bytes.size()) + write.bytes.size();
   }
-  consistent = receipt.attempt >= 1 &&
-               (has_blocker(receipt.outcome) ||
-                (receipt.blocker_family == 0 && !receipt.blocker_scope.is_valid())) &&
-               (receipt.outcome == ReceiptOutcome::kDeferred || !receipt.retry_at.is_valid()) &&
-               (receipt.outcome == ReceiptOutcome::kApplied || rule.writes.empty());
   return size;
 }
 
@@ -446,9 +452,8 @@ void encode_rules(const std::vector<RuleOutcome>& rules, Encoder& encoder) {
     const RuleOutcome& rule = rules[i];
     const RuleReceipt& receipt = rule.receipt;
     const bool family_follows = i == 0 || rules[i - 1].receipt.family != receipt.family;
-    bool consistent = true;
-    const std::size_t size = outcome_size(rule, family_follows, consistent);
-    if (!consistent) {
+    const std::size_t size = outcome_size(rule, family_follows);
+    if (!logs_every_field(rule)) {
       encoder.refuse("rule receipt " + std::to_string(i) +
                      " carries fields its outcome does not log (attempt 0, a blocker, a retry "
                      "tick or writes)");

@@ -19,9 +19,8 @@ const state::PageRecord* named(const state::ForkCore& fork, PageId page) {
 }  // namespace
 
 void MatchMemo::begin(TickId tick) {
-  if (!started_ || tick.value() != tick_.value() + 1) blocks_.clear();
+  if (tick.value() != tick_.value() + 1) blocks_.clear();  // (tick_ 0: no step yet)
   tick_ = tick;
-  started_ = true;
 }
 
 MatchMemo::Entry* MatchMemo::find(std::uint32_t rule, PageId scope) {
@@ -83,8 +82,13 @@ void MatchMemo::record(Entry& entry, const state::PageRecord& scope, const state
       out.pages.emplace_back(page, record->epoch);
     }
   };
-  for (const PageId page : footprint.pages_read) depend(page);
-  for (const PageId page : footprint.pages_written) depend(page);
+  // The scope is checked on its own (scope_epoch) whether or not the footprint names it.
+  for (const PageId page : footprint.pages_read) {
+    if (page != scope.id) depend(page);
+  }
+  for (const PageId page : footprint.pages_written) {
+    if (page != scope.id) depend(page);
+  }
 }
 
 void MatchMemo::end() {

@@ -40,7 +40,8 @@ class MatchMemo {
     Epoch scope_epoch;
     bool reusable = false;  // every page it depends on existed, unwritten in that step's tick
     bool matched = false;
-    // Matched: the footprint (normalized, the rule's mask applied) and its pages' epochs.
+    // Matched: the footprint (normalized, the rule's mask applied) and the epochs of its
+    // pages other than the scope.
     struct Footprinted {
       Footprint footprint;
       std::vector<std::pair<PageId, Epoch>> pages;
@@ -89,8 +90,7 @@ class MatchMemo {
 
   // Looked up only, never iterated in an order that decides anything.
   std::unordered_map<BlockKey, std::unique_ptr<Block>, BlockKeyHash> blocks_;
-  TickId tick_;
-  bool started_ = false;
+  TickId tick_;  // the current step's; 0 before the first (a rules step is never tick 0)
   std::uint64_t steps_ = 0;
 };
 

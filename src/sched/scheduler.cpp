@@ -226,7 +226,7 @@ void Scheduler::match_one(const state::Tables& tables, const RuleMap& rules,
       }
       return;
     }
-    memo_use_[i] = memo == nullptr ? kMemoNew : kMemoRecorded;
+    if (memo == nullptr) memo_use_[i] = kMemoNew;  // made and recorded by remember_matches
   }
   Status status = match_fresh(tables, rule, candidate.scope, footprints_[i], matched_[i]);
   if (!status.is_ok()) {
@@ -323,26 +323,28 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   }
 }
 
+void prefetch_outcomes(const RulesStep& step, std::size_t k, std::size_t end) {
+  if (k + 8 < end) core::prefetch(&step.outcomes[step.order[k + 8]]);
+  if (k + 4 < end) core::prefetch(step.outcomes[step.order[k + 4]].writes.data());
+  if (k + 2 < end) {
+    const std::vector<log::PageWrite>& writes = step.outcomes[step.order[k + 2]].writes;
+    if (!writes.empty()) core::prefetch(writes.front().bytes.data());
+  }
+}
+
 void Scheduler::prefetch_execution(const RulesStep& out, std::size_t k, std::size_t end) const {
-  // Candidates are executed in page order but stored in canonical (hashed) order, so each
-  // one's slots are a cache miss at 100,000 candidates: load them 8 candidates ahead, the
-  // buffers they point to 4 ahead, and the write buffers' bytes 2 ahead (each known once
-  // the step before is in).
+  // The outcomes (see prefetch_outcomes), and the candidates and footprints, stored the
+  // same way: the slot 8 ahead, its footprint's sets 4 ahead.
+  prefetch_outcomes(out, k, end);
   if (k + 8 < end) {
     const std::uint32_t i = out.order[k + 8];
     core::prefetch(&out.candidates[i]);
     core::prefetch(&footprints_[i]);
-    core::prefetch(&out.outcomes[i]);
   }
   if (k + 4 < end) {
-    const std::uint32_t i = out.order[k + 4];
-    core::prefetch(footprints_[i].pages_written.data());
-    core::prefetch(footprints_[i].pages_read.data());
-    core::prefetch(out.outcomes[i].writes.data());
-  }
-  if (k + 2 < end) {
-    const std::vector<log::PageWrite>& writes = out.outcomes[out.order[k + 2]].writes;
-    if (!writes.empty()) core::prefetch(writes.front().bytes.data());
+    const Footprint& footprint = footprints_[out.order[k + 4]];
+    core::prefetch(footprint.pages_written.data());
+    core::prefetch(footprint.pages_read.data());
   }
 }
 

@@ -110,7 +110,7 @@ class Scheduler {
   std::vector<std::uint8_t> matched_;
   std::vector<std::uint8_t> duplicate_;  // repeats a (rule, scope): not matched
   // Per candidate: how the memo served it (kMemo*).
-  enum : std::uint8_t { kMemoNone, kMemoReused, kMemoRecorded, kMemoNew };
+  enum : std::uint8_t { kMemoNone, kMemoReused, kMemoNew };
   std::vector<std::uint8_t> memo_use_;
   MatchMemo memo_;
   const state::ForkCore* memo_fork_ = nullptr;  // during run(fork, ...)
@@ -137,5 +137,11 @@ class TablesView final : public RuleView {
 
 // "rule 'name' at scope N"
 std::string candidate_name(const RuleMap& rules, const Candidate& candidate);
+
+// Starts loading what step.order[k] will touch in its outcome, for loops that go through
+// the outcomes (stored in canonical, hashed order) in page order: at 100,000 candidates each
+// is a cache miss. The outcome 8 candidates ahead, its writes 4 ahead and their bytes 2
+// ahead (each known once the one before is in); `end` bounds k.
+void prefetch_outcomes(const RulesStep& step, std::size_t k, std::size_t end);
 
 }  // namespace mmsb::sched

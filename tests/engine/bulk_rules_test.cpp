@@ -9,19 +9,11 @@
 #include "mmsb/mmsb.hpp"
 #include "particles.hpp"
 #include "support/bytes.hpp"
-#include "support/reexecute.hpp"
+#include "support/rules.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
 namespace {
-
-EngineOptions options_for(const test::TempDir& dir, std::size_t workers) {
-  EngineOptions options;
-  options.dir = dir.path();
-  options.durability = Durability::kNone;
-  options.rule_workers = workers;
-  return options;
-}
 
 struct WorldRun {
   std::vector<Hash128> roots;
@@ -31,7 +23,7 @@ struct WorldRun {
 // 600 particles (several bulk calls a tick, runs cut at chunk ends), motion and collisions
 // for 12 ticks.
 WorldRun run_world(const test::TempDir& dir, std::size_t workers, Rule motion) {
-  auto engine = Engine::open(options_for(dir, workers)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir, workers)).value();
   const particles::World world = particles::create_world(*engine, 600, 17).value();
   EXPECT_TRUE(engine->register_rule(std::move(motion)).is_ok());
   EXPECT_TRUE(engine->register_rule(particles::collide_rule(world.grid)).is_ok());
@@ -117,7 +109,7 @@ Rule poking_rule(bool bulk, PageId culprit, PageId other) {
 
 Status poke_all(bool bulk, std::string* message) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir, 2)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir, 2)).value();
   Transaction create = engine->begin();
   for (int i = 0; i < 300; ++i) create.create_page({.size_bytes = 8, .initial = test::u64_bytes(0)});
   const std::vector<PageId> pages = create.commit().value().created_pages;

@@ -9,7 +9,7 @@
 
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
-#include "support/reexecute.hpp"
+#include "support/rules.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
@@ -18,14 +18,6 @@ namespace {
 constexpr PageType kBodyType = 7;
 constexpr std::size_t kBodies = 400;
 constexpr int kTicks = 30;
-
-EngineOptions options_for(const test::TempDir& dir, std::size_t workers) {
-  EngineOptions options;
-  options.dir = dir.path();
-  options.durability = Durability::kNone;
-  options.rule_workers = workers;
-  return options;
-}
 
 std::uint64_t read_u64(const RuleView& view, PageId page) {
   return test::u64_of(view.read(page).value());
@@ -73,7 +65,7 @@ struct WorldRun {
 // Each tick kicks a few bodies (some asleep, written before the rules step of the same
 // tick) and every fifth tick changes the wind.
 WorldRun run_world(const test::TempDir& dir, std::size_t workers, bool promise) {
-  auto engine = Engine::open(options_for(dir, workers)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir, workers)).value();
   Transaction create = engine->begin();
   create.create_page({.size_bytes = 8, .initial = test::u64_bytes(2)});  // the wind
   create.create_page({.size_bytes = 8, .initial = test::u64_bytes(0)});  // the gust
@@ -158,7 +150,7 @@ Rule lying_rule(PageId gate) {
 TEST(RematchTest, ABrokenPromiseIsReusedLiveAndFoundByReexecutingReplay) {
   test::TempDir dir;
   {
-    auto engine = Engine::open(options_for(dir, 1)).value();
+    auto engine = Engine::open(test::rules_engine_options(dir, 1)).value();
     Transaction create = engine->begin();
     create.create_page({.size_bytes = 8, .initial = test::u64_bytes(0)});
     create.create_page({.type = kBodyType, .size_bytes = 8, .initial = test::u64_bytes(0)});

@@ -10,6 +10,7 @@
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 #include "support/rapidcheck_gtest.hpp"
+#include "support/rules.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
@@ -108,10 +109,7 @@ RC_GTEST_PROP(RulesDeterminismProperty, SameRootsAndReceiptsForEveryWorkerCountA
   std::vector<std::vector<RuleReceipt>> expected_receipts;
   for (std::size_t workers : {1, 2, 4, 8}) {
     test::TempDir dir;
-    EngineOptions options;
-    options.dir = dir.path();
-    options.durability = Durability::kNone;
-    options.rule_workers = workers;
+    const EngineOptions options = test::rules_engine_options(dir, workers);
     auto engine = Engine::open(options).value();
     for (const Rule& rule : workload_rules(pages)) RC_ASSERT(engine->register_rule(rule).is_ok());
     Transaction create = engine->begin();

@@ -15,20 +15,13 @@
 #include "sched/order.hpp"
 #include "sched/retry.hpp"
 #include "support/bytes.hpp"
+#include "support/rules.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mmsb {
 namespace {
 
 constexpr PageType kCounterType = 7;
-
-EngineOptions options_for(const test::TempDir& dir, std::size_t workers = 1) {
-  EngineOptions options;
-  options.dir = dir.path();
-  options.durability = Durability::kNone;
-  options.rule_workers = workers;
-  return options;
-}
 
 using test::u64_bytes;
 using test::u64_of;
@@ -77,7 +70,7 @@ void expect_checkpoint_reloads(std::unique_ptr<Engine> engine, const test::TempD
   const State before = engine->snapshot();
   engine.reset();
   OpenReport report;
-  auto reopened = Engine::open(options_for(dir), &report).value();
+  auto reopened = Engine::open(test::rules_engine_options(dir), &report).value();
   ASSERT_EQ(report.checkpoint, checkpointed);
   EXPECT_EQ(reopened->snapshot().root(), before.root());
   const auto retries = reopened->snapshot().pending_retries();
@@ -100,7 +93,7 @@ RuleReceipt defer_a_pair(Engine& engine, const std::vector<PageId>& pages) {
 
 TEST(RulesTest, StandingMotionRuleMovesEveryParticleEveryTick) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir, 4)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir, 4)).value();
   auto world = particles::create_world(*engine, 50, 11).value();
   ASSERT_TRUE(particles::register_rules(*engine, world).is_ok());
   std::vector<particles::Particle> expected;
@@ -132,7 +125,7 @@ TEST(RulesTest, StandingMotionRuleMovesEveryParticleEveryTick) {
 
 TEST(RulesTest, ApplyGivesAReceiptAndSeesTheTransactionsOwnWrites) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
   const PageId page = create_counters(*engine, 1)[0];
   Transaction txn = engine->begin();
@@ -157,7 +150,7 @@ TEST(RulesTest, ApplyGivesAReceiptAndSeesTheTransactionsOwnWrites) {
 
 TEST(RulesTest, AScopeTheTransactionDeletedIsSkippedNotAnError) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
   const PageId page = create_counters(*engine, 1)[0];
   Transaction txn = engine->begin();
@@ -182,7 +175,7 @@ TEST(RulesTest, AScopeTheTransactionDeletedIsSkippedNotAnError) {
 
 TEST(RulesTest, ConflictingCandidatesAreRejectedWithTheBlockerNamed) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 3);
   const PageId shared = pages[2];
   ASSERT_TRUE(engine->register_rule(increment_rule("pair", shared)).is_ok());
@@ -227,7 +220,7 @@ TEST(RulesTest, ConflictingCandidatesAreRejectedWithTheBlockerNamed) {
 
 TEST(RulesTest, RepeatedRuleAndScopeCollapseIntoOne) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
   const PageId page = create_counters(*engine, 1)[0];
   Transaction txn = engine->begin();
@@ -244,7 +237,7 @@ TEST(RulesTest, RepeatedRuleAndScopeCollapseIntoOne) {
 
 TEST(RulesTest, ADeferredCandidateIsRetriedAtItsSeededTick) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 3);
   ASSERT_TRUE(
       engine->register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
@@ -276,7 +269,7 @@ TEST(RulesTest, ADeferredCandidateIsRetriedAtItsSeededTick) {
 // A merge tick runs no rules: a retry due then runs in the next transaction tick.
 TEST(RulesTest, ARetryDueAtAMergeTickRunsInTheNextTick) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 4);
   const RuleReceipt deferred = defer_a_pair(*engine, pages);
   while (engine->snapshot().tick().value() + 1 < deferred.retry_at.value()) {
@@ -299,7 +292,7 @@ TEST(RulesTest, ARetryDueAtAMergeTickRunsInTheNextTick) {
 // the candidate is deferred twice, then rejected for good on its third attempt.
 TEST(RulesTest, RetryGivesUpAfterMaxAttempts) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> hot = create_counters(*engine, 8, kCounterType);
   std::vector<PageId> plain = create_counters(*engine, 8);
   // The hot page and a plain scope that sorts after it.
@@ -355,7 +348,7 @@ Rule sneaky_rule(std::string name, PageId other, bool write) {
 
 TEST(RulesTest, AccessOutsideTheFootprintAbortsTheTickAndNamesRuleScopeAndPage) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 3);
   ASSERT_TRUE(engine->register_rule(sneaky_rule("peek", pages[1], false)).is_ok());
   ASSERT_TRUE(engine->register_rule(sneaky_rule("poke", pages[1], true)).is_ok());
@@ -393,7 +386,7 @@ TEST(RulesTest, AccessOutsideTheFootprintAbortsTheTickAndNamesRuleScopeAndPage) 
 
 TEST(RulesTest, OversizedOrFailingFootprintsAreRefusedByName) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, kFootprintEntriesMax + 1);
   Rule greedy = increment_rule("greedy");
   greedy.footprint = [pages](const RuleView&, PageId, Footprint& out) {
@@ -421,7 +414,7 @@ TEST(RulesTest, OversizedOrFailingFootprintsAreRefusedByName) {
 // page (only propagation does).
 TEST(RulesTest, RuleWritesPropagateInTheSameTickAndDerivedPagesAreRefused) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 2);
   ASSERT_TRUE(engine->derive(pages[1], std::vector{pages[0]}, kDerivePassthrough).is_ok());
   ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
@@ -440,7 +433,7 @@ TEST(RulesTest, RuleWritesPropagateInTheSameTickAndDerivedPagesAreRefused) {
 
 TEST(RulesTest, AFailingStandingRuleIsSuspendedAndTheTickGoesOn) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> typed = create_counters(*engine, 2, kCounterType);
   const PageId plain = create_counters(*engine, 1)[0];
   Rule standing = sneaky_rule("bad-standing", plain, true);
@@ -462,7 +455,7 @@ TEST(RulesTest, AFailingStandingRuleIsSuspendedAndTheTickGoesOn) {
 
 TEST(RulesTest, UnregisteredRulesAndMissingScopesAreRefused) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   ASSERT_TRUE(engine->register_rule(increment_rule("inc")).is_ok());
   auto unknown = engine->apply("nope", PageId(1));
   EXPECT_EQ(unknown.status().code(), StatusCode::kFailedPrecondition);
@@ -472,7 +465,7 @@ TEST(RulesTest, UnregisteredRulesAndMissingScopesAreRefused) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "operation 0: rule scope: page 999 does not exist");
   EXPECT_EQ(engine->register_rule(increment_rule("inc")).code(), StatusCode::kAlreadyExists);
-  EngineOptions bad = options_for(dir);
+  EngineOptions bad = test::rules_engine_options(dir);
   bad.rule_workers = 0;
   EXPECT_EQ(Engine::open(bad).status().code(), StatusCode::kInvalidArgument);
 }
@@ -483,7 +476,7 @@ TEST(RulesTest, PendingRetriesSurviveACheckpointAndReopen) {
   RuleReceipt deferred;
   Hash128 root;
   {
-    auto engine = Engine::open(options_for(dir)).value();
+    auto engine = Engine::open(test::rules_engine_options(dir)).value();
     pages = create_counters(*engine, 3);
     ASSERT_TRUE(
         engine->register_rule(increment_rule("pair", pages[2], ConflictPolicy::retry(4))).is_ok());
@@ -495,7 +488,7 @@ TEST(RulesTest, PendingRetriesSurviveACheckpointAndReopen) {
     ASSERT_TRUE(engine->checkpoint().is_ok());
     root = engine->snapshot().root();
   }
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   EXPECT_EQ(engine->snapshot().root(), root);
   ASSERT_EQ(engine->snapshot().pending_retries().size(), 1u);
   ASSERT_TRUE(
@@ -509,7 +502,7 @@ TEST(RulesTest, PendingRetriesSurviveACheckpointAndReopen) {
 // retry can be due at or before the tick a checkpoint is taken at; that checkpoint must load.
 TEST(RulesTest, ACheckpointWithRetriesDueDuringMergeTicksLoads) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   const RuleReceipt deferred = defer_a_pair(*engine, create_counters(*engine, 3));
   while (engine->snapshot().tick() < deferred.retry_at) {
     ASSERT_TRUE(engine->merge(engine->fork()).is_ok());  // a tick without rules
@@ -522,7 +515,7 @@ TEST(RulesTest, ACheckpointWithRetriesDueDuringMergeTicksLoads) {
 // same due tick gives two equal pending retries; a checkpoint of that State must load.
 TEST(RulesTest, ACheckpointWithEqualPendingRetriesLoads) {
   test::TempDir dir;
-  auto engine = Engine::open(options_for(dir)).value();
+  auto engine = Engine::open(test::rules_engine_options(dir)).value();
   std::vector<PageId> pages = create_counters(*engine, 3);
   (void)defer_a_pair(*engine, pages);
   // Backoffs of a first attempt are 1 or 2 ticks: deferring again each tick soon gives a
@@ -546,7 +539,7 @@ TEST(RulesTest, ReplayReexecutesRulesAndChecksReceiptsAndWrites) {
   Hash128 root;
   sched::RuleTable table;
   {
-    auto engine = Engine::open(options_for(dir, 2)).value();
+    auto engine = Engine::open(test::rules_engine_options(dir, 2)).value();
     auto world = particles::create_world(*engine, 200, 5).value();
     ASSERT_TRUE(particles::register_rules(*engine, world).is_ok());
     ASSERT_TRUE(table.add(particles::motion_rule()).is_ok());
@@ -593,7 +586,7 @@ TEST(RulesTest, ReplayReexecutesRulesAndChecksReceiptsAndWrites) {
 
 TEST(RulesTest, TelemetryWritesReservedAndConflictLines) {
   test::TempDir dir;
-  EngineOptions options = options_for(dir);
+  EngineOptions options = test::rules_engine_options(dir);
   options.rule_telemetry_path = dir / "telemetry.jsonl";
   std::vector<PageId> pages;
   {
