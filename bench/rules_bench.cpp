@@ -13,6 +13,8 @@
 //   BM_tick_rules_resting/<entities>/<promise>: 1% of the particles move; the rule's
 //     matcher skips resting ones; with the promise (Rule::depends_only_on_footprint) the
 //     unchanged ones are not matched again.
+//   BM_worker_pool_loop/<tasks>/<workers>: one parallel loop of small tasks on the pool (what
+//     a hand-off to the workers costs), against workers:1 of the same run.
 //   BM_motion_plain/<entities>: the physical baseline of BM_tick_rules: the same motion
 //     update (particles::move) as a plain loop over a std::vector of the same particles,
 //     the loop one would write by hand. Report BM_tick_rules as a ratio to it.
@@ -20,6 +22,7 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "alloc_count.hpp"
@@ -160,6 +163,31 @@ void BM_rules_step(benchmark::State& state) {
 BENCHMARK(BM_rules_step)
     ->ArgsProduct({{100, 1000, 10000, 30000}, {1, 2}})
     ->ArgNames({"candidates", "workers"})
+    ->UseRealTime();
+
+// One parallel loop of the worker pool as the rules step runs them: <tasks> tasks of about
+// 64 candidates' worth of work (~1 us each), on <workers> threads (the caller's included).
+// Against workers:1 of the same run it shows what handing a loop to the pool costs or gains
+// (the wake-ups, and waiting for threads the scheduler has not run yet).
+void BM_worker_pool_loop(benchmark::State& state) {
+  const auto tasks = static_cast<std::size_t>(state.range(0));
+  const auto workers = static_cast<std::size_t>(state.range(1));
+  mmsb::core::WorkerPool pool(workers);
+  std::vector<std::uint64_t> results(tasks * 8);  // a line per task: no false sharing
+  const std::function<void(std::size_t)> body = [&](std::size_t task) {
+    std::uint64_t x = task + 1;
+    for (int i = 0; i < 400; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    results[task * 8] = x;
+  };
+  for (auto _ : state) {
+    pool.run(tasks, body);
+    benchmark::DoNotOptimize(results.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * tasks));
+}
+BENCHMARK(BM_worker_pool_loop)
+    ->ArgsProduct({{4, 16, 157}, {1, 2, 4}})
+    ->ArgNames({"tasks", "workers"})
     ->UseRealTime();
 
 void BM_motion_plain(benchmark::State& state) {

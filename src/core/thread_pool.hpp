@@ -3,16 +3,25 @@
 // Which thread runs which index is timing-dependent; callers make results independent of
 // it by writing each index's result to its own slot.
 //
+// The caller starts on the indexes at once and returns as soon as every index has run: it
+// never waits for a worker that has not woken yet (a worker that wakes late finds the loop
+// taken and goes back to sleep). With more workers than free cores, or a loop shorter than
+// a wake-up, the caller so does the work alone instead of waiting on the scheduler.
+//
 // Thread-safety: run() is called by one owner thread at a time.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "mmsb/assert.hpp"
 
 namespace mmsb::core {
 
@@ -41,35 +50,58 @@ class WorkerPool {
       for (std::size_t i = 0; i < count; ++i) body(i);
       return;
     }
+    MMSB_ASSERT(count <= std::numeric_limits<std::uint32_t>::max());
+    const auto total = static_cast<std::uint32_t>(count);
+    std::uint32_t generation;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      generation = ++generation_;
       body_ = &body;
-      count_ = count;
-      next_.store(0, std::memory_order_relaxed);
-      busy_ = threads_.size();
-      ++generation_;
+      count_ = total;
+      completed_.store(0, std::memory_order_relaxed);
+      next_.store(ticket(generation, 0), std::memory_order_release);
     }
     wake_.notify_all();
-    drain(body, count);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return busy_ == 0; });
-    body_ = nullptr;
+    drain(generation, &body, total);
+    // Indexes other threads took may still be running: wait for them, not for the workers.
+    for (std::uint32_t done = completed_.load(std::memory_order_acquire); done != total;
+         done = completed_.load(std::memory_order_acquire)) {
+      completed_.wait(done, std::memory_order_acquire);
+    }
   }
 
  private:
-  void drain(const std::function<void(std::size_t)>& body, std::size_t count) {
+  // The next index to take, tagged with its loop's generation so that a worker still
+  // holding an earlier loop's body can never take an index of a later loop.
+  static std::uint64_t ticket(std::uint32_t generation, std::uint32_t index) {
+    return std::uint64_t{generation} << 32 | index;
+  }
+
+  // Takes and runs indexes of loop `generation` until none is left. `body` is called only
+  // with an index taken, so it is alive (its loop has not returned).
+  void drain(std::uint32_t generation, const std::function<void(std::size_t)>* body,
+             std::uint32_t count) {
+    std::uint64_t next = next_.load(std::memory_order_acquire);
     for (;;) {
-      const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
-      if (i >= count) return;
-      body(i);
+      const auto index = static_cast<std::uint32_t>(next);
+      if (static_cast<std::uint32_t>(next >> 32) != generation || index >= count) return;
+      if (!next_.compare_exchange_weak(next, next + 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        continue;  // `next` was reloaded
+      }
+      (*body)(index);
+      if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
+        completed_.notify_all();
+      }
+      next = next_.load(std::memory_order_acquire);
     }
   }
 
   void work() {
-    std::uint64_t seen = 0;
+    std::uint32_t seen = 0;
     for (;;) {
       const std::function<void(std::size_t)>* body;
-      std::size_t count;
+      std::uint32_t count;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -78,24 +110,20 @@ class WorkerPool {
         body = body_;
         count = count_;
       }
-      drain(*body, count);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (--busy_ == 0) done_.notify_one();
-      }
+      // A loop that already finished leaves its indexes taken: drain() returns at once.
+      drain(seen, body, count);
     }
   }
 
   std::vector<std::thread> threads_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::condition_variable done_;
-  const std::function<void(std::size_t)>* body_ = nullptr;
-  std::size_t count_ = 0;
-  std::atomic<std::size_t> next_{0};
-  std::size_t busy_ = 0;
-  std::uint64_t generation_ = 0;
-  bool stopping_ = false;
+  const std::function<void(std::size_t)>* body_ = nullptr;  // guarded by mutex_
+  std::uint32_t count_ = 0;                                  // guarded by mutex_
+  std::uint32_t generation_ = 0;                             // guarded by mutex_
+  bool stopping_ = false;                                    // guarded by mutex_
+  std::atomic<std::uint64_t> next_{0};
+  std::atomic<std::uint32_t> completed_{0};
 };
 
 }  // namespace mmsb::core
