@@ -124,9 +124,9 @@ void Propagator::plan_level(const state::ForkCore& fork, const DependencyGraph& 
     Item& item = items_[index];
     const state::PageRecord* record = tables.find_page(item.page);
     if (record == nullptr) continue;
-    if (item.changed) {
+    if (item.changed && input.collect_events) {  // the epoch costs two lookups: only if asked
       const bool merged = contains(also_changed_, item.page);
-      emit(input.collect_events, level, EventType::kApplied, item.page,
+      emit(true, level, EventType::kApplied, item.page,
            merged ? record->epoch : epoch_after_write(fork, item.page));
     }
     bool data_changed = false, control_changed = false;
@@ -228,8 +228,9 @@ Status Propagator::commit_level(state::ForkCore& fork, const PropagationInput& i
     out.derived.push_back(std::move(delta));
     item.changed = true;
     ++out.counters.changed;
-    emit(input.collect_events, level, EventType::kChanged, item.page,
-         epoch_after_write(fork, item.page));
+    if (input.collect_events) {
+      emit(true, level, EventType::kChanged, item.page, epoch_after_write(fork, item.page));
+    }
   }
   return Status::ok();
 }
