@@ -81,19 +81,23 @@ class WorkerPool {
   // with an index taken, so it is alive (its loop has not returned).
   void drain(std::uint32_t generation, const std::function<void(std::size_t)>* body,
              std::uint32_t count) {
+    // What this thread ran is counted once, when it finds no index left: one more shared
+    // write per thread and loop, not per index (the line moves between processors).
+    std::uint32_t ran = 0;
     std::uint64_t next = next_.load(std::memory_order_acquire);
     for (;;) {
       const auto index = static_cast<std::uint32_t>(next);
-      if (static_cast<std::uint32_t>(next >> 32) != generation || index >= count) return;
+      if (static_cast<std::uint32_t>(next >> 32) != generation || index >= count) break;
       if (!next_.compare_exchange_weak(next, next + 1, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
         continue;  // `next` was reloaded
       }
       (*body)(index);
-      if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
-        completed_.notify_all();
-      }
+      ++ran;
       next = next_.load(std::memory_order_acquire);
+    }
+    if (ran != 0 && completed_.fetch_add(ran, std::memory_order_acq_rel) + ran == count) {
+      completed_.notify_all();
     }
   }
 
@@ -122,8 +126,9 @@ class WorkerPool {
   std::uint32_t count_ = 0;                                  // guarded by mutex_
   std::uint32_t generation_ = 0;                             // guarded by mutex_
   bool stopping_ = false;                                    // guarded by mutex_
-  std::atomic<std::uint64_t> next_{0};
-  std::atomic<std::uint32_t> completed_{0};
+  // Each on its own line: every thread takes tickets, and only finishing threads count.
+  alignas(64) std::atomic<std::uint64_t> next_{0};
+  alignas(64) std::atomic<std::uint32_t> completed_{0};
 };
 
 }  // namespace mmsb::core
