@@ -4,9 +4,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_dir.hpp"
@@ -36,6 +42,83 @@ void BM_memcmp(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
 }
 BENCHMARK(BM_memcmp)->Arg(1024)->Arg(1 << 20);
+
+// What a parallel phase's results cost the serial phase that reads them: <lines> cache lines
+// (64 bytes each) are written by one thread and then read, in a shuffled order as the rules
+// step reads canonical slots in page order, by the thread that wrote them (cross:0) or by
+// another (cross:1); independent reads (chase:0, as many in flight as the processor allows)
+// or each line naming the next (chase:1, one at a time, as a pointer into a vector is
+// followed). Only the reads are timed; per_line is the cost of one line read. The difference
+// is what a line moving between processors costs: the bound on splitting a phase across
+// workers when a serial phase consumes what it made.
+void BM_line_handoff(benchmark::State& state) {
+  const auto lines = static_cast<std::size_t>(state.range(0));
+  const bool cross = state.range(1) != 0;
+  const bool chase = state.range(2) != 0;
+  struct alignas(64) Line {
+    std::uint64_t words[8];
+  };
+  std::vector<Line> data(lines);
+  std::vector<std::uint32_t> visit(lines);
+  for (std::size_t i = 0; i < lines; ++i) visit[i] = static_cast<std::uint32_t>(i);
+  std::shuffle(visit.begin(), visit.end(), std::mt19937_64(7));
+  std::atomic<std::uint64_t> round{0};  // odd: the writer's turn is over
+  std::atomic<bool> stop{false};
+  std::uint64_t stamp = 0;
+  // words[0]: the round's stamp; words[1]: the next line of the chase (a shuffled cycle).
+  for (std::size_t k = 0; k < lines; ++k) data[visit[k]].words[1] = visit[(k + 1) % lines];
+  auto write_all = [&](std::uint64_t value) {
+    for (Line& line : data) line.words[0] = value;
+  };
+  std::thread writer;
+  if (cross) {
+    writer = std::thread([&] {
+      for (std::uint64_t seen = 0;;) {
+        std::uint64_t now;
+        while ((now = round.load(std::memory_order_acquire)) == seen) {
+          if (stop.load(std::memory_order_relaxed)) return;
+        }
+        write_all(now);
+        round.store(now + 1, std::memory_order_release);
+        seen = now + 1;
+      }
+    });
+  }
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    if (cross) {
+      stamp += 2;
+      const std::uint64_t asked = stamp - 1;
+      round.store(asked, std::memory_order_release);
+      while (round.load(std::memory_order_acquire) != stamp) {
+      }
+    } else {
+      write_all(++stamp);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    if (chase) {
+      std::uint64_t at = visit[0];
+      for (std::size_t k = 0; k < lines; ++k) {
+        sum += data[at].words[0];
+        at = data[at].words[1];
+      }
+    } else {
+      for (std::uint32_t i : visit) sum += data[i].words[0];
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  stop.store(true);
+  if (writer.joinable()) writer.join();
+  benchmark::DoNotOptimize(sum);
+  state.counters["per_line"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * lines),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_line_handoff)
+    ->ArgsProduct({{10000}, {0, 1}, {0, 1}})
+    ->ArgNames({"lines", "cross", "chase"})
+    ->UseManualTime();
 
 // The disk's synchronous write rate: append 4 KiB to a file and fdatasync it, in a loop, in
 // the temporary directory the durable benchmarks use. One synchronous writer cannot commit
