@@ -98,6 +98,13 @@ class Ref {
     return ref;
   }
 
+  // Takes over a reference the caller holds (a pointer release() gave, say): no count change.
+  static Ref take_over(T* object) {
+    Ref ref;
+    ref.object_ = object;
+    return ref;
+  }
+
   T* get() const { return object_; }
   // Gives up ownership without changing the count; the caller now holds the reference.
   T* release() { return std::exchange(object_, nullptr); }

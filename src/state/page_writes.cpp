@@ -116,16 +116,18 @@ void ForkCore::forget_write(const PageRecord* replaced) {
 }
 
 Result<PageRecord*> ForkCore::copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record) {
-  // Taken before the copy: its reference count's locked add would wait for the copy's stores.
-  Ref<PageRecord> previous(page_at_tick_start(record.id, &record));
+  PageRecord* const at_start = page_at_tick_start(record.id, &record);
   Ref<PageRecord> copy = record.copy(record.id);
   if (!copy) {
     return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
                               std::to_string(record.size_bytes) + " bytes for a copy");
   }
   PageRecord* owned = copy.get();
-  record_write(*owned, std::move(previous));
-  slot.reset(std::move(copy));
+  // The slot's reference to the record becomes the tick's reference to what it found (the
+  // usual case: no count changes, so nothing writes the old record's line, which readers on
+  // other processors may hold); otherwise the found record is referenced anew.
+  Ref<PageRecord> replaced = slot.exchange(std::move(copy));
+  record_write(*owned, replaced.get() == at_start ? std::move(replaced) : Ref<PageRecord>(at_start));
   return owned;
 }
 

@@ -130,10 +130,13 @@ class OwnedSlot {
   T* get() const { return static_cast<T*>(*slot_); }
   T* operator->() const { return get(); }
   // Puts `value` in the slot and drops the reference to what it held.
-  void reset(Ref<T> value) {
+  void reset(Ref<T> value) { exchange(std::move(value)); }
+  // Puts `value` in the slot and hands over the slot's reference to what it held: no count
+  // changes (each would be a locked instruction on the old value's line).
+  Ref<T> exchange(Ref<T> value) {
     T* old = get();
     *slot_ = value.release();
-    if (old != nullptr) old->unref();
+    return Ref<T>::take_over(old);
   }
 
  private:
