@@ -280,9 +280,17 @@ class RadixMap {
     }
     RadixFull* full = make_full(diff->level, token);
     full->bitmap = diff->bitmap;
+    // The diff's own slots move over when the link holds its only reference (it dies here):
+    // only the base's slots take a reference.
+    const bool dying = diff->ref_count() == 1;
     for (std::uint32_t bits = diff->bitmap; bits != 0; bits &= bits - 1) {
       const int i = __builtin_ctz(bits);
-      full->slots[i] = shared(radix_slot(diff, i), diff->level);
+      RadixSlot* own = diff->replaced(i);
+      if (own != nullptr && dying) {
+        full->slots[i] = std::exchange(*own, nullptr);
+      } else {
+        full->slots[i] = shared(own != nullptr ? *own : diff->base->slots[i], diff->level);
+      }
     }
     relink(link, full);  // the diff goes
     return full->slots[index];
