@@ -110,11 +110,6 @@ Epoch Propagator::epoch_after_write(const state::ForkCore& fork, PageId page) co
   return before ? Epoch(before->value() + 1) : Epoch(0);
 }
 
-void Propagator::emit(bool collect, std::uint32_t level, EventType type, PageId page,
-                      Epoch epoch) {
-  if (collect) keyed_events_.push_back(Keyed{level, Event{type, page, epoch}});
-}
-
 void Propagator::plan_level(const state::ForkCore& fork, const DependencyGraph& graph,
                             const PropagationInput& input, std::uint32_t level,
                             PropagationOutput& out) {
@@ -124,10 +119,11 @@ void Propagator::plan_level(const state::ForkCore& fork, const DependencyGraph& 
     Item& item = items_[index];
     const state::PageRecord* record = tables.find_page(item.page);
     if (record == nullptr) continue;
-    if (item.changed && input.collect_events) {  // the epoch costs two lookups: only if asked
-      const bool merged = contains(also_changed_, item.page);
-      emit(true, level, EventType::kApplied, item.page,
-           merged ? record->epoch : epoch_after_write(fork, item.page));
+    if (item.changed) {
+      emit(input.collect_events, level, EventType::kApplied, item.page, [&] {
+        const bool merged = contains(also_changed_, item.page);
+        return merged ? record->epoch : epoch_after_write(fork, item.page);
+      });
     }
     bool data_changed = false, control_changed = false;
     if (item.node != DependencyGraph::kNoNode) {
@@ -142,13 +138,15 @@ void Propagator::plan_level(const state::ForkCore& fork, const DependencyGraph& 
     if (derivation == nullptr || (!item.forced && !data_changed)) {
       if (data_changed || control_changed) {
         ++out.counters.stale;
-        emit(input.collect_events, level, EventType::kStale, item.page, record->epoch);
+        emit(input.collect_events, level, EventType::kStale, item.page,
+             [&] { return record->epoch; });
       } else if (derivation != nullptr) {
         ++out.counters.skipped;
       }
       continue;
     }
-    emit(input.collect_events, level, EventType::kInvalidated, item.page, record->epoch);
+    emit(input.collect_events, level, EventType::kInvalidated, item.page,
+         [&] { return record->epoch; });
     if (jobs_used_ == jobs_.size()) jobs_.emplace_back();
     Job& job = jobs_[jobs_used_++];
     job.item = index;
@@ -228,9 +226,8 @@ Status Propagator::commit_level(state::ForkCore& fork, const PropagationInput& i
     out.derived.push_back(std::move(delta));
     item.changed = true;
     ++out.counters.changed;
-    if (input.collect_events) {
-      emit(true, level, EventType::kChanged, item.page, epoch_after_write(fork, item.page));
-    }
+    emit(input.collect_events, level, EventType::kChanged, item.page,
+         [&] { return epoch_after_write(fork, item.page); });
   }
   return Status::ok();
 }

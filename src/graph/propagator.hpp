@@ -88,7 +88,12 @@ class Propagator {
   void run_job(Job& job, PageId page) const;
   Status commit_level(state::ForkCore& fork, const PropagationInput& input, std::uint32_t level,
                       PropagationOutput& out);
-  void emit(bool collect, std::uint32_t level, EventType type, PageId page, Epoch epoch);
+  // Records an event if events are collected; `epoch()` gives its epoch, asked only then
+  // (the epoch after a write costs two page lookups).
+  template <typename EpochFn>
+  void emit(bool collect, std::uint32_t level, EventType type, PageId page, EpochFn epoch) {
+    if (collect) keyed_events_.push_back(Keyed{level, Event{type, page, epoch()}});
+  }
   Epoch epoch_after_write(const state::ForkCore& fork, PageId page) const;
 
   core::WorkerPool* pool_;

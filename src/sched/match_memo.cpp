@@ -27,7 +27,7 @@ MatchMemo::Entry* MatchMemo::find(std::uint32_t rule, PageId scope) {
   auto found = blocks_.find(key_of(rule, scope));
   if (found == blocks_.end()) return nullptr;
   Block& block = *found->second;
-  const std::uint64_t k = scope.value() & ((std::uint64_t{1} << kBlockBits) - 1);
+  const std::uint64_t k = in_block(scope);
   if ((block.present >> k & 1) == 0) return nullptr;
   return &block.entries[block.rank(k)];
 }
@@ -35,7 +35,7 @@ MatchMemo::Entry* MatchMemo::find(std::uint32_t rule, PageId scope) {
 MatchMemo::Entry& MatchMemo::add(std::uint32_t rule, PageId scope) {
   std::unique_ptr<Block>& block = blocks_[key_of(rule, scope)];
   if (block == nullptr) block = std::make_unique<Block>();
-  const std::uint64_t k = scope.value() & ((std::uint64_t{1} << kBlockBits) - 1);
+  const std::uint64_t k = in_block(scope);
   const std::size_t at = block->rank(k);
   if ((block->present >> k & 1) == 0) {
     block->present |= std::uint64_t{1} << k;
@@ -74,7 +74,9 @@ void MatchMemo::record(Entry& entry, const state::PageRecord& scope, const state
   Entry::Footprinted& out = *entry.footprinted;
   out.footprint = footprint;
   out.pages.clear();
+  // The scope is checked on its own (scope_epoch) whether or not the footprint names it.
   auto depend = [&](PageId page) {
+    if (page == scope.id) return;
     const state::PageRecord* record = named(fork, page);
     if (record == nullptr) {
       entry.reusable = false;  // gone, or its content has no (id, epoch) name yet
@@ -82,13 +84,8 @@ void MatchMemo::record(Entry& entry, const state::PageRecord& scope, const state
       out.pages.emplace_back(page, record->epoch);
     }
   };
-  // The scope is checked on its own (scope_epoch) whether or not the footprint names it.
-  for (const PageId page : footprint.pages_read) {
-    if (page != scope.id) depend(page);
-  }
-  for (const PageId page : footprint.pages_written) {
-    if (page != scope.id) depend(page);
-  }
+  for (const PageId page : footprint.pages_read) depend(page);
+  for (const PageId page : footprint.pages_written) depend(page);
 }
 
 void MatchMemo::end() {

@@ -18,7 +18,7 @@
 // apart cost an entry each, not a block.
 //
 // Thread-safety: find(), renew() and record() may run on several threads for different
-// entries; begin(), add_block() and end() run alone.
+// entries; begin(), add() and end() run alone.
 #pragma once
 
 #include <bit>
@@ -66,6 +66,10 @@ class MatchMemo {
 
  private:
   static constexpr int kBlockBits = 6;
+  // The scope's place in its block (the low bits of its id).
+  static std::uint64_t in_block(PageId scope) {
+    return scope.value() & ((std::uint64_t{1} << kBlockBits) - 1);
+  }
   struct Block {
     std::uint64_t present = 0;  // bit k: the entry of the block's k-th scope is there
     std::vector<Entry> entries;  // those present, by k

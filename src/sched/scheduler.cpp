@@ -37,6 +37,12 @@ void parallel_chunks(core::WorkerPool* pool, std::size_t count,
   }
 }
 
+// Starts loading a footprint's page sets (their storage is apart from the footprint).
+void prefetch_sets(const Footprint& footprint) {
+  core::prefetch(footprint.pages_written.data());
+  core::prefetch(footprint.pages_read.data());
+}
+
 Status threw(const char* what, const char* message) {
   return internal_error(std::string(what) + " threw: " + message);
 }
@@ -202,7 +208,7 @@ void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesSt
   parallel_chunks(pool_, visit.size(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k) {
       if (k + 8 < end) core::prefetch(&footprints_[visit[k + 8]]);  // canonical slots
-      if (k + 4 < end) core::prefetch(footprints_[visit[k + 4]].pages_written.data());
+      if (k + 4 < end) prefetch_sets(footprints_[visit[k + 4]]);
       match_one(tables, rules, input[k], visit[k]);
     }
   });
@@ -277,10 +283,7 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   keys_.clear();
   for (std::size_t i = 0; i < all.size(); ++i) {
     // The footprints' sets and the marks of their pages are scattered: load them ahead.
-    if (i + 8 < all.size() && matched_[i + 8]) {
-      core::prefetch(footprints_[i + 8].pages_written.data());
-      core::prefetch(footprints_[i + 8].pages_read.data());
-    }
+    if (i + 8 < all.size() && matched_[i + 8]) prefetch_sets(footprints_[i + 8]);
     if (i + 4 < all.size() && matched_[i + 4]) gate_.prefetch(footprints_[i + 4]);
     RuleReceipt& receipt = out.outcomes[i].receipt;
     if (receipt.outcome == ReceiptOutcome::kDuplicate) {
@@ -341,11 +344,7 @@ void Scheduler::prefetch_execution(const RulesStep& out, std::size_t k, std::siz
     core::prefetch(&out.candidates[i]);
     core::prefetch(&footprints_[i]);
   }
-  if (k + 4 < end) {
-    const Footprint& footprint = footprints_[out.order[k + 4]];
-    core::prefetch(footprint.pages_written.data());
-    core::prefetch(footprint.pages_read.data());
-  }
+  if (k + 4 < end) prefetch_sets(footprints_[out.order[k + 4]]);
 }
 
 void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
