@@ -165,14 +165,15 @@ void ForkCore::set_derivation(PageId child, const std::string& function) {
 void ForkCore::index_type(PageType type, PageId page, bool add) {
   if (type == 0) return;  // untyped pages are not indexed
   const TypeMembers* members = tables_.types.find(type);
-  Ref<TypeMembers> owned;
-  if (members != nullptr && members->owner == token_) {
-    owned = Ref<TypeMembers>(const_cast<TypeMembers*>(members));
-  } else if (members != nullptr) {
-    owned = make_ref<TypeMembers>(*members, token_);
-  } else {
-    owned = make_ref<TypeMembers>(token_);
+  // The fork's own index is changed where it stands (no count taken on it); another is
+  // copied, and the copy installed.
+  Ref<TypeMembers> copy;
+  if (members == nullptr) {
+    copy = make_ref<TypeMembers>(token_);
+  } else if (members->owner != token_) {
+    copy = make_ref<TypeMembers>(*members, token_);
   }
+  TypeMembers* owned = copy ? copy.get() : const_cast<TypeMembers*>(members);
   if (add) {
     owned->pages.set(page.value(), TypeMembers::marker(), token_);
   } else {
@@ -180,8 +181,8 @@ void ForkCore::index_type(PageType type, PageId page, bool add) {
   }
   if (owned->pages.empty()) {
     tables_.types.erase(type, token_);
-  } else if (owned.get() != members) {
-    tables_.types.set(type, std::move(owned), token_);
+  } else if (copy) {
+    tables_.types.set(type, std::move(copy), token_);
   }
 }
 

@@ -56,13 +56,8 @@ Hash128 DerivationRecord::term() const {
 }
 
 Ref<TypeMembers::Marker> TypeMembers::marker() {
-  // Never freed: one object stands for "present" in every type index.
-  static TypeMembers::Marker* const shared = [] {
-    auto* marker = new TypeMembers::Marker();
-    marker->ref();
-    return marker;
-  }();
-  return Ref<TypeMembers::Marker>(shared);
+  static const TypeMembers::Marker shared;
+  return Ref<TypeMembers::Marker>(const_cast<TypeMembers::Marker*>(&shared));
 }
 
 RetryList::RetryList(std::vector<PendingRetry> items_in) : items(std::move(items_in)) {

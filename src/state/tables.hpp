@@ -91,7 +91,12 @@ struct TypeMembers final : RefCounted {
   explicit TypeMembers(std::uint64_t owner_in) : owner(owner_in) {}
   TypeMembers(const TypeMembers& other, std::uint64_t owner_in)
       : RefCounted(other), owner(owner_in), pages(other.pages) {}
-  struct Marker final : RefCounted {};
+  // "Present": one object for every type index, immortal and immutable, so it is not
+  // counted (a count would be one line written by every thread that creates a typed page).
+  struct Marker {
+    void ref() const {}
+    void unref() const {}
+  };
   static Ref<Marker> marker();
   std::uint64_t owner;
   RadixMap<Marker> pages;
