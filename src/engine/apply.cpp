@@ -310,9 +310,10 @@ struct Applier {
     return Status::ok();
   }
   Status operator()(const log::WriteOp& op) {
-    const PageId target = page(op.page);
-    applied->epoch = fork.tables().find_page(target)->epoch.value();
-    return fork.write(target, op.offset, op.bytes);
+    Epoch epoch;
+    Status written = fork.write(page(op.page), op.offset, op.bytes, &epoch);
+    applied->epoch = epoch.value();
+    return written;
   }
   Status operator()(const log::DeletePageOp& op) { return fork.delete_page(page(op.page)); }
   Status operator()(const log::AddEdgeOp& op) {

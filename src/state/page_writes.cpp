@@ -208,9 +208,11 @@ void ForkCore::undo_in_place(PageRecord& page, TickWrite& write) {
   write.last_undo = TickWrite::kNoUndo;
 }
 
-Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes) {
+Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes,
+                       Epoch* epoch) {
   const PageRecord* record = tables_.find_page(page);
   if (record == nullptr) return not_found(page_not_found(page));
+  if (epoch != nullptr) *epoch = record->epoch;
   if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
     return invalid_argument("page " + std::to_string(page.value()) + ": write " +
                             range_text(offset, bytes.size()) + " exceeds page size " +

@@ -233,7 +233,10 @@ class ForkCore {
   // A record of the page the caller may write anywhere (then mark_written): copied on the
   // first write in this tick (a page written in place so far is copied then).
   Result<PageRecord*> own_page(PageId page);
-  Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes);
+  // `epoch`, if given, receives the page's epoch (what the write is logged against): the
+  // caller needs no lookup of its own.
+  Status write(PageId page, std::uint64_t offset, std::span<const std::byte> bytes,
+               Epoch* epoch = nullptr);
   Status apply(const Delta& delta);
   Status delete_page(PageId page);
   Result<EdgeId> add_edge(EdgeKind kind, PageId from, PageId to);
