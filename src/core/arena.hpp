@@ -24,6 +24,17 @@ void arena_deallocate(std::byte* block, std::size_t size_bytes) noexcept;
 std::size_t arena_block_bytes(std::size_t size_bytes);
 std::size_t payload_block_bytes(std::size_t size_bytes);
 
+// The bytes of zero pages nobody has written yet (state::PageRecord): kZeroRegionBytes of
+// zeros, mapped read-only once per process, so creating a zero page of up to that size
+// takes no payload block and touches no memory, and a stray write through it faults. The
+// arena's largest class: larger blocks come from the system untouched (zero) anyway.
+inline constexpr std::size_t kZeroRegionBytes = 256 << 10;
+const std::byte* map_zero_region();
+inline const std::byte* zero_region() {
+  static const std::byte* const region = map_zero_region();
+  return region;
+}
+
 // Page records name their PayloadAllocator by a one-byte index into a process-wide table
 // (8 bytes of record less): the index of `allocator`, registered on first use, and back.
 // At most kPayloadAllocatorsMax distinct allocators per process (an assertion past that);

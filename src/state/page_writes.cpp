@@ -115,6 +115,12 @@ void ForkCore::forget_write(const PageRecord* replaced) {
   if (TickWrite* write = write_of(*replaced)) write->current = nullptr;
 }
 
+Status ForkCore::make_writable(PageRecord& record) {
+  if (record.make_writable()) return Status::ok();
+  return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
+                            std::to_string(record.size_bytes) + " bytes for its first write");
+}
+
 Result<PageRecord*> ForkCore::copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record) {
   PageRecord* const at_start = page_at_tick_start(record.id, &record);
   Ref<PageRecord> copy = record.copy(record.id);
@@ -122,6 +128,7 @@ Result<PageRecord*> ForkCore::copy_into(OwnedSlot<PageRecord> slot, const PageRe
     return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
                               std::to_string(record.size_bytes) + " bytes for a copy");
   }
+  MMSB_RETURN_IF_ERROR(make_writable(*copy));
   PageRecord* owned = copy.get();
   // The slot's reference to the record becomes the tick's reference to what it found (the
   // usual case: no count changes, so nothing writes the old record's line, which readers on
@@ -136,7 +143,10 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   if (record == nullptr) return not_found(page_not_found(page));
   changed_ = true;
   const TickWrite* write = write_of(*record);
-  if (write != nullptr && !write->in_place) return make_raw(*write->current);
+  if (write != nullptr && !write->in_place) {
+    MMSB_RETURN_IF_ERROR(make_writable(*write->current));  // created in this tick: may be zero-backed
+    return make_raw(*write->current);
+  }
   OwnedSlot<PageRecord> slot = tables_.pages.own_slot(page.value(), token_);
   if (write == nullptr) {
     MMSB_ASSIGN_OR_RETURN(PageRecord * owned, copy_into(slot, *record));
@@ -159,6 +169,7 @@ Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64
                                            std::uint64_t length) {
   changed_ = true;
   if (TickWrite* write = write_of(record)) {
+    MMSB_RETURN_IF_ERROR(make_writable(*write->current));  // created in this tick: may be zero-backed
     if (write->in_place) keep_undo(*write, record, offset, length);
     return write->current;
   }
@@ -170,6 +181,7 @@ Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64
                          (installed_over_.empty() || !installed_over_.contains(page));
   if (!claimable) return copy_into(slot, record);
   PageRecord* claimed = slot.get();
+  MMSB_RETURN_IF_ERROR(make_writable(*claimed));
   record_write(*claimed, nullptr);
   writes_.back().in_place = true;
   keep_undo(writes_.back(), *claimed, offset, length);

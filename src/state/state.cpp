@@ -2,7 +2,9 @@
 #include <cstring>
 #include <new>
 
+#include "core/arena.hpp"
 #include "core/endian.hpp"
+#include "mmsb/allocator.hpp"
 #include "state/tables.hpp"
 
 namespace mmsb {
@@ -11,13 +13,19 @@ namespace state {
 Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
                                  std::span<const std::byte> initial, PayloadAllocator* allocator) {
   MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
-  std::byte* data =
-      initial.empty() ? allocator->allocate_zeroed(size_bytes) : allocator->allocate(size_bytes);
-  if (data == nullptr) return nullptr;
-  if (!initial.empty()) std::memcpy(data, initial.data(), size_bytes);
+  const bool zero_backed = initial.empty() && size_bytes <= core::kZeroRegionBytes &&
+                           allocator == &default_payload_allocator();
+  std::byte* data = nullptr;
+  if (zero_backed) {
+    data = const_cast<std::byte*>(core::zero_region());  // never written through (see above)
+  } else {
+    data = initial.empty() ? allocator->allocate_zeroed(size_bytes) : allocator->allocate(size_bytes);
+    if (data == nullptr) return nullptr;
+    if (!initial.empty()) std::memcpy(data, initial.data(), size_bytes);
+  }
   void* storage = core::arena_allocate(sizeof(PageRecord));
   if (storage == nullptr) {
-    allocator->deallocate(data, size_bytes);
+    if (!zero_backed) allocator->deallocate(data, size_bytes);
     return nullptr;
   }
   auto* record = new (storage) PageRecord();
@@ -31,9 +39,18 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
 }
 
 Ref<PageRecord> PageRecord::copy(PageId new_id) const {
-  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, bytes(), allocator());
+  const std::span<const std::byte> initial = zero_backed() ? std::span<const std::byte>{} : bytes();
+  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, initial, allocator());
   if (record) record->location = location;
   return record;
+}
+
+bool PageRecord::make_writable() {
+  if (!zero_backed()) return true;
+  std::byte* block = allocator()->allocate_zeroed(size_bytes);
+  if (block == nullptr) return false;
+  data = block;
+  return true;
 }
 
 Hash128 EdgeRecord::term() const {
@@ -160,8 +177,8 @@ MemoryUsage memory_usage(const Tables& tables) {
   tables.pages.for_each([&](std::uint64_t, const PageRecord& page) {
     ++usage.pages;
     usage.payload_bytes += page.size_bytes;
-    usage.metadata_bytes +=
-        record_bytes + core::payload_block_bytes(page.size_bytes) - page.size_bytes;
+    usage.metadata_bytes += record_bytes;  // a zero-backed page has no block yet
+    if (!page.zero_backed()) usage.metadata_bytes += core::payload_block_bytes(page.size_bytes) - page.size_bytes;
   });
   tables.types.for_each([&](std::uint64_t, const TypeMembers& members) {
     usage.metadata_bytes += heap_block_bytes(sizeof(TypeMembers)) + node_bytes(members.pages);

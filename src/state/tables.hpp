@@ -25,25 +25,38 @@ namespace mmsb::state {
 // allocator named by an index, the fields in the count's tail, nothing cached.
 struct PageRecord final : Counted<PageRecord> {
   PageRecord(const PageRecord&) = delete;
-  ~PageRecord() { allocator()->deallocate(data, size_bytes); }
+  ~PageRecord() {
+    if (!zero_backed()) allocator()->deallocate(data, size_bytes);
+  }
   // Records live in the arena (see make()); the last unref returns them there.
   static void operator delete(void* record, std::size_t size_bytes) noexcept {
     core::arena_deallocate(static_cast<std::byte*>(record), size_bytes);
   }
 
-  // A zero-filled or `initial`-filled record; nullptr if the allocator is exhausted.
+  // A zero-filled or `initial`-filled record; nullptr if the allocator is exhausted. A zero
+  // one from the default allocator, up to core::kZeroRegionBytes, is zero-backed: its bytes
+  // are the shared read-only zero region until ForkCore makes it writable (make_writable).
   static Ref<PageRecord> make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
                               std::span<const std::byte> initial, PayloadAllocator* allocator);
-  // A copy (with `new_id`); nullptr if the allocator is exhausted.
+  // A copy (with `new_id`), zero-backed if this one is; nullptr if the allocator is exhausted.
   Ref<PageRecord> copy(PageId new_id) const;
+  // Gives a zero-backed record a zero block of its own; false if the allocator refused.
+  bool make_writable();
 
+  bool zero_backed() const { return data == core::zero_region(); }
   std::span<const std::byte> bytes() const { return {data, size_bytes}; }
-  std::span<std::byte> mutable_bytes() { return {data, size_bytes}; }
+  // Not of a zero-backed record (make_writable first).
+  std::span<std::byte> mutable_bytes() {
+    MMSB_DEBUG_ASSERT(!zero_backed());
+    return {data, size_bytes};
+  }
   PageView view() const { return PageView{id, type, size_bytes, epoch, location, bytes()}; }
   // The page's terms in the state root (docs/FORMAT.md "State root"): its metadata's, and
   // the sum of its content chunks'.
   Hash128 meta_term() const { return page_meta_term(id, type, location, size_bytes, epoch); }
-  TermSum content_terms() const { return page_content_terms(id, bytes()); }
+  TermSum content_terms() const {
+    return zero_backed() ? TermSum{} : page_content_terms(id, bytes());
+  }
 
   PayloadAllocator* allocator() const { return core::payload_allocator_at(allocator_index); }
 
@@ -331,6 +344,9 @@ class ForkCore {
   Result<PageRecord*> write_target(const PageRecord& record, std::uint64_t offset,
                                    std::uint64_t length);
   Result<PageRecord*> copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record);
+  // Gives a zero-backed record the fork may write (made or claimed in this tick) its own
+  // block (PageRecord::make_writable), or says the allocator refused.
+  static Status make_writable(PageRecord& record);
   // Moves the pages sum (and the write's content_delta) from `before` to `after`, the terms
   // of the chunks a write touched before and after it.
   void count_content(TickWrite& write, const TermSum& before, const TermSum& after);
