@@ -39,9 +39,8 @@ class PayloadAllocator {
 // of a shared pool per class (one mutex per batch). Slabs are kept for the life of the
 // process: the arena holds its high-water mark per class, and the steady state of creating
 // and dropping pages reaches neither the system allocator nor fresh memory. Slabs are mapped
-// from the kernel and carved as they are used, so a block never handed out is untouched and
-// zero: allocate_zeroed() takes such blocks without writing them, and recycled ones are
-// zeroed. Larger blocks are mapped on their own (zero, untouched until written) and unmapped
+// from the kernel already faulted in (zero) and carved as they are used: allocate_zeroed()
+// takes a block never handed out without writing it, and zeroes a recycled one. Larger blocks are mapped on their own (zero, untouched until written) and unmapped
 // when freed. Under AddressSanitizer every block goes to the system.
 PayloadAllocator& default_payload_allocator();
 

@@ -79,10 +79,11 @@ constexpr std::size_t thread_cache_limit(int index) {
   ::operator delete (block, std::align_val_t{kPayloadAlignment});
 }
 
-// Zero-filled memory the kernel maps on first touch; page-aligned (above kPayloadAlignment).
-[[maybe_unused]] std::byte* map_zeroed(std::size_t size_bytes) {
-  void* mapped =
-      ::mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+// Zero-filled memory, page-aligned (above kPayloadAlignment): faulted in by the kernel at
+// once if `populate`, else on first touch.
+[[maybe_unused]] std::byte* map_zeroed(std::size_t size_bytes, bool populate = false) {
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0);
+  void* mapped = ::mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
   return mapped == MAP_FAILED ? nullptr : static_cast<std::byte*>(mapped);
 }
 
@@ -98,8 +99,7 @@ struct FreshRange {
   }
 };
 
-// A stack of free blocks, kept beside them: a free block is never written, so one freed
-// before it was ever touched (a zero page nobody wrote) stays untouched.
+// A stack of free blocks, kept beside them: a free block is never written.
 struct FreeList {
   std::vector<std::byte*> blocks;
 
@@ -165,7 +165,7 @@ class Arena {
     if (list.empty()) {
       FreshRange& fresh = t_cache.fresh[index];
       if (fresh.empty() && !refill(index, list, fresh)) return nullptr;
-      if (list.empty()) return fresh.take(class_bytes(index));  // zero, untouched
+      if (list.empty()) return fresh.take(class_bytes(index));  // zero, never handed out
     }
     std::byte* block = list.pop();
     if (zeroed) std::memset(block, 0, size_bytes);
@@ -245,7 +245,7 @@ class Arena {
   static bool carve_slab(int index, ClassPool& pool) {
     const std::size_t block_bytes = class_bytes(index);
     const std::size_t slab_bytes = std::max(kSlabBytesMin, 8 * block_bytes);
-    std::byte* slab = map_zeroed(slab_bytes);
+    std::byte* slab = map_zeroed(slab_bytes, true);
     if (slab == nullptr) return false;
     g_system_allocations.fetch_add(1, std::memory_order_relaxed);
     pool.slabs.push_back(slab);
