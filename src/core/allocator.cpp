@@ -369,8 +369,7 @@ namespace core {
 
 const std::byte* map_zero_region() {
   void* mapped = ::mmap(nullptr, kZeroRegionBytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  MMSB_ASSERT(mapped != MAP_FAILED);  // at process start in effect: nothing to fall back to
-  return static_cast<const std::byte*>(mapped);
+  return mapped == MAP_FAILED ? nullptr : static_cast<const std::byte*>(mapped);
 }
 
 std::byte* arena_allocate(std::size_t size_bytes) {

@@ -27,7 +27,8 @@ std::size_t payload_block_bytes(std::size_t size_bytes);
 // The bytes of zero pages nobody has written yet (state::PageRecord): kZeroRegionBytes of
 // zeros, mapped read-only once per process, so creating a zero page of up to that size
 // takes no payload block and touches no memory, and a stray write through it faults. The
-// arena's largest class: larger blocks come from the system untouched (zero) anyway.
+// arena's largest class: larger blocks come from the system untouched (zero) anyway. Null
+// if the system refused the mapping: zero pages then take blocks as other pages do.
 inline constexpr std::size_t kZeroRegionBytes = 256 << 10;
 const std::byte* map_zero_region();
 inline const std::byte* zero_region() {

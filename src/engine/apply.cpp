@@ -146,9 +146,8 @@ Status check_cycles(const state::ForkCore& fork, const std::vector<Op>& ops,
       }
       case OpKind::kRemoveEdge: {
         const auto& op = std::get<log::RemoveEdgeOp>(any);
-        graph.remove_edge(log::is_provisional(op.edge)
-                              ? created[op.edge & ~log::kProvisionalBit]
-                              : fork.tables().edges.find(op.edge)->edge);
+        graph.remove_edge(log::is_provisional(op.edge) ? created[op.edge & ~log::kProvisionalBit]
+                                                       : fork.tables().edges.find(op.edge)->edge);
         break;
       }
       case OpKind::kDeletePage: {

@@ -134,7 +134,8 @@ Result<PageRecord*> ForkCore::copy_into(OwnedSlot<PageRecord> slot, const PageRe
   // usual case: no count changes, so nothing writes the old record's line, which readers on
   // other processors may hold); otherwise the found record is referenced anew.
   Ref<PageRecord> replaced = slot.exchange(std::move(copy));
-  record_write(*owned, replaced.get() == at_start ? std::move(replaced) : Ref<PageRecord>(at_start));
+  record_write(*owned,
+               replaced.get() == at_start ? std::move(replaced) : Ref<PageRecord>(at_start));
   return owned;
 }
 
@@ -144,7 +145,8 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   changed_ = true;
   const TickWrite* write = write_of(*record);
   if (write != nullptr && !write->in_place) {
-    MMSB_RETURN_IF_ERROR(make_writable(*write->current));  // created in this tick: may be zero-backed
+    // Made in this tick: a new page may still be zero-backed.
+    MMSB_RETURN_IF_ERROR(make_writable(*write->current));
     return make_raw(*write->current);
   }
   OwnedSlot<PageRecord> slot = tables_.pages.own_slot(page.value(), token_);
@@ -169,7 +171,8 @@ Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64
                                            std::uint64_t length) {
   changed_ = true;
   if (TickWrite* write = write_of(record)) {
-    MMSB_RETURN_IF_ERROR(make_writable(*write->current));  // created in this tick: may be zero-backed
+    // Made in this tick: a new page may still be zero-backed.
+    MMSB_RETURN_IF_ERROR(make_writable(*write->current));
     if (write->in_place) keep_undo(*write, record, offset, length);
     return write->current;
   }

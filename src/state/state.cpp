@@ -14,12 +14,14 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
                                  std::span<const std::byte> initial, PayloadAllocator* allocator) {
   MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
   const bool zero_backed = initial.empty() && size_bytes <= core::kZeroRegionBytes &&
-                           allocator == &default_payload_allocator();
+                           allocator == &default_payload_allocator() &&
+                           core::zero_region() != nullptr;
   std::byte* data = nullptr;
   if (zero_backed) {
     data = const_cast<std::byte*>(core::zero_region());  // never written through (see above)
   } else {
-    data = initial.empty() ? allocator->allocate_zeroed(size_bytes) : allocator->allocate(size_bytes);
+    data =
+        initial.empty() ? allocator->allocate_zeroed(size_bytes) : allocator->allocate(size_bytes);
     if (data == nullptr) return nullptr;
     if (!initial.empty()) std::memcpy(data, initial.data(), size_bytes);
   }
@@ -178,7 +180,8 @@ MemoryUsage memory_usage(const Tables& tables) {
     ++usage.pages;
     usage.payload_bytes += page.size_bytes;
     usage.metadata_bytes += record_bytes;  // a zero-backed page has no block yet
-    if (!page.zero_backed()) usage.metadata_bytes += core::payload_block_bytes(page.size_bytes) - page.size_bytes;
+    if (!page.zero_backed())
+      usage.metadata_bytes += core::payload_block_bytes(page.size_bytes) - page.size_bytes;
   });
   tables.types.for_each([&](std::uint64_t, const TypeMembers& members) {
     usage.metadata_bytes += heap_block_bytes(sizeof(TypeMembers)) + node_bytes(members.pages);

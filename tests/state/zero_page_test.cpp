@@ -46,7 +46,8 @@ TEST(ZeroPageTest, CreatingTakesNoPayloadBlock) {
   const std::uint64_t before = payload_allocations();
   Fork fork{State{}};
   std::vector<PageId> pages;
-  for (int i = 0; i < 1000; ++i) pages.push_back(fork.create_page({.size_bytes = kPageBytes}).value());
+  for (int i = 0; i < 1000; ++i)
+    pages.push_back(fork.create_page({.size_bytes = kPageBytes}).value());
   const State state = fork.commit();
   EXPECT_EQ(payload_allocations(), before);
   for (PageId page : pages) EXPECT_TRUE(all_zero(state.read(page).value()));
@@ -92,7 +93,8 @@ TEST(ZeroPageTest, EveryFirstWriteGivesThePageItsOwnBytes) {
 TEST(ZeroPageTest, AClaimedZeroPageIsWrittenInPlace) {
   state::ForkCore working = state::ForkCore::working(State{});
   std::vector<PageId> pages;
-  for (int i = 0; i < 3; ++i) pages.push_back(working.create_page({.size_bytes = kPageBytes}).value());
+  for (int i = 0; i < 3; ++i)
+    pages.push_back(working.create_page({.size_bytes = kPageBytes}).value());
   (void)working.seal(TickId(1));
   ASSERT_TRUE(working.write(pages[1], 8, bytes_of("claimed")).is_ok());
   ASSERT_TRUE(working.tick_writes().back().in_place);
