@@ -13,9 +13,11 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench_dir.hpp"
+#include "mmsb/allocator.hpp"
 
 namespace {
 
@@ -119,6 +121,47 @@ BENCHMARK(BM_line_handoff)
     ->ArgsProduct({{10000}, {0, 1}, {0, 1}})
     ->ArgNames({"lines", "cross", "chase"})
     ->UseManualTime();
+
+// The memory work of copy-on-write of whole pages, without anything else of a tick: <pages>
+// pages of 1 KiB (from the default payload allocator); each iteration copies <copies> of them
+// chosen at random into new blocks, the copies replace them, and the blocks they replaced are
+// freed one iteration later (the version before stays alive while the next is built, as the
+// engine keeps the State it publishes). So a source is as cold as in BM_commit_tick/1024/10000,
+// whose first write to a page in a tick pays this copy: per_copy bounds what that benchmark
+// can reach while a page's bytes are copied whole.
+void BM_page_copy_scattered(benchmark::State& state) {
+  const auto pages = static_cast<std::size_t>(state.range(0));
+  const auto copies = static_cast<std::size_t>(state.range(1));
+  constexpr std::size_t kPageBytes = 1024;
+  mmsb::PayloadAllocator& allocator = mmsb::default_payload_allocator();
+  std::vector<std::byte*> current(pages);
+  for (std::size_t i = 0; i < pages; ++i) {
+    current[i] = allocator.allocate(kPageBytes);
+    std::memset(current[i], static_cast<int>(i), kPageBytes);
+  }
+  std::vector<std::byte*> replaced, dying;
+  std::uint64_t seed = 42;
+  for (auto _ : state) {
+    for (std::size_t k = 0; k < copies; ++k) {
+      seed ^= seed << 13;
+      seed ^= seed >> 7;
+      seed ^= seed << 17;
+      std::byte*& page = current[seed % pages];
+      std::byte* copy = allocator.allocate(kPageBytes);
+      std::memcpy(copy, page, kPageBytes);
+      replaced.push_back(std::exchange(page, copy));
+    }
+    for (std::byte* block : dying) allocator.deallocate(block, kPageBytes);
+    dying.swap(replaced);
+    replaced.clear();
+  }
+  for (std::byte* block : dying) allocator.deallocate(block, kPageBytes);
+  for (std::byte* block : current) allocator.deallocate(block, kPageBytes);
+  state.counters["per_copy"] = benchmark::Counter(
+      static_cast<double>(copies),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_page_copy_scattered)->Args({10000, 1024})->ArgNames({"pages", "copies"});
 
 // The disk's synchronous write rate: append 4 KiB to a file and fdatasync it, in a loop, in
 // the temporary directory the durable benchmarks use. One synchronous writer cannot commit
