@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench_dir.hpp"
+#include "bench_random.hpp"
 #include "mmsb/allocator.hpp"
 
 namespace {
@@ -124,7 +125,7 @@ BENCHMARK(BM_line_handoff)
 
 // The memory work of copy-on-write of whole pages, without anything else of a tick: <pages>
 // pages of 1 KiB (from the default payload allocator); each iteration copies <copies> of them
-// chosen at random into new blocks, the copies replace them, and the blocks they replaced are
+// chosen at random (as BM_commit_tick chooses them) into new blocks, the copies replace them, and the blocks they replaced are
 // freed one iteration later (the version before stays alive while the next is built, as the
 // engine keeps the State it publishes). So a source is as cold as in BM_commit_tick/1024/10000,
 // whose first write to a page in a tick pays this copy: per_copy bounds what that benchmark
@@ -143,10 +144,7 @@ void BM_page_copy_scattered(benchmark::State& state) {
   std::uint64_t seed = 42;
   for (auto _ : state) {
     for (std::size_t k = 0; k < copies; ++k) {
-      seed ^= seed << 13;
-      seed ^= seed >> 7;
-      seed ^= seed << 17;
-      std::byte*& page = current[seed % pages];
+      std::byte*& page = current[mmsb::bench::next_random(seed) % pages];
       std::byte* copy = allocator.allocate(kPageBytes);
       std::memcpy(copy, page, kPageBytes);
       replaced.push_back(std::exchange(page, copy));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_dir.hpp"
+#include "bench_random.hpp"
 #include "engine/apply.hpp"
 #include "engine/replay.hpp"
 #include "engine/tick.hpp"
@@ -30,6 +31,7 @@ constexpr std::uint64_t kPageBytes = 1024;
 constexpr std::size_t kWriteBytes = 16;
 
 using mmsb::bench::bench_dir;
+using mmsb::bench::next_random;
 
 // `pages` pages of `page_bytes` with content: a zero page is memory the kernel has not
 // given yet, and its first write would fault it in during the timed part.
@@ -41,13 +43,6 @@ State pages_state(std::uint64_t pages, std::uint64_t page_bytes) {
     (void)fork.create_page({.size_bytes = page_bytes, .initial = content}).value();
   }
   return fork.commit();
-}
-
-std::uint64_t next_random(std::uint64_t& seed) {
-  seed ^= seed << 13;
-  seed ^= seed >> 7;
-  seed ^= seed << 17;
-  return seed;
 }
 
 // One transaction writing 16 bytes at a random place of a random 1 KiB page among the

@@ -21,25 +21,9 @@ constexpr std::uint64_t kPageBytes = 1024;
 
 std::uint64_t payload_allocations() { return default_payload_allocator().stats().allocations; }
 
-// The root the reference computes from the State's pages (no edges, no derivations).
-Hash128 expected_root(const State& state, const std::vector<PageId>& pages) {
-  test::RootParts parts;
-  parts.tick = state.tick().value();
-  parts.next_page_id = pages.back().value() + 1;
-  parts.page_count = pages.size();
-  for (PageId page : pages) {
-    const PageView view = state.page(page).value();
-    test::reference_page_terms(page.value(), view.type, view.location, view.bytes,
-                               view.epoch.value(), parts.page_terms);
-  }
-  return test::reference_root(parts);
-}
-
+// True if every byte of `bytes` (a page of kPageBytes) is zero.
 bool all_zero(std::span<const std::byte> bytes) {
-  for (std::byte byte : bytes) {
-    if (byte != std::byte{0}) return false;
-  }
-  return true;
+  return test::to_vector(bytes) == test::filled(kPageBytes, 0);
 }
 
 TEST(ZeroPageTest, CreatingTakesNoPayloadBlock) {
@@ -51,7 +35,7 @@ TEST(ZeroPageTest, CreatingTakesNoPayloadBlock) {
   const State state = fork.commit();
   EXPECT_EQ(payload_allocations(), before);
   for (PageId page : pages) EXPECT_TRUE(all_zero(state.read(page).value()));
-  EXPECT_EQ(state.root(), expected_root(state, pages));
+  EXPECT_EQ(state.root(), test::reference_root(state));
   // A page with content, or larger than the shared zero region, still gets its block.
   Fork more(state);
   std::vector<std::byte> content(kPageBytes, std::byte{7});
@@ -83,7 +67,7 @@ TEST(ZeroPageTest, EveryFirstWriteGivesThePageItsOwnBytes) {
   EXPECT_EQ(written.read(pages.back()).value()[0], std::byte{'n'});
   EXPECT_TRUE(all_zero(written.read(pages[3]).value()));  // never written: still shared zeros
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(all_zero(zeros.read(pages[i]).value()));
-  EXPECT_EQ(written.root(), expected_root(written, pages));
+  EXPECT_EQ(written.root(), test::reference_root(written));
   EXPECT_EQ(written.page(pages[0]).value().epoch, Epoch(1));
   EXPECT_EQ(written.page(pages[3]).value().epoch, Epoch(0));
 }
@@ -100,21 +84,21 @@ TEST(ZeroPageTest, AClaimedZeroPageIsWrittenInPlace) {
   ASSERT_TRUE(working.tick_writes().back().in_place);
   const State published = working.commit();
   EXPECT_EQ(published.read(pages[1]).value()[8], std::byte{'c'});
-  EXPECT_EQ(published.root(), expected_root(published, pages));
+  EXPECT_EQ(published.root(), test::reference_root(published));
 
   state::ForkCore next(published);
   ASSERT_TRUE(next.write(pages[2], 0, bytes_of("copied")).is_ok());
   const State after = next.commit();
   EXPECT_TRUE(all_zero(published.read(pages[2]).value()));
   EXPECT_EQ(after.read(pages[2]).value()[0], std::byte{'c'});
-  EXPECT_EQ(after.root(), expected_root(after, pages));
+  EXPECT_EQ(after.root(), test::reference_root(after));
 }
 
 // A merge installs the pages the other side created, copied under a new id where ours took
 // theirs: a zero one stays zero-backed in the copy.
 TEST(ZeroPageTest, MergedZeroPagesReadAsZeros) {
   Fork builder{State{}};
-  const PageId first = builder.create_page({.size_bytes = kPageBytes}).value();
+  (void)builder.create_page({.size_bytes = kPageBytes}).value();
   const State base = builder.commit();
   Fork ours(base);
   const PageId our_page = ours.create_page({.size_bytes = kPageBytes}).value();
@@ -129,7 +113,7 @@ TEST(ZeroPageTest, MergedZeroPagesReadAsZeros) {
   ASSERT_EQ(merged.page_remap.size(), 1u);
   const PageId copied(merged.page_remap[0].to);
   EXPECT_TRUE(all_zero(merged.state.read(copied).value()));
-  EXPECT_EQ(merged.state.root(), expected_root(merged.state, {first, our_page, copied}));
+  EXPECT_EQ(merged.state.root(), test::reference_root(merged.state));
 }
 
 }  // namespace
