@@ -114,9 +114,9 @@ void BM_line_handoff(benchmark::State& state) {
   stop.store(true);
   if (writer.joinable()) writer.join();
   benchmark::DoNotOptimize(sum);
-  state.counters["per_line"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * lines),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_line"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * lines),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_line_handoff)
     ->ArgsProduct({{10000}, {0, 1}, {0, 1}})
@@ -125,11 +125,11 @@ BENCHMARK(BM_line_handoff)
 
 // The memory work of copy-on-write of whole pages, without anything else of a tick: <pages>
 // pages of 1 KiB (from the default payload allocator); each iteration copies <copies> of them
-// chosen at random (as BM_commit_tick chooses them) into new blocks, the copies replace them, and the blocks they replaced are
-// freed one iteration later (the version before stays alive while the next is built, as the
-// engine keeps the State it publishes). So a source is as cold as in BM_commit_tick/1024/10000,
-// whose first write to a page in a tick pays this copy: per_copy bounds what that benchmark
-// can reach while a page's bytes are copied whole.
+// chosen at random (as BM_commit_tick chooses them) into new blocks, the copies replace them, and
+// the blocks they replaced are freed one iteration later (the version before stays alive while the
+// next is built, as the engine keeps the State it publishes). So a source is as cold as in
+// BM_commit_tick/1024/10000, whose first write to a page in a tick pays this copy: per_copy bounds
+// what that benchmark can reach while a page's bytes are copied whole.
 void BM_page_copy_scattered(benchmark::State& state) {
   const auto pages = static_cast<std::size_t>(state.range(0));
   const auto copies = static_cast<std::size_t>(state.range(1));
@@ -161,30 +161,55 @@ void BM_page_copy_scattered(benchmark::State& state) {
 }
 BENCHMARK(BM_page_copy_scattered)->Args({10000, 1024})->ArgNames({"pages", "copies"});
 
-// The disk's synchronous write rate: append 4 KiB to a file and fdatasync it, in a loop, in
+// The disk's synchronous write rate: write 4 KiB to a file and fdatasync it, in a loop, in
 // the temporary directory the durable benchmarks use. One synchronous writer cannot commit
-// faster than this; BM_durable_commit/1 is read as a fraction of it.
-void BM_fdatasync(benchmark::State& state) {
-  const std::string dir = mmsb::bench::bench_dir("fdatasync");
-  const std::string path = dir + "/append";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+// faster than this; BM_durable_commit/1 is read as a fraction of it. `ahead` 0: each write
+// appends, so each sync also makes the file's new size durable (BM_fdatasync); otherwise
+// the file is given `ahead` zero bytes (written, then synced) whenever the writes reach the
+// end of the last ones, and each write lands on them, as the engine's log writer does for
+// a synced log (BM_fdatasync_preallocated; the zeroing is inside the timed loop).
+void fdatasync_loop(benchmark::State& state, const char* name, std::uint64_t ahead) {
+  const std::string dir = mmsb::bench::bench_dir(name);
+  const std::string path = dir + "/file";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    state.SkipWithError("cannot open the file to append to");
+    state.SkipWithError("cannot open the file to write to");
     return;
   }
-  std::vector<char> block(4096, 'x');
+  const std::vector<char> block(4096, 'x');
+  const std::vector<char> zeros(ahead);
+  std::uint64_t written = 0;
+  std::uint64_t zeroed = 0;
+  auto write_at = [&](const std::vector<char>& bytes, std::uint64_t at) {
+    return ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at)) ==
+           static_cast<ssize_t>(bytes.size());
+  };
   for (auto _ : state) {
-    if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) ||
-        ::fdatasync(fd) != 0) {
-      state.SkipWithError("append or fdatasync failed");
+    if (ahead != 0 && written + block.size() > zeroed) {
+      if (!write_at(zeros, zeroed) || ::fdatasync(fd) != 0) {
+        state.SkipWithError("preallocation failed");
+        break;
+      }
+      zeroed += zeros.size();
+    }
+    if (!write_at(block, written) || ::fdatasync(fd) != 0) {
+      state.SkipWithError("write or fdatasync failed");
       break;
     }
+    written += block.size();
   }
   ::close(fd);
   std::filesystem::remove_all(dir);
   state.counters["syncs_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
+
+void BM_fdatasync(benchmark::State& state) { fdatasync_loop(state, "fdatasync", 0); }
 BENCHMARK(BM_fdatasync)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_fdatasync_preallocated(benchmark::State& state) {
+  fdatasync_loop(state, "fdatasync-preallocated", 1 << 20);
+}
+BENCHMARK(BM_fdatasync_preallocated)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -24,8 +24,18 @@ class WritableFile {
   virtual Status flush() = 0;
   // Makes appended data durable (survives a power loss): fdatasync.
   virtual Status sync() = 0;
+  // Gives the file zero bytes on disk past what was appended, up to `size_bytes` in all,
+  // durably, without moving where append() writes: a later sync() of data appended over
+  // them then has no change of the file's size (or of its blocks' allocation) to make
+  // durable as well, which on most file systems costs a second write. close() drops what is
+  // left of them (durably); a crash leaves them after the appended bytes. An Env may do
+  // nothing here (the default).
+  virtual Status preallocate(std::uint64_t size_bytes) {
+    (void)size_bytes;
+    return Status::ok();
+  }
   virtual Status close() = 0;
-  // Bytes in the file, counting what this handle appended.
+  // Bytes in the file, counting what this handle appended (not preallocated zeros).
   virtual std::uint64_t size() const = 0;
 };
 

@@ -29,9 +29,8 @@ Status validate_options(const EngineOptions& options) {
                             std::to_string(kPropagationWorkersMax) + "]");
   }
   if (options.rule_workers == 0 || options.rule_workers > kRuleWorkersMax) {
-    return invalid_argument("engine options: rule_workers " +
-                            std::to_string(options.rule_workers) + " is outside [1, " +
-                            std::to_string(kRuleWorkersMax) + "]");
+    return invalid_argument("engine options: rule_workers " + std::to_string(options.rule_workers) +
+                            " is outside [1, " + std::to_string(kRuleWorkersMax) + "]");
   }
   if (options.ingest_tick_packets_max == 0 ||
       options.ingest_tick_packets_max > kIngestTickPacketsMax) {
@@ -92,7 +91,9 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, OpenR
 
   MMSB_ASSIGN_OR_RETURN(
       std::unique_ptr<log::LogWriter> writer,
-      log::LogWriter::open(&env, engine::log_dir_of(options.dir), options.segment_size_max_bytes));
+      log::LogWriter::open(
+          &env, engine::log_dir_of(options.dir), options.segment_size_max_bytes,
+          options.durability == Durability::kFsync ? log::kSyncedLogPreallocateBytes : 0));
   impl->committer = std::make_unique<engine::LogCommitter>(
       std::move(writer), summary.last_record_hash, *impl->clock, options.durability);
   state = state::with_new_lineage(state);
@@ -117,7 +118,7 @@ Status Engine::close() {
   }
   if (impl_->sequencer.joinable()) impl_->sequencer.join();
   impl_->refuse_leftovers();  // pushed while the sequencer took its last packets
-  impl_->events.close();  // delivers what the last ticks queued
+  impl_->events.close();      // delivers what the last ticks queued
   if (impl_->telemetry) impl_->telemetry->flush();
   std::lock_guard<std::mutex> checkpoint_lock(impl_->checkpoint_mutex);
   std::lock_guard<std::mutex> lock(impl_->queue_mutex);

@@ -33,6 +33,12 @@ class FaultWritableFile final : public WritableFile {
     env_->note_synced(path_, base_->size());
     return Status::ok();
   }
+  // A call that may fail like the others; the zeros take no space from set_space_bytes()
+  // (what a full disk refuses is the appends).
+  Status preallocate(std::uint64_t size_bytes) override {
+    MMSB_RETURN_IF_ERROR(env_->check("preallocate", path_));
+    return base_->preallocate(size_bytes);
+  }
   Status close() override {
     MMSB_RETURN_IF_ERROR(env_->check("close", path_));
     return base_->close();

@@ -1,5 +1,8 @@
 #include "log/log_file.hpp"
 
+#include <algorithm>
+#include <limits>
+
 namespace mmsb::log {
 namespace {
 
@@ -56,6 +59,10 @@ Result<bool> valid_frame_after(SegmentReader& file, std::uint64_t from) {
   // Only on damage: the rest of the file is read whole.
   if (from >= file.size()) return false;
   MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> rest, file.bytes(from, file.size() - from));
+  // Zeros to the end (what a crash leaves of the writer's preallocation) hold no frame.
+  if (std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; })) {
+    return false;
+  }
   for (std::uint64_t at = 0; at + kFrameHeaderBytes <= rest.size(); ++at) {
     FrameHeader header;
     if (!parse_frame_header(rest.data() + at, header)) continue;
@@ -143,9 +150,11 @@ Status read_log(Env& env, const std::string& log_dir, const RecordVisitor& visit
 }
 
 Result<std::unique_ptr<LogWriter>> LogWriter::open(Env* env, std::string log_dir,
-                                                   std::uint64_t segment_size_max_bytes) {
+                                                   std::uint64_t segment_size_max_bytes,
+                                                   std::uint64_t preallocate_bytes) {
   MMSB_RETURN_IF_ERROR(env->create_dir(log_dir));
-  std::unique_ptr<LogWriter> writer(new LogWriter(env, log_dir, segment_size_max_bytes));
+  std::unique_ptr<LogWriter> writer(
+      new LogWriter(env, log_dir, segment_size_max_bytes, preallocate_bytes));
   MMSB_ASSIGN_OR_RETURN(std::vector<SegmentFile> segments, list_segments(*env, log_dir));
   if (!segments.empty()) {
     MMSB_ASSIGN_OR_RETURN(writer->file_,
@@ -167,6 +176,7 @@ Status LogWriter::start_segment(TickId first_tick) {
   encode_segment_header(first_tick, header);
   MMSB_RETURN_IF_ERROR(file->append(header));
   file_ = std::move(file);
+  preallocated_ = 0;
   directory_dirty_ = true;
   bytes_written_ += header.size();
   return Status::ok();
@@ -183,11 +193,29 @@ Status LogWriter::append(TickId tick, std::span<const std::byte> payload) {
                  file_->size() + frame_bytes > segment_size_max_bytes_)) {
     MMSB_RETURN_IF_ERROR(start_segment(tick));
   }
+  preallocate_for(frame_bytes);
   frame_.clear();
   append_frame(RecordType::kTick, payload, frame_);
   MMSB_RETURN_IF_ERROR(file_->append(frame_));
   bytes_written_ += frame_.size();
   return Status::ok();
+}
+
+void LogWriter::preallocate_for(std::uint64_t frame_bytes) {
+  const std::uint64_t end = file_->size() + frame_bytes;
+  if (preallocate_bytes_ == 0 || frame_bytes > preallocate_bytes_ || end <= preallocated_) return;
+  // Within the segment's maximum, which a record alone may pass.
+  const std::uint64_t want =
+      std::min(end + preallocate_bytes_, std::max(segment_size_max_bytes_, end));
+  if (file_->preallocate(want).is_ok()) {
+    preallocated_ = want;
+    ++preallocations_;
+    return;
+  }
+  // Not the records' failure: they are appended past the end instead, for the rest of this
+  // segment, and report what is wrong with the disk themselves.
+  preallocated_ = std::numeric_limits<std::uint64_t>::max();
+  ++preallocations_refused_;
 }
 
 Status LogWriter::flush() { return file_ ? file_->flush() : Status::ok(); }

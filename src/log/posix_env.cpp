@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/arena.hpp"
 #include "mmsb/env.hpp"
 
 namespace mmsb {
@@ -19,28 +20,20 @@ Status os_error(const std::string& what, const std::string& path, int error_numb
   return io_error(path + ": " + what + " failed: " + std::strerror(error_number));
 }
 
+// Writes at its own position (the file's end when opened) rather than with O_APPEND, so
+// that zeros preallocated past that position are written over, not appended after.
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, std::uint64_t size)
-      : path_(std::move(path)), fd_(fd), size_(size) {}
+      : path_(std::move(path)), fd_(fd), size_(size), allocated_(size) {}
   ~PosixWritableFile() override {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) ::close(fd_);  // without close(): preallocated zeros stay, as in a crash
   }
 
   Status append(std::span<const std::byte> data) override {
-    const std::byte* at = data.data();
-    std::size_t left = data.size();
-    while (left > 0) {
-      ssize_t written = ::write(fd_, at, left);
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        return os_error("write", path_, errno);
-      }
-      at += written;
-      left -= static_cast<std::size_t>(written);
-      size_ += static_cast<std::uint64_t>(written);
-    }
-    return Status::ok();
+    Status written = write_at(size_, data, "write");  // a prefix written counts, as it stays
+    allocated_ = std::max(allocated_, size_);
+    return written;
   }
 
   Status flush() override { return Status::ok(); }  // append() already wrote to the OS
@@ -50,20 +43,63 @@ class PosixWritableFile final : public WritableFile {
     return Status::ok();
   }
 
+  Status preallocate(std::uint64_t size_bytes) override {
+    // Written, not fallocate()d: a block allocated unwritten is converted at its first write,
+    // a change the next sync would have to make durable too.
+    const std::byte* zeros = core::zero_region();
+    if (zeros == nullptr || allocated_ >= size_bytes) return Status::ok();  // nothing to do
+    while (allocated_ < size_bytes) {
+      const std::uint64_t length =
+          std::min<std::uint64_t>(core::kZeroRegionBytes, size_bytes - allocated_);
+      std::uint64_t at = allocated_;
+      allocated_ += length;  // counted before the write: close() drops a part written too
+      MMSB_RETURN_IF_ERROR(write_at(at, std::span(zeros, length), "write (preallocate)"));
+    }
+    return sync();
+  }
+
   Status close() override {
     if (fd_ < 0) return Status::ok();
-    int rc = ::close(fd_);
+    Status status = drop_preallocated();
+    const int rc = ::close(fd_);
     fd_ = -1;
-    if (rc != 0) return os_error("close", path_, errno);
-    return Status::ok();
+    if (status.is_ok() && rc != 0) status = os_error("close", path_, errno);
+    return status;
   }
 
   std::uint64_t size() const override { return size_; }
 
  private:
+  // Writes `data` at `offset`, which moves past each part written.
+  Status write_at(std::uint64_t& offset, std::span<const std::byte> data, const char* what) {
+    const std::byte* at = data.data();
+    std::size_t left = data.size();
+    while (left > 0) {
+      const ssize_t written = ::pwrite(fd_, at, left, static_cast<off_t>(offset));
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return os_error(what, path_, errno);
+      }
+      at += written;
+      offset += static_cast<std::uint64_t>(written);
+      left -= static_cast<std::size_t>(written);
+    }
+    return Status::ok();
+  }
+
+  // The zeros past what was appended go, durably: a file closed has none.
+  Status drop_preallocated() {
+    if (allocated_ == size_) return Status::ok();
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
+      return os_error("ftruncate", path_, errno);
+    allocated_ = size_;
+    return sync();
+  }
+
   std::string path_;
   int fd_;
-  std::uint64_t size_;
+  std::uint64_t size_;       // where the next append writes
+  std::uint64_t allocated_;  // the file's size: size_ and any preallocated zeros after it
 };
 
 class PosixRandomAccessFile final : public RandomAccessFile {
@@ -108,7 +144,7 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<WritableFile>> new_appendable_file(const std::string& path) override {
-    return open_writable(path, O_APPEND);
+    return open_writable(path, 0);  // PosixWritableFile writes at the end it found
   }
 
   Result<std::unique_ptr<RandomAccessFile>> new_random_access_file(
