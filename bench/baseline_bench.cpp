@@ -20,6 +20,10 @@
 #include "bench_random.hpp"
 #include "mmsb/allocator.hpp"
 
+// Inlined, as state/root_terms.cpp uses it.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace {
 
 void BM_memcpy(benchmark::State& state) {
@@ -160,6 +164,24 @@ void BM_page_copy_scattered(benchmark::State& state) {
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_page_copy_scattered)->Args({10000, 1024})->ArgNames({"pages", "copies"});
+
+// The floor of a page's content terms (docs/FORMAT.md "State root"): XXH3-128 (seed 2) of
+// each 64-byte chunk with its page id and index before it (76 bytes), the inputs laid out
+// in advance, for a page of `size` bytes. BM_page_content_terms is read against it.
+void BM_xxh3_chunks(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  constexpr std::size_t kInput = 76;
+  std::vector<std::byte> inputs((size / 64) * kInput);
+  std::uint64_t seed = 3;
+  for (std::byte& byte : inputs) byte = static_cast<std::byte>(mmsb::bench::next_random(seed));
+  for (auto _ : state) {
+    for (std::size_t at = 0; at < inputs.size(); at += kInput) {
+      benchmark::DoNotOptimize(XXH3_128bits_withSeed(inputs.data() + at, kInput, 2));
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
+}
+BENCHMARK(BM_xxh3_chunks)->Arg(1024);
 
 // The disk's synchronous write rate: write 4 KiB to a file and fdatasync it, in a loop, in
 // the temporary directory the durable benchmarks use. One synchronous writer cannot commit

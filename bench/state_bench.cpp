@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mmsb/mmsb.hpp"
+#include "state/root_terms.hpp"
 #include "state/tables.hpp"
 
 namespace {
@@ -220,5 +221,19 @@ BENCHMARK(BM_state_root_incremental)
     ->Args({1000, 100})
     ->Args({1000000, 1})
     ->Args({1000000, 100});
+
+// The content terms of a 1 KiB page of random bytes (16 chunk terms, what a whole-page
+// write costs twice: before and after). Read next to BM_xxh3_chunks/1024, the same 16
+// hashes over inputs laid out in advance.
+void BM_page_content_terms(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::vector<std::byte> page = random_bytes(size, 5);
+  std::uint64_t id = 1;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(mmsb::state::page_content_terms(PageId(++id), page));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
+}
+BENCHMARK(BM_page_content_terms)->Arg(1024);
 
 }  // namespace
