@@ -45,14 +45,18 @@ template <typename T>
 class RadixMap {
  public:
   RadixMap() = default;
+  // A copy or a move starts without a finger (see finger_).
   RadixMap(const RadixMap& other) : root_(other.root_), size_(other.size_) {
     if (root_ != nullptr) root()->ref();
   }
   RadixMap(RadixMap&& other) noexcept
-      : root_(std::exchange(other.root_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+      : root_(std::exchange(other.root_, nullptr)), size_(std::exchange(other.size_, 0)) {
+    other.finger_ = nullptr;
+  }
   RadixMap& operator=(RadixMap other) noexcept {
     std::swap(root_, other.root_);
     std::swap(size_, other.size_);
+    finger_ = nullptr;
     return *this;
   }
   ~RadixMap() {
@@ -104,6 +108,7 @@ class RadixMap {
   bool erase(std::uint64_t key, std::uint64_t token) {
     MMSB_ASSERT(token != 0);
     if (find(key) == nullptr) return false;
+    finger_ = nullptr;  // the erase may unlink nodes
     erase_below(root_, key, token);
     if (root()->bitmap == 0) {
       root()->unref();
@@ -171,6 +176,15 @@ class RadixMap {
   // nodes are made if `make`, which must be set for a key not present.
   RadixSlot& own_path(std::uint64_t key, std::uint64_t token, bool make) {
     MMSB_ASSERT(token != 0);
+    const int leaf_index = radix_index(key, 0);
+    if (finger_ != nullptr && key >> kRadixBits == finger_keys_ &&
+        finger_->owner.load(std::memory_order_relaxed) == token) {
+      if (RadixSlot* slot = slot_in_place(*finger_, leaf_index)) {
+        finger_->bitmap |= std::uint32_t{1} << leaf_index;  // the caller fills the slot
+        return *slot;
+      }
+    }
+    finger_ = nullptr;  // the walk may replace nodes
     grow_to(radix_level_for(key), token);
     RadixSlot* link = &root_;
     for (;;) {
@@ -179,6 +193,8 @@ class RadixMap {
       RadixNode* node = node_in(*link);  // writable_slot may have replaced it
       if (node->level == 0) {
         node->bitmap |= std::uint32_t{1} << index;  // the caller fills the slot
+        finger_ = node;
+        finger_keys_ = key >> kRadixBits;
         return slot;
       }
       if (slot == nullptr) {
@@ -265,19 +281,24 @@ class RadixMap {
     base.bitmap = diff.bitmap;
   }
 
-  // Slot `index` of the writer's node in `link`, writable: a full node's, or a diff's own
-  // (taken over from the base's value); a diff out of slots becomes a full node first.
+  // Slot `index` of the writer's `node`, writable where it stands: a full node's, or a
+  // diff's own (taken over from the base's value). Null if the node is a diff out of slots.
+  static RadixSlot* slot_in_place(RadixNode& node, int index) {
+    if (!node.diff) return &static_cast<RadixFull&>(node).slots[index];
+    auto& diff = static_cast<RadixDiff&>(node);
+    if (RadixSlot* replaced = diff.replaced(index)) return replaced;
+    if (diff.count == kRadixDiffSlots) return nullptr;
+    const int at = diff.count++;
+    diff.indexes[at] = static_cast<std::uint8_t>(index);
+    diff.values[at] = shared(diff.base->slots[index], diff.level);
+    return &diff.values[at];
+  }
+
+  // Slot `index` of the writer's node in `link`, writable (slot_in_place); a diff out of
+  // slots becomes a full node first.
   static RadixSlot& writable_slot(RadixSlot& link, int index, std::uint64_t token) {
-    RadixNode* node = node_in(link);
-    if (!node->diff) return static_cast<RadixFull*>(node)->slots[index];
-    auto* diff = static_cast<RadixDiff*>(node);
-    if (RadixSlot* replaced = diff->replaced(index)) return *replaced;
-    if (diff->count < kRadixDiffSlots) {
-      const int at = diff->count++;
-      diff->indexes[at] = static_cast<std::uint8_t>(index);
-      diff->values[at] = shared(diff->base->slots[index], diff->level);
-      return diff->values[at];
-    }
+    if (RadixSlot* slot = slot_in_place(*node_in(link), index)) return *slot;
+    auto* diff = static_cast<RadixDiff*>(node_in(link));
     RadixFull* full = make_full(diff->level, token);
     full->bitmap = diff->bitmap;
     // The diff's own slots move over when the link holds its only reference (it dies here):
@@ -398,6 +419,13 @@ class RadixMap {
 
   RadixSlot root_ = nullptr;  // a RadixNode, or null when empty
   std::size_t size_ = 0;
+  // The level-0 node the last own_path() reached, and its keys (key >> kRadixBits): while
+  // the writer still owns it, the next key it holds skips the walk from the root (ids are
+  // counters, and writers go through pages in id order: page creation, the rules step's
+  // apply). Every change that may unlink a node goes through a walk or erase(), which drop
+  // it, so it never outlives its node.
+  RadixNode* finger_ = nullptr;
+  std::uint64_t finger_keys_ = 0;
 };
 
 }  // namespace mmsb::state

@@ -219,6 +219,35 @@ TEST(RadixMapTest, SharesUntouchedSubtrees) {
   EXPECT_EQ(map.find(4000), copy.find(4000));  // same record, not a copy
 }
 
+// Writes in key order reuse the last leaf they reached (the finger) while the writer owns
+// it; a new token, an erase that unlinks the leaf, or a diff out of slots sends the next
+// write down from the root again (under ASan, a finger left on a freed leaf would fault).
+TEST(RadixMapTest, WritesInKeyOrderStayCorrectAcrossTokensAndErases) {
+  RadixMap<Value> map;
+  for (std::uint64_t key = 0; key < 64; ++key) map.set(key, make_ref<Value>(key), 1);
+  const RadixNode* second = map.leaf_of(32);
+  RadixMap<Value> v1 = map;
+  for (std::uint64_t key = 32; key < 64; ++key) map.set(key, make_ref<Value>(key + 100), 2);
+  EXPECT_NE(map.leaf_of(32), second);  // a diff, then a full node of token 2's
+  for (std::uint64_t key = 32; key < 64; ++key) {
+    EXPECT_EQ(v1.find(key)->value, key);
+    EXPECT_EQ(map.find(key)->value, key + 100);
+  }
+  for (std::uint64_t key = 32; key < 64; ++key) EXPECT_TRUE(map.erase(key, 2));
+  EXPECT_EQ(map.leaf_of(40), nullptr);  // unlinked
+  for (std::uint64_t key = 32; key < 40; ++key) map.set(key, make_ref<Value>(key + 200), 2);
+  EXPECT_EQ(map.size(), 40u);
+  for (std::uint64_t key = 0; key < 64; ++key) {
+    EXPECT_EQ(v1.find(key)->value, key);
+    const Value* value = map.find(key);
+    if (key >= 40) {
+      EXPECT_EQ(value, nullptr);
+    } else {
+      EXPECT_EQ(value->value, key < 32 ? key : key + 200);
+    }
+  }
+}
+
 TEST(RadixMapTest, ErasingTheLastKeyLeavesAnEmptyMap) {
   RadixMap<Value> a;
   RadixMap<Value> b;
