@@ -24,7 +24,7 @@ class FaultEnv final : public Env {
 
   // Makes call number `n` fail (0: none). Counting continues across calls.
   void fail_call(std::uint64_t n);
-  // Makes the next call of kind `what` ("append", "sync", "rename", ...) fail.
+  // Makes the next call of kind `what` ("append", "sync", "preallocate", "rename", ...) fail.
   void fail_next(std::string what);
   // Makes every call after the first failure fail too, as a dead disk would.
   void set_sticky(bool sticky);

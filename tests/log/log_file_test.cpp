@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "log/fault_env.hpp"
 #include "support/bytes.hpp"
@@ -163,6 +164,127 @@ TEST(LogFileTest, PowerLossDropsUnsyncedRecordsOnly) {
   Read read = read_all(*Env::posix(), dir.path());
   ASSERT_TRUE(read.status.is_ok());
   EXPECT_EQ(read.payloads.size(), 1u);
+}
+
+// A writer that preallocates zeros ahead of its records (LogWriter::open's
+// preallocate_bytes, WritableFile::preallocate): the records read back as without it, a
+// closed segment holds no zeros, and what a crash leaves after the last record is a torn
+// tail that recovery cuts back.
+constexpr std::uint64_t kAhead = 4096;
+
+std::uint64_t size_on_disk(const std::string& path) { return std::filesystem::file_size(path); }
+
+void expect_payloads(const Read& read, int count) {
+  ASSERT_TRUE(read.status.is_ok()) << read.status;
+  ASSERT_EQ(read.payloads.size(), static_cast<std::size_t>(count));
+  for (int i = 1; i <= count; ++i) EXPECT_EQ(read.payloads[i - 1], payload_of(i)) << i;
+}
+
+TEST(PreallocateTest, ZerosRunAheadOfTheRecordsAndGoAtClose) {
+  test::TempDir dir;
+  auto writer = LogWriter::open(Env::posix(), dir.path(), 1 << 20, kAhead).value();
+  for (int i = 1; i <= 200; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+  ASSERT_TRUE(writer->sync().is_ok());
+  const std::string segment = dir / segment_file_name(TickId(1));
+  const std::uint64_t written = writer->bytes_written();
+  EXPECT_GT(writer->preallocations(), 1u);
+  EXPECT_EQ(writer->preallocations_refused(), 0u);
+  EXPECT_GT(size_on_disk(segment), written);
+  EXPECT_LE(size_on_disk(segment), written + kAhead);
+  // While the writer is open, a reader finds the records and then the zeros.
+  Read open_read = read_all(*Env::posix(), dir.path());
+  expect_payloads(open_read, 200);
+  ASSERT_TRUE(open_read.torn.has_value());
+  EXPECT_EQ(open_read.torn->offset, written);
+  ASSERT_TRUE(writer->close().is_ok());
+  EXPECT_EQ(size_on_disk(segment), written);
+  Read closed_read = read_all(*Env::posix(), dir.path());
+  expect_payloads(closed_read, 200);
+  EXPECT_FALSE(closed_read.torn.has_value());
+}
+
+TEST(PreallocateTest, ACrashLeavesZerosThatRecoveryCutsBack) {
+  test::TempDir dir;
+  std::uint64_t written = 0;
+  {
+    auto writer = LogWriter::open(Env::posix(), dir.path(), 1 << 20, kAhead).value();
+    for (int i = 1; i <= 30; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+    ASSERT_TRUE(writer->sync().is_ok());
+    written = writer->bytes_written();
+  }  // no close(): as a crash leaves it
+  const std::string segment = dir / segment_file_name(TickId(1));
+  Read read = read_all(*Env::posix(), dir.path());
+  expect_payloads(read, 30);
+  ASSERT_TRUE(read.torn.has_value());
+  EXPECT_EQ(read.torn->path, segment);
+  EXPECT_EQ(read.torn->offset, written);
+  EXPECT_EQ(read.torn->bytes_dropped, size_on_disk(segment) - written);
+  // Recovery cuts the tail back; the writer then continues after the last record.
+  ASSERT_TRUE(Env::posix()->truncate_file(segment, read.torn->offset).is_ok());
+  auto writer = LogWriter::open(Env::posix(), dir.path(), 1 << 20, kAhead).value();
+  for (int i = 31; i <= 60; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+  ASSERT_TRUE(writer->close().is_ok());
+  Read after = read_all(*Env::posix(), dir.path());
+  expect_payloads(after, 60);
+  EXPECT_FALSE(after.torn.has_value());
+}
+
+TEST(PreallocateTest, FullSegmentsHoldNoZeros) {
+  test::TempDir dir;
+  auto writer = LogWriter::open(Env::posix(), dir.path(), 2000, kAhead).value();
+  for (int i = 1; i <= 300; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+  ASSERT_TRUE(writer->sync().is_ok());
+  auto segments = list_segments(*Env::posix(), dir.path()).value();
+  ASSERT_GT(segments.size(), 3u);
+  for (std::size_t s = 0; s + 1 < segments.size(); ++s) {
+    const std::string path = dir / segments[s].name;
+    EXPECT_LE(size_on_disk(path), 2000u) << path;  // within the maximum, zeros included
+    const std::vector<std::byte> bytes = read_file(*Env::posix(), path).value();
+    EXPECT_NE(bytes.back(), std::byte{0}) << path << " ends in zeros";
+  }
+  // The last one may hold zeros now (the writer is open), never more than the maximum.
+  EXPECT_LE(size_on_disk(dir / segments.back().name), 2000u);
+  ASSERT_TRUE(writer->close().is_ok());
+  Read read = read_all(*Env::posix(), dir.path());
+  expect_payloads(read, 300);
+  EXPECT_FALSE(read.torn.has_value());
+}
+
+// A power loss keeps what was synced, whatever part of the records written over the zeros
+// after it survives.
+TEST(PreallocateTest, PowerLossKeepsEverySyncedRecord) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    test::TempDir dir;
+    FaultEnv env(Env::posix());
+    auto writer = LogWriter::open(&env, dir.path(), 1 << 20, kAhead).value();
+    for (int i = 1; i <= 40; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+    ASSERT_TRUE(writer->sync().is_ok());
+    for (int i = 41; i <= 80; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+    ASSERT_TRUE(env.drop_unsynced(seed).is_ok());
+    writer.reset();
+    Read read = read_all(*Env::posix(), dir.path());
+    ASSERT_TRUE(read.status.is_ok()) << "seed " << seed << ": " << read.status;
+    ASSERT_GE(read.payloads.size(), 40u) << "seed " << seed;
+    for (std::size_t i = 0; i < read.payloads.size(); ++i) {
+      EXPECT_EQ(read.payloads[i], payload_of(static_cast<int>(i) + 1)) << "seed " << seed;
+    }
+  }
+}
+
+// Zeros the file refuses are not the records' failure: they are appended past the end.
+TEST(PreallocateTest, ARefusedPreallocationLeavesTheRecordsToTheEnd) {
+  test::TempDir dir;
+  FaultEnv env(Env::posix());
+  auto writer = LogWriter::open(&env, dir.path(), 1 << 20, kAhead).value();
+  env.fail_next("preallocate");
+  for (int i = 1; i <= 100; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+  ASSERT_TRUE(writer->sync().is_ok());
+  EXPECT_EQ(env.failures(), 1u);
+  EXPECT_EQ(writer->preallocations_refused(), 1u);
+  EXPECT_EQ(writer->preallocations(), 0u);  // not again in this segment
+  EXPECT_EQ(size_on_disk(dir / segment_file_name(TickId(1))), writer->bytes_written());
+  ASSERT_TRUE(writer->close().is_ok());
+  expect_payloads(read_all(*Env::posix(), dir.path()), 100);
 }
 
 }  // namespace
