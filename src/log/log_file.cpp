@@ -118,7 +118,8 @@ Status read_segment(Env& env, const std::string& path, TickId named, bool last,
         *torn = TornTail{path, at, size - at};
         return Status::ok();
       }
-      return corruption(at_byte(path, at) + ": record checksum mismatch");
+      // A frame cut short by a crash ends inside the zeros the writer preallocated after it.
+      return torn_here("record checksum mismatch");
     }
     MMSB_RETURN_IF_ERROR(visit(payload, path, at));
     at = end;

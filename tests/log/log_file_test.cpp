@@ -271,6 +271,26 @@ TEST(PreallocateTest, PowerLossKeepsEverySyncedRecord) {
   }
 }
 
+// A record cut short by a crash ends inside the zeros after it (its declared length fits in
+// the file): a torn tail, not corruption.
+TEST(PreallocateTest, ARecordCutShortOverZerosIsATornTail) {
+  test::TempDir dir;
+  FaultEnv env(Env::posix());
+  std::uint64_t written = 0;
+  {
+    auto writer = LogWriter::open(&env, dir.path(), 1 << 20, kAhead).value();
+    for (int i = 1; i <= 10; ++i) ASSERT_TRUE(writer->append(TickId(i), payload_of(i)).is_ok());
+    ASSERT_TRUE(writer->sync().is_ok());
+    written = writer->bytes_written();
+    env.fail_next("append");  // writes half the frame, then fails
+    ASSERT_FALSE(writer->append(TickId(11), std::vector<std::byte>(200, std::byte{7})).is_ok());
+  }  // no close(): the zeros stay after the half frame
+  Read read = read_all(*Env::posix(), dir.path());
+  expect_payloads(read, 10);
+  ASSERT_TRUE(read.torn.has_value());
+  EXPECT_EQ(read.torn->offset, written);
+}
+
 // Zeros the file refuses are not the records' failure: they are appended past the end.
 TEST(PreallocateTest, ARefusedPreallocationLeavesTheRecordsToTheEnd) {
   test::TempDir dir;
