@@ -40,8 +40,9 @@ class PayloadAllocator {
 // process: the arena holds its high-water mark per class, and the steady state of creating
 // and dropping pages reaches neither the system allocator nor fresh memory. Slabs are mapped
 // from the kernel already faulted in (zero) and carved as they are used: allocate_zeroed()
-// takes a block never handed out without writing it, and zeroes a recycled one. Larger blocks are mapped on their own (zero, untouched until written) and unmapped
-// when freed. Under AddressSanitizer every block goes to the system.
+// takes a block never handed out without writing it, and zeroes a recycled one. Larger
+// blocks are mapped on their own (zero, untouched until written) and unmapped when freed.
+// Under AddressSanitizer every block goes to the system.
 PayloadAllocator& default_payload_allocator();
 
 }  // namespace mmsb

@@ -99,12 +99,15 @@ void append_frame(RecordType type, std::span<const std::byte> payload,
 }
 
 bool parse_frame_header(const std::byte* bytes, FrameHeader& header) {
-  if (get_le<std::uint64_t>(bytes + 16) != xxh3_64({bytes, 16})) return false;
-  header.length = get_le<std::uint32_t>(bytes);
+  // The fields before the check: a search for a valid frame after damage (which tries every
+  // offset, through up to a megabyte of zeros a crash leaves after the log's last record)
+  // rejects almost every offset on one byte, not on a hash.
   auto type = get_le<std::uint8_t>(bytes + 4);
   if (type != static_cast<std::uint8_t>(RecordType::kTick)) return false;
   if (get_le<std::uint8_t>(bytes + 5) != 0 || get_le<std::uint16_t>(bytes + 6) != 0) return false;
+  header.length = get_le<std::uint32_t>(bytes);
   if (header.length > kRecordPayloadMaxBytes) return false;
+  if (get_le<std::uint64_t>(bytes + 16) != xxh3_64({bytes, 16})) return false;
   header.type = static_cast<RecordType>(type);
   header.payload_checksum = get_le<std::uint64_t>(bytes + 8);
   return true;

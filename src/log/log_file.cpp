@@ -59,10 +59,6 @@ Result<bool> valid_frame_after(SegmentReader& file, std::uint64_t from) {
   // Only on damage: the rest of the file is read whole.
   if (from >= file.size()) return false;
   MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> rest, file.bytes(from, file.size() - from));
-  // Zeros to the end (what a crash leaves of the writer's preallocation) hold no frame.
-  if (std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; })) {
-    return false;
-  }
   for (std::uint64_t at = 0; at + kFrameHeaderBytes <= rest.size(); ++at) {
     FrameHeader header;
     if (!parse_frame_header(rest.data() + at, header)) continue;
