@@ -53,7 +53,7 @@ TEST(ConcurrencyTest, ReadersSeeWholeVersionsWhileAWriterCommits) {
   }
   // Commit until both enough ticks and enough reads happened (readers may start late).
   for (std::uint64_t tick = 2; tick < 300 || reads.load() < 50; ++tick) {
-    ASSERT_LT(tick, 10'000'000u) << "readers never ran";
+    if (tick > 10'000'000u) break;  // readers never ran: the reads expectation below says so
     std::vector<std::uint64_t> words(kPageBytes / sizeof(std::uint64_t), tick);
     for (int page = 1 + static_cast<int>(tick % 7); page <= kPages; page += 7) {
       ASSERT_TRUE(writer.put(PageId(page), std::as_bytes(std::span(words))).is_ok());
@@ -66,7 +66,7 @@ TEST(ConcurrencyTest, ReadersSeeWholeVersionsWhileAWriterCommits) {
   done.store(true, std::memory_order_release);
   for (std::thread& reader : readers) reader.join();
   EXPECT_EQ(inconsistent.load(), 0);
-  EXPECT_GT(reads.load(), 0u);
+  EXPECT_GE(reads.load(), 50u) << "the readers barely ran while the writer committed";
   EXPECT_TRUE(consistent(published));
 }
 
