@@ -38,6 +38,7 @@
 #include "core/ref.hpp"
 #include "mmsb/assert.hpp"
 #include "state/radix_node.hpp"
+#include "state/radix_walk.hpp"
 
 namespace mmsb::state {
 
@@ -121,14 +122,14 @@ class RadixMap {
   // Calls fn(key, const T&) for every entry, in ascending key order.
   template <typename Fn>
   void for_each(Fn&& fn) const {
-    if (root_ != nullptr) for_each_below(root(), 0, fn);
+    if (root_ != nullptr) radix_for_each<T>(root(), 0, fn);
   }
 
   // Calls fn(const RadixNode&) for every node a lookup may pass, a diff's base after the
   // diff, parents before children (memory accounting).
   template <typename Fn>
   void for_each_node(Fn&& fn) const {
-    if (root_ != nullptr) for_each_node_below(root(), fn);
+    if (root_ != nullptr) radix_for_each_node(root(), fn);
   }
 
   // Calls fn(key, const T* in_a, const T* in_b) for every key whose value differs by
@@ -136,7 +137,7 @@ class RadixMap {
   // two maps share are skipped, so the cost is O(differences x depth).
   template <typename Fn>
   static void diff(const RadixMap& a, const RadixMap& b, Fn&& fn) {
-    diff_nodes(a.root(), b.root(), 0, fn);
+    radix_diff<T>(a.root(), b.root(), 0, fn);
   }
 
  private:
@@ -342,79 +343,6 @@ class RadixMap {
     slot = nullptr;
     node->bitmap &= ~(std::uint32_t{1} << index);
     node->release(old);
-  }
-
-  template <typename Fn>
-  static void for_each_below(const RadixNode* node, std::uint64_t prefix, Fn& fn) {
-    for (std::uint32_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
-      const int index = __builtin_ctz(bits);
-      const std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * node->level));
-      if (node->level == 0) {
-        fn(key, *static_cast<const T*>(radix_slot(node, index)));
-      } else {
-        for_each_below(child(node, index), key, fn);
-      }
-    }
-  }
-
-  template <typename Fn>
-  static void for_each_node_below(const RadixNode* node, Fn& fn) {
-    fn(*node);
-    if (node->diff) fn(*static_cast<const RadixDiff*>(node)->base);
-    if (node->level == 0) return;
-    for (std::uint32_t bits = node->bitmap; bits != 0; bits &= bits - 1) {
-      for_each_node_below(child(node, __builtin_ctz(bits)), fn);
-    }
-  }
-
-  static const RadixNode* child(const RadixNode* node, int index) {
-    return static_cast<const RadixNode*>(radix_slot(node, index));
-  }
-
-  template <typename Fn>
-  static void diff_nodes(const RadixNode* a, const RadixNode* b, std::uint64_t prefix, Fn& fn) {
-    if (a == b) return;
-    if (a == nullptr || b == nullptr) {
-      const RadixNode* present = a != nullptr ? a : b;
-      auto report = [&](std::uint64_t key, const T& value) {
-        if (a != nullptr)
-          fn(key, &value, static_cast<const T*>(nullptr));
-        else
-          fn(key, static_cast<const T*>(nullptr), &value);
-      };
-      for_each_below(present, prefix, report);
-      return;
-    }
-    if (a->level != b->level) {
-      // The taller side's slot 0 lines up with the other root and holds the smaller keys;
-      // its other slots exist on that side only.
-      bool a_taller = a->level > b->level;
-      const RadixNode* tall = a_taller ? a : b;
-      if (a_taller)
-        diff_nodes(child(a, 0), b, prefix, fn);
-      else
-        diff_nodes(a, child(b, 0), prefix, fn);
-      for (std::uint32_t bits = tall->bitmap & ~std::uint32_t{1}; bits != 0; bits &= bits - 1) {
-        int index = __builtin_ctz(bits);
-        std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * tall->level));
-        if (a_taller)
-          diff_nodes(child(tall, index), nullptr, key, fn);
-        else
-          diff_nodes(nullptr, child(tall, index), key, fn);
-      }
-      return;
-    }
-    for (std::uint32_t bits = a->bitmap | b->bitmap; bits != 0; bits &= bits - 1) {
-      int index = __builtin_ctz(bits);
-      std::uint64_t key = prefix | (std::uint64_t(index) << (kRadixBits * a->level));
-      if (a->level == 0) {
-        const auto* in_a = static_cast<const T*>(radix_slot(a, index));
-        const auto* in_b = static_cast<const T*>(radix_slot(b, index));
-        if (in_a != in_b) fn(key, in_a, in_b);
-      } else {
-        diff_nodes(child(a, index), child(b, index), key, fn);
-      }
-    }
   }
 
   RadixSlot root_ = nullptr;  // a RadixNode, or null when empty
