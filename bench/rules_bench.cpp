@@ -128,7 +128,8 @@ void BM_schedule_sort_comparison(benchmark::State& state) {
 BENCHMARK(BM_schedule_sort_comparison)->Arg(100)->Arg(1000)->Arg(10000)->Arg(30000);
 
 // The rules step alone (Scheduler::run) over the motion rule at <candidates> particles, with
-// <workers> threads: match, footprint, sort, reserve and execute, without applying.
+// <workers> threads: match, footprint, sort, reserve and execute, without applying. Counters:
+// the last step's phases (reserve_ns: sort, match and the gate; execute_ns).
 void BM_rules_step(benchmark::State& state) {
   const auto count = static_cast<std::size_t>(state.range(0));
   mmsb::state::ForkCore fork{mmsb::State{}};
@@ -159,6 +160,8 @@ void BM_rules_step(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
   per_item(state, "per_candidate", count);
+  state.counters["reserve_ns"] = static_cast<double>(step.counters.reservation_ns);
+  state.counters["execute_ns"] = static_cast<double>(step.counters.execution_ns);
 }
 BENCHMARK(BM_rules_step)
     ->ArgsProduct({{100, 1000, 10000, 30000}, {1, 2}})

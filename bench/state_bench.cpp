@@ -234,6 +234,6 @@ void BM_page_content_terms(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
 }
-BENCHMARK(BM_page_content_terms)->Arg(1024);
+BENCHMARK(BM_page_content_terms)->Arg(32)->Arg(1024);
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "sched/scheduler.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <exception>
@@ -173,6 +174,10 @@ void Scheduler::prepare(RulesStep& out) {
   if (footprints_.size() < n) footprints_.resize(n);
   matched_.assign(n, 0);
   duplicate_.assign(n, 0);
+  reserved_.assign(n, 0);
+  input_by_scope_ = std::is_sorted(
+      scratch_.candidates.begin(), scratch_.candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return a.scope < b.scope; });
   memo_use_.assign(n, kMemoNone);
   statuses_.assign(n, Status::ok());
   // Receipts, and repeats of (rule, scope), which sit next to each other in this order.
@@ -280,7 +285,6 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
   const std::vector<Candidate>& all = out.candidates;
   const ReserveGate::Counters gate_before = gate_.counters();
   gate_.begin_tick();
-  keys_.clear();
   for (std::size_t i = 0; i < all.size(); ++i) {
     // The footprints' sets and the marks of their pages are scattered: load them ahead.
     if (i + 8 < all.size() && matched_[i + 8]) prefetch_sets(footprints_[i + 8]);
@@ -299,7 +303,8 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
     const std::uint32_t blocker = gate_.reserve(footprints_[i], static_cast<std::uint32_t>(i));
     if (blocker == ReserveGate::kReserved) {
       receipt.outcome = ReceiptOutcome::kApplied;
-      keys_.push_back(SortKey{all[i].scope.value(), i});
+      reserved_[i] = 1;
+      ++out.counters.applied;
       continue;
     }
     out.outcomes[i].writes.clear();
@@ -316,14 +321,25 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
       ++out.counters.rejected;
     }
   }
-  out.counters.applied = keys_.size();
   out.counters.mask_fast_path = gate_.counters().mask_fast_path - gate_before.mask_fast_path;
   out.counters.gate_probes = gate_.counters().probes - gate_before.probes;
-  sort_keys(keys_, spare_keys_);
-  out.order.resize(keys_.size());
-  for (std::size_t k = 0; k < keys_.size(); ++k) {
-    out.order[k] = static_cast<std::uint32_t>(keys_[k].index);
+  order_reserved(out);
+}
+
+void Scheduler::order_reserved(RulesStep& out) {
+  out.order.clear();
+  if (input_by_scope_) {  // the input's order, which visit maps to canonical indexes
+    for (const std::uint32_t i : scratch_.visit) {
+      if (reserved_[i]) out.order.push_back(i);
+    }
+    return;
   }
+  keys_.clear();
+  for (std::size_t i = 0; i < reserved_.size(); ++i) {
+    if (reserved_[i]) keys_.push_back(SortKey{out.candidates[i].scope.value(), i});
+  }
+  sort_keys(keys_, spare_keys_);
+  for (const SortKey& key : keys_) out.order.push_back(static_cast<std::uint32_t>(key.index));
 }
 
 void prefetch_outcomes(const RulesStep& step, std::size_t k, std::size_t end) {

@@ -81,8 +81,11 @@ class Scheduler {
   // (parallel); the reserve gate (canonical order); execute the reserved (parallel).
   void prepare(RulesStep& out);
   void match(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
-  // Fills out.order.
+  // Fills out.order (order_reserved).
   void reserve(const RuleMap& rules, TickId tick, RulesStep& out);
+  // out.order: the reserved candidates by scope. Taken from the input's order where it is by
+  // scope (standing rules' candidates come in page order), else sorted.
+  void order_reserved(RulesStep& out);
   void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
   // Loads what executing out.order[k] and the next few will touch (see execute()).
   void prefetch_execution(const RulesStep& out, std::size_t k, std::size_t end) const;
@@ -109,6 +112,8 @@ class Scheduler {
   std::vector<Footprint> footprints_;
   std::vector<std::uint8_t> matched_;
   std::vector<std::uint8_t> duplicate_;  // repeats a (rule, scope): not matched
+  std::vector<std::uint8_t> reserved_;   // set by the gate
+  bool input_by_scope_ = false;          // the step's input came in scope order
   // Per candidate: how the memo served it (kMemo*).
   enum : std::uint8_t { kMemoNone, kMemoReused, kMemoNew };
   std::vector<std::uint8_t> memo_use_;

@@ -1,6 +1,7 @@
 // The theorem of docs/SEMANTICS.md "Rules and scheduling": pairwise independent rewrites,
 // executed one after another in any order, give the same state root; and the scheduler's
-// parallel execution against one snapshot gives that root too.
+// parallel execution against one snapshot gives that root too. And the order the scheduler
+// hands the reserved candidates to the apply step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -161,6 +162,69 @@ RC_GTEST_PROP(CommutationProperty, IndependentRewritesCommuteInEveryOrder, ()) {
     }
   }
   RC_ASSERT(fork.commit().root() == expected);
+}
+
+// The reserved candidates are applied by scope (RulesStep::order): taken from the input's
+// order when that is by scope (standing rules), sorted otherwise; either way exactly the
+// reserved ones, and the same outcomes whatever order the input came in.
+TEST(ApplyOrderTest, HoldsExactlyTheReservedByScopeWhateverTheInputOrder) {
+  std::mt19937_64 random(5);
+  const State start = initial_state(random);
+  auto rules = std::make_shared<RuleMap>();
+  for (std::uint32_t i = 0; i < 2; ++i) {  // two rules that write their scope: one loses
+    Rule rule;
+    rule.name = "writer-" + std::to_string(i);
+    rule.footprint = [](const RuleView&, PageId scope, Footprint& out) {
+      out.write(scope);
+      return Status::ok();
+    };
+    rule.executor = [i](const RuleView&, PageId scope, DeltaSink& out) {
+      const std::byte bytes[1] = {static_cast<std::byte>(i + 1)};
+      return out.write(scope, 0, bytes);
+    };
+    const RuleFamilyId family = rule_family_id(rule.name);
+    rules->rules.push_back(RegisteredRule{std::move(rule), family, i, Status::ok()});
+    rules->by_family.emplace_back(family, i);
+  }
+  std::sort(rules->by_family.begin(), rules->by_family.end());
+  std::vector<Candidate> by_scope;  // every page by the first rule, every third by both
+  for (std::uint64_t page = 1; page <= kPages; ++page) {
+    for (std::uint32_t rule = 0; rule < (page % 3 == 0 ? 2u : 1u); ++rule) {
+      by_scope.push_back(make_candidate(PageId(page), rules->rules[rule].family, page * 2 + rule,
+                                        rule, 1, kOriginStanding));
+    }
+  }
+  std::vector<Candidate> shuffled = by_scope;
+  std::shuffle(shuffled.begin(), shuffled.end(), random);
+  ASSERT_FALSE(std::is_sorted(shuffled.begin(), shuffled.end(),
+                               [](const Candidate& a, const Candidate& b) { return a.scope < b.scope; }));
+  state::ForkCore fork(start);
+  std::vector<RulesStep> steps(2);
+  for (int k = 0; k < 2; ++k) {
+    Scheduler scheduler(nullptr);
+    steps[k].input = k == 0 ? by_scope : shuffled;
+    scheduler.run(fork.tables(), *rules, TickId(1), steps[k]);
+    const RulesStep& step = steps[k];
+    ASSERT_TRUE(step.failure.is_ok());
+    EXPECT_EQ(step.counters.applied, kPages);
+    EXPECT_EQ(step.counters.rejected, kPages / 3);
+    std::vector<std::uint32_t> applied;
+    for (std::uint32_t i = 0; i < step.outcomes.size(); ++i) {
+      if (step.outcomes[i].receipt.outcome == ReceiptOutcome::kApplied) applied.push_back(i);
+    }
+    std::vector<std::uint32_t> ordered = step.order;
+    std::sort(ordered.begin(), ordered.end());
+    EXPECT_EQ(ordered, applied) << "input " << k;
+    for (std::size_t j = 1; j < step.order.size(); ++j) {
+      EXPECT_LT(step.candidates[step.order[j - 1]].scope, step.candidates[step.order[j]].scope)
+          << "input " << k << ", position " << j;
+    }
+  }
+  EXPECT_EQ(steps[0].order, steps[1].order);
+  for (std::size_t i = 0; i < steps[0].outcomes.size(); ++i) {
+    EXPECT_EQ(steps[0].outcomes[i].receipt, steps[1].outcomes[i].receipt);
+    EXPECT_EQ(steps[0].outcomes[i].writes, steps[1].outcomes[i].writes);
+  }
 }
 
 // The property is not vacuous: when one rewrite writes what the other reads, the two

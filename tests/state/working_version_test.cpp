@@ -87,7 +87,9 @@ RC_GTEST_PROP(WorkingVersionProperty, GivesTheRootsOfTheCopyingPathAndSnapshotsS
       const Op op = random_op(copying.tables().next_page_id);
       RC_ASSERT(apply(copying, op).code() == apply(working, op).code());
     }
-    const Hash128 copied = copying.commit_as(TickId(t)).root();
+    const State committed = copying.commit_as(TickId(t));
+    const Hash128 copied = committed.root();
+    RC_ASSERT(test::reference_root(committed) == copied);
     RC_ASSERT(working.seal(TickId(t)) == copied);
     // Snapshots come and go: a held one keeps its nodes shared, a dropped one frees them
     // for the next tick to claim.
