@@ -48,7 +48,10 @@ void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare) {
   }
 }
 
-void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& scratch) {
+namespace {
+
+// scratch.keys: where each candidate goes, as (scope hash, input index) in canonical order.
+void sort_keys_of(const std::vector<Candidate>& candidates, CandidateSortScratch& scratch) {
   const std::size_t n = candidates.size();
   // (scope hash, index) pairs: 16 bytes to move instead of a candidate.
   std::vector<SortKey>& keys = scratch.keys;
@@ -68,14 +71,23 @@ void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& s
     }
     begin = end;
   }
+}
+
+}  // namespace
+
+void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& scratch) {
+  const std::size_t n = candidates.size();
+  const std::vector<SortKey>& keys = scratch.keys;
+  // scratch.candidates is the input of the last sort; keys and visit are its order.
+  if (keys.size() != n || candidates != scratch.candidates) {
+    sort_keys_of(candidates, scratch);
+    scratch.visit.resize(n);
+    for (std::size_t i = 0; i < n; ++i) scratch.visit[keys[i].index] = static_cast<std::uint32_t>(i);
+  }
   // One gather; the input stays in scratch.candidates.
   std::vector<Candidate>& gathered = scratch.candidates;
   gathered.resize(n);
-  scratch.visit.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    gathered[i] = candidates[keys[i].index];
-    scratch.visit[keys[i].index] = static_cast<std::uint32_t>(i);
-  }
+  for (std::size_t i = 0; i < n; ++i) gathered[i] = candidates[keys[i].index];
   candidates.swap(gathered);
 }
 

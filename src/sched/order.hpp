@@ -44,6 +44,7 @@ struct Candidate {
   // The index of the transaction (in its tick) that applied it, or kOriginStanding /
   // kOriginRetry.
   std::uint32_t origin = kOriginStanding;
+  friend bool operator==(const Candidate&, const Candidate&) = default;
 };
 
 // A candidate with its canonical key: the key is always derived from the scope this way.
@@ -67,7 +68,9 @@ void sort_keys(std::vector<SortKey>& keys, std::vector<SortKey>& spare);
 
 // Sorts into canonical order: (scope hash, index) pairs sorted by hash (radix from
 // kRadixSortMin candidates, std::sort below), the few runs of equal scope hash (one scope,
-// several rules) by (family, nonce), then one gather. `scratch` is reused between calls.
+// several rules) by (family, nonce), then one gather. `scratch` is reused between calls;
+// an input equal to the one it sorted last (a standing rule's candidates, tick after tick,
+// while its pages are the same) keeps that order, and only the gather runs.
 // comparison_sort_candidates is the plain std::sort on the whole key (the reference).
 struct CandidateSortScratch {
   // After a sort: the input as it was, and where each of its candidates went (input j is

@@ -328,6 +328,44 @@ RC_GTEST_PROP(OrderProperty, RadixSortEqualsComparisonSort, ()) {
   }
 }
 
+// One scratch through a run of inputs, some equal to the one before (whose order it
+// keeps), some changed in one field: each is sorted as a fresh scratch sorts it.
+TEST(OrderTest, AScratchKeepsAnOrderOnlyForTheSameInput) {
+  std::mt19937_64 random(3);
+  std::vector<Candidate> input;
+  for (std::size_t i = 0; i < 2000; ++i) {
+    input.push_back(candidate(PageId(random() % 700 + 1), random() % 3, i));
+  }
+  CandidateSortScratch kept;
+  for (int round = 0; round < 12; ++round) {
+    if (round % 3 == 2) {  // one field of one candidate changes
+      Candidate& changed = input[random() % input.size()];
+      switch (round % 4) {
+        case 0:
+          changed = candidate(PageId(random() % 700 + 1), changed.key.family, changed.key.nonce);
+          break;
+        case 1:
+          changed.key.nonce += 5000;
+          break;
+        case 2:
+          changed.attempt += 1;
+          break;
+        default:
+          changed.origin = 7;
+          break;
+      }
+    }
+    if (round == 7) input.pop_back();
+    std::vector<Candidate> sorted = input;
+    sort_candidates(sorted, kept);
+    std::vector<Candidate> fresh_sorted = input;
+    CandidateSortScratch fresh;
+    sort_candidates(fresh_sorted, fresh);
+    ASSERT_EQ(sorted, fresh_sorted) << "round " << round;
+    ASSERT_EQ(kept.visit, fresh.visit) << "round " << round;
+  }
+}
+
 TEST(RetryTest, BackoffIsSeededBoundedAndDeterministic) {
   std::vector<std::uint64_t> seen;
   for (std::uint32_t attempt = 1; attempt <= 14; ++attempt) {
