@@ -91,9 +91,11 @@ Status read_segment(Env& env, const std::string& path, TickId named, bool last,
   }
   std::uint64_t at = kSegmentHeaderBytes;
   while (at < size) {
-    auto torn_here = [&](const char* what) -> Status {
+    // Damage at `at` in the last segment is a torn tail unless a valid frame follows it,
+    // searched from `scan_from`.
+    auto torn_here = [&](const char* what, std::uint64_t scan_from) -> Status {
       if (last) {
-        MMSB_ASSIGN_OR_RETURN(bool valid_later, valid_frame_after(file, at + 1));
+        MMSB_ASSIGN_OR_RETURN(bool valid_later, valid_frame_after(file, scan_from));
         if (!valid_later) {
           *torn = TornTail{path, at, size - at};
           return Status::ok();
@@ -101,21 +103,19 @@ Status read_segment(Env& env, const std::string& path, TickId named, bool last,
       }
       return corruption(at_byte(path, at) + ": " + what);
     };
-    if (size - at < kFrameHeaderBytes) return torn_here("record header cut short");
+    if (size - at < kFrameHeaderBytes) return torn_here("record header cut short", at + 1);
     MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> frame, file.bytes(at, kFrameHeaderBytes));
     FrameHeader header;
-    if (!parse_frame_header(frame.data(), header)) return torn_here("bad record header");
+    if (!parse_frame_header(frame.data(), header)) return torn_here("bad record header", at + 1);
     const std::uint64_t end = at + kFrameHeaderBytes + header.length;
-    if (end > size) return torn_here("record extends past the end of the file");
+    if (end > size) return torn_here("record extends past the end of the file", at + 1);
     MMSB_ASSIGN_OR_RETURN(std::span<const std::byte> payload,
                           file.bytes(at + kFrameHeaderBytes, header.length));
     if (!payload_matches(header, payload)) {
-      if (last && end == size) {
-        *torn = TornTail{path, at, size - at};
-        return Status::ok();
-      }
-      // A frame cut short by a crash ends inside the zeros the writer preallocated after it.
-      return torn_here("record checksum mismatch");
+      // The header is whole (its checksum holds), so the frame ends at `end`: a crash that
+      // cut it short left it ending at the file's end or inside the zeros the writer
+      // preallocated after it. Its own payload is not searched for frames.
+      return torn_here("record checksum mismatch", end);
     }
     MMSB_RETURN_IF_ERROR(visit(payload, path, at));
     at = end;
