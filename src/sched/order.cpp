@@ -79,7 +79,7 @@ void sort_candidates(std::vector<Candidate>& candidates, CandidateSortScratch& s
   const std::size_t n = candidates.size();
   const std::vector<SortKey>& keys = scratch.keys;
   // scratch.candidates is the input of the last sort; keys and visit are its order.
-  if (keys.size() != n || candidates != scratch.candidates) {
+  if (candidates != scratch.candidates) {
     sort_keys_of(candidates, scratch);
     scratch.visit.resize(n);
     for (std::size_t i = 0; i < n; ++i) scratch.visit[keys[i].index] = static_cast<std::uint32_t>(i);

@@ -1,6 +1,5 @@
 #include "sched/scheduler.hpp"
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <exception>
@@ -175,9 +174,6 @@ void Scheduler::prepare(RulesStep& out) {
   matched_.assign(n, 0);
   duplicate_.assign(n, 0);
   reserved_.assign(n, 0);
-  input_by_scope_ = std::is_sorted(
-      scratch_.candidates.begin(), scratch_.candidates.end(),
-      [](const Candidate& a, const Candidate& b) { return a.scope < b.scope; });
   memo_use_.assign(n, kMemoNone);
   statuses_.assign(n, Status::ok());
   // Receipts, and repeats of (rule, scope), which sit next to each other in this order.
@@ -327,13 +323,21 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
 }
 
 void Scheduler::order_reserved(RulesStep& out) {
+  // The reserved in the input's order (visit maps it to canonical indexes), read as it lies;
+  // kept if that is by scope, as standing rules' candidates are.
   out.order.clear();
-  if (input_by_scope_) {  // the input's order, which visit maps to canonical indexes
-    for (const std::uint32_t i : scratch_.visit) {
-      if (reserved_[i]) out.order.push_back(i);
-    }
-    return;
+  const std::vector<Candidate>& input = scratch_.candidates;
+  const std::vector<std::uint32_t>& visit = scratch_.visit;
+  PageId last_scope;
+  std::size_t k = 0;
+  for (; k < visit.size(); ++k) {
+    if (!reserved_[visit[k]]) continue;
+    if (input[k].scope < last_scope) break;
+    last_scope = input[k].scope;
+    out.order.push_back(visit[k]);
   }
+  if (k == visit.size()) return;
+  out.order.clear();
   keys_.clear();
   for (std::size_t i = 0; i < reserved_.size(); ++i) {
     if (reserved_[i]) keys_.push_back(SortKey{out.candidates[i].scope.value(), i});

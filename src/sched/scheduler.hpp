@@ -113,7 +113,6 @@ class Scheduler {
   std::vector<std::uint8_t> matched_;
   std::vector<std::uint8_t> duplicate_;  // repeats a (rule, scope): not matched
   std::vector<std::uint8_t> reserved_;   // set by the gate
-  bool input_by_scope_ = false;          // the step's input came in scope order
   // Per candidate: how the memo served it (kMemo*).
   enum : std::uint8_t { kMemoNone, kMemoReused, kMemoNew };
   std::vector<std::uint8_t> memo_use_;

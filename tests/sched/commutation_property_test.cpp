@@ -9,6 +9,7 @@
 #include <random>
 
 #include "mmsb/hash.hpp"
+#include "sched/rule_table.hpp"
 #include "sched/scheduler.hpp"
 #include "support/rapidcheck_gtest.hpp"
 
@@ -170,7 +171,7 @@ RC_GTEST_PROP(CommutationProperty, IndependentRewritesCommuteInEveryOrder, ()) {
 TEST(ApplyOrderTest, HoldsExactlyTheReservedByScopeWhateverTheInputOrder) {
   std::mt19937_64 random(5);
   const State start = initial_state(random);
-  auto rules = std::make_shared<RuleMap>();
+  RuleTable table;
   for (std::uint32_t i = 0; i < 2; ++i) {  // two rules that write their scope: one loses
     Rule rule;
     rule.name = "writer-" + std::to_string(i);
@@ -182,11 +183,9 @@ TEST(ApplyOrderTest, HoldsExactlyTheReservedByScopeWhateverTheInputOrder) {
       const std::byte bytes[1] = {static_cast<std::byte>(i + 1)};
       return out.write(scope, 0, bytes);
     };
-    const RuleFamilyId family = rule_family_id(rule.name);
-    rules->rules.push_back(RegisteredRule{std::move(rule), family, i, Status::ok()});
-    rules->by_family.emplace_back(family, i);
+    ASSERT_TRUE(table.add(std::move(rule)).is_ok());
   }
-  std::sort(rules->by_family.begin(), rules->by_family.end());
+  const std::shared_ptr<const RuleMap> rules = table.snapshot();
   std::vector<Candidate> by_scope;  // every page by the first rule, every third by both
   for (std::uint64_t page = 1; page <= kPages; ++page) {
     for (std::uint32_t rule = 0; rule < (page % 3 == 0 ? 2u : 1u); ++rule) {
