@@ -193,8 +193,10 @@ BENCHMARK(BM_rocksdb_wal_sync)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Replay (apply mode) of a log of 500 ticks x 64 transactions each writing `write bytes`
-// (16: small deltas; 1024: whole-page puts), in bytes of log per second.
+// Replay (apply mode) of a log of kReplayTicks ticks x kReplayWritesPerTick transactions each
+// writing `write bytes` (16: small deltas; 1024: whole-page puts), in bytes of log per second.
+constexpr int kReplayTicks = 500;
+constexpr int kReplayWritesPerTick = 64;
 void BM_replay(benchmark::State& state) {
   const auto write_bytes = static_cast<std::size_t>(state.range(0));
   const std::string dir = bench_dir("replay");
@@ -208,7 +210,7 @@ void BM_replay(benchmark::State& state) {
     (void)setup.commit().value();
     (void)engine->close();
   }
-  // Append ticks of 64 transactions directly (the engine would need 64 threads for that).
+  // Append ticks of many transactions directly (the engine would need a thread for each).
   {
     mmsb::engine::ReplaySummary summary;
     State head = mmsb::engine::replay(*mmsb::Env::posix(), dir, {}, {}, &summary).value();
@@ -218,11 +220,11 @@ void BM_replay(benchmark::State& state) {
     mmsb::Hash128 previous = summary.last_record_hash;
     std::uint64_t seed = 9;
     std::vector<std::byte> payload;
-    for (int t = 0; t < 500; ++t) {
+    for (int t = 0; t < kReplayTicks; ++t) {
       mmsb::state::ForkCore fork(head);
       mmsb::log::TickRecord record;
       record.tick = mmsb::TickId(head.tick().value() + 1);
-      for (int i = 0; i < 64; ++i) {
+      for (int i = 0; i < kReplayWritesPerTick; ++i) {
         auto ops = small_write(seed);
         if (write_bytes == kPageBytes) {
           auto& write = std::get<mmsb::log::WriteOp>(ops[0]);
@@ -255,9 +257,10 @@ void BM_replay(benchmark::State& state) {
     bytes = summary.bytes_read;
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
-  // The log's 500 x 64 writes (the 10,000 creations of its first tick not counted).
+  // The log's writes (the creations of its first tick not counted).
   state.counters["writes_per_s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * 500 * 64), benchmark::Counter::kIsRate);
+      static_cast<double>(state.iterations() * kReplayTicks * kReplayWritesPerTick),
+      benchmark::Counter::kIsRate);
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_replay)->Arg(kWriteBytes)->Arg(kPageBytes)->Unit(benchmark::kMillisecond);
