@@ -13,6 +13,9 @@
 //   BM_tick_rules_resting/<entities>/<promise>: 1% of the particles move; the rule's
 //     matcher skips resting ones; with the promise (Rule::depends_only_on_footprint) the
 //     unchanged ones are not matched again.
+//   BM_particle_world/<particles>/<workers>: the `mmsb demo` particle world's tick (the
+//     driver's collide transaction, the standing motion rule, durability flush): the demo's
+//     ticks a second as a benchmark.
 //   BM_worker_pool_loop/<tasks>/<workers>: one parallel loop of small tasks on the pool (what
 //     a hand-off to the workers costs), against workers:1 of the same run.
 //   BM_motion_plain/<entities>: the physical baseline of BM_tick_rules: the same motion
@@ -257,6 +260,37 @@ void BM_tick_rules_bulk(benchmark::State& state) {
 BENCHMARK(BM_tick_rules_bulk)
     ->ArgsProduct({{10000, 100000}, {1, 2}})
     ->ArgNames({"entities", "workers"})
+    ->UseRealTime();
+
+// The `mmsb demo` particle world, a tick as the demo runs it (durability flush): the driver
+// reads every neighbouring pair from the snapshot and applies `collide` at the close ones,
+// and the standing motion rule moves every particle. What the demo's ticks a second measure.
+void BM_particle_world(benchmark::State& state) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  mmsb::EngineOptions options =
+      rules_engine_options("particle-world", static_cast<std::size_t>(state.range(1)));
+  options.durability = mmsb::Durability::kFlush;
+  {
+    auto engine = mmsb::Engine::open(options).value();
+    auto world = particles::create_world(*engine, count, 2026).value();
+    if (!particles::register_rules(*engine, world).is_ok()) state.SkipWithError("register");
+    if (!particles::step(*engine, world).is_ok()) state.SkipWithError("tick");  // buffers grown
+    for (auto _ : state) {
+      if (!particles::step(*engine, world).is_ok()) state.SkipWithError("tick");
+    }
+    const mmsb::EngineStats stats = engine->stats();
+    state.counters["reserve_ns"] = static_cast<double>(stats.last_rule_tick.reservation_ns);
+    state.counters["execute_ns"] = static_cast<double>(stats.last_rule_tick.execution_ns);
+    state.counters["apply_ns"] = static_cast<double>(stats.last_rule_tick.commit_ns);
+    state.counters["candidates"] = static_cast<double>(stats.last_rule_tick.candidates);
+    state.counters["applied"] = static_cast<double>(stats.last_rule_tick.applied);
+  }
+  std::filesystem::remove_all(options.dir);
+  per_item(state, "per_entity", count);
+}
+BENCHMARK(BM_particle_world)
+    ->ArgsProduct({{2000}, {1, 2}})
+    ->ArgNames({"particles", "workers"})
     ->UseRealTime();
 
 // A world at rest: 1% of the particles move, and the motion rule's matcher skips the rest.
