@@ -240,7 +240,9 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
   if (written.raw) {
     std::memcpy(owned->data + offset, bytes.data(), bytes.size());
   } else {
-    const TermSum before = page_content_terms(page, owned->bytes(), offset, end);
+    // The bytes before, from the record found (the same as the copy's, if one was just
+    // made, but not just stored: a copy's bytes read back at once wait for its stores).
+    const TermSum before = page_content_terms(page, record->bytes(), offset, end);
     std::memcpy(owned->data + offset, bytes.data(), bytes.size());
     count_content(written, before, page_content_terms(page, owned->bytes(), offset, end));
   }
@@ -263,7 +265,7 @@ Status ForkCore::apply(const Delta& delta) {
   const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, begin, end - begin));
   TickWrite& written = writes_[owned->tick_write];
-  const TermSum before = written.raw ? TermSum{} : delta_content_terms(*owned, delta);
+  const TermSum before = written.raw ? TermSum{} : delta_content_terms(*record, delta);  // see write()
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
   if (!written.raw) count_content(written, before, delta_content_terms(*owned, delta));

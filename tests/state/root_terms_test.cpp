@@ -1,7 +1,7 @@
 // The terms of the state root (state/root_terms.hpp) against FORMAT.md's definition
 // computed the plain way: one XXH3-128 (seed 2) over page id (8), chunk index (4) and the
-// chunk's bytes per non-zero chunk, summed modulo 2^128. Covers the batched path of whole
-// chunks, a shorter last chunk, zero chunks and every kind of range.
+// chunk's bytes per non-zero chunk, summed modulo 2^128. Covers whole chunks hashed from
+// registers and in batches, a shorter last chunk, zero chunks and every kind of range.
 #include "state/root_terms.hpp"
 
 #include <gtest/gtest.h>
@@ -56,6 +56,30 @@ TEST(RootTermsTest, ChunkTermsAreXxh3OfIdIndexAndBytes) {
     nonzero[size - 1] = std::byte{1};
     EXPECT_EQ(page_chunk_term(PageId(9), 3, nonzero), plain_chunk_term(PageId(9), 3, nonzero));
     EXPECT_EQ(page_chunk_term(PageId(9), 3, std::vector<std::byte>(size)), Hash128{}) << size;
+  }
+}
+
+// A chunk's term is computed from its bytes where they lie (root_terms.cpp: a whole chunk
+// from its aligned words, one of 12 to 63 bytes from words read and put together): it must
+// be XXH3 of the laid-out input for every size, id, index and content, zero words included.
+TEST(RootTermsTest, ChunkTermsFromThePageAreXxh3OfTheLaidOutInput) {
+  std::mt19937_64 random(13);
+  const std::uint64_t ids[] = {0, 1, 0xffffffffull, 0x100000000ull, ~std::uint64_t{0}};
+  for (int trial = 0; trial < 8000; ++trial) {
+    const std::size_t size = trial % 2 == 0 ? 64 : 1 + random() % 64;
+    std::vector<std::byte> chunk(size);
+    for (std::byte& byte : chunk) byte = static_cast<std::byte>(random());
+    for (std::size_t word = 0; word * 8 < size; ++word) {  // some words zero, some one byte
+      const std::size_t length = std::min<std::size_t>(8, size - word * 8);
+      const std::uint64_t pick = random() % 4;
+      if (pick < 2) std::fill_n(chunk.begin() + 8 * word, length, std::byte{0});
+      if (pick == 1) chunk[8 * word + random() % length] = std::byte{0x80};
+    }
+    const PageId id(trial < 50 ? ids[trial % 5] : random());
+    const std::uint64_t index = trial % 3 == 0 ? random() : random() % 64;
+    ASSERT_EQ(page_chunk_term(id, index, chunk), plain_chunk_term(id, index, chunk))
+        << "size " << size << " id " << id.value() << " index " << index;
+    ASSERT_EQ(page_content_terms(id, chunk), plain_terms(id, chunk, 0, size)) << size;
   }
 }
 
