@@ -502,6 +502,10 @@ bool decode_receipt(ByteReader& in, const RuleReceipt* previous, RuleReceipt& re
   receipt.outcome = static_cast<ReceiptOutcome>(outcome);
   if ((head & kHasFamily) != 0) {
     if (!in.read(receipt.family, "receipt family")) return false;
+    if (previous != nullptr && receipt.family == previous->family) {  // canonical: left out
+      return in.fail("receipt family " + std::to_string(receipt.family) +
+                     " given again where it is the previous receipt's");
+    }
   } else if (previous == nullptr) {
     return in.fail("first receipt without its family");
   } else {

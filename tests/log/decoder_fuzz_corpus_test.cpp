@@ -10,6 +10,7 @@
 #include "fuzz/checkpoint_target.hpp"
 #include "fuzz/ruleset_target.hpp"
 #include "fuzz/segment_target.hpp"
+#include "fuzz/tick_record_target.hpp"
 #include "ingest/ruleset_store.hpp"
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
@@ -114,7 +115,8 @@ TEST(DecoderFuzzCorpusTest, SegmentsCheckpointsAndRulesetsOfARealDirectory) {
 TEST(DecoderFuzzCorpusTest, InputsThatOnceFailed) {
   const std::map<std::string, Target> targets = {{"segment", fuzz::segment_target},
                                                  {"checkpoint", fuzz::checkpoint_target},
-                                                 {"ruleset", fuzz::ruleset_target}};
+                                                 {"ruleset", fuzz::ruleset_target},
+                                                 {"tick_record", fuzz::tick_record_target}};
   int inputs = 0;
   for (const auto& entry : std::filesystem::directory_iterator(MMSB_FUZZ_REGRESSIONS)) {
     const std::string name = entry.path().filename().string();
