@@ -1,7 +1,6 @@
 #include "state/root_terms.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
 #include "core/endian.hpp"
@@ -65,24 +64,25 @@ void mix32(XXH128_hash_t& acc, std::uint64_t a0, std::uint64_t a1, std::uint64_t
   acc.high64 ^= a0 + a1;
 }
 
-// XXH3-128 (seed 2) of a chunk term's input from the words of `length` bytes of it, and
-// its finish: XXH3_len_17to128_128b step for step (17 <= length <= 96), with `word(at)`
-// the input's 8 bytes at `at` however the caller puts them together.
+// XXH3-128 with `seed` of a term's input of `length` bytes from its words:
+// XXH3_len_17to128_128b step for step (17 <= length <= 96), with `word(at)` the input's 8
+// bytes at `at` however the caller puts them together.
 template <typename Word>
-inline __attribute__((always_inline)) Hash128 xxh3_17to96(std::uint64_t length, Word word) {
+inline __attribute__((always_inline)) Hash128 xxh3_17to96(std::uint64_t length,
+                                                          std::uint64_t seed, Word word) {
   const std::uint8_t* secret = XXH3_kSecret;
   XXH128_hash_t acc{length * XXH_PRIME64_1, 0};
   if (length > 64) {
-    mix32(acc, word(32), word(40), word(length - 48), word(length - 40), secret + 64, kChunkSeed);
+    mix32(acc, word(32), word(40), word(length - 48), word(length - 40), secret + 64, seed);
   }
   if (length > 32) {
-    mix32(acc, word(16), word(24), word(length - 32), word(length - 24), secret + 32, kChunkSeed);
+    mix32(acc, word(16), word(24), word(length - 32), word(length - 24), secret + 32, seed);
   }
-  mix32(acc, word(0), word(8), word(length - 16), word(length - 8), secret, kChunkSeed);
+  mix32(acc, word(0), word(8), word(length - 16), word(length - 8), secret, seed);
   const std::uint64_t low = XXH3_avalanche(acc.low64 + acc.high64);
   const std::uint64_t high =
       std::uint64_t{0} - XXH3_avalanche(acc.low64 * XXH_PRIME64_1 + acc.high64 * XXH_PRIME64_4 +
-                                        (length - kChunkSeed) * XXH_PRIME64_2);
+                                        (length - seed) * XXH_PRIME64_2);
   return Hash128{low, high};
 }
 
@@ -100,7 +100,7 @@ inline __attribute__((always_inline)) Hash128 whole_chunk_term(PageId id, std::u
   std::uint64_t c[8];
   for (int k = 0; k < 8; ++k) c[k] = get_le<std::uint64_t>(chunk + 8 * k);
   if ((c[0] | c[1] | c[2] | c[3] | c[4] | c[5] | c[6] | c[7]) == 0) return Hash128{};
-  return xxh3_17to96(kChunkInputBytesMax, [&](std::uint64_t at) -> std::uint64_t {
+  return xxh3_17to96(kChunkInputBytesMax, kChunkSeed, [&](std::uint64_t at) -> std::uint64_t {
     if (at % 8 == 4) return c[(at - 12) / 8];  // 28, 36, ..., 68
     if (at == 0) return id.value();
     const std::size_t k = (at - 8) / 8;  // 8, 16, ..., 40: chunk bytes 8k - 4 to 8k + 4
@@ -119,7 +119,7 @@ Hash128 short_chunk_term(PageId id, std::uint64_t index, const std::byte* chunk,
       id.value(),
       (index & 0xffffffffu) | std::uint64_t{get_le<std::uint32_t>(chunk)} << 32,
       get_le<std::uint64_t>(chunk + 4)};
-  return xxh3_17to96(12 + size, [&](std::uint64_t at) -> std::uint64_t {
+  return xxh3_17to96(12 + size, kChunkSeed, [&](std::uint64_t at) -> std::uint64_t {
     if (at >= 12) return get_le<std::uint64_t>(chunk + (at - 12));
     const unsigned shift = 8 * (at % 8);
     const std::uint64_t low = head[at / 8];
@@ -132,24 +132,25 @@ Hash128 short_chunk_term(PageId id, std::uint64_t index, const std::byte* chunk,
 Hash128 page_meta_term(PageId id, PageType type, Location location, std::uint64_t size_bytes,
                        Epoch epoch) {
   // id (8), type (4), location (1), size (8), epoch (8): FORMAT.md. XXH3 reads these 29
-  // bytes as the words at 0, 8, 13 and 21; each must lie inside one store the processor
-  // can forward from, or the read waits until the stores reach the cache (about 9 ns a
-  // term, measured). So: id at 0, bytes 8-23 in one 16-byte store, then epoch at 21.
-  std::byte input[32];
-  put_le<std::uint64_t>(input, id.value());
-  if constexpr (std::endian::native == std::endian::little) {
-    const std::uint64_t middle[2] = {
-        std::uint64_t{type} | std::uint64_t{static_cast<std::uint8_t>(location)} << 32 |
-            size_bytes << 40,
-        size_bytes >> 24 | epoch.value() << 40};
-    std::memcpy(input + 8, middle, sizeof(middle));
-  } else {
-    put_le<std::uint32_t>(input + 8, type);
-    put_le<std::uint8_t>(input + 12, static_cast<std::uint8_t>(location));
-    put_le<std::uint64_t>(input + 13, size_bytes);
-  }
-  put_le<std::uint64_t>(input + 21, epoch.value());
-  return xxh3_128_seeded(input, 29, kMetaSeed);
+  // bytes as the words at 0 (the id), 8 (the type, the location and the size's low 3
+  // bytes), 13 (the size) and 21 (the epoch): put together here, nothing is laid out (a
+  // laid-out input's reads wait for its stores: 12 ns a term, 3.7-6 with the stores
+  // arranged so that each read fell inside one).
+  const std::uint64_t type_location_size = std::uint64_t{type} |
+                                           std::uint64_t{static_cast<std::uint8_t>(location)} << 32 |
+                                           size_bytes << 40;
+  return xxh3_17to96(29, kMetaSeed, [&](std::uint64_t at) -> std::uint64_t {
+    switch (at) {
+      case 0:
+        return id.value();
+      case 8:
+        return type_location_size;
+      case 13:
+        return size_bytes;
+      default:  // 21
+        return epoch.value();
+    }
+  });
 }
 
 Hash128 page_chunk_term(PageId id, std::uint64_t index, std::span<const std::byte> chunk) {

@@ -83,6 +83,26 @@ TEST(RootTermsTest, ChunkTermsFromThePageAreXxh3OfTheLaidOutInput) {
   }
 }
 
+// A page's metadata term is put together in registers (root_terms.cpp): it must be XXH3-128
+// (seed 1) of id (8), type (4), location (1), size (8) and epoch (8) laid out.
+TEST(RootTermsTest, MetaTermsAreXxh3OfTheLaidOutMetadata) {
+  std::mt19937_64 random(17);
+  for (int trial = 0; trial < 4000; ++trial) {
+    const PageId id(trial < 4 ? (trial % 2 == 0 ? 0 : ~std::uint64_t{0}) : random());
+    const auto type = static_cast<PageType>(trial % 5 == 0 ? 0 : random());
+    const std::uint64_t size = trial % 3 == 0 ? random() : random() % 4096;
+    const Epoch epoch(trial % 7 == 0 ? random() : random() % 100);
+    std::vector<std::byte> input(29);
+    put_le<std::uint64_t>(input.data(), id.value());
+    put_le<std::uint32_t>(input.data() + 8, type);
+    put_le<std::uint8_t>(input.data() + 12, static_cast<std::uint8_t>(Location::kHost));
+    put_le<std::uint64_t>(input.data() + 13, size);
+    put_le<std::uint64_t>(input.data() + 21, epoch.value());
+    ASSERT_EQ(page_meta_term(id, type, Location::kHost, size, epoch), xxh3_128(input, 1))
+        << "id " << id.value() << " type " << type << " size " << size;
+  }
+}
+
 TEST(RootTermsTest, ContentTermsOfEveryRangeAreTheSumOfItsChunks) {
   std::mt19937_64 random(11);
   for (std::size_t size : {1u, 13u, 63u, 64u, 65u, 100u, 1024u, 1100u, 2065u, 4096u}) {
