@@ -45,96 +45,151 @@ inline std::uint32_t* write_boundaries(std::uint32_t* out, std::uint64_t bits, s
 }
 
 // Turns boundaries into runs, merging runs whose gap is at most merge_gap_bytes, and, with
-// `bytes`, appends each run's new bytes (from `source`) as soon as they are certain: at the
-// end of each chunk the scan hands over, while the chunk is still in the first-level cache
-// (the current run only grows forward, and a merge adds its gap to bytes still to come).
-// `bytes` is grown with slack, so most runs are copied with one 16-byte move; finish()
-// trims it.
+// `bytes`, appends each run's new bytes (from `source`) as soon as they are certain: with
+// each chunk's boundaries, while the chunk the scan just read is still in the first-level
+// cache (a merge copies its gap with the piece that joins). The loop over a chunk's pairs
+// has no branch that depends on the data: a pair that joins the run before it and one that
+// starts a run take the same path (the run's slot advances by 0 or 1, and the run is stored
+// again each time it grows). `runs` and `bytes` are grown with slack before each chunk, so
+// every store lands in place and most pieces are copied with one 16-byte move; finish()
+// trims both.
 class RunSink {
  public:
   RunSink(std::vector<DeltaRun>& out, std::uint32_t merge_gap_bytes, const std::byte* source,
           std::uint64_t size, std::vector<std::byte>* bytes)
-      : out_(out), merge_gap_bytes_(merge_gap_bytes), source_(source), size_(size), bytes_(bytes) {
+      : out_(out),
+        merge_gap_bytes_(merge_gap_bytes),
+        source_(source),
+        size_(size),
+        bytes_(bytes),
+        end_(-static_cast<std::int64_t>(merge_gap_bytes) - 1) {  // no first run joins it
+    out_.clear();
     if (bytes_ != nullptr) written_ = bytes_->size();
-  }
-
-  // Boundaries of one chunk, alternating start and end (a run may start in an earlier chunk
-  // and end in a later one).
-  void pair(const std::uint32_t* boundaries, const std::uint32_t* end) {
-    const std::uint32_t* at = boundaries;
-    if (open_ && at != end) close(*at++);
-    for (; end - at >= 2; at += 2) {
-      start(at[0]);
-      close(at[1]);
-    }
-    if (at != end) start(*at);
-  }
-
-  // The current run's bytes up to `until` (the end of the chunk scanned) are certain.
-  void copy_until(std::uint64_t until) {
-    if (bytes_ == nullptr || !has_current_) return;
-    const std::uint64_t to = open_ ? until : current_.end();
-    copy(copied_, to);
-    copied_ = to;
   }
 
   // A run open from 0 whose first `copied` bytes are in `bytes` already (a dense prefix).
   void open_at_zero(std::uint64_t copied) {
-    has_current_ = true;
+    reserve_runs(1);
+    slot_ = 0;
+    offset_ = 0;
     open_ = true;
-    current_ = DeltaRun{0, 0};
     copied_ = copied;
+  }
+
+  // The boundaries of the bytes before `until`, alternating start and end (a run may start
+  // in an earlier call and end in a later one).
+  void pair(const std::uint32_t* at, const std::uint32_t* end, std::uint64_t until) {
+    if (open_) {
+      if (at == end) return copy_open(until);
+      close(*at++);
+    }
+    if (at == end) return;
+    reserve_runs(static_cast<std::size_t>(end - at) / 2 + 1);
+    reserve_bytes(until - at[0] + static_cast<std::uint64_t>(merge_gap_bytes_));
+    // Locals, not members, in the loop: the bytes' stores may alias anything, and would
+    // make every member be read again after each.
+    DeltaRun* runs = out_.data();
+    std::byte* bytes = bytes_ != nullptr ? bytes_->data() : nullptr;
+    const std::byte* source = source_;
+    const std::uint64_t size = size_;
+    const std::int64_t gap = merge_gap_bytes_;
+    std::size_t written = written_;
+    std::int64_t slot = slot_;
+    std::int64_t offset = offset_;
+    std::int64_t run_end = end_;
+    for (; end - at >= 2; at += 2) {
+      const auto begin = static_cast<std::int64_t>(at[0]);
+      const auto finish = static_cast<std::int64_t>(at[1]);
+      // Masks, not conditions (which the compiler turns into a branch that mispredicts
+      // wherever runs lie close): `keep` is all ones if the pair joins the run before it.
+      const std::int64_t starts = begin - run_end > gap ? 1 : 0;
+      const std::int64_t keep = starts - 1;
+      const std::int64_t from = begin + ((run_end - begin) & keep);
+      offset = begin + ((offset - begin) & keep);
+      slot += starts;
+      run_end = finish;
+      runs[slot] =
+          DeltaRun{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(finish - offset)};
+      if (bytes != nullptr) {
+        written += copy_piece(bytes + written, source, size, static_cast<std::uint64_t>(from),
+                              static_cast<std::uint64_t>(finish));
+      }
+    }
+    written_ = written;
+    slot_ = slot;
+    offset_ = offset;
+    end_ = run_end;
+    if (at != end) {  // a run starts and is still open at `until`
+      start(*at);
+      copy_open(until);
+    }
   }
 
   void finish() {
     if (open_) close(static_cast<std::uint32_t>(size_));
-    if (has_current_) emit();
+    out_.resize(static_cast<std::size_t>(slot_ + 1));
     if (bytes_ != nullptr) bytes_->resize(written_);
   }
 
  private:
   void start(std::uint32_t begin) {
+    const bool joins = begin - end_ <= merge_gap_bytes_;
+    copied_ = static_cast<std::uint64_t>(joins ? end_ : begin);
+    if (!joins) {
+      ++slot_;
+      offset_ = begin;
+    }
     open_ = true;
-    if (has_current_ && begin - current_.end() <= merge_gap_bytes_) return;  // joins it
-    if (has_current_) emit();
-    has_current_ = true;
-    current_ = DeltaRun{begin, 0};
-    copied_ = begin;
   }
   void close(std::uint32_t end) {
-    current_.length = end - current_.offset;
+    copy_open(end);
+    end_ = end;
+    out_[static_cast<std::size_t>(slot_)] =
+        DeltaRun{static_cast<std::uint32_t>(offset_), static_cast<std::uint32_t>(end - offset_)};
     open_ = false;
   }
-  void emit() {
-    if (bytes_ != nullptr) copy(copied_, current_.end());
-    out_.push_back(current_);
+  // The open run's bytes up to `until`.
+  void copy_open(std::uint64_t until) {
+    if (bytes_ == nullptr || until <= copied_) return;
+    reserve_bytes(until - copied_);
+    written_ += copy_piece(bytes_->data() + written_, source_, size_, copied_, until);
+    copied_ = until;
   }
 
-  void copy(std::uint64_t from, std::uint64_t to) {
-    if (from >= to) return;
+  void reserve_runs(std::size_t more) {
+    const auto needed = static_cast<std::size_t>(slot_ + 1) + more;
+    if (out_.size() < needed) out_.resize(std::max(needed, 2 * out_.size()));
+  }
+  // Room for `length` more bytes, and the 16 a short piece's move may write past them.
+  void reserve_bytes(std::uint64_t length) {
+    if (bytes_ == nullptr) return;
+    const std::size_t needed = written_ + length + 16;
+    if (bytes_->size() < needed) bytes_->resize(std::max(needed, 2 * bytes_->size()));
+  }
+
+  // source[from, to) to `at` (which has 16 bytes of room past it); returns its length.
+  static std::uint64_t copy_piece(std::byte* at, const std::byte* source, std::uint64_t size,
+                                  std::uint64_t from, std::uint64_t to) {
     const std::uint64_t length = to - from;
-    if (bytes_->size() < written_ + length + 16) {
-      bytes_->resize(std::max<std::size_t>(written_ + length + 16, 2 * bytes_->size()));
-    }
-    std::byte* at = bytes_->data() + written_;
-    if (length <= 16 && from + 16 <= size_) {
-      std::memcpy(at, source_ + from, 16);
+    if (length <= 16 && from + 16 <= size) [[likely]] {
+      std::memcpy(at, source + from, 16);
     } else {
-      std::memcpy(at, source_ + from, length);
+      std::memcpy(at, source + from, length);
     }
-    written_ += length;
+    return length;
   }
 
   std::vector<DeltaRun>& out_;
-  std::uint32_t merge_gap_bytes_;
+  std::int64_t merge_gap_bytes_;
   const std::byte* source_;
   std::uint64_t size_;
   std::vector<std::byte>* bytes_;
   std::size_t written_ = 0;
-  bool has_current_ = false;  // the last run started, which the next may still join
+  std::int64_t slot_ = -1;    // the last run's index in out_ (-1: none yet)
+  std::int64_t offset_ = 0;   // where it starts
+  std::int64_t end_;          // where it ends, if closed (a next run within the gap joins it)
   bool open_ = false;         // it has not ended yet
-  DeltaRun current_;
-  std::uint64_t copied_ = 0;  // its bytes are in `bytes` up to here
+  std::uint64_t copied_ = 0;  // with open_: its bytes are in `bytes` up to here
 };
 
 // The longest prefix of whole groups in which every byte differs (a multiple of the group
@@ -168,7 +223,6 @@ template <typename MaskFn>
 inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size,
                       std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
                       std::vector<std::byte>* bytes, MaskFn mask_of, std::uint64_t start = 0) {
-  out.clear();
   RunSink sink(out, merge_gap_bytes, b, size, bytes);
   if (start > 0) sink.open_at_zero(start);
   // A 4 KiB chunk has at most 4096 boundaries; 8 more for write_boundaries' slack.
@@ -196,8 +250,7 @@ inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size
         carry = masks[i] >> 63;
       }
     }
-    sink.pair(boundaries, write);
-    sink.copy_until(chunk_end);
+    sink.pair(boundaries, write, chunk_end);
   }
   // The tail: fewer than 256 bytes, compared through zero-padded copies.
   for (; at < size; at += kScanBlockBytes) {
@@ -210,7 +263,7 @@ inline void scan_runs(const std::byte* a, const std::byte* b, std::uint64_t size
     const std::uint64_t transitions = mask ^ ((mask << 1) | carry);
     std::uint32_t* write =
         write_boundaries(boundaries, transitions, static_cast<std::uint32_t>(at));
-    sink.pair(boundaries, write);
+    sink.pair(boundaries, write, at + length);
     carry = mask >> 63;
   }
   sink.finish();
