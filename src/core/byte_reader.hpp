@@ -128,15 +128,19 @@ class ByteReader {
   const std::string& error() const { return error_; }
 
  private:
+  // Inlined into every read: the message is built out of line, only on failure.
   bool ensure(std::size_t length, const char* field) {
-    if (!error_.empty()) return false;
-    if (length > bytes_.size() - at_) {
-      error_ = std::string("truncated reading ") + field + " at byte " + std::to_string(at_) +
-               " (" + std::to_string(length) + " bytes wanted, " +
-               std::to_string(bytes_.size() - at_) + " left)";
+    if (!error_.empty()) [[unlikely]]
       return false;
-    }
+    if (length > bytes_.size() - at_) [[unlikely]]
+      return truncated(length, field);
     return true;
+  }
+  [[gnu::cold]] [[gnu::noinline]] bool truncated(std::size_t length, const char* field) {
+    error_ = std::string("truncated reading ") + field + " at byte " + std::to_string(at_) + " (" +
+             std::to_string(length) + " bytes wanted, " + std::to_string(bytes_.size() - at_) +
+             " left)";
+    return false;
   }
 
   std::span<const std::byte> bytes_;
