@@ -56,7 +56,9 @@ struct EngineOptions {
   // alone). The result never depends on it.
   std::size_t propagation_workers = 1;
   // Threads that match, footprint and execute rule candidates (1: the sequencer alone).
-  // The result never depends on it.
+  // The result never depends on it. Above 1, the engine measures whether the threads make
+  // its rule steps faster and uses them only while they do (docs/SEMANTICS.md "Rules and
+  // scheduling").
   std::size_t rule_workers = 1;
   // Rule telemetry (docs/SEMANTICS.md "Rules and scheduling"): if set, `reserved` and
   // `conflict` events are appended to this file as JSON lines by a thread of their own.

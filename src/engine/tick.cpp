@@ -14,6 +14,11 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+std::uint64_t ns_since(SteadyClock::time_point since) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - since).count());
+}
+
 // One tick's run: the fork, the record, and what the steps share.
 struct Run {
   log::TickRecord& record;
@@ -321,6 +326,7 @@ Status rules_step(Run& run) {
   const SteadyClock::time_point committing = SteadyClock::now();
   Status applied = apply_rules_step(run.fork, step);  // only the allocator refuses
   if (!applied.is_ok()) return run.refused(std::move(applied));
+  run.ctx.scheduler->step_applied(step, ns_since(committing));
   if (run.replaying()) {
     MMSB_RETURN_IF_ERROR(check_rules(run, step.outcomes));
     run.result.rule_candidates_checked = step.outcomes.size();
@@ -335,9 +341,7 @@ Status rules_step(Run& run) {
     run.record.rules.swap(step.outcomes);  // the step gets storage back with give_back
   }
   advance_retries(run.fork, run.record.tick, run.record.rules);
-  run.result.rule_commit_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - committing)
-          .count());
+  run.result.rule_commit_ns = ns_since(committing);
   run.result.rules = step.counters;
   return Status::ok();
 }

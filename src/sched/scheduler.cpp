@@ -64,7 +64,7 @@ class BufferSink final : public DeltaSink {
     if (record == nullptr) return refuse(not_found(target() + ": the page does not exist"));
     if (tables_.find_derivation(page) != nullptr) {
       return refuse(invalid_argument(target() + ": the page is derived: only propagation "
-                                                 "writes it"));
+                                                "writes it"));
     }
     if (offset > record->size_bytes || bytes.size() > record->size_bytes - offset) {
       return refuse(invalid_argument(target() + ": " + std::to_string(bytes.size()) +
@@ -144,9 +144,16 @@ void Scheduler::run(const state::Tables& tables, const RuleMap& rules, TickId ti
   run_step(tables, rules, tick, out);
 }
 
+void Scheduler::step_applied(const RulesStep& step, std::uint64_t apply_ns) {
+  if (pool_ == nullptr) return;
+  tuner_.record(step.counters.reservation_ns + step.counters.execution_ns + apply_ns,
+                step.candidates.size(), kParallelCandidatesMin);
+}
+
 void Scheduler::run_step(const state::Tables& tables, const RuleMap& rules, TickId tick,
                          RulesStep& out) {
   const Clock::time_point started = Clock::now();
+  step_pool_ = tuner_.parallel() ? pool_ : nullptr;
   prepare(out);
   match(tables, rules, out);
   if (failed(rules, out)) return;
@@ -206,7 +213,7 @@ void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesSt
   // the results land at canonical indexes.
   const std::vector<Candidate>& input = scratch_.candidates;
   const std::vector<std::uint32_t>& visit = scratch_.visit;
-  parallel_chunks(pool_, visit.size(), [&](std::size_t begin, std::size_t end) {
+  parallel_chunks(step_pool_, visit.size(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k) {
       if (k + 8 < end) core::prefetch(&footprints_[visit[k + 8]]);  // canonical slots
       if (k + 4 < end) prefetch_sets(footprints_[visit[k + 4]]);
@@ -309,8 +316,8 @@ void Scheduler::reserve(const RuleMap& rules, TickId tick, RulesStep& out) {
     const ConflictPolicy& policy = rules.rules[all[i].rule].rule.policy;
     if (policy.kind == ConflictPolicy::Kind::kRetry && all[i].attempt < policy.max_attempts) {
       receipt.outcome = ReceiptOutcome::kDeferred;
-      receipt.retry_at = TickId(tick.value() + retry_backoff(receipt.family, receipt.scope, tick,
-                                                             receipt.attempt));
+      receipt.retry_at = TickId(
+          tick.value() + retry_backoff(receipt.family, receipt.scope, tick, receipt.attempt));
       ++out.counters.deferred;
     } else {
       receipt.outcome = ReceiptOutcome::kRejected;
@@ -370,7 +377,7 @@ void Scheduler::prefetch_execution(const RulesStep& out, std::size_t k, std::siz
 void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
   // The reserved candidates in parallel, each into its own outcome; runs of one rule with a
   // bulk executor in one call.
-  parallel_chunks(pool_, out.order.size(), [&](std::size_t begin, std::size_t end) {
+  parallel_chunks(step_pool_, out.order.size(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end;) {
       prefetch_execution(out, k, end);
       const std::uint32_t rule = out.candidates[out.order[k]].rule;
@@ -380,8 +387,8 @@ void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, Rules
       }
       std::size_t run_end = k + 1;
       while (run_end < end && out.candidates[out.order[run_end]].rule == rule) ++run_end;
-      execute_bulk(tables, rules.rules[rule].rule,
-                   std::span(out.order).subspan(k, run_end - k), out);
+      execute_bulk(tables, rules.rules[rule].rule, std::span(out.order).subspan(k, run_end - k),
+                   out);
       k = run_end;
     }
   });

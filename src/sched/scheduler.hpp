@@ -17,13 +17,15 @@
 #include "mmsb/tick_record.hpp"
 #include "sched/match_memo.hpp"
 #include "sched/order.hpp"
+#include "sched/parallel_tuner.hpp"
 #include "sched/reserve_gate.hpp"
 #include "sched/rule_table.hpp"
 #include "state/tables.hpp"
 
 namespace mmsb::sched {
 
-// Per-tick figures (telemetry; the times never decide anything).
+// Per-tick figures (telemetry; the times decide only whether the next steps use the worker
+// pool, ParallelTuner, never what a step produces).
 struct RuleCounters {
   std::uint64_t candidates = 0;
   std::uint64_t applied = 0;
@@ -31,7 +33,7 @@ struct RuleCounters {
   std::uint64_t deferred = 0;  // rejected, retried later
   std::uint64_t skipped = 0;
   std::uint64_t duplicates = 0;
-  std::uint64_t retries = 0;  // candidates on their second or later attempt
+  std::uint64_t retries = 0;         // candidates on their second or later attempt
   std::uint64_t mask_fast_path = 0;  // reserved by the factor mask alone
   std::uint64_t gate_probes = 0;     // reserve-gate marks looked up
   // Matches reused from the previous step (Rule::depends_only_on_footprint)
@@ -74,6 +76,10 @@ class Scheduler {
   // depend only on their footprint reuse the previous step's match where their pages did
   // not change (see MatchMemo).
   void run(const state::ForkCore& fork, const RuleMap& rules, TickId tick, RulesStep& out);
+  // The caller applied the last run's writes in `apply_ns`: the step's whole cost, from
+  // which the tuner decides whether the next steps use the pool.
+  void step_applied(const RulesStep& step, std::uint64_t apply_ns);
+  const ParallelTuner& tuner() const { return tuner_; }
 
  private:
   void run_step(const state::Tables& tables, const RuleMap& rules, TickId tick, RulesStep& out);
@@ -106,6 +112,8 @@ class Scheduler {
   bool failed(const RuleMap& rules, RulesStep& out);
 
   core::WorkerPool* pool_;
+  ParallelTuner tuner_;
+  core::WorkerPool* step_pool_ = nullptr;  // pool_ if this step's parallel phases use it
   ReserveGate gate_;
   CandidateSortScratch scratch_;
   std::vector<SortKey> keys_, spare_keys_;
