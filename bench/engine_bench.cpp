@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "alloc_count.hpp"
 #include "bench_dir.hpp"
 #include "bench_random.hpp"
 #include "engine/apply.hpp"
@@ -77,6 +78,7 @@ void BM_commit_tick(benchmark::State& state) {
   mmsb::engine::TickContext ctx = machinery->context(function_map.get(), rule_map.get());
   std::uint64_t seed = 42;
   std::vector<std::byte> payload;
+  std::uint64_t allocations = 0;  // in the timed parts
   for (auto _ : state) {
     state.PauseTiming();
     mmsb::log::TickRecord record;
@@ -85,6 +87,7 @@ void BM_commit_tick(benchmark::State& state) {
       record.transactions.push_back(
           mmsb::log::LoggedTransaction{{small_write(seed, hot_pages)}, {}});
     }
+    const std::uint64_t allocations_before = mmsb::bench::allocations_in_process();
     state.ResumeTiming();
     mmsb::engine::TickResult result =
         mmsb::engine::run_tick(head, record, ctx, mmsb::engine::TickMode::kBuild);
@@ -95,9 +98,12 @@ void BM_commit_tick(benchmark::State& state) {
     if (!mmsb::log::encode_tick_record(record, payload).is_ok()) state.SkipWithError("encode");
     if (!writer->append(record.tick, payload).is_ok()) state.SkipWithError("append failed");
     state.PauseTiming();
+    allocations += mmsb::bench::allocations_in_process() - allocations_before;
     record = {};  // the inputs' memory goes back outside the timed part
     state.ResumeTiming();
   }
+  state.counters["allocs_per_delta"] =
+      static_cast<double>(allocations) / static_cast<double>(state.iterations() * per_tick);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_tick));
   state.counters["deltas_per_s"] = benchmark::Counter(
       static_cast<double>(state.iterations() * per_tick), benchmark::Counter::kIsRate);
