@@ -47,6 +47,16 @@ const bool kUseAvx2 = cpu_has_avx2();
 
 }  // namespace
 
+void changed_runs_baseline(const std::byte* a, const std::byte* b, std::uint64_t size,
+                           std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                           std::vector<std::byte>* bytes) {
+  // A lambda, not the function's pointer, so the scan inlines it.
+  auto mask = [](const std::byte* x, const std::byte* y) { return diff_mask_portable(x, y); };
+  scan_changes(a, b, size, merge_gap_bytes, out, bytes, mask);
+}
+
+bool diff_uses_avx2() { return kUseAvx2; }
+
 void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byte> new_bytes,
                   std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
                   std::vector<std::byte>* bytes) {
@@ -60,9 +70,7 @@ void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byt
     return;
   }
 #endif
-  // A lambda, not the function's pointer, so the scan inlines it.
-  auto mask = [](const std::byte* x, const std::byte* y) { return diff_mask_portable(x, y); };
-  scan_changes(a, b, size, merge_gap_bytes, out, bytes, mask);
+  changed_runs_baseline(a, b, size, merge_gap_bytes, out, bytes);
 }
 
 }  // namespace state

@@ -17,6 +17,14 @@ void changed_runs(std::span<const std::byte> old_bytes, std::span<const std::byt
                   std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
                   std::vector<std::byte>* bytes = nullptr);
 
+// The scan built for the baseline instruction set (SSE2 on x86-64), which changed_runs
+// uses where the CPU has no AVX2: callable on any CPU, so tests run it everywhere.
+void changed_runs_baseline(const std::byte* a, const std::byte* b, std::uint64_t size,
+                           std::uint32_t merge_gap_bytes, std::vector<DeltaRun>& out,
+                           std::vector<std::byte>* bytes);
+// Whether this CPU runs the AVX2 build.
+bool diff_uses_avx2();
+
 #if defined(__x86_64__)
 // diff_avx2.cpp; call only on a CPU with AVX2.
 void changed_runs_avx2(const std::byte* a, const std::byte* b, std::uint64_t size,

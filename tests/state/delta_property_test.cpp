@@ -2,6 +2,7 @@
 // RC_PARAMS="seed=<n>" to replay it.
 #include "mmsb/delta.hpp"
 #include "mmsb/page.hpp"
+#include "state/diff_internal.hpp"
 #include "support/generators.hpp"
 #include "support/rapidcheck_gtest.hpp"
 
@@ -33,13 +34,13 @@ RC_GTEST_PROP(DeltaProperty, ApplyOfDiffGivesTheNewPage, ()) {
 
 // A byte-at-a-time oracle for diff: runs of changed bytes merged across gaps of at most
 // kDeltaMergeGapBytes, dense when that is no larger.
-std::vector<DeltaRun> oracle_runs(const std::vector<std::byte>& a,
-                                  const std::vector<std::byte>& b) {
+std::vector<DeltaRun> oracle_runs(const std::vector<std::byte>& a, const std::vector<std::byte>& b,
+                                  std::uint32_t merge_gap_bytes = kDeltaMergeGapBytes) {
   std::vector<DeltaRun> runs;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (a[i] == b[i]) continue;
     auto at = static_cast<std::uint32_t>(i);
-    if (!runs.empty() && at - runs.back().end() <= kDeltaMergeGapBytes) {
+    if (!runs.empty() && at - runs.back().end() <= merge_gap_bytes) {
       runs.back().length = at + 1 - runs.back().offset;
     } else {
       runs.push_back(DeltaRun{at, 1});
@@ -67,9 +68,11 @@ RC_GTEST_PROP(DeltaProperty, DiffMatchesTheByteOracle, ()) {
 // Pages of up to 40 KiB (ten of the scan's 4 KiB chunks): a changed prefix of any length
 // (the scan copies a wholly changed start while it scans), runs that cross chunk ends, and
 // scattered bytes close enough to merge. Runs and bytes must be the oracle's.
-RC_GTEST_PROP(DeltaProperty, DiffOfLargePagesMatchesTheByteOracle, ()) {
-  const auto size = *rc::gen::inRange<std::size_t>(1, 40 * 1024);
-  std::vector<std::byte> old_bytes = *gen_bytes(size);
+// `old_bytes` changed as the scan's cases need: a changed prefix of any length (the scan
+// copies a wholly changed start while it scans), runs that cross chunk ends, and scattered
+// bytes close enough to merge.
+std::vector<std::byte> edited_page(const std::vector<std::byte>& old_bytes) {
+  const std::size_t size = old_bytes.size();
   std::vector<std::byte> new_bytes = old_bytes;
   if (*rc::gen::inRange(0, 3) == 0) {
     const auto prefix = *rc::gen::inRange<std::size_t>(0, size + 1);
@@ -83,6 +86,13 @@ RC_GTEST_PROP(DeltaProperty, DiffOfLargePagesMatchesTheByteOracle, ()) {
   for (int scattered = *rc::gen::inRange(0, 400); scattered > 0; --scattered) {
     new_bytes[*rc::gen::inRange<std::size_t>(0, size)] ^= std::byte{0x5a};
   }
+  return new_bytes;
+}
+
+RC_GTEST_PROP(DeltaProperty, DiffOfLargePagesMatchesTheByteOracle, ()) {
+  const auto size = *rc::gen::inRange<std::size_t>(1, 40 * 1024);
+  std::vector<std::byte> old_bytes = *gen_bytes(size);
+  std::vector<std::byte> new_bytes = edited_page(old_bytes);
   Delta delta = diff(PageId(1), Epoch(0), old_bytes, new_bytes).value();
   std::vector<std::byte> page = old_bytes;
   RC_ASSERT(apply_delta(delta, page).is_ok());
@@ -95,6 +105,38 @@ RC_GTEST_PROP(DeltaProperty, DiffOfLargePagesMatchesTheByteOracle, ()) {
     RC_ASSERT(std::vector<std::byte>(delta.bytes().begin(), delta.bytes().end()) == new_bytes);
   } else {
     RC_ASSERT(std::vector<DeltaRun>(delta.runs().begin(), delta.runs().end()) == expected);
+  }
+}
+
+// Every build of the scan this CPU runs (the baseline one, which CPUs without AVX2 use,
+// always; the AVX2 one where the CPU has it) gives the oracle's runs, exact (gap 0, as a
+// merge asks) and merged, with and without the runs' new bytes.
+RC_GTEST_PROP(DeltaProperty, EveryScanBuildGivesTheOraclesRunsAndBytes, ()) {
+  const auto size = *rc::gen::inRange<std::size_t>(1, 20 * 1024);
+  const std::vector<std::byte> old_bytes = *gen_bytes(size);
+  const std::vector<std::byte> new_bytes = edited_page(old_bytes);
+  using Scan = void (*)(const std::byte*, const std::byte*, std::uint64_t, std::uint32_t,
+                        std::vector<DeltaRun>&, std::vector<std::byte>*);
+  std::vector<Scan> builds = {&state::changed_runs_baseline};
+#if defined(__x86_64__)
+  if (state::diff_uses_avx2()) builds.push_back(&state::changed_runs_avx2);
+#endif
+  for (const std::uint32_t gap : {0u, kDeltaMergeGapBytes}) {
+    const std::vector<DeltaRun> expected = oracle_runs(old_bytes, new_bytes, gap);
+    std::vector<std::byte> expected_bytes;
+    for (const DeltaRun& run : expected) {
+      expected_bytes.insert(expected_bytes.end(), new_bytes.begin() + run.offset,
+                            new_bytes.begin() + run.end());
+    }
+    for (const Scan scan : builds) {
+      std::vector<DeltaRun> runs;
+      std::vector<std::byte> bytes;
+      scan(old_bytes.data(), new_bytes.data(), size, gap, runs, &bytes);
+      RC_ASSERT(runs == expected);
+      RC_ASSERT(bytes == expected_bytes);
+      scan(old_bytes.data(), new_bytes.data(), size, gap, runs, nullptr);
+      RC_ASSERT(runs == expected);
+    }
   }
 }
 
