@@ -39,7 +39,7 @@ class ParallelTuner {
   // which run on one thread anyway, are not counted.
   void record(std::uint64_t ns, std::size_t candidates, std::size_t counted_min);
 
-  // For tests and statistics: steps held serial after a trial.
+  // For tests: how many trials ended in a hold without the pool, and with it.
   std::uint64_t serial_holds() const { return serial_holds_; }
   std::uint64_t parallel_holds() const { return parallel_holds_; }
 

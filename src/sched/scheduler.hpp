@@ -5,7 +5,7 @@
 // Shared by the sequencer and the re-executing replay.
 //
 // Thread-safety: one Scheduler per thread that builds ticks; it uses `pool` for the
-// parallel parts.
+// parallel parts while its ParallelTuner finds that cheaper (told by step_applied).
 #pragma once
 
 #include <cstdint>

@@ -240,8 +240,7 @@ TEST_P(RobustnessTest, RequestsInFlightAreBounded) {
   // waiting), so the server stops the connection, naming the limit.
   std::vector<std::byte> burst;
   for (std::uint64_t id = 10; id < 2010; ++id) {
-    ASSERT_TRUE(
-        net::encode_commit(burst, id, 0, {log::CreatePageOp{0, 8, {}}}).is_ok());
+    ASSERT_TRUE(net::encode_commit(burst, id, 0, {log::CreatePageOp{0, 8, {}}}).is_ok());
   }
   raw.send(burst);
   RawConnection::Ending ending = raw.until_closed();
@@ -310,20 +309,23 @@ TEST_P(RobustnessTest, ASlowSubscriberLosesBatchesNotTheServer) {
     ASSERT_TRUE(txn.commit().is_ok());
   }
   EXPECT_GT(server_->counters().events_dropped, 0u);
-  // It reads everything queued; the next batch it gets says how many it lost.
-  while (slow.next(header, body, 300)) {
+  // It reads again, what was queued and then the batches of new ticks: the first batch
+  // queued after those it lost says how many. (A new tick's batch is itself dropped while
+  // the queue is still full, which a busy machine can make last; so ticks go on, a bounded
+  // number, until a batch tells it.)
+  std::uint64_t told = 0;
+  for (int round = 0; round < 200 && told == 0; ++round) {
+    RemoteTransaction next = client->begin();
+    next.write(pages->created_pages[0], 0, filled(8, static_cast<unsigned char>(round)));
+    ASSERT_TRUE(next.commit().is_ok());
+    while (told == 0 && slow.next(header, body, 100)) {
+      ASSERT_EQ(header.type, FrameType::kEvent);
+      EventBatch batch;
+      ASSERT_TRUE(net::decode_event(body, batch).is_ok());
+      told = batch.batches_dropped_before;
+    }
   }
-  RemoteTransaction last = client->begin();
-  last.write(pages->created_pages[0], 0, filled(8, 1));
-  auto committed = last.commit();
-  ASSERT_TRUE(committed.is_ok());
-  EventBatch batch;
-  do {
-    ASSERT_TRUE(slow.next(header, body, 5000));
-    ASSERT_EQ(header.type, FrameType::kEvent);
-    ASSERT_TRUE(net::decode_event(body, batch).is_ok());
-  } while (batch.tick != committed->tick);
-  EXPECT_GT(batch.batches_dropped_before, 0u);
+  EXPECT_GT(told, 0u);
 }
 
 // At least 1000 connections at once, each said HELLO and is served; the memory an idle
