@@ -326,7 +326,6 @@ Status rules_step(Run& run) {
   const SteadyClock::time_point committing = SteadyClock::now();
   Status applied = apply_rules_step(run.fork, step);  // only the allocator refuses
   if (!applied.is_ok()) return run.refused(std::move(applied));
-  run.ctx.scheduler->step_applied(step, ns_since(committing));
   if (run.replaying()) {
     MMSB_RETURN_IF_ERROR(check_rules(run, step.outcomes));
     run.result.rule_candidates_checked = step.outcomes.size();
@@ -342,6 +341,7 @@ Status rules_step(Run& run) {
   }
   advance_retries(run.fork, run.record.tick, run.record.rules);
   run.result.rule_commit_ns = ns_since(committing);
+  run.ctx.scheduler->step_applied(step, run.result.rule_commit_ns);
   run.result.rules = step.counters;
   return Status::ok();
 }

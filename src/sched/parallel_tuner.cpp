@@ -4,7 +4,7 @@
 
 namespace mmsb::sched {
 
-double ParallelTuner::median(std::array<double, kTrialSteps>& costs) const {
+double ParallelTuner::median(std::array<double, kTrialSteps>& costs) {
   std::sort(costs.begin(), costs.end());
   return costs[kTrialSteps / 2];
 }

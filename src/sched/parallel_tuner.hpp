@@ -45,7 +45,7 @@ class ParallelTuner {
 
  private:
   enum class Phase : std::uint8_t { kTrialParallel, kTrialSerial, kHold };
-  double median(std::array<double, kTrialSteps>& costs) const;
+  static double median(std::array<double, kTrialSteps>& costs);  // sorts them
 
   Phase phase_ = Phase::kTrialParallel;
   std::size_t steps_ = 0;  // in the current phase

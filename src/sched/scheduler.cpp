@@ -153,7 +153,6 @@ void Scheduler::step_applied(const RulesStep& step, std::uint64_t apply_ns) {
 void Scheduler::run_step(const state::Tables& tables, const RuleMap& rules, TickId tick,
                          RulesStep& out) {
   const Clock::time_point started = Clock::now();
-  step_pool_ = tuner_.parallel() ? pool_ : nullptr;
   prepare(out);
   match(tables, rules, out);
   if (failed(rules, out)) return;
@@ -213,7 +212,7 @@ void Scheduler::match(const state::Tables& tables, const RuleMap& rules, RulesSt
   // the results land at canonical indexes.
   const std::vector<Candidate>& input = scratch_.candidates;
   const std::vector<std::uint32_t>& visit = scratch_.visit;
-  parallel_chunks(step_pool_, visit.size(), [&](std::size_t begin, std::size_t end) {
+  parallel_chunks(step_pool(), visit.size(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k) {
       if (k + 8 < end) core::prefetch(&footprints_[visit[k + 8]]);  // canonical slots
       if (k + 4 < end) prefetch_sets(footprints_[visit[k + 4]]);
@@ -377,7 +376,7 @@ void Scheduler::prefetch_execution(const RulesStep& out, std::size_t k, std::siz
 void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
   // The reserved candidates in parallel, each into its own outcome; runs of one rule with a
   // bulk executor in one call.
-  parallel_chunks(step_pool_, out.order.size(), [&](std::size_t begin, std::size_t end) {
+  parallel_chunks(step_pool(), out.order.size(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end;) {
       prefetch_execution(out, k, end);
       const std::uint32_t rule = out.candidates[out.order[k]].rule;

@@ -76,8 +76,9 @@ class Scheduler {
   // depend only on their footprint reuse the previous step's match where their pages did
   // not change (see MatchMemo).
   void run(const state::ForkCore& fork, const RuleMap& rules, TickId tick, RulesStep& out);
-  // The caller applied the last run's writes in `apply_ns`: the step's whole cost, from
-  // which the tuner decides whether the next steps use the pool.
+  // The caller applied the last run's writes (and its receipts) in `apply_ns`: with the
+  // run's own time, the step's cost, from which the tuner decides whether the next steps
+  // use the pool.
   void step_applied(const RulesStep& step, std::uint64_t apply_ns);
   const ParallelTuner& tuner() const { return tuner_; }
 
@@ -111,9 +112,12 @@ class Scheduler {
   // The first failed candidate in canonical order becomes out.failure: true if any.
   bool failed(const RuleMap& rules, RulesStep& out);
 
+  // The pool for this step's parallel phases: none while the tuner holds the step serial
+  // (it changes only in step_applied, between steps).
+  core::WorkerPool* step_pool() const { return tuner_.parallel() ? pool_ : nullptr; }
+
   core::WorkerPool* pool_;
   ParallelTuner tuner_;
-  core::WorkerPool* step_pool_ = nullptr;  // pool_ if this step's parallel phases use it
   ReserveGate gate_;
   CandidateSortScratch scratch_;
   std::vector<SortKey> keys_, spare_keys_;

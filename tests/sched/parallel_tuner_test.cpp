@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "mmsb/mmsb.hpp"
+#include "particles.hpp"
 #include "sched/scheduler.hpp"
 #include "state/tables.hpp"
 
@@ -83,25 +84,15 @@ TEST(ParallelTunerTest, TheStepGivesTheSameOutcomesWithOrWithoutThePool) {
   constexpr std::uint64_t kPages = 2000;  // above the pool's minimum, several chunks
   state::ForkCore fork{State{}};
   for (std::uint64_t i = 0; i < kPages; ++i) {
-    const std::int64_t at = static_cast<std::int64_t>(i);
-    const std::byte bytes[32] = {static_cast<std::byte>(i), static_cast<std::byte>(at >> 8)};
-    ASSERT_TRUE(fork.create_page({.type = 7, .size_bytes = 32, .initial = bytes}).is_ok());
+    const auto at = static_cast<std::int64_t>(i);
+    ASSERT_TRUE(fork.create_page({.type = particles::kParticleType,
+                                  .size_bytes = sizeof(particles::Particle),
+                                  .initial = particles::encode({at, 2 * at, 3, -5})})
+                    .is_ok());
   }
   const State world = fork.commit();
   RuleTable table;
-  Rule rule;
-  rule.name = "shift";
-  rule.footprint = [](const RuleView&, PageId scope, Footprint& out) {
-    out.write(scope);
-    return Status::ok();
-  };
-  rule.executor = [](const RuleView& view, PageId scope, DeltaSink& out) -> Status {
-    MMSB_ASSIGN_OR_RETURN(auto bytes, view.read(scope));
-    std::byte next[32];
-    for (std::size_t i = 0; i < 32; ++i) next[i] = bytes[(i + 1) % 32];
-    return out.write(scope, 0, next);
-  };
-  ASSERT_TRUE(table.add(std::move(rule)).is_ok());
+  ASSERT_TRUE(table.add(particles::motion_rule()).is_ok());
   const auto rules = table.snapshot();
   const state::ForkCore reader(world);
   core::WorkerPool pool(2);
