@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -248,8 +249,9 @@ struct Transaction::Impl {
   std::shared_ptr<const sched::RuleMap> rules;
   bool committed = false;
 
-  // Records FailedPrecondition if the last op applies `family`, which is not registered.
-  void check_rule(RuleFamilyId family, const std::string& rule);
+  // Records FailedPrecondition if the last op applies `family`, which is not registered;
+  // the message names the rule by `name`, or by its family id without one (built only then).
+  void check_rule(RuleFamilyId family, std::optional<std::string_view> name);
   // The checks of commit; the request to submit.
   Result<std::unique_ptr<engine::Request>> seal(engine::Request::Waiter waiter);
 };

@@ -53,14 +53,16 @@ void Transaction::derive(PageId child, std::span<const PageId> parents, std::str
 void Transaction::apply(std::string_view rule, PageId scope) {
   const RuleFamilyId family = rule_family_id(rule);
   impl_->recorder.apply(family, scope);
-  impl_->check_rule(family, "rule '" + std::string(rule) + "'");
+  impl_->check_rule(family, rule);
 }
 
-void Transaction::Impl::check_rule(RuleFamilyId family, const std::string& rule) {
+void Transaction::Impl::check_rule(RuleFamilyId family, std::optional<std::string_view> name) {
   if (!rules || rules->find(family) == nullptr) {
     rules = engine->rules.snapshot();  // registered since the last look?
   }
   if (deferred.is_ok() && rules->find(family) == nullptr) {
+    const std::string rule =
+        name ? "rule '" + std::string(*name) + "'" : "rule family " + std::to_string(family);
     deferred = failed_precondition("operation " + std::to_string(recorder.ops().size() - 1) +
                                    ": apply: " + rule + " is not registered in this engine");
   }
@@ -78,7 +80,7 @@ Status Transaction::add(log::Op op) {
   if (impl_->committed) return failed_precondition("transaction already committed");
   impl_->recorder.add(std::move(op));
   if (const auto* apply = std::get_if<log::ApplyRuleOp>(&impl_->recorder.ops().back())) {
-    impl_->check_rule(apply->family, "rule family " + std::to_string(apply->family));
+    impl_->check_rule(apply->family, std::nullopt);
   }
   return Status::ok();
 }

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
+#include <string>
+#include <thread>
 
 #include "sched/order.hpp"
 #include "sched/reserve_gate.hpp"
@@ -38,6 +41,29 @@ TEST(RuleFamilyTest, FamilyIdsArePinned) {
   EXPECT_EQ(rule_family_id("collide"), 0xc8a21e545a7b33cbull);
   EXPECT_EQ(rule_family_id("a"), 0x06280b82a47323fbull);
   EXPECT_EQ(rule_family_id(""), 0xbfd7ff9a32453b7cull);
+}
+
+// rule_family_id remembers the last names a thread asked for: a remembered name, one pushed
+// out by others, a prefix of a remembered name and the empty name all give the pinned ids,
+// on this thread and on another.
+TEST(RuleFamilyTest, RememberedIdsAreTheHashedOnes) {
+  const auto check = [] {
+    for (int round = 0; round < 3; ++round) {
+      EXPECT_EQ(rule_family_id("collide"), 0xc8a21e545a7b33cbull);
+      EXPECT_EQ(rule_family_id("a"), 0x06280b82a47323fbull);
+      EXPECT_EQ(rule_family_id(""), 0xbfd7ff9a32453b7cull);
+      std::set<RuleFamilyId> others;
+      for (int k = 0; k < 20; ++k) others.insert(rule_family_id("other-" + std::to_string(k)));
+      EXPECT_EQ(others.size(), 20u);
+      EXPECT_EQ(others.count(rule_family_id("a")), 0u);
+      EXPECT_EQ(rule_family_id("motion/update"), 0x752ce9a761006346ull);
+      EXPECT_EQ(rule_family_id(std::string(300, 'x')), rule_family_id(std::string(300, 'x')));
+      EXPECT_NE(rule_family_id(std::string(300, 'x')), rule_family_id(std::string(299, 'x')));
+    }
+  };
+  check();
+  std::thread other(check);
+  other.join();
 }
 
 TEST(RuleFamilyTest, TableRejectsTakenNamesAndFamilyCollisions) {
