@@ -43,6 +43,25 @@ void prefetch_sets(const Footprint& footprint) {
   core::prefetch(footprint.pages_read.data());
 }
 
+// Starts loading the records of the first page a footprint writes and the first it reads
+// (what its executor reads first, as a rule's usually does), and keeps them in `records`
+// for a later prefetch of their bytes (prefetch_bytes).
+void prefetch_records(const state::Tables& tables, const Footprint& footprint,
+                      std::span<const state::PageRecord*, 2> records) {
+  std::size_t n = 0;
+  for (const std::vector<PageId>* pages : {&footprint.pages_written, &footprint.pages_read}) {
+    const state::PageRecord* record = pages->empty() ? nullptr : tables.find_page(pages->front());
+    if (record != nullptr) core::prefetch(record);
+    records[n++] = record;
+  }
+}
+
+void prefetch_bytes(std::span<const state::PageRecord* const, 2> records) {
+  for (const state::PageRecord* record : records) {
+    if (record != nullptr) core::prefetch(record->data);
+  }
+}
+
 Status threw(const char* what, const char* message) {
   return internal_error(std::string(what) + " threw: " + message);
 }
@@ -361,24 +380,31 @@ void prefetch_outcomes(const RulesStep& step, std::size_t k, std::size_t end) {
   }
 }
 
-void Scheduler::prefetch_execution(const RulesStep& out, std::size_t k, std::size_t end) const {
+void Scheduler::prefetch_execution(const state::Tables& tables, const RulesStep& out, std::size_t k,
+                                   std::size_t end, PagesAhead& ahead) const {
   // The outcomes (see prefetch_outcomes), and the candidates and footprints, stored the
-  // same way: the slot 8 ahead, its footprint's sets 4 ahead.
+  // same way: the slot 8 ahead, its footprint's sets 6 ahead, the records of its pages 4
+  // ahead and their bytes 2 ahead.
   prefetch_outcomes(out, k, end);
   if (k + 8 < end) {
     const std::uint32_t i = out.order[k + 8];
     core::prefetch(&out.candidates[i]);
     core::prefetch(&footprints_[i]);
   }
-  if (k + 4 < end) prefetch_sets(footprints_[out.order[k + 4]]);
+  if (k + 6 < end) prefetch_sets(footprints_[out.order[k + 6]]);
+  if (k + 4 < end) {
+    prefetch_records(tables, footprints_[out.order[k + 4]], ahead.slot(k + 4));
+  }
+  if (k + 2 < end) prefetch_bytes(ahead.slot(k + 2));
 }
 
 void Scheduler::execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out) {
   // The reserved candidates in parallel, each into its own outcome; runs of one rule with a
   // bulk executor in one call.
   parallel_chunks(step_pool(), out.order.size(), [&](std::size_t begin, std::size_t end) {
+    PagesAhead ahead;
     for (std::size_t k = begin; k < end;) {
-      prefetch_execution(out, k, end);
+      prefetch_execution(tables, out, k, end, ahead);
       const std::uint32_t rule = out.candidates[out.order[k]].rule;
       if (!rules.rules[rule].rule.bulk_executor) {
         execute_one(tables, rules, out.order[k++], out);

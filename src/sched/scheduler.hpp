@@ -8,6 +8,7 @@
 // parallel parts while its ParallelTuner finds that cheaper (told by step_applied).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -95,7 +96,16 @@ class Scheduler {
   void order_reserved(RulesStep& out);
   void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
   // Loads what executing out.order[k] and the next few will touch (see execute()).
-  void prefetch_execution(const RulesStep& out, std::size_t k, std::size_t end) const;
+  // The page records prefetch_execution looked up for the candidates a few ahead, by
+  // position (k mod 4), so it loads their bytes later without a second lookup.
+  struct PagesAhead {
+    std::array<const state::PageRecord*, 8> records{};
+    std::span<const state::PageRecord*, 2> slot(std::size_t k) {
+      return std::span<const state::PageRecord*, 2>(&records[2 * (k % 4)], 2);
+    }
+  };
+  void prefetch_execution(const state::Tables& tables, const RulesStep& out, std::size_t k,
+                          std::size_t end, PagesAhead& ahead) const;
   // Matches `candidate`, the step's i-th (canonical) candidate.
   void match_one(const state::Tables& tables, const RuleMap& rules, const Candidate& candidate,
                  std::size_t i);
