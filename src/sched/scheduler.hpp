@@ -95,7 +95,6 @@ class Scheduler {
   // scope (standing rules' candidates come in page order), else sorted.
   void order_reserved(RulesStep& out);
   void execute(const state::Tables& tables, const RuleMap& rules, RulesStep& out);
-  // Loads what executing out.order[k] and the next few will touch (see execute()).
   // The page records prefetch_execution looked up for the candidates a few ahead, by
   // position (k mod 4), so it loads their bytes later without a second lookup.
   struct PagesAhead {
@@ -104,6 +103,7 @@ class Scheduler {
       return std::span<const state::PageRecord*, 2>(&records[2 * (k % 4)], 2);
     }
   };
+  // Loads what executing out.order[k] and the next few will touch (see execute()).
   void prefetch_execution(const state::Tables& tables, const RulesStep& out, std::size_t k,
                           std::size_t end, PagesAhead& ahead) const;
   // Matches `candidate`, the step's i-th (canonical) candidate.
