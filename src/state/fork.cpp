@@ -15,6 +15,7 @@ ForkCore::ForkCore(const State& base)
     : base_(base),
       head_(base),
       options_(StateAccessors::data(base).options),
+      allocator_index_(core::payload_allocator_index(options_.allocator)),
       tables_(StateAccessors::data(base).tables),
       lineage_(StateAccessors::data(base).lineage),
       token_(next_token()),
@@ -72,8 +73,8 @@ Result<PageId> ForkCore::create_page(const PageSpec& spec) {
                             " bytes for a page of " + std::to_string(spec.size_bytes) + " bytes");
   }
   PageId id(tables_.next_page_id);
-  Ref<PageRecord> record =
-      PageRecord::make(id, spec.type, spec.size_bytes, Epoch(0), spec.initial, options_.allocator);
+  Ref<PageRecord> record = PageRecord::make_indexed(id, spec.type, spec.size_bytes, Epoch(0),
+                                                    spec.initial, allocator_index_);
   if (!record) {
     return resource_exhausted("new page: allocator refused " + std::to_string(spec.size_bytes) +
                               " bytes");

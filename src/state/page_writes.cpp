@@ -115,8 +115,7 @@ void ForkCore::forget_write(const PageRecord* replaced) {
   if (TickWrite* write = write_of(*replaced)) write->current = nullptr;
 }
 
-Status ForkCore::make_writable(PageRecord& record) {
-  if (record.make_writable()) return Status::ok();
+Status ForkCore::allocator_refused(const PageRecord& record) {
   return resource_exhausted("page " + std::to_string(record.id.value()) + ": allocator refused " +
                             std::to_string(record.size_bytes) + " bytes for its first write");
 }

@@ -12,10 +12,19 @@ namespace state {
 
 Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
                                  std::span<const std::byte> initial, PayloadAllocator* allocator) {
+  return make_indexed(id, type, size_bytes, epoch, initial,
+                      core::payload_allocator_index(allocator));
+}
+
+Ref<PageRecord> PageRecord::make_indexed(PageId id, PageType type, std::uint64_t size_bytes,
+                                         Epoch epoch, std::span<const std::byte> initial,
+                                         std::uint8_t allocator_index) {
   MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
+  static const std::uint8_t default_index =
+      core::payload_allocator_index(&default_payload_allocator());
+  PayloadAllocator* const allocator = core::payload_allocator_at(allocator_index);
   const bool zero_backed = initial.empty() && size_bytes <= core::kZeroRegionBytes &&
-                           allocator == &default_payload_allocator() &&
-                           core::zero_region() != nullptr;
+                           allocator_index == default_index && core::zero_region() != nullptr;
   std::byte* data = nullptr;
   if (zero_backed) {
     data = const_cast<std::byte*>(core::zero_region());  // never written through (see above)
@@ -36,19 +45,18 @@ Ref<PageRecord> PageRecord::make(PageId id, PageType type, std::uint64_t size_by
   record->size_bytes = size_bytes;
   record->epoch = epoch;
   record->data = data;
-  record->allocator_index = core::payload_allocator_index(allocator);
+  record->allocator_index = allocator_index;
   return Ref<PageRecord>::adopt(record);
 }
 
 Ref<PageRecord> PageRecord::copy(PageId new_id) const {
   const std::span<const std::byte> initial = zero_backed() ? std::span<const std::byte>{} : bytes();
-  Ref<PageRecord> record = make(new_id, type, size_bytes, epoch, initial, allocator());
+  Ref<PageRecord> record = make_indexed(new_id, type, size_bytes, epoch, initial, allocator_index);
   if (record) record->location = location;
   return record;
 }
 
-bool PageRecord::make_writable() {
-  if (!zero_backed()) return true;
+bool PageRecord::take_zero_block() {
   std::byte* block = allocator()->allocate_zeroed(size_bytes);
   if (block == nullptr) return false;
   data = block;

@@ -38,10 +38,15 @@ struct PageRecord final : Counted<PageRecord> {
   // are the shared read-only zero region until ForkCore makes it writable (make_writable).
   static Ref<PageRecord> make(PageId id, PageType type, std::uint64_t size_bytes, Epoch epoch,
                               std::span<const std::byte> initial, PayloadAllocator* allocator);
+  // The same with the allocator named by its index (core::payload_allocator_index), as a
+  // record names its own: a copy does not look its allocator up again.
+  static Ref<PageRecord> make_indexed(PageId id, PageType type, std::uint64_t size_bytes,
+                                      Epoch epoch, std::span<const std::byte> initial,
+                                      std::uint8_t allocator_index);
   // A copy (with `new_id`), zero-backed if this one is; nullptr if the allocator is exhausted.
   Ref<PageRecord> copy(PageId new_id) const;
   // Gives a zero-backed record a zero block of its own; false if the allocator refused.
-  bool make_writable();
+  bool make_writable() { return !zero_backed() || take_zero_block(); }
 
   bool zero_backed() const { return data == core::zero_region(); }
   std::span<const std::byte> bytes() const { return {data, size_bytes}; }
@@ -71,6 +76,7 @@ struct PageRecord final : Counted<PageRecord> {
 
  private:
   PageRecord() = default;
+  bool take_zero_block();  // make_writable of a zero-backed record
 };
 static_assert(sizeof(PageRecord) <= 48, "a page record is one 48-byte arena block");
 
@@ -346,7 +352,10 @@ class ForkCore {
   Result<PageRecord*> copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record);
   // Gives a zero-backed record the fork may write (made or claimed in this tick) its own
   // block (PageRecord::make_writable), or says the allocator refused.
-  static Status make_writable(PageRecord& record);
+  static Status make_writable(PageRecord& record) {
+    return record.make_writable() ? Status::ok() : allocator_refused(record);
+  }
+  static Status allocator_refused(const PageRecord& record);
   // Moves the pages sum (and the write's content_delta) from `before` to `after`, the terms
   // of the chunks a write touched before and after it.
   void count_content(TickWrite& write, const TermSum& before, const TermSum& after);
@@ -370,6 +379,7 @@ class ForkCore {
   State base_;
   State head_;
   StateOptions options_;
+  std::uint8_t allocator_index_;  // options_.allocator's (core::payload_allocator_index)
   Tables tables_;
   std::uint64_t lineage_ = 0;
   std::uint64_t token_ = 0;
