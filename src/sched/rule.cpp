@@ -55,8 +55,8 @@ RuleFamilyId family_id_of(std::string_view name) {
 }  // namespace
 
 // Transactions name their rule at every apply, and a thread names few rules: the last ones
-// it asked for are remembered (the hash and its input's allocation cost ~170 ns a call,
-// 6.5% of BM_particle_world's tick). Names longer than a rule's are not kept.
+// it asked for are remembered (the hash and its input's allocation were 6.5% of
+// BM_particle_world's tick). Names longer than a rule's are not kept.
 RuleFamilyId rule_family_id(std::string_view name) {
   struct Remembered {
     std::string name;
