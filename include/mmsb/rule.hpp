@@ -111,7 +111,8 @@ class RuleView {
   virtual Result<Edge> edge(EdgeId edge) const = 0;
   // Edges with `page` as either end, in id order (the page must be readable).
   virtual Result<std::vector<Edge>> edges_of(PageId page) const = 0;
-  Result<std::span<const std::byte>> read(PageId page) const;
+  // The page's bytes, as page() gives them (a view may answer without building the view).
+  virtual Result<std::span<const std::byte>> read(PageId page) const;
 
  protected:
   ~RuleView() = default;

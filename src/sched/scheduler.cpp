@@ -127,11 +127,23 @@ Status TablesView::outside(const std::string& what) const {
   return status;
 }
 
-Result<PageView> TablesView::page(PageId page) const {
+Result<const state::PageRecord*> TablesView::record(PageId page) const {
   if (footprint_ != nullptr && !footprint_->may_read(page)) {
     return outside("read of page " + std::to_string(page.value()));
   }
-  return tables_.page(page);
+  const state::PageRecord* record = tables_.find_page(page);
+  if (record == nullptr) return not_found(state::page_not_found(page));
+  return record;
+}
+
+Result<PageView> TablesView::page(PageId page) const {
+  MMSB_ASSIGN_OR_RETURN(const state::PageRecord* found, record(page));
+  return found->view();
+}
+
+Result<std::span<const std::byte>> TablesView::read(PageId page) const {
+  MMSB_ASSIGN_OR_RETURN(const state::PageRecord* found, record(page));
+  return found->bytes();
 }
 
 Result<Edge> TablesView::edge(EdgeId edge) const {

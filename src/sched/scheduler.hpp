@@ -150,12 +150,15 @@ class TablesView final : public RuleView {
   explicit TablesView(const state::Tables& tables, const Footprint* footprint = nullptr)
       : tables_(tables), footprint_(footprint) {}
   Result<PageView> page(PageId page) const override;
+  Result<std::span<const std::byte>> read(PageId page) const override;
   Result<Edge> edge(EdgeId edge) const override;
   Result<std::vector<Edge>> edges_of(PageId page) const override;
   const Status& violation() const { return violation_; }
 
  private:
   Status outside(const std::string& what) const;
+  // The page's record if the footprint lets the rule read it and it exists.
+  Result<const state::PageRecord*> record(PageId page) const;
   const state::Tables& tables_;
   const Footprint* footprint_;
   mutable Status violation_;

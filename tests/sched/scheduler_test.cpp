@@ -1,4 +1,5 @@
-// Rule identity, footprints, the reserve gate, canonical order and the retry schedule.
+// Rule identity, footprints, the executor's view, the reserve gate, canonical order and the retry
+// schedule.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "sched/reserve_gate.hpp"
 #include "sched/retry.hpp"
 #include "sched/rule_table.hpp"
+#include "sched/scheduler.hpp"
 #include "support/rapidcheck_gtest.hpp"
 
 namespace mmsb::sched {
@@ -64,6 +66,36 @@ TEST(RuleFamilyTest, RememberedIdsAreTheHashedOnes) {
   check();
   std::thread other(check);
   other.join();
+}
+
+// An executor's view reads a page's bytes straight from its record (TablesView::read): the
+// same bytes as page(), and the same refusals: outside the footprint (recorded as the
+// view's violation) and a page that does not exist.
+TEST(TablesViewTest, ReadGivesThePagesBytesAndRefusesAsPageDoes) {
+  state::ForkCore fork{State{}};
+  const std::vector<std::byte> bytes = {std::byte{1}, std::byte{2}, std::byte{3}};
+  const PageId inside = fork.create_page({.size_bytes = 3, .initial = bytes}).value();
+  const PageId outside = fork.create_page({.size_bytes = 3}).value();
+  const PageId missing(99);
+  Footprint footprint;
+  footprint.read(inside).read(missing);
+  ASSERT_TRUE(footprint.normalize().is_ok());
+  const TablesView view(fork.tables(), &footprint);
+  auto read = view.read(inside);
+  ASSERT_TRUE(read.is_ok());
+  EXPECT_TRUE(std::ranges::equal(*read, bytes));
+  EXPECT_EQ(read->data(), view.page(inside)->bytes.data());
+  auto gone = view.read(missing);
+  EXPECT_EQ(gone.status(), view.page(missing).status());
+  EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(view.violation().is_ok());
+  auto refused = view.read(outside);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "read of page " + std::to_string(outside.value()) + " outside its footprint");
+  EXPECT_EQ(view.violation(), refused.status());
+  const TablesView unchecked(fork.tables());  // a matcher's: the whole snapshot
+  EXPECT_TRUE(unchecked.read(outside).is_ok());
 }
 
 TEST(RuleFamilyTest, TableRejectsTakenNamesAndFamilyCollisions) {
