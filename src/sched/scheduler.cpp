@@ -127,23 +127,14 @@ Status TablesView::outside(const std::string& what) const {
   return status;
 }
 
-Result<const state::PageRecord*> TablesView::record(PageId page) const {
-  if (footprint_ != nullptr && !footprint_->may_read(page)) {
-    return outside("read of page " + std::to_string(page.value()));
-  }
-  const state::PageRecord* record = tables_.find_page(page);
-  if (record == nullptr) return not_found(state::page_not_found(page));
-  return record;
-}
-
 Result<PageView> TablesView::page(PageId page) const {
-  MMSB_ASSIGN_OR_RETURN(const state::PageRecord* found, record(page));
-  return found->view();
+  if (!readable(page)) return outside("read of page " + std::to_string(page.value()));
+  return tables_.page(page);
 }
 
 Result<std::span<const std::byte>> TablesView::read(PageId page) const {
-  MMSB_ASSIGN_OR_RETURN(const state::PageRecord* found, record(page));
-  return found->bytes();
+  if (!readable(page)) return outside("read of page " + std::to_string(page.value()));
+  return tables_.read(page);
 }
 
 Result<Edge> TablesView::edge(EdgeId edge) const {
@@ -154,9 +145,7 @@ Result<Edge> TablesView::edge(EdgeId edge) const {
 }
 
 Result<std::vector<Edge>> TablesView::edges_of(PageId page) const {
-  if (footprint_ != nullptr && !footprint_->may_read(page)) {
-    return outside("edges of page " + std::to_string(page.value()));
-  }
+  if (!readable(page)) return outside("edges of page " + std::to_string(page.value()));
   if (tables_.find_page(page) == nullptr) return not_found(state::page_not_found(page));
   return tables_.edges_of(page);
 }

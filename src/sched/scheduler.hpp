@@ -157,8 +157,7 @@ class TablesView final : public RuleView {
 
  private:
   Status outside(const std::string& what) const;
-  // The page's record if the footprint lets the rule read it and it exists.
-  Result<const state::PageRecord*> record(PageId page) const;
+  bool readable(PageId page) const { return footprint_ == nullptr || footprint_->may_read(page); }
   const state::Tables& tables_;
   const Footprint* footprint_;
   mutable Status violation_;

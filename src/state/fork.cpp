@@ -296,11 +296,7 @@ bool Fork::has_uncommitted_changes() const { return core_ && core_->has_uncommit
 bool Fork::contains(PageId page) const { return tables().find_page(page) != nullptr; }
 Result<PageView> Fork::page(PageId page) const { return tables().page(page); }
 
-Result<std::span<const std::byte>> Fork::read(PageId page) const {
-  const state::PageRecord* record = tables().find_page(page);
-  if (record == nullptr) return not_found(state::page_not_found(page));
-  return record->bytes();
-}
+Result<std::span<const std::byte>> Fork::read(PageId page) const { return tables().read(page); }
 
 Result<Edge> Fork::edge(EdgeId edge) const { return tables().edge(edge); }
 std::vector<Edge> Fork::edges_of(PageId page) const { return tables().edges_of(page); }

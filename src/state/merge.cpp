@@ -197,8 +197,8 @@ class ThreeWayMerge {
     ++result_.pages_merged;
     if (std::memcmp(merged.data(), ours.data, ours.size_bytes) == 0) return Status::ok();
     Epoch epoch(std::max(ours.epoch.value(), theirs.epoch.value()) + 1);
-    Ref<PageRecord> record =
-        PageRecord::make(ours.id, ours.type, ours.size_bytes, epoch, merged, ours.allocator());
+    Ref<PageRecord> record = PageRecord::make_indexed(ours.id, ours.type, ours.size_bytes, epoch,
+                                                      merged, ours.allocator_index);
     if (!record)
       return resource_exhausted("merge: allocator refused page " + std::to_string(ours.id.value()));
     record->location = ours.location;

@@ -282,9 +282,7 @@ bool State::contains(PageId page) const { return data_->tables.find_page(page) !
 Result<PageView> State::page(PageId page) const { return data_->tables.page(page); }
 
 Result<std::span<const std::byte>> State::read(PageId page) const {
-  const state::PageRecord* record = data_->tables.find_page(page);
-  if (record == nullptr) return not_found(state::page_not_found(page));
-  return record->bytes();
+  return data_->tables.read(page);
 }
 
 Result<Edge> State::edge(EdgeId edge) const { return data_->tables.edge(edge); }

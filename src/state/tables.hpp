@@ -145,6 +145,8 @@ struct Tables {
 
   const PageRecord* find_page(PageId page) const { return pages.find(page.value()); }
   Result<PageView> page(PageId page) const;
+  // The page's bytes (what page() would view, without building the view).
+  Result<std::span<const std::byte>> read(PageId page) const;
   Result<Edge> edge(EdgeId edge) const;
   std::vector<Edge> edges_of(PageId page) const;
   const DerivationRecord* find_derivation(PageId child) const {
@@ -190,6 +192,12 @@ MemoryUsage memory_usage(const Tables& tables);
 Hash128 compute_root(const Tables& tables, TickId tick);
 
 std::string page_not_found(PageId page);
+
+inline Result<std::span<const std::byte>> Tables::read(PageId page) const {
+  const PageRecord* record = find_page(page);
+  if (record == nullptr) return not_found(page_not_found(page));
+  return record->bytes();
+}
 
 // State <-> StateData, for the state module's own code.
 struct StateAccessors {
