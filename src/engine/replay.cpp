@@ -4,6 +4,7 @@
 #include "ingest/ruleset_store.hpp"
 #include "log/checkpoint.hpp"
 #include "log/format.hpp"
+#include "log/tick_reader.hpp"
 #include "log/tick_record.hpp"
 
 namespace mmsb::engine {
@@ -150,53 +151,35 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
   // the end (no intermediate one is ever read), so each tick changes in place the nodes
   // the ticks before it made.
   state::ForkCore working = state::ForkCore::working(std::move(state));
-  bool have_previous = false;
-  Hash128 previous;
-  bool done = false;
-  log::TickRecord record;  // every record is decoded into this one, its memory kept
-  Status scanned = log::read_log(
-      env, log_dir_of(dir),
-      [&](std::span<const std::byte> payload, const std::string& path,
-          std::uint64_t offset) -> Status {
-        if (done) return Status::ok();
-        summary->bytes_read += payload.size() + log::kFrameHeaderBytes;
-        Status decoded = log::decode_tick_record(payload, record);
-        if (!decoded.is_ok())
-          return corruption(log::at_byte(path, offset) + ": " + decoded.message());
-        if (have_previous && record.previous != previous) {
-          return corruption(log::at_byte(path, offset) + ": tick " +
-                            std::to_string(record.tick.value()) +
-                            " does not chain to the record before it");
-        }
-        have_previous = true;
-        previous = xxh3_128(payload);
-        summary->last_record_hash = previous;
+  Status scanned = log::read_tick_records(
+      env, log_dir_of(dir), options.read_ahead,
+      [&](log::LoggedTick& logged) -> Result<log::NextTick> {
+        log::TickRecord& record = logged.record;
+        summary->bytes_read += logged.bytes;
+        summary->last_record_hash = logged.hash;
         if (record.tick <= working.sealed_tick()) {  // covered by the checkpoint
           // A ruleset logged in full here may still judge the ticks after it.
           if (record.has_ingest && !record.ingest.ruleset_bytes.empty()) {
-            auto known = ruleset_of(record.ingest, ingest, log::at_byte(path, offset));
+            auto known = ruleset_of(record.ingest, ingest, logged.where);
             if (!known.is_ok()) return known.status();
           }
-          return Status::ok();
+          return log::NextTick::kMore;
         }
-        if (options.to && record.tick > *options.to) {
-          done = true;
-          return Status::ok();
-        }
+        if (options.to && record.tick > *options.to) return log::NextTick::kNoMore;
         if (record.tick.value() != working.sealed_tick().value() + 1) {
-          const std::string what = log::at_byte(path, offset) + ": expected tick " +
+          const std::string what = logged.where + ": expected tick " +
                                    std::to_string(working.sealed_tick().value() + 1) +
                                    ", found tick " + std::to_string(record.tick.value());
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
         MMSB_RETURN_IF_ERROR(apply_record(working, record, *machinery,
                                           reexecution ? &*reexecution : nullptr, ingest,
-                                          log::at_byte(path, offset), options.observer, summary));
+                                          logged.where, options.observer, summary));
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
           options.progress(working.sealed_tick(), summary->bytes_read);
         }
-        return Status::ok();
+        return log::NextTick::kMore;
       },
       &summary->torn);
   MMSB_RETURN_IF_ERROR(scanned);

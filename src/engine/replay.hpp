@@ -38,6 +38,9 @@ struct ReplayOptions {
   // Only checkpoints before this tick may be the start (verification of a checkpoint).
   std::optional<TickId> checkpoints_below;
   const StageObserver* observer = nullptr;  // test hook (engine/tick.hpp)
+  // Records read, decoded and checked ahead of the one being applied, by a thread of the
+  // replay's own (0: none, the caller's thread does it all; the outcome is the same).
+  std::size_t read_ahead = 16;
   // Called every `progress_every` ticks with the tick reached and log bytes read.
   std::function<void(TickId, std::uint64_t)> progress;
   std::uint64_t progress_every = 10000;

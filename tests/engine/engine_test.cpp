@@ -165,6 +165,34 @@ TEST(EngineTest, ManyThreadsCommitAndReplayMatches) {
   State replayed = engine::replay(*Env::posix(), dir.path(), {}, reexecute, &summary).value();
   EXPECT_EQ(replayed.root(), root);
   EXPECT_FALSE(summary.torn.has_value());
+  // Reading the records ahead on a thread of the replay's own, or not, and as far as any
+  // tick, replays the same.
+  for (const std::optional<TickId> to :
+       {std::optional<TickId>(), std::optional<TickId>(TickId(50))}) {
+    engine::ReplaySummary inline_summary;
+    engine::ReplayOptions inline_options = reexecute;
+    inline_options.to = to;
+    inline_options.read_ahead = 0;
+    const State inline_state =
+        engine::replay(*Env::posix(), dir.path(), {}, inline_options, &inline_summary).value();
+    for (std::size_t read_ahead : {1, 3, 16}) {
+      engine::ReplaySummary ahead_summary;
+      engine::ReplayOptions ahead_options = inline_options;
+      ahead_options.read_ahead = read_ahead;
+      const State ahead_state =
+          engine::replay(*Env::posix(), dir.path(), {}, ahead_options, &ahead_summary).value();
+      EXPECT_EQ(ahead_state.root(), inline_state.root()) << read_ahead;
+      EXPECT_EQ(ahead_state.tick(), inline_state.tick()) << read_ahead;
+      EXPECT_EQ(ahead_summary.ticks_applied, inline_summary.ticks_applied) << read_ahead;
+      EXPECT_EQ(ahead_summary.bytes_read, inline_summary.bytes_read) << read_ahead;
+      EXPECT_EQ(ahead_summary.last_record_hash, inline_summary.last_record_hash) << read_ahead;
+    }
+    if (to) {
+      EXPECT_EQ(inline_state.tick(), *to);
+    } else {
+      EXPECT_EQ(inline_state.root(), root);
+    }
+  }
   auto engine = Engine::open(options_for(dir)).value();
   EXPECT_EQ(engine->snapshot().root(), root);
 }
