@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -207,12 +208,19 @@ inline Status register_rules(Engine& engine, const World& world) {
 inline Result<CommitInfo> step(Engine& engine, const World& world) {
   Transaction txn = engine.begin();
   const State& state = txn.snapshot();
+  // Each particle is read once: the second of one pair is the first of the next.
+  std::optional<Particle> next;
+  auto read = [&](PageId page) -> std::optional<Particle> {
+    auto bytes = state.read(page);
+    return bytes.is_ok() ? std::optional<Particle>(decode(*bytes)) : std::nullopt;
+  };
+  if (!world.particles.empty()) next = read(world.particles[0]);
   for (std::size_t i = 0; i < world.contacts.size(); ++i) {
-    auto a = state.read(world.particles[i]);
-    auto b = state.read(world.particles[i + 1]);
-    if (!a.is_ok() || !b.is_ok()) continue;
-    const Particle p = decode(*a), q = decode(*b);
-    if (std::abs(p.x - q.x) < kContactDistance && std::abs(p.y - q.y) < kContactDistance) {
+    const std::optional<Particle> p = next;
+    next = read(world.particles[i + 1]);
+    if (!p || !next) continue;
+    const Particle& q = *next;
+    if (std::abs(p->x - q.x) < kContactDistance && std::abs(p->y - q.y) < kContactDistance) {
       txn.apply(kCollideRule, world.contacts[i]);
     }
   }
