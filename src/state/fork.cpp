@@ -165,16 +165,22 @@ void ForkCore::set_derivation(PageId child, const std::string& function) {
 
 void ForkCore::index_type(PageType type, PageId page, bool add) {
   if (type == 0) return;  // untyped pages are not indexed
-  const TypeMembers* members = tables_.types.find(type);
-  // The fork's own index is changed where it stands (no count taken on it); another is
-  // copied, and the copy installed.
+  // The entry changed last, if the fork still owns it (same tick): a run of pages of one
+  // type skips the lookup.
+  TypeMembers* owned =
+      indexed_token_ == token_ && indexed_type_ == type ? indexed_members_ : nullptr;
   Ref<TypeMembers> copy;
-  if (members == nullptr) {
-    copy = make_ref<TypeMembers>(token_);
-  } else if (members->owner != token_) {
-    copy = make_ref<TypeMembers>(*members, token_);
+  if (owned == nullptr) {
+    const TypeMembers* members = tables_.types.find(type);
+    // The fork's own index is changed where it stands (no count taken on it); another is
+    // copied, and the copy installed.
+    if (members == nullptr) {
+      copy = make_ref<TypeMembers>(token_);
+    } else if (members->owner != token_) {
+      copy = make_ref<TypeMembers>(*members, token_);
+    }
+    owned = copy ? copy.get() : const_cast<TypeMembers*>(members);
   }
-  TypeMembers* owned = copy ? copy.get() : const_cast<TypeMembers*>(members);
   if (add) {
     owned->pages.set(page.value(), TypeMembers::marker(), token_);
   } else {
@@ -182,9 +188,14 @@ void ForkCore::index_type(PageType type, PageId page, bool add) {
   }
   if (owned->pages.empty()) {
     tables_.types.erase(type, token_);
-  } else if (copy) {
-    tables_.types.set(type, std::move(copy), token_);
+    indexed_members_ = nullptr;
+    indexed_token_ = 0;
+    return;
   }
+  if (copy) tables_.types.set(type, std::move(copy), token_);
+  indexed_type_ = type;
+  indexed_members_ = owned;
+  indexed_token_ = token_;
 }
 
 void ForkCore::set_retries(std::vector<PendingRetry> retries) {

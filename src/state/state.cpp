@@ -22,13 +22,13 @@ Ref<PageRecord> PageRecord::make_indexed(PageId id, PageType type, std::uint64_t
   MMSB_ASSERT(initial.empty() || initial.size() == size_bytes);
   static const std::uint8_t default_index =
       core::payload_allocator_index(&default_payload_allocator());
-  PayloadAllocator* const allocator = core::payload_allocator_at(allocator_index);
   const bool zero_backed = initial.empty() && size_bytes <= core::kZeroRegionBytes &&
                            allocator_index == default_index && core::zero_region() != nullptr;
   std::byte* data = nullptr;
   if (zero_backed) {
     data = const_cast<std::byte*>(core::zero_region());  // never written through (see above)
   } else {
+    PayloadAllocator* const allocator = core::payload_allocator_at(allocator_index);
     data =
         initial.empty() ? allocator->allocate_zeroed(size_bytes) : allocator->allocate(size_bytes);
     if (data == nullptr) return nullptr;
@@ -36,7 +36,7 @@ Ref<PageRecord> PageRecord::make_indexed(PageId id, PageType type, std::uint64_t
   }
   void* storage = core::arena_allocate(sizeof(PageRecord));
   if (storage == nullptr) {
-    if (!zero_backed) allocator->deallocate(data, size_bytes);
+    if (!zero_backed) core::payload_allocator_at(allocator_index)->deallocate(data, size_bytes);
     return nullptr;
   }
   auto* record = new (storage) PageRecord();

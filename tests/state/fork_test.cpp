@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "mmsb/mmsb.hpp"
 #include "support/bytes.hpp"
 
@@ -218,6 +221,56 @@ TEST(ForkAllocatorTest, ExhaustedAllocatorFailsCleanly) {
   AllocatorStats stats = allocator.stats();
   EXPECT_EQ(stats.allocations, 3u);
   EXPECT_EQ(stats.deallocations, 3u);  // every page's bytes went back
+}
+
+// The type index under runs of creations and deletions of mixed types, across commits: every
+// committed State lists exactly the model's pages of each type, and keeps listing them after
+// later ticks change the index (ForkCore keeps the entry it changed last for the next page
+// of the same type within a tick).
+TEST(ForkTypeIndexTest, RunsOfTypesAcrossTicksMatchAModel) {
+  std::uint64_t seed = 11;
+  auto next = [&] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull; };
+  Fork fork{State{}};
+  std::map<PageType, std::set<std::uint64_t>> model;
+  std::vector<std::pair<State, std::map<PageType, std::set<std::uint64_t>>>> committed;
+  auto listed = [](const State& state, PageType type) {
+    std::set<std::uint64_t> pages;
+    state.for_each_page_of_type(type, [&](PageId page) { pages.insert(page.value()); });
+    return pages;
+  };
+  for (int step = 0; step < 3000; ++step) {
+    const std::uint64_t r = next() >> 33;
+    const auto type = static_cast<PageType>(1 + (r % 7 < 5 ? 0 : r % 3));  // runs of type 1
+    if (r % 5 == 0 && !model[type].empty()) {
+      const std::uint64_t victim = *model[type].begin();
+      ASSERT_TRUE(fork.delete_page(PageId(victim)).is_ok());
+      model[type].erase(victim);
+    } else {
+      model[type].insert(fork.create_page({.type = type, .size_bytes = 8}).value().value());
+    }
+    if (r % 97 == 0) {
+      committed.emplace_back(fork.commit(), model);
+      // A type emptied and filled again within one tick.
+      while (!model[3].empty()) {
+        const std::uint64_t victim = *model[3].begin();
+        ASSERT_TRUE(fork.delete_page(PageId(victim)).is_ok());
+        model[3].erase(victim);
+      }
+      model[3].insert(fork.create_page({.type = 3, .size_bytes = 8}).value().value());
+    }
+  }
+  committed.emplace_back(fork.commit(), model);
+  ASSERT_GT(committed.size(), 10u);
+  for (const auto& [state, expected] : committed) {
+    for (PageType type = 1; type <= 3; ++type) {
+      const auto found = expected.find(type);
+      const std::set<std::uint64_t> want =
+          found == expected.end() ? std::set<std::uint64_t>{} : found->second;
+      EXPECT_EQ(listed(state, type), want)
+          << "type " << type << " at tick " << state.tick().value();
+      EXPECT_EQ(state.page_count_of_type(type), want.size());
+    }
+  }
 }
 
 }  // namespace
