@@ -168,7 +168,9 @@ void ForkCore::index_type(PageType type, PageId page, bool add) {
   // The entry changed last, if the fork still owns it (same tick): a run of pages of one
   // type skips the lookup.
   TypeMembers* owned =
-      indexed_token_ == token_ && indexed_type_ == type ? indexed_members_ : nullptr;
+      indexed_members_ != nullptr && indexed_type_ == type && indexed_members_->owner == token_
+          ? indexed_members_
+          : nullptr;
   Ref<TypeMembers> copy;
   if (owned == nullptr) {
     const TypeMembers* members = tables_.types.find(type);
@@ -189,13 +191,11 @@ void ForkCore::index_type(PageType type, PageId page, bool add) {
   if (owned->pages.empty()) {
     tables_.types.erase(type, token_);
     indexed_members_ = nullptr;
-    indexed_token_ = 0;
     return;
   }
   if (copy) tables_.types.set(type, std::move(copy), token_);
   indexed_type_ = type;
   indexed_members_ = owned;
-  indexed_token_ = token_;
 }
 
 void ForkCore::set_retries(std::vector<PendingRetry> retries) {

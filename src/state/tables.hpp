@@ -392,11 +392,11 @@ class ForkCore {
   std::uint64_t lineage_ = 0;
   std::uint64_t token_ = 0;
   std::uint64_t tick_start_next_page_ = 0;  // pages with ids from here are new in this tick
-  // The type index entry index_type() changed last, valid while the token is the fork's
-  // (the entry is then the fork's own, in the tables).
+  // The type index entry index_type() changed last (null once it erased it): the tables
+  // hold it, so it lives while cached; it is the fork's to change while its owner is the
+  // fork's token (the same tick).
   PageType indexed_type_ = 0;
   TypeMembers* indexed_members_ = nullptr;
-  std::uint64_t indexed_token_ = 0;
   TickId sealed_tick_;                      // of the last seal, or the base's
   Hash128 sealed_root_;
   bool changed_ = false;
