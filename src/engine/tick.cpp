@@ -46,17 +46,27 @@ struct Run {
 };
 
 // Loads what the writes of transactions [begin, end) will touch first: each page's record
-// and the line the write starts at. The lookups are independent of one another, so the
-// processor overlaps their cache misses, where applying the transactions one by one waits
-// for each page's misses in turn. The transactions step runs it a batch ahead of itself.
-void warm_writes(const state::Tables& tables,
+// and the line the write starts at, or, where the fork keeps versions that share its pages
+// (the first write copies the page) and the page is small, every line of it. The lookups
+// are independent of one another, so the processor overlaps their cache misses, where
+// applying the transactions one by one waits for each page's misses in turn. The
+// transactions step runs it a batch ahead of itself.
+void warm_writes(const state::ForkCore& fork,
                  std::span<const log::LoggedTransaction> transactions) {
+  // Larger pages are copied by a loop the hardware prefetcher follows on its own.
+  constexpr std::uint64_t kWholePageBytesMax = 2048;
+  const bool copies = fork.keeps_versions();
   for (const log::LoggedTransaction& transaction : transactions) {
     for (const log::Op& op : transaction.input.ops) {
       const auto* write = std::get_if<log::WriteOp>(&op);
       if (write == nullptr || log::is_provisional(write->page)) continue;
-      const state::PageRecord* record = tables.find_page(PageId(write->page));
-      if (record != nullptr && write->offset < record->size_bytes) {
+      const state::PageRecord* record = fork.tables().find_page(PageId(write->page));
+      if (record == nullptr || write->offset >= record->size_bytes) continue;
+      if (copies && record->size_bytes <= kWholePageBytesMax) {
+        for (std::uint64_t at = 0; at < record->size_bytes; at += core::kCacheLine) {
+          core::prefetch(record->data + at);
+        }
+      } else {
         core::prefetch(record->data + write->offset);
       }
     }
@@ -83,10 +93,10 @@ Status transactions_step(Run& run) {
     record.op_results.reserve(ops);  // one allocation for the tick's results
   }
   const std::span<const log::LoggedTransaction> all = record.transactions;
-  warm_writes(run.fork.tables(), all.first(std::min(kWarmBatch, all.size())));
+  warm_writes(run.fork, all.first(std::min(kWarmBatch, all.size())));
   for (std::size_t i = 0; i < record.transactions.size(); ++i) {
     if (i % kWarmBatch == 0 && i + kWarmBatch < all.size()) {
-      warm_writes(run.fork.tables(),
+      warm_writes(run.fork,
                   all.subspan(i + kWarmBatch, std::min(kWarmBatch, all.size() - i - kWarmBatch)));
     }
     log::LoggedTransaction& transaction = record.transactions[i];

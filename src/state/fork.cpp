@@ -59,6 +59,7 @@ ForkCore ForkCore::working(State base) {
   ForkCore core(base);
   core.base_ = State();
   core.head_ = State();
+  core.keeps_versions_ = false;
   return core;
 }
 

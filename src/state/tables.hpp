@@ -255,6 +255,10 @@ class ForkCore {
   const Tables& tables() const { return tables_; }
   const StateOptions& options() const { return options_; }
   bool has_uncommitted_changes() const { return changed_; }
+  // True if versions the fork keeps (its base, each committed State) share its pages, so a
+  // page's first write in a tick copies the whole page; false for a working() one, whose
+  // pages only it reaches and are written in place.
+  bool keeps_versions() const { return keeps_versions_; }
 
   Result<PageId> create_page(const PageSpec& spec);
   // A record of the page the caller may write anywhere (then mark_written): copied on the
@@ -400,6 +404,7 @@ class ForkCore {
   TickId sealed_tick_;                      // of the last seal, or the base's
   Hash128 sealed_root_;
   bool changed_ = false;
+  bool keeps_versions_ = true;
   std::vector<TickWrite> writes_;  // pages copied or created in this tick, for epoch bumps
   std::vector<UndoRun> undo_;
   std::vector<std::byte> undo_bytes_;
