@@ -71,9 +71,27 @@ class Encoder {
 
 inline constexpr std::uint64_t kCountMax = 0xffffffffu;
 
+// The common op, sized once and written in place.
+void encode_write(const WriteOp& op, const OpResult& result, std::vector<std::byte>& out) {
+  const std::size_t at = out.size();
+  out.resize(at + 1 + 4 * 8 + op.bytes.size());
+  LeCursor put(out.data() + at);
+  put.put<std::uint8_t>(static_cast<std::uint8_t>(OpKind::kWrite));
+  put.put<std::uint64_t>(op.page);
+  put.put<std::uint64_t>(result.epoch);
+  put.put<std::uint64_t>(op.offset);
+  put.put<std::uint64_t>(op.bytes.size());
+  put.put_bytes(op.bytes);
+}
+
 void encode_op(const Op& any, const OpResult& result, Encoder& encoder) {
   std::vector<std::byte>& out = encoder.out();
   const std::size_t begun = encoder.begin();
+  if (const auto* write = std::get_if<WriteOp>(&any)) {
+    encode_write(*write, result, out);
+    encoder.end(begun, kOpMinBytes);
+    return;
+  }
   append_le<std::uint8_t>(out, static_cast<std::uint8_t>(kind_of(any)));
   switch (kind_of(any)) {
     case OpKind::kRead: {
@@ -91,15 +109,8 @@ void encode_op(const Op& any, const OpResult& result, Encoder& encoder) {
       append_bytes(out, op.bytes);
       break;
     }
-    case OpKind::kWrite: {
-      const auto& op = std::get<WriteOp>(any);
-      append_le<std::uint64_t>(out, op.page);
-      append_le<std::uint64_t>(out, result.epoch);
-      append_le<std::uint64_t>(out, op.offset);
-      append_le<std::uint64_t>(out, op.bytes.size());
-      append_bytes(out, op.bytes);
+    case OpKind::kWrite:  // encoded above
       break;
-    }
     case OpKind::kDeletePage:
       append_le<std::uint64_t>(out, std::get<DeletePageOp>(any).page);
       break;
@@ -632,8 +643,10 @@ Status encode_tick_record(const TickRecord& record, std::vector<std::byte>& out)
     }
     const std::span<const OpResult> results = record.results_of(transaction);
     const std::size_t begun = encoder.begin();
-    encoder.count(ops.size(), kOpsPerTransactionMax, "op count");
-    append_le<std::uint8_t>(out, static_cast<std::uint8_t>(transaction.result.outcome));
+    out.resize(begun + kTransactionMinBytes);  // op count, outcome
+    LeCursor put(out.data() + begun);
+    put.put<std::uint32_t>(encoder.checked(ops.size(), kOpsPerTransactionMax, "op count"));
+    put.put<std::uint8_t>(static_cast<std::uint8_t>(transaction.result.outcome));
     encoder.end(begun, kTransactionMinBytes);
     for (std::size_t i = 0; i < ops.size(); ++i) {
       encode_op(ops[i], results.empty() ? OpResult{} : results[i], encoder);
