@@ -71,12 +71,11 @@ class Encoder {
 
 inline constexpr std::uint64_t kCountMax = 0xffffffffu;
 
-// The common op, sized once and written in place.
+// The common op's fields, sized once and written in place.
 void encode_write(const WriteOp& op, const OpResult& result, std::vector<std::byte>& out) {
   const std::size_t at = out.size();
-  out.resize(at + 1 + 4 * 8 + op.bytes.size());
+  out.resize(at + 4 * 8 + op.bytes.size());
   LeCursor put(out.data() + at);
-  put.put<std::uint8_t>(static_cast<std::uint8_t>(OpKind::kWrite));
   put.put<std::uint64_t>(op.page);
   put.put<std::uint64_t>(result.epoch);
   put.put<std::uint64_t>(op.offset);
@@ -87,11 +86,6 @@ void encode_write(const WriteOp& op, const OpResult& result, std::vector<std::by
 void encode_op(const Op& any, const OpResult& result, Encoder& encoder) {
   std::vector<std::byte>& out = encoder.out();
   const std::size_t begun = encoder.begin();
-  if (const auto* write = std::get_if<WriteOp>(&any)) {
-    encode_write(*write, result, out);
-    encoder.end(begun, kOpMinBytes);
-    return;
-  }
   append_le<std::uint8_t>(out, static_cast<std::uint8_t>(kind_of(any)));
   switch (kind_of(any)) {
     case OpKind::kRead: {
@@ -109,7 +103,8 @@ void encode_op(const Op& any, const OpResult& result, Encoder& encoder) {
       append_bytes(out, op.bytes);
       break;
     }
-    case OpKind::kWrite:  // encoded above
+    case OpKind::kWrite:
+      encode_write(std::get<WriteOp>(any), result, out);
       break;
     case OpKind::kDeletePage:
       append_le<std::uint64_t>(out, std::get<DeletePageOp>(any).page);
