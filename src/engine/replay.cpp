@@ -55,10 +55,11 @@ Result<std::shared_ptr<const ingest::CompiledRuleset>> ruleset_of(const log::Ing
   return *loaded;
 }
 
-// Applies `record` to the working version by the tick step.
-Status apply_record(state::ForkCore& working, log::TickRecord& record, TickMachinery& machinery,
-                    const Reexecution* reexecution, IngestReplay& ingest, const std::string& where,
+// Applies the logged record to the working version by the tick step.
+Status apply_record(state::ForkCore& working, log::LoggedTick& logged, TickMachinery& machinery,
+                    const Reexecution* reexecution, IngestReplay& ingest,
                     const StageObserver* observer, ReplaySummary* summary) {
+  log::TickRecord& record = logged.record;
   TickContext ctx = reexecution != nullptr
                         ? machinery.context(reexecution->functions, reexecution->rules)
                         : machinery.context(nullptr, nullptr);
@@ -66,14 +67,17 @@ Status apply_record(state::ForkCore& working, log::TickRecord& record, TickMachi
   if (record.has_ingest) {
     MMSB_ASSIGN_OR_RETURN(
         std::shared_ptr<const ingest::CompiledRuleset> ruleset,
-        ruleset_of(record.ingest, ingest, where + ": tick " + std::to_string(record.tick.value())));
+        ruleset_of(record.ingest, ingest,
+                   logged.where() + ": tick " + std::to_string(record.tick.value())));
     ingest::Governor& governor = machinery.governor();
     const Hash128 in_force = governor.ruleset() != nullptr ? governor.ruleset()->hash() : Hash128{};
     if (in_force != record.ingest.ruleset) governor.set_ruleset(std::move(ruleset));
   }
   TickResult result = run_tick(working, record, ctx,
                                reexecution != nullptr ? TickMode::kReexecute : TickMode::kApply);
-  if (!result.ok()) return Status(result.status.code(), where + ": " + result.status.message());
+  if (!result.ok()) {
+    return Status(result.status.code(), logged.where() + ": " + result.status.message());
+  }
   summary->derived_recomputes += result.propagation.recomputes;
   summary->derived_changed += result.propagation.changed;
   summary->derived_taken_from_log += result.derived_taken_from_log;
@@ -160,21 +164,21 @@ Result<State> replay(Env& env, const std::string& dir, const StateOptions& state
         if (record.tick <= working.sealed_tick()) {  // covered by the checkpoint
           // A ruleset logged in full here may still judge the ticks after it.
           if (record.has_ingest && !record.ingest.ruleset_bytes.empty()) {
-            auto known = ruleset_of(record.ingest, ingest, logged.where);
+            auto known = ruleset_of(record.ingest, ingest, logged.where());
             if (!known.is_ok()) return known.status();
           }
           return log::NextTick::kMore;
         }
         if (options.to && record.tick > *options.to) return log::NextTick::kNoMore;
         if (record.tick.value() != working.sealed_tick().value() + 1) {
-          const std::string what = logged.where + ": expected tick " +
+          const std::string what = logged.where() + ": expected tick " +
                                    std::to_string(working.sealed_tick().value() + 1) +
                                    ", found tick " + std::to_string(record.tick.value());
           return damaged.empty() ? corruption(what) : blame_checkpoints(damaged, what);
         }
-        MMSB_RETURN_IF_ERROR(apply_record(working, record, *machinery,
+        MMSB_RETURN_IF_ERROR(apply_record(working, logged, *machinery,
                                           reexecution ? &*reexecution : nullptr, ingest,
-                                          logged.where, options.observer, summary));
+                                          options.observer, summary));
         ++summary->ticks_applied;
         if (options.progress && summary->ticks_applied % options.progress_every == 0) {
           options.progress(working.sealed_tick(), summary->bytes_read);

@@ -9,6 +9,9 @@
 #include "log/format.hpp"
 
 namespace mmsb::log {
+
+std::string LoggedTick::where() const { return at_byte(path, offset); }
+
 namespace {
 
 // Decodes the records of a log in order, each checked to chain to the one before.
@@ -16,12 +19,13 @@ class ChainDecoder {
  public:
   Status decode(std::span<const std::byte> payload, const std::string& path, std::uint64_t offset,
                 LoggedTick& tick) {
-    tick.where = at_byte(path, offset);
+    tick.path = path;  // into the slot's kept capacity: no allocation a record
+    tick.offset = offset;
     tick.bytes = payload.size() + kFrameHeaderBytes;
     Status decoded = decode_tick_record(payload, tick.record);
-    if (!decoded.is_ok()) return corruption(tick.where + ": " + decoded.message());
+    if (!decoded.is_ok()) return corruption(tick.where() + ": " + decoded.message());
     if (have_previous_ && tick.record.previous != previous_) {
-      return corruption(tick.where + ": tick " + std::to_string(tick.record.tick.value()) +
+      return corruption(tick.where() + ": tick " + std::to_string(tick.record.tick.value()) +
                         " does not chain to the record before it");
     }
     have_previous_ = true;

@@ -17,9 +17,13 @@ namespace mmsb::log {
 // One record of the log, decoded.
 struct LoggedTick {
   TickRecord record;
-  std::string where;        // its file and byte (at_byte), for messages
+  // Its file and byte, for messages (where(): at_byte's text, made only when asked for).
+  std::string path;
+  std::uint64_t offset = 0;
   std::uint64_t bytes = 0;  // its frame's, header included
   Hash128 hash;             // of its payload: what the next record's `previous` names
+
+  std::string where() const;
 };
 
 // What the visitor of read_tick_records asks for next.

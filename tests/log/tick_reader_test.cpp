@@ -64,7 +64,7 @@ Visits read(const std::string& dir, std::size_t read_ahead, std::uint64_t stop_a
         if (at == fail_at) return invalid_argument("the visitor fails at " + std::to_string(at));
         out.ticks.push_back(at);
         out.hashes.push_back(tick.hash);
-        out.wheres.push_back(tick.where);
+        out.wheres.push_back(tick.where());
         out.bytes += tick.bytes;
         return at == stop_after ? NextTick::kNoMore : NextTick::kMore;
       },
