@@ -39,6 +39,12 @@ using SteadyClock = std::chrono::steady_clock;
 // Ticks one batch writes before a single sync: group commit across ticks.
 inline constexpr std::size_t kTicksPerSyncMax = 64;
 
+// How long the sequencer looks for work before it sleeps (wait_for_work): about the time a
+// writer it just answered takes to come back with its next request. Sleeping instead
+// costs that writer a wake-up of the sequencer, 10-20 us on the machines measured
+// (BM_durable_commit/1: 117 -> 101 us a commit, against an 83 us sync).
+inline constexpr std::chrono::microseconds kSequencerSpin{40};
+
 // One queued request: a transaction, a merge of a fork, or a log sync barrier. It lives on
 // the submitting thread's stack until its promise is fulfilled.
 struct Request {
@@ -144,6 +150,8 @@ struct Engine::Impl {
   std::mutex& queue_mutex = doorbell->mutex;
   std::condition_variable& queue_changed = doorbell->cv;
   std::deque<engine::Request*> queue;
+  // queue.size(), kept with it under the mutex, read without it by the sequencer's spin.
+  std::atomic<std::size_t> queued{0};
   bool stopping = false;
   bool closed = false;
   // Test hooks (engine/test_hooks.hpp): a paused sequencer takes no batch; it says when it
@@ -178,6 +186,9 @@ struct Engine::Impl {
   // synced batch answered, and how long the next batch may wait for them to come back.
   std::size_t answered_by_sync = 0;
   std::chrono::nanoseconds return_window{0};
+  // How long work took to come after a batch, on average over the last few (sequencer thread
+  // only; wait_for_work): the sequencer spins before it sleeps while this is under a spin.
+  std::chrono::nanoseconds idle_gap{0};
 
   mutable std::mutex stats_mutex;
   EngineStats stats;
@@ -197,6 +208,9 @@ struct Engine::Impl {
 
   // sequencer.cpp
   void run_sequencer();
+  void wait_for_work(std::unique_lock<std::mutex>& lock);
+  void spin_for(std::size_t requests, std::chrono::nanoseconds limit,
+                std::unique_lock<std::mutex>& lock);
   void sync_barrier(engine::Request* barrier);
   void wait_for_returning_writers(std::unique_lock<std::mutex>& lock);
   using ProducerList = std::shared_ptr<const ingest::ProducerRegistry::List>;

@@ -6,6 +6,7 @@
 
 namespace mmsb {
 
+using engine::kSequencerSpin;
 using engine::PendingTick;
 using engine::Request;
 using engine::SteadyClock;
@@ -18,6 +19,7 @@ Status Engine::Impl::submit(Request* request) {
                     failure.message());
   }
   queue.push_back(request);
+  queued.store(queue.size(), std::memory_order_relaxed);
   queue_changed.notify_one();
   return Status::ok();
 }
@@ -29,23 +31,13 @@ void Engine::Impl::run_sequencer() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(queue_mutex);
-      auto has_work = [&] {
-        return stopping || (!paused && (!queue.empty() || packets_waiting()));
-      };
-      if (!has_work()) {
-        // The doorbell protocol (ingest/producer.hpp): say so, then look again in wait().
-        doorbell->sleeping.store(true, std::memory_order_seq_cst);
-        sequencer_waiting = true;
-        if (paused) sequencer_idle.notify_all();  // pause_sequencer waits for this
-        queue_changed.wait(lock, has_work);
-        sequencer_waiting = false;
-        doorbell->sleeping.store(false, std::memory_order_relaxed);
-      }
+      wait_for_work(lock);
       if (queue.empty() && !packets_waiting()) return;  // stopping and drained
       wait_for_returning_writers(lock);
       if (!queue.empty() && queue.front()->is_sync) {
         Request* barrier = queue.front();
         queue.pop_front();
+        queued.store(queue.size(), std::memory_order_relaxed);
         lock.unlock();
         sync_barrier(barrier);
         continue;
@@ -54,6 +46,7 @@ void Engine::Impl::run_sequencer() {
         batch.push_back(queue.front());
         queue.pop_front();
       }
+      queued.store(queue.size(), std::memory_order_relaxed);
     }
     const std::size_t packets = drain(producers_now);
     build_counters.batches.fetch_add(1, std::memory_order_relaxed);
@@ -72,8 +65,51 @@ void Engine::Impl::run_sequencer() {
 // answered. A lone writer never waits: it is the one that came back.
 void Engine::Impl::wait_for_returning_writers(std::unique_lock<std::mutex>& lock) {
   if (answered_by_sync < 2 || queue.size() >= answered_by_sync || stopping) return;
-  queue_changed.wait_for(lock, return_window,
-                         [&] { return stopping || queue.size() >= answered_by_sync; });
+  const SteadyClock::time_point until = SteadyClock::now() + return_window;
+  spin_for(answered_by_sync, std::min<std::chrono::nanoseconds>(return_window, kSequencerSpin),
+           lock);
+  queue_changed.wait_until(lock, until,
+                           [&] { return stopping || queue.size() >= answered_by_sync; });
+}
+
+// Waits until there is work (or the engine stops): looks for it for a spin first where
+// spinning pays (spin_for), then sleeps on the queue's condition variable. How long work
+// took to come is kept as idle_gap, an average over the last few waits, each counted up to
+// four spins (so a long idle spell is forgotten after a few busy batches).
+void Engine::Impl::wait_for_work(std::unique_lock<std::mutex>& lock) {
+  auto has_work = [&] { return stopping || (!paused && (!queue.empty() || packets_waiting())); };
+  if (has_work()) return;
+  const SteadyClock::time_point idle = SteadyClock::now();
+  if (!paused) spin_for(1, kSequencerSpin, lock);
+  if (!has_work()) {
+    // The doorbell protocol (ingest/producer.hpp): say so, then look again in wait().
+    doorbell->sleeping.store(true, std::memory_order_seq_cst);
+    sequencer_waiting = true;
+    if (paused) sequencer_idle.notify_all();  // pause_sequencer waits for this
+    queue_changed.wait(lock, has_work);
+    sequencer_waiting = false;
+    doorbell->sleeping.store(false, std::memory_order_relaxed);
+  }
+  const auto gap =
+      std::min<std::chrono::nanoseconds>(SteadyClock::now() - idle, 4 * kSequencerSpin);
+  idle_gap = (3 * idle_gap + gap) / 4;
+}
+
+// Looks, without the lock, for `requests` queued requests or a producer's packets, for at
+// most `limit`, yielding the processor between looks; only where spinning pays: while work
+// has come within a spin on average (idle_gap), as it does when writers commit one after
+// another, and not where it comes later (a server's clients a network round trip away), so
+// the spin does not take a processor they need. Called and returns with `lock` held.
+void Engine::Impl::spin_for(std::size_t requests, std::chrono::nanoseconds limit,
+                            std::unique_lock<std::mutex>& lock) {
+  if (idle_gap >= kSequencerSpin) return;
+  lock.unlock();
+  const SteadyClock::time_point until = SteadyClock::now() + limit;
+  while (SteadyClock::now() < until) {
+    std::this_thread::yield();
+    if (queued.load(std::memory_order_relaxed) >= requests || packets_waiting()) break;
+  }
+  lock.lock();
 }
 
 bool Engine::Impl::packets_waiting() const {
