@@ -3,6 +3,7 @@
 // the root's terms of what each write changes, and the seal's comparison of what was
 // written with what the tick found (docs/ARCHITECTURE.md "Fork and commit", "Claiming what
 // nobody else reaches", "The state root").
+#include <bit>
 #include <cstring>
 
 #include "state/tables.hpp"
@@ -38,12 +39,41 @@ TermSum delta_content_terms(const PageRecord& page, const Delta& delta) {
   return sum;
 }
 
+// Pages of up to this many bytes keep a later write's chunk terms pending (TickWrite::
+// pending_chunks, one bit a chunk).
+constexpr std::uint64_t kPendingPageBytesMax = 64 * kRootChunkBytes;
+
+// The chunks [offset, end) touches, as bits (end > offset, end <= kPendingPageBytesMax).
+std::uint64_t chunk_bits(std::uint64_t offset, std::uint64_t end) {
+  const std::uint64_t first = offset / kRootChunkBytes;
+  const std::uint64_t last = (end - 1) / kRootChunkBytes;
+  return (~std::uint64_t{0} >> (63 - last)) & (~std::uint64_t{0} << first);
+}
+
+// The terms of `page`'s chunks in `chunks`.
+TermSum chunk_terms(const PageRecord& page, std::uint64_t chunks) {
+  TermSum sum;
+  for (; chunks != 0; chunks &= chunks - 1) {
+    const std::uint64_t at = static_cast<std::uint64_t>(std::countr_zero(chunks)) * kRootChunkBytes;
+    sum.add(page_content_terms(page.id, page.bytes(), at, at + 1));
+  }
+  return sum;
+}
+
 }  // namespace
+
+void ForkCore::settle(TickWrite& write) {
+  if (write.pending_chunks == 0) return;
+  const TermSum now = chunk_terms(*write.current, write.pending_chunks);
+  tables_.pages_sum.add(now);
+  write.content_delta.add(now);
+  write.pending_chunks = 0;
+}
 
 bool ForkCore::differs(const PageRecord& page, const TickWrite& write) const {
   // Equal bytes have equal terms, so terms that moved prove a change without reading the
   // (by now cold) bytes; terms that did not move are compared byte by byte.
-  if (!write.raw && write.content_delta != TermSum{}) return true;
+  if (!write.raw && write.pending_chunks == 0 && write.content_delta != TermSum{}) return true;
   if (write.in_place) return in_place_differs(page, write);
   return !write.previous || hull_differs(page, write);  // no previous: created in this tick
 }
@@ -89,6 +119,7 @@ TermSum ForkCore::page_term(const PageRecord& record) const {
 PageRecord* ForkCore::make_raw(PageRecord& page) {
   TickWrite& write = writes_[page.tick_write];
   if (!write.raw) {
+    settle(write);
     tables_.pages_sum.subtract(page.content_terms());
     write.raw = true;
   }
@@ -157,6 +188,7 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   // previous is the claimed record), and the claimed record is put back as the tick found it.
   PageRecord* claimed = write->current;
   const std::size_t claimed_write = claimed->tick_write;
+  settle(writes_[claimed_write]);  // make_raw takes the copy's terms out whole
   const std::uint64_t begin = write->begin;
   const std::uint64_t end = write->end;
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, copy_into(slot, *claimed));
@@ -238,6 +270,15 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
   const std::uint64_t end = offset + bytes.size();
   if (written.raw) {
     std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  } else if (written.begin < written.end && owned->size_bytes <= kPendingPageBytesMax) {
+    // Written before in this tick: the chunks not pending yet leave the sums as they stand
+    // and become pending; their terms come back once, at the seal (settle).
+    const std::uint64_t chunks = chunk_bits(offset, end) & ~written.pending_chunks;
+    const TermSum before = chunk_terms(*owned, chunks);
+    tables_.pages_sum.subtract(before);
+    written.content_delta.subtract(before);
+    written.pending_chunks |= chunks;
+    std::memcpy(owned->data + offset, bytes.data(), bytes.size());
   } else {
     // The bytes before, from the record found (the same as the copy's, if one was just
     // made, but not just stored: a copy's bytes read back at once wait for its stores).
@@ -264,7 +305,9 @@ Status ForkCore::apply(const Delta& delta) {
   const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
   MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, begin, end - begin));
   TickWrite& written = writes_[owned->tick_write];
-  const TermSum before = written.raw ? TermSum{} : delta_content_terms(*record, delta);  // see write()
+  settle(written);  // the terms below are the delta's chunks' as they stand
+  const TermSum before =
+      written.raw ? TermSum{} : delta_content_terms(*record, delta);  // see write()
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
   if (!written.raw) count_content(written, before, delta_content_terms(*owned, delta));
@@ -273,9 +316,10 @@ Status ForkCore::apply(const Delta& delta) {
 }
 
 Hash128 ForkCore::seal(TickId tick) {
-  for (const TickWrite& write : writes_) {
+  for (TickWrite& write : writes_) {
     PageRecord* record = write.current;
     if (record == nullptr) continue;  // deleted or replaced since
+    settle(write);
     if (write.raw) tables_.pages_sum.add(record->content_terms());
     if (!write.in_place && !write.previous) continue;  // created in this tick: epoch 0
     // A copy keeps the epoch the tick found, and so does a page written in place.

@@ -223,8 +223,13 @@ struct TickWrite {
   // pages sum then and come back at the seal (writes otherwise keep them current).
   bool raw = false;
   // Unless raw: what this tick's writes changed the page's content terms by. Not zero: the
-  // bytes changed (equal bytes have equal terms).
+  // bytes changed (equal bytes have equal terms), once no chunk is pending.
   TermSum content_delta;
+  // Chunks (bit c: chunk c) whose terms as the page stood before a later write in this tick
+  // left the pages sum and content_delta, and whose terms as they are now come back at the
+  // seal (ForkCore::settle): a page written many times in a tick hashes each chunk it
+  // writes twice, not twice a write. Pages of up to 64 chunks (kPendingPageBytesMax).
+  std::uint64_t pending_chunks = 0;
   static constexpr std::uint32_t kNoUndo = ~std::uint32_t{0};
 };
 
@@ -371,6 +376,12 @@ class ForkCore {
   // Moves the pages sum (and the write's content_delta) from `before` to `after`, the terms
   // of the chunks a write touched before and after it.
   void count_content(TickWrite& write, const TermSum& before, const TermSum& after);
+  // Puts the terms of the write's pending chunks, as they are now, into the pages sum and its
+  // content_delta: before anything reads a written page's terms whole, and at the seal.
+  void settle(TickWrite& write);
+  void settle_page(const PageRecord& record) {
+    if (TickWrite* write = write_of(record)) settle(*write);
+  }
   // Marks a page own_page() hands out as written anywhere (TickWrite::raw).
   PageRecord* make_raw(PageRecord& page);
   // The page's term in the pages sum as it stands: its metadata's and, unless own_page()
