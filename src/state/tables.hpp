@@ -218,10 +218,10 @@ struct TickWrite {
   std::uint64_t begin = ~std::uint64_t{0};
   std::uint64_t end = 0;
   bool in_place = false;
-  std::uint32_t last_undo = kNoUndo;  // the latest of its undo runs (see ForkCore::UndoRun)
   // The caller of own_page() may have written anywhere: the page's content terms left the
   // pages sum then and come back at the seal (writes otherwise keep them current).
   bool raw = false;
+  std::uint32_t last_undo = kNoUndo;  // the latest of its undo runs (see ForkCore::UndoRun)
   // Unless raw: what this tick's writes changed the page's content terms by. Not zero: the
   // bytes changed (equal bytes have equal terms), once no chunk is pending.
   TermSum content_delta;
