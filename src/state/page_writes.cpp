@@ -64,9 +64,7 @@ TermSum chunk_terms(const PageRecord& page, std::uint64_t chunks) {
 
 void ForkCore::settle(TickWrite& write) {
   if (write.pending_chunks == 0) return;
-  const TermSum now = chunk_terms(*write.current, write.pending_chunks);
-  tables_.pages_sum.add(now);
-  write.content_delta.add(now);
+  count_content(write, TermSum{}, chunk_terms(*write.current, write.pending_chunks));
   write.pending_chunks = 0;
 }
 
@@ -274,9 +272,7 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
     // Written before in this tick: the chunks not pending yet leave the sums as they stand
     // and become pending; their terms come back once, at the seal (settle).
     const std::uint64_t chunks = chunk_bits(offset, end) & ~written.pending_chunks;
-    const TermSum before = chunk_terms(*owned, chunks);
-    tables_.pages_sum.subtract(before);
-    written.content_delta.subtract(before);
+    count_content(written, chunk_terms(*owned, chunks), TermSum{});
     written.pending_chunks |= chunks;
     std::memcpy(owned->data + offset, bytes.data(), bytes.size());
   } else {

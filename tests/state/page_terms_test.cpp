@@ -4,6 +4,7 @@
 // once (state::TickWrite::pending_chunks). Whatever a tick does to a page after such writes
 // (write it again, apply a delta, take it whole with own_page, install another record over
 // it, delete it, write its own bytes back), the root must be the one computed from scratch.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -33,7 +34,7 @@ std::vector<std::byte> random_bytes(std::size_t size) {
       size, rc::gen::cast<std::byte>(rc::gen::arbitrary<unsigned char>()));
 }
 
-// One operation on `page` of `fork`; its outcome does not matter, only the root after it.
+// One operation on `page` of `fork` (each one valid, so each must succeed).
 void random_op(ForkCore& fork, PageId page) {
   const state::PageRecord* record = fork.tables().find_page(page);
   if (record == nullptr) return;
@@ -43,11 +44,11 @@ void random_op(ForkCore& fork, PageId page) {
       std::min<std::uint64_t>(size - offset, *rc::gen::inRange<std::uint64_t>(1, 130));
   switch (*rc::gen::weightedElement<int>({{12, 0}, {2, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}})) {
     case 0:  // a write
-      (void)fork.write(page, offset, random_bytes(length));
+      RC_ASSERT(fork.write(page, offset, random_bytes(length)).is_ok());
       return;
     case 1: {  // the bytes the page has there, written back
       std::vector<std::byte> same(record->data + offset, record->data + offset + length);
-      (void)fork.write(page, offset, same);
+      RC_ASSERT(fork.write(page, offset, same).is_ok());
       return;
     }
     case 2: {  // a delta
@@ -55,12 +56,13 @@ void random_op(ForkCore& fork, PageId page) {
       const std::vector<std::byte> changed = random_bytes(length);
       std::memcpy(after.data() + offset, changed.data(), length);
       Result<Delta> delta = diff(page, record->epoch, record->bytes(), after);
-      if (delta.is_ok()) (void)fork.apply(*delta);
+      RC_ASSERT(delta.is_ok());
+      RC_ASSERT(fork.apply(*delta).is_ok());
       return;
     }
     case 3: {  // the whole page, written anywhere
       Result<state::PageRecord*> owned = fork.own_page(page);
-      if (!owned.is_ok()) return;
+      RC_ASSERT(owned.is_ok());
       std::memset((*owned)->data + offset, 0x5a, length);
       fork.mark_written(**owned, offset, length);
       return;
@@ -72,7 +74,7 @@ void random_op(ForkCore& fork, PageId page) {
       return;
     }
     default:
-      (void)fork.delete_page(page);
+      RC_ASSERT(fork.delete_page(page).is_ok());
       return;
   }
 }
