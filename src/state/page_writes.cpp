@@ -196,10 +196,11 @@ Result<PageRecord*> ForkCore::own_page(PageId page) {
   return make_raw(*owned);
 }
 
-Result<PageRecord*> ForkCore::write_target(const PageRecord& record, std::uint64_t offset,
-                                           std::uint64_t length) {
+Result<PageRecord*> ForkCore::write_target(const PageRecord& record, TickWrite* write,
+                                           std::uint64_t offset, std::uint64_t length) {
+  MMSB_DEBUG_ASSERT(write == write_of(record));
   changed_ = true;
-  if (TickWrite* write = write_of(record)) {
+  if (write != nullptr) {
     // Made in this tick: a new page may still be zero-backed.
     MMSB_RETURN_IF_ERROR(make_writable(*write->current));
     if (write->in_place) keep_undo(*write, record, offset, length);
@@ -263,23 +264,29 @@ Status ForkCore::write(PageId page, std::uint64_t offset, std::span<const std::b
                             std::to_string(record->size_bytes));
   }
   if (bytes.empty()) return Status::ok();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, offset, bytes.size()));
-  TickWrite& written = writes_[owned->tick_write];
   const std::uint64_t end = offset + bytes.size();
-  if (written.raw) {
-    std::memcpy(owned->data + offset, bytes.data(), bytes.size());
-  } else if (written.begin < written.end && owned->size_bytes <= kPendingPageBytesMax) {
+  // How the write counts its chunks' terms follows from the page's write in this tick, if
+  // any (write_target() returns that write's record; without one it makes a fresh write).
+  TickWrite* earlier = write_of(*record);
+  const bool raw = earlier != nullptr && earlier->raw;
+  const bool pending = !raw && earlier != nullptr && earlier->begin < earlier->end &&
+                       record->size_bytes <= kPendingPageBytesMax;
+  // Otherwise the chunks' terms before, from the record found and before write_target():
+  // a copy's bytes read back at once wait for its stores, and the record found may be one
+  // installed in this tick, which its copy replaces in the slot and frees.
+  const TermSum before =
+      raw || pending ? TermSum{} : page_content_terms(page, record->bytes(), offset, end);
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, earlier, offset, bytes.size()));
+  TickWrite& written = writes_[owned->tick_write];
+  if (pending) {
     // Written before in this tick: the chunks not pending yet leave the sums as they stand
     // and become pending; their terms come back once, at the seal (settle).
     const std::uint64_t chunks = chunk_bits(offset, end) & ~written.pending_chunks;
     count_content(written, chunk_terms(*owned, chunks), TermSum{});
     written.pending_chunks |= chunks;
-    std::memcpy(owned->data + offset, bytes.data(), bytes.size());
-  } else {
-    // The bytes before, from the record found (the same as the copy's, if one was just
-    // made, but not just stored: a copy's bytes read back at once wait for its stores).
-    const TermSum before = page_content_terms(page, record->bytes(), offset, end);
-    std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  }
+  std::memcpy(owned->data + offset, bytes.data(), bytes.size());
+  if (!raw && !pending) {
     count_content(written, before, page_content_terms(page, owned->bytes(), offset, end));
   }
   mark_written(*owned, offset, bytes.size());
@@ -299,14 +306,17 @@ Status ForkCore::apply(const Delta& delta) {
   const bool dense = delta.encoding() == DeltaEncoding::kDense;
   const std::uint64_t begin = dense ? 0 : delta.runs().front().offset;
   const std::uint64_t end = dense ? record->size_bytes : delta.runs().back().end();
-  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, begin, end - begin));
+  // The terms below are the delta's chunks' as they stand, taken before write_target() (see
+  // write()).
+  TickWrite* earlier = write_of(*record);
+  if (earlier != nullptr) settle(*earlier);
+  const bool raw = earlier != nullptr && earlier->raw;
+  const TermSum before = raw ? TermSum{} : delta_content_terms(*record, delta);
+  MMSB_ASSIGN_OR_RETURN(PageRecord * owned, write_target(*record, earlier, begin, end - begin));
   TickWrite& written = writes_[owned->tick_write];
-  settle(written);  // the terms below are the delta's chunks' as they stand
-  const TermSum before =
-      written.raw ? TermSum{} : delta_content_terms(*record, delta);  // see write()
   Status applied = apply_delta(delta, owned->mutable_bytes());
   MMSB_ASSERT(applied.is_ok());  // validated above
-  if (!written.raw) count_content(written, before, delta_content_terms(*owned, delta));
+  if (!raw) count_content(written, before, delta_content_terms(*owned, delta));
   mark_written(*owned, begin, end - begin);
   return Status::ok();
 }

@@ -362,9 +362,10 @@ class ForkCore {
   static std::uint64_t next_token();
   void record_write(PageRecord& page, Ref<PageRecord> previous);
   void forget_write(const PageRecord* replaced);
-  // The record to write [offset, offset + length) of: owned, claimed (written in place, the
-  // overwritten bytes kept) or a copy.
-  Result<PageRecord*> write_target(const PageRecord& record, std::uint64_t offset,
+  // The record to write [offset, offset + length) of: owned (`write`, the page's write in
+  // this tick: write_of(record)), claimed (written in place, the overwritten bytes kept) or
+  // a copy.
+  Result<PageRecord*> write_target(const PageRecord& record, TickWrite* write, std::uint64_t offset,
                                    std::uint64_t length);
   Result<PageRecord*> copy_into(OwnedSlot<PageRecord> slot, const PageRecord& record);
   // Gives a zero-backed record the fork may write (made or claimed in this tick) its own
