@@ -71,10 +71,12 @@ class Encoder {
 
 inline constexpr std::uint64_t kCountMax = 0xffffffffu;
 
-// The common op's fields, sized once and written in place.
+// The common op's fields (page, epoch, offset, length, then the bytes), sized once and
+// written in place.
 void encode_write(const WriteOp& op, const OpResult& result, std::vector<std::byte>& out) {
+  constexpr std::size_t kFieldsBytes = 4 * 8;
   const std::size_t at = out.size();
-  out.resize(at + 4 * 8 + op.bytes.size());
+  out.resize(at + kFieldsBytes + op.bytes.size());
   LeCursor put(out.data() + at);
   put.put<std::uint64_t>(op.page);
   put.put<std::uint64_t>(result.epoch);

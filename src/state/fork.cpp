@@ -98,7 +98,6 @@ Status ForkCore::delete_page(PageId page) {
     for (EdgeId id : incident) MMSB_RETURN_IF_ERROR(remove_edge(id));
   }
   index_type(record->type, page, false);
-  settle_page(*record);
   tables_.pages_sum.subtract(page_term(*record));
   forget_write(record);
   bool erased = tables_.pages.erase(page.value(), token_);
@@ -246,10 +245,7 @@ void ForkCore::install_page(Ref<PageRecord> record) {
   MMSB_ASSERT(!owns(*record));  // installed records are never epoch-bumped
   PageId id = record->id;
   const PageRecord* current = tables_.find_page(id);
-  if (current != nullptr) {
-    settle_page(*current);
-    tables_.pages_sum.subtract(page_term(*current));
-  }
+  if (current != nullptr) tables_.pages_sum.subtract(page_term(*current));
   tables_.pages_sum.add(record->meta_term());
   tables_.pages_sum.add(record->content_terms());
   TickWrite* written = current != nullptr ? write_of(*current) : nullptr;

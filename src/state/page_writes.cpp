@@ -3,6 +3,7 @@
 // the root's terms of what each write changes, and the seal's comparison of what was
 // written with what the tick found (docs/ARCHITECTURE.md "Fork and commit", "Claiming what
 // nobody else reaches", "The state root").
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -54,8 +55,10 @@ std::uint64_t chunk_bits(std::uint64_t offset, std::uint64_t end) {
 TermSum chunk_terms(const PageRecord& page, std::uint64_t chunks) {
   TermSum sum;
   for (; chunks != 0; chunks &= chunks - 1) {
-    const std::uint64_t at = static_cast<std::uint64_t>(std::countr_zero(chunks)) * kRootChunkBytes;
-    sum.add(page_content_terms(page.id, page.bytes(), at, at + 1));
+    const auto index = static_cast<std::uint64_t>(std::countr_zero(chunks));
+    const std::uint64_t at = index * kRootChunkBytes;
+    sum.add(page_chunk_term(
+        page.id, index, page.bytes().subspan(at, std::min(kRootChunkBytes, page.size_bytes - at))));
   }
   return sum;
 }
@@ -104,10 +107,11 @@ std::optional<Epoch> ForkCore::epoch_at_tick_start(PageId page) const {
   return before->epoch;
 }
 
-TermSum ForkCore::page_term(const PageRecord& record) const {
+TermSum ForkCore::page_term(const PageRecord& record) {
   TermSum term;
   term.add(record.meta_term());
-  const TickWrite* write = write_of(record);
+  TickWrite* write = write_of(record);
+  if (write != nullptr) settle(*write);
   if (write == nullptr || !write->raw) term.add(record.content_terms());
   return term;
 }

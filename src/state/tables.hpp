@@ -380,14 +380,12 @@ class ForkCore {
   // Puts the terms of the write's pending chunks, as they are now, into the pages sum and its
   // content_delta: before anything reads a written page's terms whole, and at the seal.
   void settle(TickWrite& write);
-  void settle_page(const PageRecord& record) {
-    if (TickWrite* write = write_of(record)) settle(*write);
-  }
   // Marks a page own_page() hands out as written anywhere (TickWrite::raw).
   PageRecord* make_raw(PageRecord& page);
-  // The page's term in the pages sum as it stands: its metadata's and, unless own_page()
-  // took its content terms out for the seal, its content's.
-  TermSum page_term(const PageRecord& record) const;
+  // The page's term in the pages sum as it stands, for taking it out (a deletion, a record
+  // installed over it): its metadata's and, unless own_page() took its content terms out
+  // for the seal, its content's; a written page's pending chunks are settled first.
+  TermSum page_term(const PageRecord& record);
   void keep_undo(TickWrite& write, const PageRecord& page, std::uint64_t offset,
                  std::uint64_t length);
   // True if a page written in place differs from what the tick found, inside its hull.
